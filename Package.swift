@@ -1,0 +1,63 @@
+// swift-tools-version: 6.2
+// Pacer: a rate-limited batch job runner for signed third-party HTTP APIs.
+import PackageDescription
+
+/// Swift 6 language mode everywhere; complete concurrency checking is implied by it.
+let strict: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Pacer",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pacer", targets: ["pacer"]),
+        .executable(name: "pacer-bench", targets: ["PacerBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // Pure domain: values, limits, durations, cron, JSON. No I/O, time is always passed in.
+        .target(name: "PacerCore", swiftSettings: strict),
+        // Job files: YAML -> validated JobSpec -> a stream of calls.
+        .target(
+            name: "PacerJobs",
+            dependencies: [
+                "PacerCore",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "CSV", package: "CSV.swift"),
+            ],
+            swiftSettings: strict),
+        // The store protocol and its SQLite implementation (migrations embedded).
+        .target(
+            name: "PacerStore",
+            dependencies: ["PacerCore", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        // Command implementations; the executable only calls into this.
+        .target(
+            name: "PacerCLI",
+            dependencies: [
+                "PacerCore", "PacerJobs", "PacerStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CSV", package: "CSV.swift"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(name: "pacer", dependencies: ["PacerCLI"], swiftSettings: strict),
+        // Benchmarks print figures; they are programs, not tests.
+        .executableTarget(
+            name: "PacerBench",
+            dependencies: [
+                "PacerCore", "PacerJobs", "PacerStore",
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: strict),
+        .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore"], swiftSettings: strict),
+        .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs"], swiftSettings: strict),
+        .testTarget(name: "PacerStoreTests", dependencies: ["PacerStore", "PacerJobs"], swiftSettings: strict),
+        .testTarget(name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,44 @@
+/// A run about to be queued: one job file's worth of calls against one account.
+public struct NewRun: Sendable, Equatable {
+    public var job: String
+    public var account: String
+    /// The job file's path as given, for `status` and for re-reading by the scheduler.
+    public var jobFile: String
+    public var retry: RetryPolicy
+    public var createdAtMilliseconds: Int64
+
+    public init(job: String, account: String, jobFile: String, retry: RetryPolicy, createdAtMilliseconds: Int64) {
+        self.job = job
+        self.account = account
+        self.jobFile = jobFile
+        self.retry = retry
+        self.createdAtMilliseconds = createdAtMilliseconds
+    }
+}
+
+/// One call of a run, fully rendered from its job's templates. It carries no timestamp, nonce or signature:
+/// those are made by the runner at the moment the call is sent.
+public struct NewCall: Sendable, Equatable {
+    /// Position in the run, from 0; also the value of `{{index}}`.
+    public var index: Int
+    public var method: HTTPMethod
+    /// The request path with template values substituted (percent-encoded as path characters).
+    public var path: String
+    /// The rendered `params` as a compact JSON object, members in the job file's order.
+    public var params: String
+    /// A rendered `body:` as compact JSON, when the job gives one instead of using `params` as the body.
+    public var body: String?
+    public var weight: Int
+    public var idempotent: Bool
+
+    public init(index: Int, method: HTTPMethod, path: String, params: String, body: String?, weight: Int,
+                idempotent: Bool) {
+        self.index = index
+        self.method = method
+        self.path = path
+        self.params = params
+        self.body = body
+        self.weight = weight
+        self.idempotent = idempotent
+    }
+}

@@ -1,0 +1,25 @@
+/// An account's limit: at most `count` weight units sent in any window of `windowMilliseconds`.
+public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
+    public var count: Int
+    public var windowMilliseconds: Int64
+
+    public init(count: Int, windowMilliseconds: Int64) {
+        precondition(count > 0 && windowMilliseconds > 0, "a rate limit needs a positive count and window")
+        self.count = count
+        self.windowMilliseconds = windowMilliseconds
+    }
+
+    /// Parses `COUNT/WINDOW`, e.g. `10/1s`, `4000/30s`, `5000/1m`.
+    public init?(parsing text: String) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2,
+              let count = Int(parts[0].trimmingWhitespace()), count > 0,
+              let window = DurationText.milliseconds(String(parts[1]))
+        else { return nil }
+        self.init(count: count, windowMilliseconds: window)
+    }
+
+    public var description: String { "\(count)/\(DurationText.format(milliseconds: windowMilliseconds))" }
+
+    public static let expected = "COUNT/WINDOW with a positive count and a window like 1s, 30s, 1m (e.g. 10/1s)"
+}

@@ -1,0 +1,67 @@
+import PacerCore
+
+/// A validated job file (Contract 2). Everything in it has been checked: if you hold a `JobSpec`, its templates
+/// parse, its items source is readable and every field has the right type and range.
+public struct JobSpec: Sendable {
+    /// The job file's path as the user gave it; items files are resolved relative to it.
+    public var file: String
+    public var name: String
+    public var account: String
+    public var request: RequestSpec
+    public var items: ItemsSpec?
+    public var batch: BatchSpec?
+    public var weight: Int
+    public var idempotent: Bool
+    public var retry: RetryPolicy
+    public var schedule: CronSchedule?
+
+    /// The number of calls the job fans out to, when it can be known without reading an items file.
+    public var knownCallCount: Int? {
+        guard let items else { return 1 }
+        let count: Int
+        switch items.source {
+        case .list(let values): count = values.count
+        case .range(let r): count = r.count
+        case .file: return nil
+        }
+        guard let batch else { return count }
+        return (count + batch.size - 1) / batch.size
+    }
+}
+
+public struct RequestSpec: Sendable {
+    public var method: HTTPMethod
+    public var path: Template
+    /// An ordered map; for JSON-body providers it is the body's top-level object.
+    public var params: [(key: String, value: TemplateValue)]
+    /// A nested body given with `body:`, sent instead of `params` as the JSON body.
+    public var body: TemplateValue?
+}
+
+public struct ItemsSpec: Sendable {
+    public enum Source: Sendable {
+        case list([String])
+        case range(ClosedRange<Int>)
+        /// An items file: resolved path, and for CSV files the `column` chosen for `{{item}}`.
+        case file(path: String, format: FileFormat)
+    }
+
+    public enum FileFormat: Sendable, Equatable {
+        /// One item per line; blank lines and lines starting with `#` are skipped.
+        case lines
+        /// A header row, then one item per row.
+        case csv(column: String?)
+    }
+
+    public var source: Source
+    /// Where the items source is written in the job file, for errors found when it is opened.
+    public var line: Int
+    public var column: Int
+}
+
+public struct BatchSpec: Sendable {
+    public var size: Int
+    /// Separator for `{{batch}}`; without it a value that is exactly `{{batch}}` becomes a JSON array in a JSON
+    /// body and is comma-joined elsewhere.
+    public var join: String?
+}
