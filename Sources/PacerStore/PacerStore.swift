@@ -1,0 +1,93 @@
+import PacerCore
+
+/// Everything Pacer keeps, behind one narrow protocol. `SQLiteStore` is the implementation today; a PostgreSQL
+/// store would be one more conforming type, checked by the same conformance suite (`StoreConformance` in the tests).
+///
+/// Methods are synchronous and each is one transaction: the callers are command-line verbs and runner loops that
+/// already run off the main thread, and a transaction that spans an `await` would hold SQLite's write lock
+/// across unrelated work.
+public protocol PacerStore: Sendable {
+    // MARK: Accounts
+    /// Adds an account; an existing name is an error unless `replace` is set.
+    func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError)
+    /// Removes an account. Refused while runs reference it, unless `purgeRuns` deletes them with their calls.
+    func removeAccount(named name: String, purgeRuns: Bool) throws(StoreError)
+    func accounts() throws(StoreError) -> [Account]
+    func account(named name: String) throws(StoreError) -> Account?
+
+    // MARK: Queue
+    /// Inserts every run and all its calls in one transaction: if any run's call producer throws, nothing at all
+    /// is written and the error is rethrown.
+    func enqueue(_ runs: [RunToEnqueue]) throws -> [EnqueuedRun]
+
+    // MARK: Reports
+    func status() throws(StoreError) -> StatusReport
+    /// Visits one record per call, in run and call order, without loading them all at once.
+    func results(run: Int64?, _ visit: (ResultRecord) throws -> Void) throws
+}
+
+/// A run to queue. `produceCalls` is called inside the store's transaction and hands each call to `emit`;
+/// streaming this way keeps memory flat for runs of millions of calls.
+public struct RunToEnqueue {
+    public var run: NewRun
+    public var produceCalls: (_ emit: (NewCall) throws -> Void) throws -> Void
+
+    public init(run: NewRun, produceCalls: @escaping (_ emit: (NewCall) throws -> Void) throws -> Void) {
+        self.run = run
+        self.produceCalls = produceCalls
+    }
+}
+
+public struct EnqueuedRun: Sendable, Equatable {
+    public var run: Int64
+    public var job: String
+    public var account: String
+    public var calls: Int
+}
+
+public struct StatusReport: Sendable, Equatable {
+    public var runs: [RunStatus]
+    public var accounts: [AccountStatus]
+}
+
+public struct RunStatus: Sendable, Equatable {
+    public var run: Int64
+    public var job: String
+    public var account: String
+    public var createdAtMilliseconds: Int64
+    public var counts: [CallState: Int]
+
+    public var total: Int { counts.values.reduce(0, +) }
+    public var finished: Int { counts.filter { $0.key.isTerminal }.values.reduce(0, +) }
+}
+
+public struct AccountStatus: Sendable, Equatable {
+    public var account: String
+    public var provider: Provider
+    public var limit: RateLimit
+    public var pausedReason: String?
+    /// Calls of this account in each state, over all runs.
+    public var counts: [CallState: Int]
+
+    public var paused: Bool { pausedReason != nil }
+}
+
+/// One call and its outcome, as `pacer results` prints it.
+public struct ResultRecord: Sendable, Equatable {
+    public var run: Int64
+    public var call: Int64
+    public var job: String
+    public var account: String
+    public var method: String
+    public var path: String
+    /// Compact JSON object text.
+    public var params: String
+    public var state: CallState
+    public var attempts: Int
+    public var httpStatus: Int?
+    public var code: String?
+    /// The provider's payload as JSON text, when there was one.
+    public var data: String?
+    public var error: String?
+    public var finishedAtMilliseconds: Int64?
+}

@@ -1,0 +1,84 @@
+import GRDB
+import PacerCore
+
+extension SQLiteStore {
+    public func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
+        try storeCall {
+            try writeImmediate { db in
+                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?",
+                                               arguments: [account.name]) ?? false
+                if exists && !replace {
+                    throw StoreError(.accountExists,
+                                     "account '\(account.name)' exists; use --replace to change it")
+                }
+                let c = account.credentials
+                // Upsert keeps runs that reference the account valid when it is replaced.
+                try db.execute(sql: """
+                    INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
+                        secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(name) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url,
+                        limit_count = excluded.limit_count, limit_window_ms = excluded.limit_window_ms,
+                        api_key = excluded.api_key, api_key_env = excluded.api_key_env,
+                        secret_env = excluded.secret_env, secret_file = excluded.secret_file,
+                        passphrase_env = excluded.passphrase_env, partner = excluded.partner,
+                        broker_name = excluded.broker_name, broker_key_env = excluded.broker_key_env,
+                        paused_reason = NULL, paused_at = NULL
+                    """, arguments: [account.name, account.provider.rawValue, account.baseURL, account.limit.count,
+                                     account.limit.windowMilliseconds, c.key, c.keyEnv, c.secretEnv, c.secretFile,
+                                     c.passphraseEnv, c.partner, c.brokerName, c.brokerKeyEnv, nowMilliseconds])
+            }
+        }
+    }
+
+    public func removeAccount(named name: String, purgeRuns: Bool) throws(StoreError) {
+        try storeCall {
+            try writeImmediate { db in
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?", arguments: [name]) != nil else {
+                    throw StoreError(.unknownAccount, "no account named '\(name)'")
+                }
+                let runs = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runs WHERE account = ?",
+                                            arguments: [name]) ?? 0
+                if runs > 0 {
+                    guard purgeRuns else {
+                        throw StoreError(.accountInUse, "account '\(name)' has \(runs) run(s); "
+                                         + "--purge removes them with their calls and results")
+                    }
+                    try db.execute(sql: "DELETE FROM runs WHERE account = ?", arguments: [name])
+                }
+                try db.execute(sql: "DELETE FROM accounts WHERE name = ?", arguments: [name])
+            }
+        }
+    }
+
+    public func accounts() throws(StoreError) -> [Account] {
+        try storeCall {
+            try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM accounts ORDER BY name").map(Self.account(from:))
+            }
+        }
+    }
+
+    public func account(named name: String) throws(StoreError) -> Account? {
+        try storeCall {
+            try pool.read { db in
+                try Row.fetchOne(db, sql: "SELECT * FROM accounts WHERE name = ?", arguments: [name])
+                    .map(Self.account(from:))
+            }
+        }
+    }
+
+    static func account(from row: Row) throws -> Account {
+        guard let provider = Provider(rawValue: row["provider"]) else {
+            throw StoreError(.database, "account '\(row["name"] as String)' has an unknown provider")
+        }
+        return Account(
+            name: row["name"], provider: provider, baseURL: row["base_url"],
+            limit: RateLimit(count: row["limit_count"], windowMilliseconds: row["limit_window_ms"]),
+            credentials: CredentialReferences(
+                key: row["api_key"], keyEnv: row["api_key_env"], secretEnv: row["secret_env"],
+                secretFile: row["secret_file"], passphraseEnv: row["passphrase_env"], partner: row["partner"],
+                brokerName: row["broker_name"], brokerKeyEnv: row["broker_key_env"]),
+            pausedReason: row["paused_reason"])
+    }
+}

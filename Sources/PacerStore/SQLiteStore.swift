@@ -1,0 +1,56 @@
+import Foundation
+import GRDB
+import PacerCore
+
+/// The SQLite implementation of `PacerStore`, on GRDB.
+///
+/// The database is opened in WAL mode (readers never block the writer), with a busy timeout so that several
+/// `pacer` processes (overlapping cron launches) queue for the write lock instead of failing, and with foreign
+/// keys enforced. `synchronous = NORMAL` is durable across a killed process, which is the failure Pacer must
+/// survive; it trades only the last transactions on a power loss for a much cheaper commit.
+public final class SQLiteStore: PacerStore {
+    let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    public init(path: String, busyTimeoutSeconds: Double = 30) throws(StoreError) {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(busyTimeoutSeconds)
+        config.foreignKeysEnabled = true
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch {
+            throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
+        }
+        try SchemaMigrator(migrations: EmbeddedMigrations.all).migrate(pool, path: path)
+    }
+
+    /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so two processes never
+    /// both read and then both try to upgrade to writing (which SQLite resolves by failing one of them).
+    func writeImmediate<T>(_ body: (Database) throws -> T) throws -> T {
+        try pool.writeWithoutTransaction { db in
+            var result: T?
+            try db.inTransaction(.immediate) {
+                result = try body(db)
+                return .commit
+            }
+            return result!
+        }
+    }
+
+    /// Maps any error to a `StoreError`, keeping the ones the store raised itself.
+    func storeCall<T>(_ body: () throws -> T) throws(StoreError) -> T {
+        do { return try body() } catch let error as StoreError { throw error } catch {
+            throw StoreError(.database, "database error: \(Self.describe(error))")
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        if let db = error as? DatabaseError { return db.message ?? "\(db.resultCode)" }
+        return "\(error)"
+    }
+}
