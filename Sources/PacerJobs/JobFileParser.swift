@@ -73,7 +73,9 @@ public enum JobFileParser {
             // Open the source once now: unreadable files and unknown CSV columns are errors of the job file.
             _ = try ItemReader(items, jobFile: file, columnsUsed: spec.columnsUsed)
         }
-        spec.file = file
+        for (key, f) in fields {
+            spec.positions[key] = SourcePosition(line: f.value.mark?.line ?? 1, column: f.value.mark?.column ?? 1)
+        }
         return spec
     }
 

@@ -14,6 +14,15 @@ public struct JobSpec: Sendable {
     public var idempotent: Bool
     public var retry: RetryPolicy
     public var schedule: CronSchedule?
+    /// Where each top-level field's value is written, so later checks (the account exists, the weight fits its
+    /// limit) can point at the file, line and column like the parser does.
+    public var positions: [String: SourcePosition] = [:]
+
+    /// An error about a top-level field, at that field's position in the job file.
+    public func error(_ field: String, _ message: String) -> JobFileError {
+        let p = positions[field] ?? SourcePosition(line: 1, column: 1)
+        return JobFileError(file: file, line: p.line, column: p.column, field: field, message: message)
+    }
 
     /// The number of calls the job fans out to, when it can be known without reading an items file.
     public var knownCallCount: Int? {
@@ -64,4 +73,9 @@ public struct BatchSpec: Sendable {
     /// Separator for `{{batch}}`; without it a value that is exactly `{{batch}}` becomes a JSON array in a JSON
     /// body and is comma-joined elsewhere.
     public var join: String?
+}
+
+public struct SourcePosition: Sendable, Equatable {
+    public var line: Int
+    public var column: Int
 }

@@ -1,1 +1,4 @@
-print("pacer")
+import PacerCLI
+
+// Everything lives in PacerCLI, so tests drive the same code the binary runs.
+PacerCommand.main()

@@ -1,0 +1,96 @@
+import ArgumentParser
+import Foundation
+import PacerCore
+import PacerStore
+
+struct AccountCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "account", abstract: "Register, list and remove provider accounts.",
+        subcommands: [Add.self, List.self, Remove.self])
+
+    struct Add: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Register an account. Secrets are given by environment variable or file, never by value.")
+
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The account's name, used by job files.") var name: String
+        @Option(help: "kookeey, kucoin, bitunix or bitz.") var provider: Provider
+        @Option(name: .customLong("base-url"), help: "https://..., or http:// for a loopback host only.")
+        var baseURL: String
+        @Option(help: "COUNT/WINDOW, like 10/1s or 4000/30s.") var limit: String
+        @Option(help: "The API key (an identifier, stored as given).") var key: String?
+        @Option(name: .customLong("key-env"), help: "Environment variable holding the API key.") var keyEnv: String?
+        @Option(name: .customLong("secret-env"), help: "Environment variable holding the secret.")
+        var secretEnv: String?
+        @Option(name: .customLong("secret-file"), help: "File holding the secret.") var secretFile: String?
+        @Option(name: .customLong("passphrase-env"), help: "Environment variable holding the KuCoin passphrase.")
+        var passphraseEnv: String?
+        @Option(help: "KuCoin broker partner id.") var partner: String?
+        @Option(name: .customLong("broker-name"), help: "KuCoin broker name.") var brokerName: String?
+        @Option(name: .customLong("broker-key-env"), help: "Environment variable holding the KuCoin broker key.")
+        var brokerKeyEnv: String?
+        @Flag(help: "Replace an existing account of the same name.") var replace = false
+
+        func run() throws {
+            let account = try AccountInput(
+                name: name, provider: provider, baseURL: baseURL, limit: limit,
+                credentials: CredentialReferences(key: key, keyEnv: keyEnv, secretEnv: secretEnv,
+                                                  secretFile: secretFile, passphraseEnv: passphraseEnv,
+                                                  partner: partner, brokerName: brokerName,
+                                                  brokerKeyEnv: brokerKeyEnv)).validated()
+            try store.open().addAccount(account, replace: replace, nowMilliseconds: WallClock.nowMilliseconds())
+            print("account \(account.name): \(account.provider.rawValue) at \(account.baseURL), limit \(account.limit)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List accounts.")
+        @OptionGroup var store: StoreOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let accounts = try store.open().accounts()
+            if json {
+                print(JSONValue.object([.init("accounts", .array(accounts.map(Self.json)))]).compactText)
+                return
+            }
+            var table = TextTable(["ACCOUNT", "PROVIDER", "BASE URL", "LIMIT", "KEY", "SECRET", "STATE"])
+            for a in accounts {
+                let c = a.credentials
+                table.add([a.name, a.provider.rawValue, a.baseURL, a.limit.description,
+                           c.key.map { _ in "(given)" } ?? c.keyEnv.map { "$\($0)" } ?? "-",
+                           c.secretEnv.map { "$\($0)" } ?? c.secretFile ?? "-",
+                           a.pausedReason.map { "paused: \($0)" } ?? "active"])
+            }
+            print(table.render(), terminator: "")
+        }
+
+        static func json(_ a: Account) -> JSONValue {
+            let c = a.credentials
+            func opt(_ s: String?) -> JSONValue { s.map(JSONValue.string) ?? .null }
+            return .object([
+                .init("account", .string(a.name)), .init("provider", .string(a.provider.rawValue)),
+                .init("base_url", .string(a.baseURL)), .init("limit", .string(a.limit.description)),
+                .init("key", opt(c.key)), .init("key_env", opt(c.keyEnv)), .init("secret_env", opt(c.secretEnv)),
+                .init("secret_file", opt(c.secretFile)), .init("passphrase_env", opt(c.passphraseEnv)),
+                .init("partner", opt(c.partner)), .init("broker_name", opt(c.brokerName)),
+                .init("broker_key_env", opt(c.brokerKeyEnv)),
+                .init("paused", .bool(a.pausedReason != nil)), .init("reason", opt(a.pausedReason)),
+            ])
+        }
+    }
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove an account.")
+        @OptionGroup var store: StoreOptions
+        @Argument var name: String
+        @Flag(help: "Also delete the account's runs, calls and results.") var purge = false
+
+        func run() throws {
+            try store.open().removeAccount(named: name, purgeRuns: purge)
+            print("account \(name) removed")
+        }
+    }
+}
+
+extension Provider: ExpressibleByArgument {}

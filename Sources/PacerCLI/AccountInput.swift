@@ -1,0 +1,79 @@
+import Foundation
+import PacerCore
+
+/// Checks what `pacer account add` was given before anything is stored.
+///
+/// Error messages never repeat a value given for an environment variable's name: a user who pastes the secret
+/// itself into `--secret-env` must not see it echoed into a terminal log or a cron mail.
+struct AccountInput {
+    var name: String
+    var provider: Provider
+    var baseURL: String
+    var limit: String
+    var credentials: CredentialReferences
+
+    func validated() throws -> Account {
+        guard Account.isValidName(name) else {
+            throw CLIError("account name '\(name)': expected letters, digits, '-', '_' or '.', at most 64")
+        }
+        guard let rateLimit = RateLimit(parsing: limit) else {
+            throw CLIError("--limit '\(limit)': expected \(RateLimit.expected)")
+        }
+        try Self.checkBaseURL(baseURL)
+        let c = credentials
+        guard (c.key == nil) != (c.keyEnv == nil) else { throw CLIError("give exactly one of --key and --key-env") }
+        guard (c.secretEnv == nil) != (c.secretFile == nil) else {
+            throw CLIError("give exactly one of --secret-env and --secret-file")
+        }
+        for (flag, value) in [("--key-env", c.keyEnv), ("--secret-env", c.secretEnv),
+                              ("--passphrase-env", c.passphraseEnv), ("--broker-key-env", c.brokerKeyEnv)] {
+            if let value, !Self.isEnvironmentName(value) {
+                throw CLIError("\(flag): expected the NAME of an environment variable (letters, digits, _), "
+                               + "not its value")
+            }
+        }
+        if provider == .kucoin, c.passphraseEnv == nil {
+            throw CLIError("a kucoin account needs --passphrase-env")
+        }
+        if provider != .kucoin, c.passphraseEnv != nil {
+            throw CLIError("--passphrase-env applies to kucoin accounts only")
+        }
+        let broker = [c.partner, c.brokerName, c.brokerKeyEnv].filter { $0 != nil }.count
+        if broker != 0 && broker != 3 {
+            throw CLIError("broker attribution needs all of --partner, --broker-name and --broker-key-env")
+        }
+        if broker == 3 && provider != .kucoin { throw CLIError("broker attribution applies to kucoin accounts only") }
+        return Account(name: name, provider: provider, baseURL: Self.trimSlash(baseURL), limit: rateLimit,
+                       credentials: c)
+    }
+
+    /// `https://` anywhere; `http://` only for loopback hosts (tests and the local emulator). A path prefix is kept.
+    static func checkBaseURL(_ text: String) throws {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
+              url.query == nil, url.fragment == nil
+        else {
+            throw CLIError("--base-url '\(text)': expected an absolute URL like https://api.example.com[/prefix]")
+        }
+        switch scheme {
+        case "https": return
+        case "http" where isLoopback(host): return
+        case "http": throw CLIError("--base-url '\(text)': http:// is allowed only for loopback hosts; use https://")
+        default: throw CLIError("--base-url '\(text)': expected https://")
+        }
+    }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+            && h.split(separator: ".").count == 4 && h.split(separator: ".").allSatisfy { UInt8($0) != nil }
+    }
+
+    static func isEnvironmentName(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, !("0"..."9").contains(first) else { return false }
+        return s.unicodeScalars.allSatisfy {
+            ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
+        }
+    }
+
+    static func trimSlash(_ s: String) -> String { s.hasSuffix("/") ? String(s.dropLast()) : s }
+}
