@@ -82,9 +82,10 @@ struct ItemReader {
             }
         case .csv(let reader, let column, let row):
             guard let fields = reader.next() else {
-                if let error = reader.error {
+                // CSV.swift reports the end of its stream as an error too; only a decoding failure is one.
+                if let error = reader.error as? CSVError, case .unicodeDecoding = error {
                     throw JobFileError(file: itemsPath, line: row + 1, column: 1, field: "items.file",
-                                       message: "CSV error: \(error)")
+                                       message: "not valid UTF-8")
                 }
                 return nil
             }

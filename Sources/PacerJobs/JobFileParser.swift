@@ -229,6 +229,10 @@ public enum JobFileParser {
                  .composer(_, let problem, let mark, _):
                 return JobFileError(file: file, line: mark.line, column: mark.column, field: "(yaml)",
                                     message: "not valid YAML: \(problem)")
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                return JobFileError(file: file, line: context.mark.line, column: context.mark.column,
+                                    field: duplicates.joined(separator: ", "),
+                                    message: "key appears twice in the mapping")
             default: break
             }
         }

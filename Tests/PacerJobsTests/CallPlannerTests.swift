@@ -1,0 +1,125 @@
+import PacerCore
+import Testing
+@testable import PacerJobs
+
+@Suite struct CallPlannerTests {
+    func calls(_ yaml: String, files: [String: String] = [:]) throws -> [NewCall] {
+        let dir = TempDir()
+        for (name, text) in files { dir.write(name, text) }
+        let spec = try JobFileParser.parse(file: dir.write("job.yaml", yaml))
+        var planner = try CallPlanner(spec)
+        var out: [NewCall] = []
+        while let call = try planner.next() { out.append(call) }
+        return out
+    }
+
+    @Test func rangeItemsRenderPathAndParamsInOrder() throws {
+        let out = try calls("""
+            name: r
+            account: a
+            request:
+              method: GET
+              path: /stock
+              params:
+                g: "{{item}}"
+                page: "{{index}}"
+                z: fixed
+            items:
+              range: 7..9
+            """)
+        #expect(out.map(\.path) == ["/stock", "/stock", "/stock"])
+        #expect(out.map(\.params) == [#"{"g":"7","page":"0","z":"fixed"}"#, #"{"g":"8","page":"1","z":"fixed"}"#,
+                                      #"{"g":"9","page":"2","z":"fixed"}"#])
+        #expect(out.map(\.index) == [0, 1, 2])
+    }
+
+    @Test func listItemsAreEncodedInsideAPathSegment() throws {
+        let out = try calls("""
+            name: l
+            account: a
+            request:
+              method: DELETE
+              path: /api/v1/orders/{{item}}
+            items:
+              list: ["abc", "a b/c?d"]
+            """)
+        #expect(out.map(\.path) == ["/api/v1/orders/abc", "/api/v1/orders/a%20b%2Fc%3Fd"])
+        #expect(out.allSatisfy { $0.method == .delete && $0.params == "{}" && $0.body == nil && $0.idempotent })
+    }
+
+    @Test func textFileSkipsBlanksAndCommentsAndBatchesWithJoin() throws {
+        let out = try calls("""
+            name: t
+            account: a
+            request:
+              method: POST
+              path: /Trade/cancelAllEntrustSheet
+              params:
+                ids: "{{batch}}"
+            items:
+              file: ids.txt
+            batch:
+              size: 2
+              join: ","
+            weight: 3
+            """, files: ["ids.txt": "# ids\n10\n\n11\r\n  12  \n# end\n13\n14"])
+        #expect(out.map(\.params) == [#"{"ids":"10,11"}"#, #"{"ids":"12,13"}"#, #"{"ids":"14"}"#])
+        #expect(out.allSatisfy { $0.weight == 3 })
+    }
+
+    @Test func batchWithoutJoinBecomesAJSONArray() throws {
+        let out = try calls("""
+            name: b
+            account: a
+            request:
+              method: POST
+              path: /api/v1/futures/trade/cancel_orders
+              params:
+                symbol: BTCUSDT
+                orderIdList: "{{batch}}"
+                note: "ids {{batch}}"
+            items:
+              list: [1, 2, 3]
+            batch:
+              size: 2
+            """)
+        #expect(out.map(\.params) == [#"{"symbol":"BTCUSDT","orderIdList":["1","2"],"note":"ids 1,2"}"#,
+                                      #"{"symbol":"BTCUSDT","orderIdList":["3"],"note":"ids 3"}"#])
+    }
+
+    @Test func csvColumnsAndNestedBody() throws {
+        let out = try calls("""
+            name: c
+            account: a
+            request:
+              method: POST
+              path: /api/v1/orders
+              body:
+                clientOid: "{{item.oid}}"
+                meta:
+                  symbol: "{{item.symbol}}"
+                  tags: ["{{item}}", 1]
+            items:
+              file: orders.csv
+              column: oid
+            """, files: ["orders.csv": "oid,symbol\nx1,BTC-USDT\n\"x,2\",\"ETH \"\"q\"\"\"\n"])
+        #expect(out.count == 2)
+        #expect(out[0].body == #"{"clientOid":"x1","meta":{"symbol":"BTC-USDT","tags":["x1",1]}}"#)
+        #expect(out[1].body == #"{"clientOid":"x,2","meta":{"symbol":"ETH \"q\"","tags":["x,2",1]}}"#)
+    }
+
+    @Test func badItemsLineIsReportedWithItsLine() throws {
+        let error = try #require(throws: JobFileError.self) {
+            _ = try calls("""
+                name: u
+                account: a
+                request:
+                  method: GET
+                  path: /p/{{item}}
+                items:
+                  file: ids.txt
+                """, files: [:])
+        }
+        #expect(error.field == "items.file")
+    }
+}
