@@ -55,9 +55,14 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
+        // Helpers shared by the test targets (temporary folders, the repository's location).
+        .target(name: "PacerTestSupport", path: "Tests/PacerTestSupport", swiftSettings: strict),
         .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore"], swiftSettings: strict),
-        .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs"], swiftSettings: strict),
-        .testTarget(name: "PacerStoreTests", dependencies: ["PacerStore", "PacerJobs"], swiftSettings: strict),
-        .testTarget(name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore"], swiftSettings: strict),
+        .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore", "PacerTestSupport"], swiftSettings: strict),
     ]
 )

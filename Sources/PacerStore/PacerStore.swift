@@ -43,11 +43,23 @@ public struct EnqueuedRun: Sendable, Equatable {
     public var job: String
     public var account: String
     public var calls: Int
+
+    public init(run: Int64, job: String, account: String, calls: Int) {
+        self.run = run
+        self.job = job
+        self.account = account
+        self.calls = calls
+    }
 }
 
 public struct StatusReport: Sendable, Equatable {
     public var runs: [RunStatus]
     public var accounts: [AccountStatus]
+
+    public init(runs: [RunStatus], accounts: [AccountStatus]) {
+        self.runs = runs
+        self.accounts = accounts
+    }
 }
 
 public struct RunStatus: Sendable, Equatable {
@@ -59,6 +71,14 @@ public struct RunStatus: Sendable, Equatable {
 
     public var total: Int { counts.values.reduce(0, +) }
     public var finished: Int { counts.filter { $0.key.isTerminal }.values.reduce(0, +) }
+
+    public init(run: Int64, job: String, account: String, createdAtMilliseconds: Int64, counts: [CallState: Int]) {
+        self.run = run
+        self.job = job
+        self.account = account
+        self.createdAtMilliseconds = createdAtMilliseconds
+        self.counts = counts
+    }
 }
 
 public struct AccountStatus: Sendable, Equatable {
@@ -70,6 +90,14 @@ public struct AccountStatus: Sendable, Equatable {
     public var counts: [CallState: Int]
 
     public var paused: Bool { pausedReason != nil }
+
+    public init(account: String, provider: Provider, limit: RateLimit, pausedReason: String?, counts: [CallState: Int]) {
+        self.account = account
+        self.provider = provider
+        self.limit = limit
+        self.pausedReason = pausedReason
+        self.counts = counts
+    }
 }
 
 /// One call and its outcome, as `pacer results` prints it.
@@ -90,4 +118,21 @@ public struct ResultRecord: Sendable, Equatable {
     public var data: String?
     public var error: String?
     public var finishedAtMilliseconds: Int64?
+
+    public init(run: Int64, call: Int64, job: String, account: String, method: String, path: String, params: String, state: CallState, attempts: Int, httpStatus: Int?, code: String?, data: String?, error: String?, finishedAtMilliseconds: Int64?) {
+        self.run = run
+        self.call = call
+        self.job = job
+        self.account = account
+        self.method = method
+        self.path = path
+        self.params = params
+        self.state = state
+        self.attempts = attempts
+        self.httpStatus = httpStatus
+        self.code = code
+        self.data = data
+        self.error = error
+        self.finishedAtMilliseconds = finishedAtMilliseconds
+    }
 }

@@ -1,4 +1,5 @@
 import PacerCore
+import PacerTestSupport
 import Testing
 @testable import PacerJobs
 

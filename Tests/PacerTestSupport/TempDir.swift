@@ -1,9 +1,9 @@
 import Foundation
 
-/// A scratch folder per test, removed when the value is released.
-final class TempDir {
-    let url: URL
-    init() {
+/// A scratch folder per test, removed when the value is released. Immutable after init, hence Sendable.
+public final class TempDir: @unchecked Sendable {
+    public let url: URL
+    public init() {
         url = FileManager.default.temporaryDirectory.appendingPathComponent("pacer-test-\(UUID().uuidString)")
         try! FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     }
@@ -11,7 +11,7 @@ final class TempDir {
 
     /// Writes `text` to `name` inside the folder and returns its path.
     @discardableResult
-    func write(_ name: String, _ text: String) -> String {
+    public func write(_ name: String, _ text: String) -> String {
         let path = url.appendingPathComponent(name).path
         try! text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -19,5 +19,5 @@ final class TempDir {
 }
 
 /// The repository root, found from this file's location, for the shipped `jobs/` and `migrations/`.
-let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()

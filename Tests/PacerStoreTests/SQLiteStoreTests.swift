@@ -1,0 +1,86 @@
+import Synchronization
+import Foundation
+import GRDB
+import PacerCore
+import PacerTestSupport
+import Testing
+@testable import PacerStore
+
+@Suite struct SQLiteStoreConformanceTests {
+    let dir = TempDir()
+    var conformance: StoreConformance {
+        let dir = self.dir
+        return StoreConformance { try SQLiteStore(path: dir.url.appendingPathComponent("\(UUID()).sqlite").path) }
+    }
+
+    @Test func accountsRoundTrip() throws { try conformance.accountsRoundTrip() }
+    @Test func enqueueCountsAndStatus() throws { try conformance.enqueueCountsAndStatus() }
+    @Test func enqueueIsAllOrNothing() throws { try conformance.enqueueIsAllOrNothing() }
+    @Test func resultsInRunAndCallOrder() throws { try conformance.resultsInRunAndCallOrder() }
+    @Test func removingAnAccountWithRunsNeedsPurge() throws { try conformance.removingAnAccountWithRunsNeedsPurge() }
+}
+
+@Suite struct SQLiteMigrationTests {
+    let dir = TempDir()
+    var path: String { dir.url.appendingPathComponent("pacer.sqlite").path }
+
+    func appliedMigrations() throws -> [String] {
+        let queue = try DatabaseQueue(path: path)
+        return try queue.read { db in try String.fetchAll(db, sql: "SELECT name FROM pacer_migrations ORDER BY name") }
+    }
+
+    @Test func applyToAnEmptyDatabaseAndAreIdempotentOnReopen() throws {
+        _ = try SQLiteStore(path: path)
+        #expect(try appliedMigrations() == EmbeddedMigrations.all.map(\.name))
+        let tables = try DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        }
+        #expect(Set(["accounts", "runs", "calls", "attempts", "results", "pacer_migrations"]).isSubset(of: tables))
+        _ = try SQLiteStore(path: path)
+        _ = try SQLiteStore(path: path)
+        #expect(try appliedMigrations() == EmbeddedMigrations.all.map(\.name))
+    }
+
+    @Test func walModeAndForeignKeys() throws {
+        let store = try SQLiteStore(path: path)
+        let (mode, fk) = try store.pool.read { db in
+            (try String.fetchOne(db, sql: "PRAGMA journal_mode"), try Int.fetchOne(db, sql: "PRAGMA foreign_keys"))
+        }
+        #expect(mode == "wal")
+        #expect(fk == 1)
+    }
+
+    @Test func aDatabaseFromANewerPacerIsRefused() throws {
+        _ = try SQLiteStore(path: path)
+        try DatabaseQueue(path: path).write { db in
+            try db.execute(sql: "INSERT INTO pacer_migrations (name, applied_at) VALUES ('9999_from_the_future', 0)")
+        }
+        let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path) }
+        #expect(error.kind == .newerSchema)
+        #expect(error.message.contains("9999_from_the_future"))
+        #expect(error.message.contains("newer Pacer"))
+    }
+
+    @Test func concurrentFirstOpensApplyTheSchemaOnce() throws {
+        // Overlapping cron launches on a brand-new database: every opener succeeds, the schema is applied once.
+        let path = self.path
+        let failures = Mutex(0)
+        DispatchQueue.concurrentPerform(iterations: 6) { _ in
+            do { _ = try SQLiteStore(path: path) } catch { failures.withLock { $0 += 1 } }
+        }
+        #expect(failures.withLock { $0 } == 0)
+        #expect(try appliedMigrations() == EmbeddedMigrations.all.map(\.name))
+    }
+
+    @Test func embeddedMigrationsMatchTheFilesInMigrations() throws {
+        let dir = repositoryRoot.appendingPathComponent("migrations")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.map { String($0.dropLast(4)) } == EmbeddedMigrations.all.map(\.name),
+                "run scripts/embed-migrations.sh after adding a migration")
+        for (file, embedded) in zip(files, EmbeddedMigrations.all) {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            #expect(text.trimmingCharacters(in: .newlines) == embedded.sql.trimmingCharacters(in: .newlines),
+                    "\(file) differs from its embedded copy: run scripts/embed-migrations.sh")
+        }
+    }
+}
