@@ -51,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "PacerBench",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore",
+                "PacerCore", "PacerJobs", "PacerStore", "PacerCLI",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: strict),

@@ -17,9 +17,9 @@ public struct Item: Sendable, Equatable {
 /// What a template is rendered against: the call's index and either one item or a batch of them.
 struct RenderContext {
     var index: Int
-    var item: Item?
-    var batch: [Item]?
-    var join: String?
+    var item: Item? = nil
+    var batch: [Item]? = nil
+    var join: String? = nil
     /// CSV header name -> field position; empty for other item sources.
     var columns: [String: Int]
     /// Path placeholders are percent-encoded so an item cannot add path segments or a query.

@@ -76,7 +76,7 @@ struct ItemReader {
                                        message: "read failed: \(error)")
                 }
                 guard let line else { return nil }
-                let trimmed = line.trimmingCharacters(in: .whitespaces)
+                let trimmed = line.trimmingSpacesAndTabs()
                 if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
                 return Item(text: trimmed, line: reader.lineNumber)
             }
@@ -101,3 +101,17 @@ struct ItemReader {
 
 }
 
+
+extension String {
+    /// Trims spaces and tabs at both ends; the common case (nothing to trim) costs two byte checks, which matters
+    /// for million-line items files.
+    func trimmingSpacesAndTabs() -> String {
+        let bytes = utf8
+        func isBlank(_ b: UInt8) -> Bool { b == UInt8(ascii: " ") || b == UInt8(ascii: "\t") }
+        guard let first = bytes.first, let last = bytes.last, isBlank(first) || isBlank(last) else { return self }
+        var s = Substring(self)
+        while let f = s.utf8.first, isBlank(f) { s = s.dropFirst() }
+        while let l = s.utf8.last, isBlank(l) { s = s.dropLast() }
+        return String(s)
+    }
+}

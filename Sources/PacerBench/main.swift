@@ -1,0 +1,20 @@
+import Foundation
+import PacerCore
+import PacerStore
+
+// pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench [SUITE] [--calls N]`.
+// Suites: enqueue (default).
+
+let args = CommandLine.arguments.dropFirst()
+let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
+var calls = 1_000_000
+if let i = args.firstIndex(of: "--calls"), args.index(after: i) < args.endIndex,
+   let n = Int(args[args.index(after: i)]) { calls = n }
+
+switch suite {
+case "enqueue":
+    try EnqueueBenchmark(calls: calls).run()
+default:
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue\n".utf8))
+    exit(2)
+}
