@@ -6,7 +6,8 @@ public struct PacerCommand: ParsableCommand {
         commandName: "pacer",
         abstract: "A rate-limited batch job runner for signed third-party HTTP APIs.",
         version: "0.1.0",
-        subcommands: [AccountCommand.self, EnqueueCommand.self, StatusCommand.self, ResultsCommand.self])
+        subcommands: [AccountCommand.self, EnqueueCommand.self, StatusCommand.self, ResultsCommand.self,
+                      DemoCommand.self])
 
     public init() {}
 }
