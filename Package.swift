@@ -18,6 +18,10 @@ let package = Package(
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         // Pure domain: values, limits, durations, cron, JSON. No I/O, time is always passed in.
@@ -31,6 +35,20 @@ let package = Package(
                 .product(name: "CSV", package: "CSV.swift"),
             ],
             swiftSettings: strict),
+        // One file per provider: signer, envelope parser and code table. Pure: time and nonces are passed in.
+        .target(
+            name: "PacerProviders",
+            dependencies: ["PacerCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict),
+        // A local server speaking all four APIs, strictly: signatures, timestamps, sliding-window limits, faults.
+        .target(
+            name: "PacerEmulator",
+            dependencies: [
+                "PacerCore", "PacerProviders",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ],
+            swiftSettings: strict),
         // The store protocol and its SQLite implementation (migrations embedded).
         .target(
             name: "PacerStore",
@@ -40,8 +58,9 @@ let package = Package(
         .target(
             name: "PacerCLI",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore",
+                "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
             ],
@@ -58,6 +77,11 @@ let package = Package(
         // Helpers shared by the test targets (temporary folders, the repository's location).
         .target(name: "PacerTestSupport", path: "Tests/PacerTestSupport", swiftSettings: strict),
         .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore"], swiftSettings: strict),
+        .testTarget(name: "PacerProvidersTests", dependencies: ["PacerProviders"], swiftSettings: strict),
+        .testTarget(
+            name: "PacerEmulatorTests",
+            dependencies: ["PacerEmulator", "PacerProviders", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict),
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],

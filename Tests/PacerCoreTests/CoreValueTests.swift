@@ -78,3 +78,27 @@ import Testing
         #expect(CallState.inFlight.rawValue == "in_flight")
     }
 }
+
+@Suite struct JSONParserTests {
+    @Test(arguments: [
+        #"{"b":1,"a":[true,false,null],"c":{"z":"x","y":-0.5e+3}}"#,
+        #"{"orderId":1234567890123456789012,"price":"0.0001"}"#,
+        #"[]"#, #"{}"#, #""é\"\\""#, "-0", "12.5E-3",
+    ])
+    func roundTripsCompactText(text: String) throws {
+        #expect(try JSONValue(parsing: text).compactText == text)
+    }
+
+    @Test func decodesEscapesAndWhitespace() throws {
+        let v = try JSONValue(parsing: " { \"k\" : \"a\\u00e9\\ud83d\\ude00\\/\\n\" , \"n\" : [ 1 , 2 ] } ")
+        #expect(v == .object([.init("k", .string("aé😀/\n")), .init("n", .array([.number("1"), .number("2")]))]))
+        #expect(v["n"] == .array([.number("1"), .number("2")]))
+        #expect(v["missing"] == nil)
+    }
+
+    @Test(arguments: ["", "{", "[1,]", "{\"a\"}", "01", "1.", "tru", "\"\\x\"", "\"a", "{} x", "-", "\"\u{01}\"",
+                      "\"\\ud800\"", String(repeating: "[", count: 300) + String(repeating: "]", count: 300)])
+    func rejects(text: String) {
+        #expect(throws: JSONValue.ParseError.self) { try JSONValue(parsing: text) }
+    }
+}

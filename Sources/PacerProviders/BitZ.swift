@@ -1,0 +1,69 @@
+import PacerCore
+
+/// Bit-Z. Private calls are form-encoded `POST /<Module>/<action>` with `apiKey`, `timeStamp` (unix seconds),
+/// `nonce` (6 characters) and `sign` added.
+///
+/// `sign = hex(MD5(k=v&k=v... + secretKey))` over every param but `sign`, **sorted by name** in byte order,
+/// values not percent-encoded, the secret appended with no separator. The docs' own example is unsorted and does
+/// not reproduce; Pacer follows the written rule (a decision recorded in PROVIDERS.md).
+public struct BitZ: ProviderAPI {
+    public init() {}
+    public var provider: Provider { .bitz }
+    public var nonceLength: Int? { 6 }
+
+    public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
+                     inputs: SigningInputs) -> SignedRequest {
+        let all = request.textParams + [("apiKey", credentials.key), ("timeStamp", String(inputs.nowMilliseconds / 1000)),
+                                        ("nonce", inputs.nonce)]
+        let signed = all + [("sign", Self.sign(all, secret: credentials.secret))]
+        let form = Wire.query(signed)
+        if request.method == .get {
+            return SignedRequest(method: .get, url: Wire.url(base: baseURL, path: request.path, query: form),
+                                 headers: [], body: nil)
+        }
+        return SignedRequest(method: request.method, url: Wire.url(base: baseURL, path: request.path, query: ""),
+                             headers: [.init("Content-Type", "application/x-www-form-urlencoded")], body: form)
+    }
+
+    /// The string that is hashed, without the secret: sorted `k=v` pairs joined by `&`.
+    public static func signingString(_ pairs: [(key: String, value: String)]) -> String {
+        pairs.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            .map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+    }
+
+    public static func sign(_ pairs: [(key: String, value: String)], secret: String) -> String {
+        Wire.md5Hex(signingString(pairs) + secret)
+    }
+
+    /// PROVIDERS.md §4. -103 as "timestamp out of window" is a decision.
+    static let codes: [Int: CodeRule] = [
+        -110: CodeRule(.rateLimited),
+        -114: CodeRule(.rateLimited), // daily limit: held until the next UTC day (see interpret)
+        -105: CodeRule(.auth), -109: CodeRule(.auth), -117: CodeRule(.auth), -111: CodeRule(.auth),
+        -102: CodeRule(.permanent),
+        -104: CodeRule(.transient), -106: CodeRule(.transient),
+        -112: CodeRule(.transient, after: 300_000), // maintenance: long backoff
+        -103: CodeRule(.clock(escalatesToAuth: true)),
+    ]
+
+    public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
+        let dateHeader = reply.header("Date").flatMap(HTTPDate.milliseconds)
+        guard reply.status == 200, let envelope = Envelope.parse(reply.body), let status = envelope.int("status") else {
+            let byStatus = HTTPStatusRules.classify(reply.status)
+            return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
+                           message: "HTTP \(reply.status) without a Bit-Z envelope", serverTimeMilliseconds: dateHeader)
+                .overridden(by: overrides)
+        }
+        let serverTime = envelope.int("time").map { Int64($0) * 1000 } ?? dateHeader
+        // Errors may also come as status 200 with a negative code as the payload.
+        let code = status == 200 ? (envelope.int("data").flatMap { $0 < 0 ? $0 : nil } ?? 200) : status
+        var rule = code == 200 ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
+        if code == -114, let now = serverTime {
+            rule = CodeRule(.rateLimited, after: 86_400_000 - now % 86_400_000) // until 00:00 UTC
+        }
+        return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
+                       data: code == 200 ? envelope.json("data") : nil,
+                       retryAfterMilliseconds: rule.retryAfterMilliseconds,
+                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+    }
+}

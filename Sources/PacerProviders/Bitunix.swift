@@ -1,0 +1,63 @@
+import PacerCore
+
+/// Bitunix spot/futures.
+///
+/// `digest = hex(SHA256(nonce + timestamp + apiKey + queryParams + body))`, `sign = hex(SHA256(digest + secret))`
+/// — plain SHA-256 twice, not HMAC. `queryParams` is the params sorted by key (byte order), each written as key
+/// then value with no separators; `body` is the exact JSON bytes sent (empty for GET).
+public struct Bitunix: ProviderAPI {
+    public init() {}
+    public var provider: Provider { .bitunix }
+    public var nonceLength: Int? { 32 }
+
+    public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
+                     inputs: SigningInputs) -> SignedRequest {
+        let ts = String(inputs.nowMilliseconds)
+        let usesBody = request.method == .post || request.method == .put
+        let pairs = usesBody ? [] : request.textParams
+        let body = usesBody ? request.jsonBody : nil
+        let sign = Self.sign(nonce: inputs.nonce, timestamp: ts, apiKey: credentials.key,
+                             queryParams: Self.queryParams(pairs), body: body ?? "", secret: credentials.secret)
+        return SignedRequest(
+            method: request.method, url: Wire.url(base: baseURL, path: request.path, query: Wire.query(pairs)),
+            headers: [.init("api-key", credentials.key), .init("nonce", inputs.nonce), .init("timestamp", ts),
+                      .init("sign", sign), .init("Content-Type", "application/json")],
+            body: body)
+    }
+
+    /// Params sorted by key in byte order, `key` immediately followed by `value`: `marginCoinUSDT`.
+    public static func queryParams(_ pairs: [(key: String, value: String)]) -> String {
+        pairs.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+            .map { $0.key + $0.value }.joined()
+    }
+
+    public static func sign(nonce: String, timestamp: String, apiKey: String, queryParams: String, body: String,
+                            secret: String) -> String {
+        let digest = Wire.sha256Hex(nonce + timestamp + apiKey + queryParams + body)
+        return Wire.sha256Hex(digest + secret)
+    }
+
+    /// PROVIDERS.md §3. 10009 as "request expired" is a decision: the published code is not confirmed.
+    static let codes: [Int: CodeRule] = [
+        10005: CodeRule(.rateLimited), 10006: CodeRule(.rateLimited),
+        10007: CodeRule(.clock(escalatesToAuth: true)),
+        10009: CodeRule(.clock(escalatesToAuth: false)),
+        10003: CodeRule(.auth), 10004: CodeRule(.auth),
+        10002: CodeRule(.permanent), 10008: CodeRule(.permanent),
+        10001: CodeRule(.transient),
+    ]
+
+    public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
+        let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
+        guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {
+            let byStatus = HTTPStatusRules.classify(reply.status)
+            return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
+                           message: "HTTP \(reply.status) without a Bitunix envelope", serverTimeMilliseconds: serverTime)
+                .overridden(by: overrides)
+        }
+        let rule = code == 0 ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
+        return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
+                       data: envelope.json("data"), retryAfterMilliseconds: rule.retryAfterMilliseconds,
+                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+    }
+}

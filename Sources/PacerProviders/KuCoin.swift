@@ -1,0 +1,93 @@
+import PacerCore
+
+/// KuCoin spot/futures, with broker (partner) attribution.
+///
+/// `KC-API-SIGN = base64(HMAC-SHA256(secret, timestamp + METHOD + path_with_query + body))`. For GET and DELETE
+/// the query is signed **un-percent-encoded**, in the order sent (the server checks the decoded form) and the
+/// body is empty; for POST and PUT the compact JSON body is signed byte for byte as sent. Key version 2 sends
+/// the passphrase as `base64(HMAC-SHA256(secret, passphrase))`. A broker adds
+/// `KC-API-PARTNER-SIGN = base64(HMAC-SHA256(broker_key, timestamp + partner + apiKey))`.
+public struct KuCoin: ProviderAPI {
+    public init() {}
+    public var provider: Provider { .kucoin }
+    public var nonceLength: Int? { nil }
+
+    public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
+                     inputs: SigningInputs) -> SignedRequest {
+        let ts = String(inputs.nowMilliseconds)
+        let method = request.method.rawValue
+        let usesBody = request.method == .post || request.method == .put
+        let pairs = usesBody ? [] : request.textParams
+        let rawQuery = pairs.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        let body = usesBody ? request.jsonBody : nil
+        let signedPath = request.path + (rawQuery.isEmpty ? "" : "?" + rawQuery)
+        let c = credentials
+        var headers: [SignedRequest.Header] = [
+            .init("KC-API-KEY", c.key),
+            .init("KC-API-SIGN", Self.sign(ts + method + signedPath + (body ?? ""), secret: c.secret)),
+            .init("KC-API-TIMESTAMP", ts),
+            .init("KC-API-PASSPHRASE", Self.sign(c.passphrase ?? "", secret: c.secret)),
+            .init("KC-API-KEY-VERSION", "2"),
+            .init("Content-Type", "application/json"),
+        ]
+        if let partner = c.partner, let brokerName = c.brokerName, let brokerKey = c.brokerKey {
+            headers += [
+                .init("KC-API-PARTNER", partner),
+                .init("KC-BROKER-NAME", brokerName),
+                .init("KC-API-PARTNER-VERIFY", "true"),
+                .init("KC-API-PARTNER-SIGN", Self.sign(ts + partner + c.key, secret: brokerKey)),
+            ]
+        }
+        return SignedRequest(method: request.method,
+                             url: Wire.url(base: baseURL, path: request.path, query: Wire.query(pairs)),
+                             headers: headers, body: body)
+    }
+
+    /// `base64(HMAC-SHA256(secret, message))`: the signature, the passphrase and the partner signature alike.
+    public static func sign(_ message: String, secret: String) -> String {
+        Wire.base64(Wire.hmacSHA256(key: secret, message))
+    }
+
+    /// The unsigned server-time endpoint, used to correct the clock offset after a 400002.
+    public static let serverTimePath = "/api/v1/timestamp"
+
+    /// PROVIDERS.md §2.
+    static let codes: [String: CodeRule] = [
+        "429000": CodeRule(.rateLimited),
+        "400002": CodeRule(.clock(escalatesToAuth: false)),
+        "400001": CodeRule(.auth), "400003": CodeRule(.auth), "400004": CodeRule(.auth), "400005": CodeRule(.auth),
+        "400006": CodeRule(.auth), "400007": CodeRule(.auth),
+        "400200": CodeRule(.auth), "400201": CodeRule(.auth), "400202": CodeRule(.auth), "411100": CodeRule(.auth),
+        "400100": CodeRule(.permanent), "415000": CodeRule(.permanent), "900001": CodeRule(.permanent),
+        "200004": CodeRule(.permanent),
+        "500000": CodeRule(.transient),
+    ]
+
+    public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
+        let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
+        // gw-ratelimit-reset: milliseconds until the account's window resets.
+        let reset = reply.header("gw-ratelimit-reset").flatMap { Int64($0) }
+        let envelope = Envelope.parse(reply.body)
+        let code = envelope?.text("code")
+        let rule: CodeRule
+        if reply.status == 429 || code == "429000" {
+            rule = CodeRule(.rateLimited)
+        } else if let code, code == "200000", reply.status == 200 {
+            rule = CodeRule(.ok)
+        } else if let code, let known = Self.codes[code] {
+            rule = known
+        } else {
+            let byStatus = HTTPStatusRules.classify(reply.status)
+            rule = CodeRule(byStatus == .ok ? .permanent : byStatus) // 200 with an unknown code is a refusal
+        }
+        return Outcome(rule.classification, code: code ?? (reply.status == 200 ? nil : String(reply.status)),
+                       message: envelope?.text("msg"), data: envelope?.json("data"),
+                       retryAfterMilliseconds: rule.classification == .rateLimited ? reset : rule.retryAfterMilliseconds,
+                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+    }
+
+    /// The server's time from `GET /api/v1/timestamp` (`data` is epoch milliseconds).
+    public static func serverTime(from reply: HTTPReply) -> Int64? {
+        Envelope.parse(reply.body)?.text("data").flatMap { Int64($0) }
+    }
+}

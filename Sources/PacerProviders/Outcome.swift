@@ -1,0 +1,104 @@
+import PacerCore
+
+/// The scheduler's vocabulary for an answer (see PROVIDERS.md).
+public enum Classification: Sendable, Equatable, Hashable {
+    case ok
+    /// Cool the whole account down; never burns a retry attempt.
+    case rateLimited
+    /// The timestamp or signature expired: re-sign with a corrected clock and retry at once. When
+    /// `escalatesToAuth`, the same answer after a correction means the key or secret is wrong (auth).
+    case clock(escalatesToAuth: Bool)
+    /// Retry with exponential backoff and jitter.
+    case transient
+    /// Fail the call and pause the account.
+    case auth
+    /// Fail, no retry.
+    case permanent
+    /// The provider says this was already done: terminal, not an error for idempotent calls.
+    case duplicate
+
+    /// Names a job's `on:` map may use.
+    public init?(name: String) {
+        switch name {
+        case "ok": self = .ok
+        case "rate-limited", "rate_limited", "ratelimited": self = .rateLimited
+        case "clock": self = .clock(escalatesToAuth: false)
+        case "transient": self = .transient
+        case "auth": self = .auth
+        case "permanent": self = .permanent
+        case "duplicate": self = .duplicate
+        default: return nil
+        }
+    }
+
+    public var name: String {
+        switch self {
+        case .ok: return "ok"
+        case .rateLimited: return "rate-limited"
+        case .clock: return "clock"
+        case .transient: return "transient"
+        case .auth: return "auth"
+        case .permanent: return "permanent"
+        case .duplicate: return "duplicate"
+        }
+    }
+}
+
+/// What an answer means, with what the runner needs to act on it.
+public struct Outcome: Sendable, Equatable {
+    public var classification: Classification
+    /// The provider's own code, as text (`60001`, `429000`, `-110`), or `nil` when the answer had none.
+    public var code: String?
+    public var message: String?
+    /// The payload as compact JSON text; numbers and member order are kept exactly as the provider sent them.
+    public var data: String?
+    /// Wait at least this long before the next try: a rate limit's reset, or a long backoff for answers like
+    /// "insufficient inventory" or "maintenance".
+    public var retryAfterMilliseconds: Int64?
+    /// The server's clock, from its `Date` header or envelope, for correcting the offset after a clock error.
+    public var serverTimeMilliseconds: Int64?
+
+    public init(_ classification: Classification, code: String? = nil, message: String? = nil, data: String? = nil,
+                retryAfterMilliseconds: Int64? = nil, serverTimeMilliseconds: Int64? = nil) {
+        self.classification = classification
+        self.code = code
+        self.message = message
+        self.data = data
+        self.retryAfterMilliseconds = retryAfterMilliseconds
+        self.serverTimeMilliseconds = serverTimeMilliseconds
+    }
+}
+
+/// A row of a provider's code table: what a code means and, for some, how long to hold off.
+struct CodeRule: Sendable {
+    let classification: Classification
+    let retryAfterMilliseconds: Int64?
+
+    init(_ classification: Classification, after: Int64? = nil) {
+        self.classification = classification
+        self.retryAfterMilliseconds = after
+    }
+}
+
+enum HTTPStatusRules {
+    /// Classification from the HTTP status alone, for answers without a usable envelope.
+    static func classify(_ status: Int) -> Classification {
+        switch status {
+        case 200..<300: return .ok
+        case 429: return .rateLimited
+        case 401, 403: return .auth
+        case 408, 500..<600: return .transient
+        default: return .permanent
+        }
+    }
+}
+
+extension Outcome {
+    /// Applies a job's `on:` overrides, keyed by the provider's code.
+    func overridden(by overrides: [String: Classification]) -> Outcome {
+        guard let code, let replacement = overrides[code] else { return self }
+        var copy = self
+        copy.classification = replacement
+        return copy
+    }
+}
