@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Pure domain: values, limits, durations, cron, JSON. No I/O, time is always passed in.
@@ -47,6 +50,20 @@ let package = Package(
                 "PacerCore", "PacerProviders",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // Sending: the HTTP transport today; the scheduler, workers and clock sync with the runner.
+        .target(
+            name: "PacerRunner",
+            dependencies: [
+                "PacerCore", "PacerProviders",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
         // The store protocol and its SQLite implementation (migrations embedded).
@@ -58,9 +75,8 @@ let package = Package(
         .target(
             name: "PacerCLI",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator",
+                "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
             ],
@@ -80,7 +96,7 @@ let package = Package(
         .testTarget(name: "PacerProvidersTests", dependencies: ["PacerProviders"], swiftSettings: strict),
         .testTarget(
             name: "PacerEmulatorTests",
-            dependencies: ["PacerEmulator", "PacerProviders", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            dependencies: ["PacerEmulator", "PacerProviders", "PacerRunner", "PacerTestSupport"],
             swiftSettings: strict),
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(

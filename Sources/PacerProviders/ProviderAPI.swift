@@ -108,6 +108,13 @@ public struct SignedRequest: Sendable, Equatable {
     public var headers: [Header]
     public var body: String?
 
+    public init(method: HTTPMethod, url: String, headers: [Header], body: String?) {
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
     public func header(_ name: String) -> String? {
         headers.first { $0.name.lowercased() == name.lowercased() }?.value
     }

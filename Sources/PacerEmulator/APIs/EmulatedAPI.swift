@@ -1,0 +1,40 @@
+import PacerCore
+
+/// One provider as the emulator speaks it: how it authenticates a request, how it refuses, and the business
+/// endpoints it serves. One file per provider, beside the client side in PacerProviders.
+protocol EmulatedAPI: Sendable {
+    var provider: Provider { get }
+    /// Answers an unsigned endpoint (KuCoin's server time), or `nil` for a private call.
+    func publicAnswer(_ request: EmulatorRequest, now: Int64) -> EmulatorResponse?
+    /// Identifies the account and checks its timestamp window, nonce and signature, exactly as documented.
+    func authenticate(_ request: EmulatorRequest, state: EmulatorState, now: Int64) -> Authentication
+    func rateLimited(resetMilliseconds: Int64, now: Int64) -> EmulatorResponse
+    func clockError(now: Int64) -> EmulatorResponse
+    /// Performs the call on the account's state; records the logical call when it changes or reads something.
+    func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse
+}
+
+enum Authentication {
+    case accepted(key: String)
+    case refused(key: String?, reason: Rejection, response: EmulatorResponse)
+}
+
+extension Provider {
+    var emulated: any EmulatedAPI {
+        switch self {
+        case .kookeey: return KookeeyEmulator()
+        case .kucoin: return KuCoinEmulator()
+        case .bitunix: return BitunixEmulator()
+        case .bitz: return BitZEmulator()
+        }
+    }
+}
+
+/// Small helpers for writing JSON answers.
+enum Answer {
+    static func string(_ s: String) -> String {
+        var out = ""
+        JSONValue.writeString(s, to: &out)
+        return out
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import PacerCore
+
+/// What the emulator serves: accounts (credentials and limits) and the faults to inject. Loaded from JSON by
+/// `pacer sandbox --config FILE`; `EmulatorConfig.demo` is the default, matching `pacer demo`'s accounts.
+public struct EmulatorConfig: Codable, Sendable {
+    public var accounts: [AccountConfig]
+    public var faults: FaultSettings
+
+    public init(accounts: [AccountConfig], faults: FaultSettings = .init()) {
+        self.accounts = accounts
+        self.faults = faults
+    }
+
+    public struct AccountConfig: Codable, Sendable {
+        public var provider: Provider
+        /// The key that identifies the account (Kookeey's accessid, KuCoin's KC-API-KEY, ...).
+        public var key: String
+        public var secret: String
+        public var passphrase: String?
+        public var partner: String?
+        public var brokerKey: String?
+        /// `COUNT/WINDOW`, enforced as a strict sliding window.
+        public var limit: String
+
+        public init(provider: Provider, key: String, secret: String, passphrase: String? = nil,
+                    partner: String? = nil, brokerKey: String? = nil, limit: String) {
+            self.provider = provider
+            self.key = key
+            self.secret = secret
+            self.passphrase = passphrase
+            self.partner = partner
+            self.brokerKey = brokerKey
+            self.limit = limit
+        }
+    }
+
+    /// The demo accounts' secrets: not secret at all, they exist only to sign requests to the local emulator.
+    public static let demoSecrets: [Provider: String] = [
+        .kookeey: "demo-kookeey-token", .kucoin: "demo-kucoin-secret", .bitunix: "demo-bitunix-secret",
+        .bitz: "demo-bitz-secret",
+    ]
+    public static let demoPassphrase = "demo-kucoin-passphrase"
+
+    /// One account per provider, keys `demo-<provider>-key`, at the providers' published limits.
+    public static var demo: EmulatorConfig {
+        EmulatorConfig(accounts: [
+            AccountConfig(provider: .kookeey, key: "demo-kookeey-key", secret: demoSecrets[.kookeey]!, limit: "10/1s"),
+            AccountConfig(provider: .kucoin, key: "demo-kucoin-key", secret: demoSecrets[.kucoin]!,
+                          passphrase: demoPassphrase, limit: "4000/30s"),
+            AccountConfig(provider: .bitunix, key: "demo-bitunix-key", secret: demoSecrets[.bitunix]!, limit: "10/1s"),
+            AccountConfig(provider: .bitz, key: "demo-bitz-key", secret: demoSecrets[.bitz]!, limit: "30/1s"),
+        ])
+    }
+
+    public static func load(path: String) throws -> EmulatorConfig {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try JSONDecoder().decode(EmulatorConfig.self, from: data)
+    }
+}
+
+/// Probabilities (0...1) of each injected fault, drawn per accepted request from a seeded generator.
+public struct FaultSettings: Codable, Sendable, Equatable {
+    public var seed: UInt64 = 1
+    /// Answer with the provider's rate-limit code although the window had room.
+    public var rateLimit: Double = 0
+    /// Answer with the provider's clock/timestamp error.
+    public var clock: Double = 0
+    public var serverError: Double = 0   // HTTP 500
+    public var unavailable: Double = 0   // HTTP 503
+    /// Close the connection without doing anything.
+    public var drop: Double = 0
+    /// Do the action, then close the connection: the client cannot know it happened.
+    public var lostResponse: Double = 0
+    /// Answer after `slowMilliseconds`.
+    public var slow: Double = 0
+    public var slowMilliseconds: Int = 200
+
+    public init() {}
+}

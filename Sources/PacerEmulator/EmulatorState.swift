@@ -1,0 +1,136 @@
+import DequeModule
+import PacerCore
+import Synchronization
+
+/// Everything the emulator remembers, behind one lock: per-account windows, stats and business state, the
+/// fault settings and their generator, and the log of accepted logical calls.
+final class EmulatorState: Sendable {
+    struct AccountRuntime {
+        let config: EmulatorConfig.AccountConfig
+        var window: SlidingWindowLog
+        /// Every authenticated request, admitted or not: what the client *sent* per window.
+        var sent: SlidingWindowLog
+        var maxAcceptedInWindow = 0
+        var maxSentInWindow = 0
+        var accepted = 0
+        var rejected: [String: Int] = [:]
+        /// Bitunix nonces seen within the timestamp window, oldest first.
+        var nonces = Set<String>()
+        var nonceLog: Deque<(at: Int64, nonce: String)> = []
+        /// Business state: order ids cancelled, client order ids placed.
+        var cancelled = Set<String>()
+        var placed: [String: String] = [:]
+        var nextOrderNumber = 1
+    }
+
+    struct Inner {
+        var accounts: [String: AccountRuntime] = [:]
+        var faults: FaultSettings
+        var random: SeededRandom
+        /// Accepted logical calls (provider, account, method, path, canonical params) and how often each was done.
+        var calls: [String: Int] = [:]
+    }
+
+    let now: @Sendable () -> Int64
+    private let inner: Mutex<Inner>
+
+    init(config: EmulatorConfig, now: @escaping @Sendable () -> Int64) throws {
+        self.now = now
+        var inner = Inner(faults: config.faults, random: SeededRandom(seed: config.faults.seed))
+        for account in config.accounts {
+            guard let limit = RateLimit(parsing: account.limit) else {
+                throw EmulatorError("account \(account.key): limit '\(account.limit)': expected \(RateLimit.expected)")
+            }
+            inner.accounts[Self.id(account.provider, account.key)] = AccountRuntime(
+                config: account,
+                window: SlidingWindowLog(limit: limit.count, windowMilliseconds: limit.windowMilliseconds),
+                sent: SlidingWindowLog(limit: .max, windowMilliseconds: limit.windowMilliseconds))
+        }
+        self.inner = Mutex(inner)
+    }
+
+    static func id(_ provider: Provider, _ key: String) -> String { "\(provider.rawValue)/\(key)" }
+
+    func account(_ provider: Provider, key: String) -> EmulatorConfig.AccountConfig? {
+        inner.withLock { $0.accounts[Self.id(provider, key)]?.config }
+    }
+
+    func reject(_ provider: Provider, key: String?, _ reason: Rejection) {
+        guard let key else { return }
+        inner.withLock { $0.accounts[Self.id(provider, key)]?.rejected[reason.rawValue, default: 0] += 1 }
+    }
+
+    /// Bitunix: a nonce may be used once within `windowMilliseconds`.
+    func useNonce(_ provider: Provider, key: String, nonce: String, at now: Int64, windowMilliseconds: Int64) -> Bool {
+        inner.withLock { state in
+            guard var a = state.accounts[Self.id(provider, key)] else { return false }
+            defer { state.accounts[Self.id(provider, key)] = a }
+            while let first = a.nonceLog.first, now - first.at > windowMilliseconds {
+                a.nonces.remove(first.nonce)
+                a.nonceLog.removeFirst()
+            }
+            guard a.nonces.insert(nonce).inserted else { return false }
+            a.nonceLog.append((now, nonce))
+            return true
+        }
+    }
+
+    enum Admission {
+        case admitted(fault: Fault?)
+        case limited(resetMilliseconds: Int64)
+    }
+
+    enum Fault { case rateLimit, clock, serverError, unavailable, drop, lostResponse, slow(milliseconds: Int) }
+
+    /// Counts the request as sent, admits it into the strict window if there is room, and draws a fault.
+    func admit(_ provider: Provider, key: String, at now: Int64) -> Admission {
+        inner.withLock { state in
+            let id = Self.id(provider, key)
+            guard var a = state.accounts[id] else { return .limited(resetMilliseconds: 0) }
+            defer { state.accounts[id] = a }
+            a.maxSentInWindow = max(a.maxSentInWindow, a.sent.record(now: now))
+            guard a.window.admit(now: now) else {
+                a.rejected[Rejection.rateLimited.rawValue, default: 0] += 1
+                return .limited(resetMilliseconds: a.window.resetMilliseconds(now: now))
+            }
+            a.maxAcceptedInWindow = max(a.maxAcceptedInWindow, a.window.count)
+            let f = state.faults
+            var r = state.random
+            defer { state.random = r }
+            // One draw per kind keeps each probability independent of the others' settings.
+            let fault: Fault? =
+                r.chance(f.rateLimit) ? .rateLimit : r.chance(f.clock) ? .clock : r.chance(f.serverError) ? .serverError
+                : r.chance(f.unavailable) ? .unavailable : r.chance(f.drop) ? .drop
+                : r.chance(f.lostResponse) ? .lostResponse : r.chance(f.slow) ? .slow(milliseconds: f.slowMilliseconds) : nil
+            return .admitted(fault: fault)
+        }
+    }
+
+    /// Runs business logic on the account's state and records the logical call as done.
+    func perform<T>(_ provider: Provider, key: String, logicalCall: String?,
+                    _ body: (inout AccountRuntime) -> T) -> T {
+        inner.withLock { state in
+            let id = Self.id(provider, key)
+            var a = state.accounts[id]!
+            let result = body(&a)
+            a.accepted += 1
+            state.accounts[id] = a
+            if let logicalCall { state.calls["\(id) \(logicalCall)", default: 0] += 1 }
+            return result
+        }
+    }
+
+    func setFaults(_ faults: FaultSettings) {
+        inner.withLock { state in
+            state.faults = faults
+            state.random = SeededRandom(seed: faults.seed)
+        }
+    }
+
+    func snapshot() -> Inner { inner.withLock { $0 } }
+}
+
+public struct EmulatorError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ d: String) { description = d }
+}

@@ -1,0 +1,34 @@
+/// What the emulator saw, for tests and benchmarks: per account, what was accepted and refused (by reason), the
+/// most requests accepted — and sent — in any one window, and every accepted logical call with how often it was
+/// performed (exactly-once means every count is 1).
+public struct EmulatorStats: Codable, Sendable, Equatable {
+    public struct Account: Codable, Sendable, Equatable {
+        public var provider: String
+        public var key: String
+        public var limit: String
+        public var accepted: Int
+        public var rejected: [String: Int]
+        public var maxAcceptedInWindow: Int
+        public var maxSentInWindow: Int
+    }
+
+    public var accounts: [Account]
+    /// "provider/key METHOD path params" -> times performed.
+    public var calls: [String: Int]
+
+    public func account(_ key: String) -> Account? { accounts.first { $0.key == key } }
+    public var duplicatedCalls: [String: Int] { calls.filter { $0.value > 1 } }
+}
+
+extension EmulatorState {
+    func stats() -> EmulatorStats {
+        let inner = snapshot()
+        return EmulatorStats(
+            accounts: inner.accounts.values.sorted { $0.config.key < $1.config.key }.map { a in
+                EmulatorStats.Account(provider: a.config.provider.rawValue, key: a.config.key, limit: a.config.limit,
+                                      accepted: a.accepted, rejected: a.rejected,
+                                      maxAcceptedInWindow: a.maxAcceptedInWindow, maxSentInWindow: a.maxSentInWindow)
+            },
+            calls: inner.calls)
+    }
+}

@@ -1,0 +1,113 @@
+import PacerCore
+import Testing
+@testable import PacerProviders
+
+/// Each provider's code table, code by code, against PROVIDERS.md.
+@Suite struct ClassificationTests {
+    static func kookeey(_ code: Int) -> HTTPReply {
+        HTTPReply(status: 200, body: #"{"success":\#(code == 0),"data":{"n":1},"msg":"m","code":\#(code)}"#)
+    }
+
+    @Test(arguments: [
+        (0, Classification.ok), (60001, .rateLimited), (10015, .clock(escalatesToAuth: false)),
+        (10059, .clock(escalatesToAuth: true)), (10003, .transient), (10005, .transient), (10006, .permanent),
+        (10045, .permanent), (10061, .permanent), (40017, .permanent), (20001, .permanent), (20004, .permanent),
+        (40001, .auth), (40009, .auth), (40010, .auth), (40015, .auth), (40005, .permanent), (40012, .permanent),
+        (80003, .transient), (80007, .duplicate), (80004, .permanent), (80005, .permanent), (80008, .permanent),
+        (12345, .permanent),
+    ])
+    func kookeeyCodes(code: Int, expected: Classification) {
+        let outcome = Kookeey().interpret(Self.kookeey(code), overrides: [:])
+        #expect(outcome.classification == expected)
+        #expect(outcome.code == String(code))
+    }
+
+    @Test func kookeeyPayloadAndLongBackoff() {
+        let ok = Kookeey().interpret(Self.kookeey(0), overrides: [:])
+        #expect(ok.data == #"{"n":1}"#)
+        #expect(Kookeey().interpret(Self.kookeey(80003), overrides: [:]).retryAfterMilliseconds == 60_000)
+    }
+
+    static func kucoin(_ code: String, status: Int = 200, headers: [(name: String, value: String)] = []) -> HTTPReply {
+        HTTPReply(status: status, headers: headers, body: #"{"code":"\#(code)","msg":"m","data":{"orderId":"x"}}"#)
+    }
+
+    @Test(arguments: [
+        ("200000", Classification.ok), ("429000", .rateLimited), ("400002", .clock(escalatesToAuth: false)),
+        ("400001", .auth), ("400003", .auth), ("400004", .auth), ("400005", .auth), ("400006", .auth),
+        ("400007", .auth), ("400200", .auth), ("400201", .auth), ("400202", .auth), ("411100", .auth),
+        ("400100", .permanent), ("415000", .permanent), ("900001", .permanent), ("200004", .permanent),
+        ("500000", .transient), ("777777", .permanent),
+    ])
+    func kucoinCodes(code: String, expected: Classification) {
+        #expect(KuCoin().interpret(Self.kucoin(code), overrides: [:]).classification == expected)
+    }
+
+    @Test func kucoinHTTPStatusesAndResetHeader() {
+        let limited = KuCoin().interpret(Self.kucoin("429000", status: 429, headers: [("gw-ratelimit-reset", "1234")]),
+                                         overrides: [:])
+        #expect(limited.classification == .rateLimited)
+        #expect(limited.retryAfterMilliseconds == 1234)
+        let bare429 = KuCoin().interpret(HTTPReply(status: 429, body: ""), overrides: [:])
+        #expect(bare429.classification == .rateLimited)
+        #expect(KuCoin().interpret(HTTPReply(status: 503, body: "<html>"), overrides: [:]).classification == .transient)
+        #expect(KuCoin().interpret(HTTPReply(status: 502, body: ""), overrides: [:]).classification == .transient)
+        #expect(KuCoin().interpret(Self.kucoin("200000"), overrides: [:]).data == #"{"orderId":"x"}"#)
+        #expect(KuCoin.serverTime(from: HTTPReply(status: 200, body: #"{"code":"200000","data":1680885532722}"#))
+                == 1_680_885_532_722)
+    }
+
+    @Test(arguments: [
+        (0, Classification.ok), (10005, .rateLimited), (10006, .rateLimited), (10007, .clock(escalatesToAuth: true)),
+        (10009, .clock(escalatesToAuth: false)), (10003, .auth), (10004, .auth), (10002, .permanent),
+        (10008, .permanent), (10001, .transient), (99999, .permanent),
+    ])
+    func bitunixCodes(code: Int, expected: Classification) {
+        let reply = HTTPReply(status: 200, body: #"{"code":\#(code),"msg":"m","data":null}"#)
+        #expect(Bitunix().interpret(reply, overrides: [:]).classification == expected)
+    }
+
+    @Test(arguments: [(403, Classification.auth), (404, .permanent), (500, .transient), (502, .transient),
+                      (503, .transient)])
+    func bitunixHTTPStatuses(status: Int, expected: Classification) {
+        #expect(Bitunix().interpret(HTTPReply(status: status, body: "x"), overrides: [:]).classification == expected)
+    }
+
+    @Test(arguments: [
+        (200, Classification.ok), (-110, .rateLimited), (-114, .rateLimited), (-105, .auth), (-109, .auth),
+        (-117, .auth), (-111, .auth), (-102, .permanent), (-104, .transient), (-106, .transient), (-112, .transient),
+        (-103, .clock(escalatesToAuth: true)), (-999, .permanent),
+    ])
+    func bitzCodes(status: Int, expected: Classification) {
+        let reply = HTTPReply(status: 200, body: #"{"status":\#(status),"msg":"","data":null,"time":1700000000,"microtime":"0.1 1700000000","source":"api"}"#)
+        let outcome = BitZ().interpret(reply, overrides: [:])
+        #expect(outcome.classification == expected)
+        #expect(outcome.serverTimeMilliseconds == 1_700_000_000_000)
+    }
+
+    @Test func bitzNegativeCodeInsideDataAndDailyLimit() {
+        let inside = HTTPReply(status: 200, body: #"{"status":200,"msg":"","data":-110,"time":1700000000}"#)
+        #expect(BitZ().interpret(inside, overrides: [:]).classification == .rateLimited)
+        #expect(BitZ().interpret(inside, overrides: [:]).code == "-110")
+        // -114 at 1700000000 s (2023-11-14T22:13:20Z): held until the next UTC midnight, 6400 s later.
+        let daily = HTTPReply(status: 200, body: #"{"status":-114,"msg":"","data":null,"time":1700000000}"#)
+        #expect(BitZ().interpret(daily, overrides: [:]).retryAfterMilliseconds == 6_400_000)
+        #expect(BitZ().interpret(HTTPReply(status: 200, body: #"{"status":-112,"data":null}"#), overrides: [:])
+            .retryAfterMilliseconds == 300_000)
+    }
+
+    @Test func jobOverridesReclassifyACode() {
+        let overrides = ["80003": Classification.permanent]
+        #expect(Kookeey().interpret(Self.kookeey(80003), overrides: overrides).classification == .permanent)
+        #expect(Kookeey().interpret(Self.kookeey(60001), overrides: overrides).classification == .rateLimited)
+        #expect(Classification(name: "transient") == .transient)
+        #expect(Classification(name: "bogus") == nil)
+    }
+
+    @Test func dateHeaderGivesServerTime() {
+        let reply = HTTPReply(status: 200, headers: [("Date", "Tue, 14 Nov 2023 22:13:20 GMT")], body: #"{"code":0}"#)
+        #expect(Bitunix().interpret(reply, overrides: [:]).serverTimeMilliseconds == 1_700_000_000_000)
+        #expect(HTTPDate.format(milliseconds: 1_700_000_000_000) == "Tue, 14 Nov 2023 22:13:20 GMT")
+        #expect(HTTPDate.milliseconds("not a date") == nil)
+    }
+}
