@@ -79,6 +79,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
         .executableTarget(name: "pacer", dependencies: ["PacerCLI"], swiftSettings: strict),
@@ -103,6 +104,7 @@ let package = Package(
             name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
-            name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore", "PacerTestSupport"], swiftSettings: strict),
+            name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore", "PacerTestSupport", "pacer"],
+            swiftSettings: strict),
     ]
 )

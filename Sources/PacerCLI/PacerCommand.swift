@@ -1,13 +1,13 @@
 import ArgumentParser
 
 /// `pacer`: the root of the command line (Contract 1 in DESIGN.md).
-public struct PacerCommand: ParsableCommand {
+public struct PacerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "pacer",
         abstract: "A rate-limited batch job runner for signed third-party HTTP APIs.",
         version: "0.1.0",
         subcommands: [AccountCommand.self, EnqueueCommand.self, StatusCommand.self, ResultsCommand.self,
-                      DemoCommand.self])
+                      CallCommand.self, SandboxCommand.self, DemoCommand.self])
 
     public init() {}
 }

@@ -1,0 +1,63 @@
+import Foundation
+import Synchronization
+
+/// Runs the built `pacer` binary as a user would, with a time limit, and collects what it printed.
+public enum PacerProcess {
+    public struct Result: Sendable {
+        public let status: Int32
+        public let stdout: String
+        public let stderr: String
+    }
+
+    /// The `pacer` executable next to the test bundle (`swift test` builds it: the CLI tests depend on it).
+    public static var binary: URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pacer")
+        if FileManager.default.isExecutableFile(atPath: beside.path) { return beside }
+        return repositoryRoot.appendingPathComponent(".build/debug/pacer")
+    }
+
+    public static func run(_ arguments: [String], environment: [String: String] = [:],
+                           timeoutSeconds: Double = 60) throws -> Result {
+        let process = try start(arguments, environment: environment)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.process.isRunning { process.process.terminate() }
+        process.process.waitUntilExit()
+        return Result(status: process.process.terminationStatus,
+                      stdout: String(decoding: process.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                      stderr: String(decoding: process.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
+    public struct Running {
+        public let process: Process
+        public let stdout: Pipe
+        public let stderr: Pipe
+
+        /// What the process printed on stdout until `marker` appeared, the process ended, or `timeoutSeconds`
+        /// passed — whichever came first; never blocks past the deadline.
+        public func readStdout(until marker: String, timeoutSeconds: Double = 10) -> String {
+            let collected = Mutex("")
+            stdout.fileHandleForReading.readabilityHandler = { handle in
+                let chunk = handle.availableData
+                collected.withLock { $0 += String(decoding: chunk, as: UTF8.self) }
+            }
+            defer { stdout.fileHandleForReading.readabilityHandler = nil }
+            let deadline = Date().addingTimeInterval(timeoutSeconds)
+            while Date() < deadline, process.isRunning, !collected.withLock({ $0.contains(marker) }) { usleep(10_000) }
+            return collected.withLock { $0 }
+        }
+    }
+
+    public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Running {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        return Running(process: process, stdout: out, stderr: err)
+    }
+}
