@@ -7,6 +7,12 @@ public struct EmulatorConfig: Codable, Sendable {
     public var accounts: [AccountConfig]
     public var faults: FaultSettings
 
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        accounts = try c.decode([AccountConfig].self, forKey: .accounts)
+        faults = try c.decodeIfPresent(FaultSettings.self, forKey: .faults) ?? FaultSettings()
+    }
+
     public init(accounts: [AccountConfig], faults: FaultSettings = .init()) {
         self.accounts = accounts
         self.faults = faults
@@ -77,4 +83,18 @@ public struct FaultSettings: Codable, Sendable, Equatable {
     public var slowMilliseconds: Int = 200
 
     public init() {}
+
+    /// Every field is optional in a config file; what is left out keeps its default (no fault).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 1
+        rateLimit = try c.decodeIfPresent(Double.self, forKey: .rateLimit) ?? 0
+        clock = try c.decodeIfPresent(Double.self, forKey: .clock) ?? 0
+        serverError = try c.decodeIfPresent(Double.self, forKey: .serverError) ?? 0
+        unavailable = try c.decodeIfPresent(Double.self, forKey: .unavailable) ?? 0
+        drop = try c.decodeIfPresent(Double.self, forKey: .drop) ?? 0
+        lostResponse = try c.decodeIfPresent(Double.self, forKey: .lostResponse) ?? 0
+        slow = try c.decodeIfPresent(Double.self, forKey: .slow) ?? 0
+        slowMilliseconds = try c.decodeIfPresent(Int.self, forKey: .slowMilliseconds) ?? 200
+    }
 }
