@@ -23,7 +23,7 @@ public struct Enqueuer {
         let now = nowMilliseconds()
         let runs = specs.map { spec in
             RunToEnqueue(run: NewRun(job: spec.name, account: spec.account, jobFile: spec.file, retry: spec.retry,
-                                     createdAtMilliseconds: now)) { emit in
+                                     overrides: spec.overrides, createdAtMilliseconds: now)) { emit in
                 var planner = try CallPlanner(spec)
                 while let call = try planner.next() { try emit(call) }
             }

@@ -5,13 +5,17 @@ public struct NewRun: Sendable, Equatable {
     /// The job file's path as given, for `status` and for re-reading by the scheduler.
     public var jobFile: String
     public var retry: RetryPolicy
+    /// The job's `on:` map: provider code -> classification name.
+    public var overrides: [String: String]
     public var createdAtMilliseconds: Int64
 
-    public init(job: String, account: String, jobFile: String, retry: RetryPolicy, createdAtMilliseconds: Int64) {
+    public init(job: String, account: String, jobFile: String, retry: RetryPolicy, overrides: [String: String] = [:],
+                createdAtMilliseconds: Int64) {
         self.job = job
         self.account = account
         self.jobFile = jobFile
         self.retry = retry
+        self.overrides = overrides
         self.createdAtMilliseconds = createdAtMilliseconds
     }
 }

@@ -8,7 +8,7 @@ import Yams
 /// (and CSV headers read) so that an unreadable file or an unknown column is reported before anything is queued.
 public enum JobFileParser {
     static let topLevelKeys = ["name", "account", "request", "items", "batch", "weight", "idempotent", "retry",
-                               "schedule"]
+                               "schedule", "on"]
 
     public static func parse(file path: String) throws(JobFileError) -> JobSpec {
         let text: String
@@ -67,8 +67,11 @@ public enum JobFileParser {
             }
         }
 
+        let overrides = try fields["on"].map { f throws(JobFileError) in try parseOverrides(f.value, y) } ?? [:]
+
         var spec = JobSpec(file: file, name: name, account: account, request: request, items: items, batch: batch,
-                           weight: weight, idempotent: idempotent, retry: retry, schedule: schedule)
+                           weight: weight, idempotent: idempotent, retry: retry, schedule: schedule,
+                           overrides: overrides)
         if let items {
             // Open the source once now: unreadable files and unknown CSV columns are errors of the job file.
             _ = try ItemReader(items, jobFile: file, columnsUsed: spec.columnsUsed)
@@ -158,6 +161,22 @@ public enum JobFileParser {
             return ItemsSpec(source: .file(path: path, format: isCSV ? .csv(column: column) : .lines),
                              line: line, column: col)
         }
+    }
+
+    /// `on:` maps a provider's code (`80003`, `-110`, `"400100"`) to a classification name.
+    private static func parseOverrides(_ node: Node, _ y: YAMLFields) throws(JobFileError) -> [String: String] {
+        var overrides: [String: String] = [:]
+        for m in try y.members(node, "on", allowed: nil) {
+            guard !m.key.isEmpty, m.key.allSatisfy({ $0.isNumber || $0 == "-" }) else {
+                throw y.fail(m.keyNode, "on.\(m.key)", "expected a provider code such as 60001 or -110")
+            }
+            let name = try y.string(m.value, "on.\(m.key)")
+            guard ClassificationName(rawValue: name) != nil else {
+                throw y.fail(m.value, "on.\(m.key)", "expected one of \(ClassificationName.expected), found '\(name)'")
+            }
+            overrides[m.key] = name
+        }
+        return overrides
     }
 
     private static func parseBatch(_ node: Node, _ y: YAMLFields) throws(JobFileError) -> BatchSpec {

@@ -14,6 +14,8 @@ public struct JobSpec: Sendable {
     public var idempotent: Bool
     public var retry: RetryPolicy
     public var schedule: CronSchedule?
+    /// The job's `on:` map: provider code -> classification name (`ClassificationName`).
+    public var overrides: [String: String] = [:]
     /// Where each top-level field's value is written, so later checks (the account exists, the weight fits its
     /// limit) can point at the file, line and column like the parser does.
     public var positions: [String: SourcePosition] = [:]

@@ -17,18 +17,22 @@ public enum Classification: Sendable, Equatable, Hashable {
     /// The provider says this was already done: terminal, not an error for idempotent calls.
     case duplicate
 
-    /// Names a job's `on:` map may use.
-    public init?(name: String) {
+    /// The classification a job's `on:` map names.
+    public init(_ name: ClassificationName) {
         switch name {
-        case "ok": self = .ok
-        case "rate-limited", "rate_limited", "ratelimited": self = .rateLimited
-        case "clock": self = .clock(escalatesToAuth: false)
-        case "transient": self = .transient
-        case "auth": self = .auth
-        case "permanent": self = .permanent
-        case "duplicate": self = .duplicate
-        default: return nil
+        case .ok: self = .ok
+        case .rateLimited: self = .rateLimited
+        case .clock: self = .clock(escalatesToAuth: false)
+        case .transient: self = .transient
+        case .auth: self = .auth
+        case .permanent: self = .permanent
+        case .duplicate: self = .duplicate
         }
+    }
+
+    public init?(name: String) {
+        guard let known = ClassificationName(rawValue: name) else { return nil }
+        self.init(known)
     }
 
     public var name: String {

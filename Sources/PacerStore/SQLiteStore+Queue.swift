@@ -16,12 +16,15 @@ extension SQLiteStore {
                                         arguments: [run.account]) != nil else {
                     throw StoreError(.unknownAccount, "no account named '\(run.account)' (see `pacer account add`)")
                 }
+                let overrides = run.overrides.isEmpty ? nil : JSONValue.object(
+                    run.overrides.sorted { $0.key < $1.key }.map { .init($0.key, .string($0.value)) }).compactText
                 try db.execute(sql: """
-                    INSERT INTO runs (job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO runs (job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms,
+                                      overrides, created_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [run.job, run.account, run.jobFile, run.retry.attempts,
                                      run.retry.minimumBackoffMilliseconds, run.retry.maximumBackoffMilliseconds,
-                                     run.createdAtMilliseconds])
+                                     overrides, run.createdAtMilliseconds])
                 let runID = db.lastInsertedRowID
                 var count = 0
                 try item.produceCalls { call in

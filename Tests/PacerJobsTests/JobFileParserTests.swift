@@ -63,6 +63,10 @@ import Testing
         ("name: x\naccount: [a\n", "3:1: (yaml)", "not valid YAML"),
         ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p/{{item.id}}\nitems:\n  list: [1]\n",
          "5:9: request.path", "needs a CSV items file"),
+        ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p\non:\n  80003: retry\n", "7:10: on.80003",
+         "expected one of ok, rate-limited"),
+        ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p\non:\n  abc: transient\n", "7:3: on.abc",
+         "provider code"),
     ]
 
     @Test func validFileParses() throws {
@@ -80,6 +84,20 @@ import Testing
         let error = try #require(throws: JobFileError.self) { try JobFileParser.parse(file: path) }
         #expect(error.description.hasPrefix("\(path):\(position): "), "got: \(error)")
         #expect(error.message.contains(expected), "got: \(error)")
+    }
+
+    @Test func onMapReclassifiesCodes() throws {
+        let spec = try JobFileParser.parse(yaml: """
+            name: x
+            account: a
+            request:
+              method: GET
+              path: /stock
+            on:
+              80003: transient
+              "-110": permanent
+            """, file: "x.yaml")
+        #expect(spec.overrides == ["80003": "transient", "-110": "permanent"])
     }
 
     @Test func unknownCSVColumnIsReportedBeforeQueuing() throws {

@@ -41,6 +41,25 @@ import Testing
         #expect(try appliedMigrations() == EmbeddedMigrations.all.map(\.name))
     }
 
+    @Test func anOlderDatabaseIsUpgradedInOrder() throws {
+        let pool = try DatabasePool(path: path)
+        try SchemaMigrator(migrations: Array(EmbeddedMigrations.all.prefix(1))).migrate(pool, path: path)
+        try pool.close()
+        #expect(try appliedMigrations() == [EmbeddedMigrations.all[0].name])
+        _ = try SQLiteStore(path: path)
+        #expect(try appliedMigrations() == EmbeddedMigrations.all.map(\.name))
+    }
+
+    @Test func aRunKeepsItsJobsOnMap() throws {
+        let store = try SQLiteStore(path: path)
+        try store.addAccount(StoreConformance.account("acct"), replace: false, nowMilliseconds: 0)
+        var run = StoreConformance.run("j", "acct")
+        run.overrides = ["80003": "transient", "-110": "permanent"]
+        _ = try store.enqueue([RunToEnqueue(run: run, produceCalls: StoreConformance.calls(1))])
+        let stored = try store.pool.read { db in try String.fetchOne(db, sql: "SELECT overrides FROM runs") }
+        #expect(stored == #"{"-110":"permanent","80003":"transient"}"#)
+    }
+
     @Test func walModeAndForeignKeys() throws {
         let store = try SQLiteStore(path: path)
         let (mode, fk) = try store.pool.read { db in
