@@ -6,8 +6,8 @@ import PacerStore
 /// `pacer demo`: Pacer's main job on the embedded default, offline, with no credentials.
 ///
 /// Today it registers the four demo accounts (pointing at the local emulator's loopback address), enqueues every
-/// example in `jobs/` and prints the status table. Sending the calls needs the runner and the emulator, which are
-/// separate pieces of work still to come; the command says so rather than pretending.
+/// example in `jobs/` and prints the status table. Sending the queue needs the runner, which is still to come;
+/// the command says so rather than pretending.
 struct DemoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "demo", abstract: "Register demo accounts, queue the example jobs and show the status.")
@@ -53,10 +53,10 @@ struct DemoCommand: ParsableCommand {
         print(StatusCommand.table(try store.status()), terminator: "")
         print("""
 
-            Sending these calls needs the runner and the local emulator, which are not built yet; the queue
-            above is what they will drain. Inspect it with:
-              pacer status --db \(path)
-              pacer results --db \(path)
+            Sending a queue needs the runner (`pacer run`), which is not built yet; the queue above is what it
+            will drain. Inspect it with `pacer status --db \(path)` and `pacer results --db \(path)`.
+            One call by hand, against the local emulator (`pacer sandbox` in another terminal):
+              PACER_DEMO_KOOKEEY_SECRET=demo-kookeey-token pacer call kookeey-main GET /stock g=433 --db \(path)
             """)
     }
 }

@@ -213,6 +213,21 @@ import Testing
         }
     }
 
+    @Test func faultsAndStatsOverHTTP() async throws {
+        try await withEmulator(config()) { _, running, transport in
+            let base = "http://127.0.0.1:\(running.port)/_emulator"
+            let put = SignedRequest(method: .put, url: base + "/faults", headers: [.init("Content-Type", "application/json")],
+                                    body: #"{"seed":7,"serverError":1}"#)
+            #expect(try await transport.send(put).status == 204)
+            #expect(try await transport.send(sign(.kookeey, Self.request(.kookeey), on: running)).status == 500)
+            let stats = try await transport.send(SignedRequest(method: .get, url: base + "/stats", headers: [], body: nil))
+            let decoded = try JSONDecoder().decode(EmulatorStats.self, from: Data(stats.body))
+            #expect(decoded.account("kookeey-key")?.rejected["fault_500"] == 1)
+            let bad = SignedRequest(method: .put, url: base + "/faults", headers: [], body: "nope")
+            #expect(try await transport.send(bad).status == 400)
+        }
+    }
+
     @Test func aSecondCancelOfTheSameOrderIsRefusedAndVisibleInTheStats() async throws {
         try await withEmulator(config()) { emulator, running, transport in
             let cancel = APIRequest(method: .delete, path: "/api/v1/orders/5c35c02703aa673ceec2a168")
