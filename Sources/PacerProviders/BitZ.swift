@@ -27,8 +27,7 @@ public struct BitZ: ProviderAPI {
 
     /// The string that is hashed, without the secret: sorted `k=v` pairs joined by `&`.
     public static func signingString(_ pairs: [(key: String, value: String)]) -> String {
-        pairs.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
-            .map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        Wire.sortedByKey(pairs).map { "\($0.key)=\($0.value)" }.joined(separator: "&")
     }
 
     public static func sign(_ pairs: [(key: String, value: String)], secret: String) -> String {

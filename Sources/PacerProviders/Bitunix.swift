@@ -27,8 +27,7 @@ public struct Bitunix: ProviderAPI {
 
     /// Params sorted by key in byte order, `key` immediately followed by `value`: `marginCoinUSDT`.
     public static func queryParams(_ pairs: [(key: String, value: String)]) -> String {
-        pairs.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
-            .map { $0.key + $0.value }.joined()
+        Wire.sortedByKey(pairs).map { $0.key + $0.value }.joined()
     }
 
     public static func sign(nonce: String, timestamp: String, apiKey: String, queryParams: String, body: String,

@@ -25,6 +25,11 @@ enum Wire {
         pairs.map { "\(percentEncode($0.key))=\(percentEncode($0.value))" }.joined(separator: "&")
     }
 
+    /// Pairs sorted by key in byte order (not locale order), as Bitunix and Bit-Z sign them.
+    static func sortedByKey(_ pairs: [(key: String, value: String)]) -> [(key: String, value: String)] {
+        pairs.sorted { Array($0.key.utf8).lexicographicallyPrecedes(Array($1.key.utf8)) }
+    }
+
     static func hex<D: Sequence>(_ bytes: D) -> String where D.Element == UInt8 {
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
