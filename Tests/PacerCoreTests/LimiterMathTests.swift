@@ -1,0 +1,105 @@
+import Testing
+@testable import PacerCore
+
+@Suite struct WindowBudgetTests {
+    let budget = WindowBudget(capacity: 10, windowMilliseconds: 1_000)
+    typealias S = WindowBudget.Spend
+
+    @Test(arguments: [
+        // log, weight, now, decision
+        ([S](), 1, Int64(0), WindowBudget.Decision.send),
+        ([S(at: 0, weight: 9)], 1, 500, .send),
+        ([S(at: 0, weight: 10)], 1, 500, .wait(until: 1_000)),
+        ([S(at: 0, weight: 10)], 1, 1_000, .send),                       // returned exactly one window later
+        ([S(at: 0, weight: 4), S(at: 200, weight: 4), S(at: 400, weight: 2)], 5, 900, .wait(until: 1_200)),
+        ([S(at: 400, weight: 2), S(at: 0, weight: 4), S(at: 200, weight: 4)], 3, 900, .wait(until: 1_000)),
+        ([S(at: -5_000, weight: 10)], 10, 0, .send),                     // long gone
+        ([S](), 11, 0, .wait(until: 1_000)),                             // heavier than the bucket
+    ])
+    func decisions(log: [S], weight: Int, now: Int64, expected: WindowBudget.Decision) {
+        #expect(budget.decide(weight: weight, now: now, log: log) == expected)
+    }
+
+    @Test func tokensCountOnlyTheWindow() {
+        #expect(budget.tokens(now: 1_500, log: [S(at: 0, weight: 3), S(at: 600, weight: 2), S(at: 1_400, weight: 1)]) == 7)
+    }
+
+    /// Simulates a greedy sender over 10 windows: it sends whenever the budget says so. The total weight in every
+    /// window-long interval stays at or under capacity, and the sender achieves the full rate.
+    @Test func greedySenderNeverExceedsAndKeepsUp() {
+        var log: [S] = []
+        var now: Int64 = 0
+        var sends = 0
+        while now < 10_000 && sends < 1_000 {
+            switch budget.decide(weight: 1, now: now, log: log) {
+            case .send: log.append(S(at: now, weight: 1)); sends += 1
+            case .wait(let until): now = until
+            }
+        }
+        for start in stride(from: Int64(-999), through: 10_000, by: 7) {
+            let inWindow = log.filter { $0.at >= start && $0.at < start + 1_000 }.count
+            #expect(inWindow <= 10, "window at \(start) holds \(inWindow)")
+        }
+        #expect(sends == 100) // 10 per window for 10 windows: 100% of N/W
+    }
+
+    @Test func defaultMarginIsTwoPercentCapped() {
+        #expect(WindowBudget.defaultMargin(windowMilliseconds: 1_000) == 20)
+        #expect(WindowBudget.defaultMargin(windowMilliseconds: 30_000) == 250)
+    }
+}
+
+@Suite struct PacingTests {
+    @Test func fullSpeedUntilTheProviderPushesBack() {
+        let pacing = Pacing(configured: 50)
+        #expect(pacing.capacity(now: 0, windowMilliseconds: 1_000) == 50)
+    }
+
+    @Test func aRateLimitLowersTheCeilingAndCoolsDown() {
+        var pacing = Pacing(configured: 50)
+        pacing.rateLimited(now: 10_000, sentInWindow: 31, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 27)             // 90% of the 30 that were accepted
+        #expect(pacing.cooldownUntil == 11_000)   // one window without a hint
+        #expect(pacing.capacity(now: 10_500, windowMilliseconds: 1_000) == 27)
+        pacing.rateLimited(now: 12_000, sentInWindow: 5, retryAfterMilliseconds: 3_000, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 3)
+        #expect(pacing.cooldownUntil == 15_000)
+    }
+
+    @Test(arguments: [(Int64(0), 27), (9_999, 27), (10_000, 29), (20_000, 31), (1_000_000, 50)])
+    func theCeilingRecoversSlowly(elapsed: Int64, expected: Int) {
+        let pacing = Pacing(configured: 50, ceiling: 27, ceilingAt: 0)
+        #expect(pacing.capacity(now: elapsed, windowMilliseconds: 1_000) == expected)
+    }
+}
+
+@Suite struct RetryDecisionTests {
+    let policy = RetryPolicy(attempts: 3, minimumBackoffMilliseconds: 1_000, maximumBackoffMilliseconds: 10_000)
+
+    func next(_ kind: RetryDecision.Kind, attempts: Int = 0, previousWasClock: Bool = false, idempotent: Bool = true,
+              retryAfter: Int64? = nil) -> NextStep {
+        RetryDecision.next(kind, code: "C", attemptsSoFar: attempts, previousWasClock: previousWasClock,
+                           idempotent: idempotent, policy: policy, retryAfterMilliseconds: retryAfter, now: 100,
+                           jitter: 0)
+    }
+
+    @Test func table() {
+        #expect(next(.ok) == .succeed)
+        #expect(next(.duplicate) == .fail(.duplicate))
+        #expect(next(.permanent) == .fail(.failed))
+        #expect(next(.auth) == .failAndPause(reason: "auth error C from the provider"))
+        #expect(next(.rateLimited, attempts: 2) == .retry(at: 100, countsAsAttempt: false))
+        #expect(next(.rateLimited, retryAfter: 700) == .retry(at: 800, countsAsAttempt: false))
+        #expect(next(.clock(escalatesToAuth: true)) == .resignNow)
+        #expect(next(.clock(escalatesToAuth: true), previousWasClock: true)
+                == .failAndPause(reason: "signature refused (C) after a clock correction"))
+        #expect(next(.clock(escalatesToAuth: false), previousWasClock: true) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(next(.transient) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(next(.transient, attempts: 1) == .retry(at: 1_100, countsAsAttempt: true)) // equal jitter, 0: half of 2 s
+        #expect(next(.transient, attempts: 2) == .fail(.dead))
+        #expect(next(.transient, retryAfter: 60_000) == .retry(at: 60_100, countsAsAttempt: true))
+        #expect(next(.notSent, idempotent: false) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(next(.unknownOutcome, idempotent: true) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(next(.unknownOutcome, idempotent: false) == .fail(.uncertain))
+    }
+}
