@@ -20,6 +20,37 @@ public protocol PacerStore: Sendable {
     /// is written and the error is rethrown.
     func enqueue(_ runs: [RunToEnqueue]) throws -> [EnqueuedRun]
 
+    // MARK: Runners and leases
+    func registerRunner(_ runner: RunnerIdentity, nowMilliseconds: Int64) throws
+    /// Renews the runner's heartbeat and extends the leases of the calls it holds.
+    func heartbeat(runner: String, nowMilliseconds: Int64, leaseUntil: Int64) throws
+    func unregisterRunner(_ runner: String) throws
+    /// Returns the calls of dead runners (stale heartbeat, `isDead`, or an expired lease) to the queue; a
+    /// non-idempotent call that was already dispatched becomes `uncertain` instead.
+    func recoverAbandoned(nowMilliseconds: Int64, staleBefore: Int64, isDead: (RunnerIdentity) -> Bool) throws -> Recovery
+    /// Leases up to `max` due calls of `account` to `runner`, soonest first. Nothing for a paused account.
+    func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64, max: Int) throws -> [ClaimedCall]
+    /// Gives back calls this runner claimed but did not dispatch (on shutdown).
+    func release(_ calls: [Int64], runner: String) throws
+
+    // MARK: Limiter and pacing
+    /// Spends the account's tokens for as many of `calls` (in order) as the window allows at `now`, marking each
+    /// granted call dispatched, all in one transaction shared by every process.
+    func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, nowMilliseconds: Int64,
+               windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant
+    func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
+    /// A rate-limit answer: lowers the account's ceiling and cools it down (see `Pacing`).
+    func recordRateLimit(account: String, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
+                         windowMilliseconds: Int64, configuredCount: Int) throws
+    func setClockOffset(account: String, milliseconds: Int64) throws
+    func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws
+    func resumeAccount(_ name: String) throws
+
+    // MARK: Completion
+    /// Records each try and moves its call on, in one transaction; only the lease holder's completions apply.
+    func complete(_ completions: [Completion]) throws
+    func snapshot(accounts: [String]?) throws -> QueueSnapshot
+
     // MARK: Reports
     func status() throws(StoreError) -> StatusReport
     /// Visits one record per call, in run and call order, without loading them all at once.

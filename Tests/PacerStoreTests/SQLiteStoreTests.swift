@@ -18,6 +18,12 @@ import Testing
     @Test func enqueueIsAllOrNothing() throws { try conformance.enqueueIsAllOrNothing() }
     @Test func resultsInRunAndCallOrder() throws { try conformance.resultsInRunAndCallOrder() }
     @Test func removingAnAccountWithRunsNeedsPurge() throws { try conformance.removingAnAccountWithRunsNeedsPurge() }
+    @Test func claimsAreExclusive() throws { try conformance.claimsAreExclusive() }
+    @Test func spendsRespectTheWindowAndLeases() throws { try conformance.spendsRespectTheWindowAndLeases() }
+    @Test func rateLimitsCoolTheAccountDown() throws { try conformance.rateLimitsCoolTheAccountDown() }
+    @Test func completionsMoveCallsOnAndKeepResults() throws { try conformance.completionsMoveCallsOnAndKeepResults() }
+    @Test func deadRunnersCallsAreRecovered() throws { try conformance.deadRunnersCallsAreRecovered() }
+    @Test func pausedAccountsAreNotClaimed() throws { try conformance.pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
 }
 
 @Suite struct SQLiteMigrationTests {

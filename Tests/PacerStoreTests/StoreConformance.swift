@@ -118,4 +118,120 @@ struct StoreConformance {
         #expect(try store.status().runs.isEmpty)
         #expect(try store.accounts().isEmpty)
     }
+
+    // MARK: Runner
+
+    static func calls(_ n: Int, idempotent: Bool, weight: Int = 1) -> (_ emit: (NewCall) throws -> Void) throws -> Void {
+        { emit in
+            for i in 0..<n {
+                try emit(NewCall(index: i, method: .post, path: "/p/\(i)", params: "{}", body: nil, weight: weight,
+                                 idempotent: idempotent))
+            }
+        }
+    }
+
+    func storeWithCalls(_ n: Int, idempotent: Bool = true, weight: Int = 1) throws -> any PacerStore {
+        let store = try makeStore()
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("j", "acct"), produceCalls: Self.calls(n, idempotent: idempotent, weight: weight))])
+        for r in ["r1", "r2"] { try store.registerRunner(RunnerIdentity(id: r, host: "h", pid: 1), nowMilliseconds: 0) }
+        return store
+    }
+
+    func claimsAreExclusive() throws {
+        let store = try storeWithCalls(10)
+        let a = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1, leaseUntil: 30_000, max: 4)
+        let b = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 1, leaseUntil: 30_000, max: 100)
+        #expect(a.count == 4)
+        #expect(b.count == 6)
+        #expect(Set(a.map(\.id)).isDisjoint(with: b.map(\.id)))
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1, leaseUntil: 30_000, max: 4).isEmpty)
+        #expect(a[0].retry == .default && a[0].attempts == 0 && a[0].method == .post)
+    }
+
+    func spendsRespectTheWindowAndLeases() throws {
+        let store = try storeWithCalls(8)
+        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 8)
+        let all = claimed.map { (id: $0.id, weight: 1) }
+        // Limit 5 per 1000 ms: five go now, the sixth must wait for the first to return.
+        let first = try store.spend(account: "acct", calls: all, runner: "r1", nowMilliseconds: 100,
+                                    windowMilliseconds: 1_000, configuredCount: 5)
+        #expect(first.granted == Array(all.prefix(5).map(\.id)))
+        #expect(first.retryAt == 1_100)
+        // Another runner cannot dispatch calls it does not hold.
+        let stolen = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r2", nowMilliseconds: 1_100,
+                                     windowMilliseconds: 1_000, configuredCount: 5)
+        #expect(stolen.granted.isEmpty && stolen.lost.count == 3)
+        let later = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r1", nowMilliseconds: 1_100,
+                                    windowMilliseconds: 1_000, configuredCount: 5)
+        #expect(later.granted.count == 3)
+        #expect(try store.pacing(account: "acct", nowMilliseconds: 1_100, windowMilliseconds: 1_000, configuredCount: 5)
+                .spentInWindow == 3)
+    }
+
+    func rateLimitsCoolTheAccountDown() throws {
+        let store = try storeWithCalls(3)
+        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 3)
+        _ = try store.spend(account: "acct", calls: [(claimed[0].id, 1)], runner: "r1", nowMilliseconds: 0,
+                            windowMilliseconds: 1_000, configuredCount: 50)
+        try store.recordRateLimit(account: "acct", nowMilliseconds: 10, retryAfterMilliseconds: 2_000,
+                                  windowMilliseconds: 1_000, configuredCount: 50)
+        let blocked = try store.spend(account: "acct", calls: [(claimed[1].id, 1)], runner: "r1", nowMilliseconds: 500,
+                                      windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(blocked.granted.isEmpty && blocked.retryAt == 2_010)
+        let pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.pacing.ceiling == 1)
+        #expect(pacing.pacing.cooldownUntil == 2_010)
+    }
+
+    func completionsMoveCallsOnAndKeepResults() throws {
+        let store = try storeWithCalls(3)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 3)
+        func done(_ call: ClaimedCall, _ state: CallState, runner: String = "r1", next: Int64 = 0) -> Completion {
+            Completion(call: call.id, runner: runner, startedAt: 1, latencyMilliseconds: 5, httpStatus: 200, code: "0",
+                       classification: state == .succeeded ? "ok" : "transient", message: nil, state: state,
+                       attempts: 1, nextAttemptAt: next, data: #"{"x":1}"#, error: nil, finishedAt: 9)
+        }
+        try store.complete([done(c[0], .succeeded), done(c[1], .retrying, next: 5_000), done(c[2], .failed, runner: "r2")])
+        var records: [ResultRecord] = []
+        try store.results(run: nil) { records.append($0) }
+        #expect(records.map(\.state) == [.succeeded, .retrying, .inFlight]) // r2 held no lease on the third
+        #expect(records[0].data == #"{"x":1}"#)
+        #expect(records[0].httpStatus == 200 && records[0].attempts == 1 && records[0].finishedAtMilliseconds == 9)
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 4_999, leaseUntil: 30_000, max: 3).isEmpty)
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 5_000, leaseUntil: 30_000, max: 3).count == 1)
+    }
+
+    func deadRunnersCallsAreRecovered() throws {
+        for idempotent in [true, false] {
+            let store = try storeWithCalls(2, idempotent: idempotent)
+            let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+            _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r1", nowMilliseconds: 0,
+                                windowMilliseconds: 1_000, configuredCount: 50) // c[0] left; c[1] never did
+            let recovery = try store.recoverAbandoned(nowMilliseconds: 100, staleBefore: -1) { $0.id == "r1" }
+            #expect(recovery.deadRunners == ["r1"])
+            var states: [CallState] = []
+            try store.results(run: nil) { states.append($0.state) }
+            #expect(states == (idempotent ? [.queued, .queued] : [.uncertain, .queued]))
+            #expect(recovery.uncertain == (idempotent ? 0 : 1))
+            // A live runner's calls are left alone.
+            let live = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 200, leaseUntil: 30_000, max: 2)
+            _ = try store.recoverAbandoned(nowMilliseconds: 300, staleBefore: -1) { _ in false }
+            #expect(try store.claim(account: "acct", runner: "r2", nowMilliseconds: 300, leaseUntil: 30_000, max: 2).isEmpty)
+            #expect(!live.isEmpty)
+        }
+    }
+
+    func pausedAccountsAreNotClaimedAndShowInTheSnapshot() throws {
+        let store = try storeWithCalls(2)
+        try store.pauseAccount("acct", reason: "auth error 40001", nowMilliseconds: 0)
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 1, max: 9).isEmpty)
+        let snapshot = try store.snapshot(accounts: nil)
+        #expect(snapshot.unfinished == ["acct": 2])
+        #expect(snapshot.paused == ["acct": "auth error 40001"])
+        #expect(snapshot.workable == 0 && snapshot.heldByPaused == 2)
+        #expect(try store.status().accounts[0].pausedReason == "auth error 40001")
+        try store.resumeAccount("acct")
+        #expect(try store.snapshot(accounts: nil).workable == 2)
+    }
 }

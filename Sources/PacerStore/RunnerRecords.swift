@@ -1,0 +1,154 @@
+import PacerCore
+
+/// A running `pacer run` process.
+public struct RunnerIdentity: Sendable, Equatable {
+    public var id: String
+    public var host: String
+    public var pid: Int32
+
+    public init(id: String, host: String, pid: Int32) {
+        self.id = id
+        self.host = host
+        self.pid = pid
+    }
+}
+
+/// A call leased to a runner, with what it needs to send and judge it.
+public struct ClaimedCall: Sendable, Equatable {
+    public var id: Int64
+    public var run: Int64
+    public var account: String
+    public var method: HTTPMethod
+    public var path: String
+    public var params: String
+    public var body: String?
+    public var weight: Int
+    public var idempotent: Bool
+    public var attempts: Int
+    /// The classification of the previous try, if any (`clock` matters).
+    public var lastClass: String?
+    public var retry: RetryPolicy
+    /// The run's `on:` map, code -> classification name.
+    public var overrides: [String: String]
+
+    public init(id: Int64, run: Int64, account: String, method: HTTPMethod, path: String, params: String,
+                body: String?, weight: Int, idempotent: Bool, attempts: Int, lastClass: String?, retry: RetryPolicy,
+                overrides: [String: String]) {
+        self.id = id
+        self.run = run
+        self.account = account
+        self.method = method
+        self.path = path
+        self.params = params
+        self.body = body
+        self.weight = weight
+        self.idempotent = idempotent
+        self.attempts = attempts
+        self.lastClass = lastClass
+        self.retry = retry
+        self.overrides = overrides
+    }
+}
+
+/// The limiter's answer for a batch of claimed calls: the ones that may leave now (already recorded as spent and
+/// dispatched), and when the rest may be tried.
+public struct SpendGrant: Sendable, Equatable {
+    public var granted: [Int64]
+    public var retryAt: Int64?
+    /// Calls whose lease this runner no longer holds: they must not be sent.
+    public var lost: [Int64]
+
+    public init(granted: [Int64], retryAt: Int64?, lost: [Int64]) {
+        self.granted = granted
+        self.retryAt = retryAt
+        self.lost = lost
+    }
+}
+
+/// One finished try of a call and what it leads to.
+public struct Completion: Sendable, Equatable {
+    public var call: Int64
+    public var runner: String
+    public var startedAt: Int64
+    public var latencyMilliseconds: Int64?
+    public var httpStatus: Int?
+    public var code: String?
+    public var classification: String
+    public var message: String?
+    /// The state the call moves to.
+    public var state: CallState
+    /// The call's attempt count after this try.
+    public var attempts: Int
+    /// For `retrying`: when to try again.
+    public var nextAttemptAt: Int64
+    /// For terminal states: the payload and error to store as the call's result.
+    public var data: String?
+    public var error: String?
+    public var finishedAt: Int64
+
+    public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,
+                code: String?, classification: String, message: String?, state: CallState, attempts: Int,
+                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64) {
+        self.call = call
+        self.runner = runner
+        self.startedAt = startedAt
+        self.latencyMilliseconds = latencyMilliseconds
+        self.httpStatus = httpStatus
+        self.code = code
+        self.classification = classification
+        self.message = message
+        self.state = state
+        self.attempts = attempts
+        self.nextAttemptAt = nextAttemptAt
+        self.data = data
+        self.error = error
+        self.finishedAt = finishedAt
+    }
+}
+
+/// What is left to do, for `--drain` and progress.
+public struct QueueSnapshot: Sendable, Equatable {
+    /// Calls not yet terminal, per account.
+    public var unfinished: [String: Int]
+    /// Unfinished calls of paused accounts, with the reason.
+    public var paused: [String: String]
+    /// The earliest `next_attempt_at` among runnable calls of active accounts.
+    public var nextDueAt: Int64?
+
+    public init(unfinished: [String: Int], paused: [String: String], nextDueAt: Int64?) {
+        self.unfinished = unfinished
+        self.paused = paused
+        self.nextDueAt = nextDueAt
+    }
+
+    /// Unfinished calls that some runner can still finish (those of paused accounts wait for a person).
+    public var workable: Int { unfinished.filter { paused[$0.key] == nil }.values.reduce(0, +) }
+    public var heldByPaused: Int { unfinished.filter { paused[$0.key] != nil }.values.reduce(0, +) }
+}
+
+/// An account's limiter state, for the runner and `status`.
+public struct AccountPacing: Sendable, Equatable {
+    public var pacing: Pacing
+    public var clockOffsetMilliseconds: Int64
+    /// Weight spent within the window ending now.
+    public var spentInWindow: Int
+
+    public init(pacing: Pacing, clockOffsetMilliseconds: Int64, spentInWindow: Int) {
+        self.pacing = pacing
+        self.clockOffsetMilliseconds = clockOffsetMilliseconds
+        self.spentInWindow = spentInWindow
+    }
+}
+
+/// What recovery did with the calls of dead runners.
+public struct Recovery: Sendable, Equatable {
+    public var requeued: Int
+    public var uncertain: Int
+    public var deadRunners: [String]
+
+    public init(requeued: Int, uncertain: Int, deadRunners: [String]) {
+        self.requeued = requeued
+        self.uncertain = uncertain
+        self.deadRunners = deadRunners
+    }
+}
