@@ -60,10 +60,12 @@ let package = Package(
         .target(
             name: "PacerRunner",
             dependencies: [
-                "PacerCore", "PacerProviders",
+                "PacerCore", "PacerProviders", "PacerStore",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
         // The store protocol and its SQLite implementation (migrations embedded).
@@ -82,7 +84,9 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
-        .executableTarget(name: "pacer", dependencies: ["PacerCLI"], swiftSettings: strict),
+        .executableTarget(
+            name: "pacer", dependencies: ["PacerCLI", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
         // Benchmarks print figures; they are programs, not tests.
         .executableTarget(
             name: "PacerBench",

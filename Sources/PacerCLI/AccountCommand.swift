@@ -6,7 +6,7 @@ import PacerStore
 struct AccountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "account", abstract: "Register, list and remove provider accounts.",
-        subcommands: [Add.self, List.self, Remove.self])
+        subcommands: [Add.self, List.self, Remove.self, Resume.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -77,6 +77,17 @@ struct AccountCommand: ParsableCommand {
                 .init("broker_key_env", opt(c.brokerKeyEnv)),
                 .init("paused", .bool(a.pausedReason != nil)), .init("reason", opt(a.pausedReason)),
             ])
+        }
+    }
+
+    struct Resume: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume an account paused after an auth error.")
+        @OptionGroup var store: StoreOptions
+        @Argument var name: String
+
+        func run() throws {
+            try store.open().resumeAccount(name)
+            print("account \(name) resumed")
         }
     }
 

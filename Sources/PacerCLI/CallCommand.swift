@@ -3,6 +3,7 @@ import Foundation
 import PacerCore
 import PacerProviders
 import PacerRunner
+import PacerRunner
 import PacerStore
 
 /// `pacer call`: one signed call, printed as the provider answered it and classified; `--dry-run` prints the
@@ -87,14 +88,5 @@ struct CallCommand: AsyncParsableCommand {
     static func text(_ r: SignedRequest) -> String {
         ([("\(r.method.rawValue) \(r.url)")] + r.headers.map { "\($0.name): \($0.value)" }
             + (r.body.map { ["", $0] } ?? [])).joined(separator: "\n")
-    }
-}
-
-/// Random nonces from the system generator, in the alphabet providers accept.
-enum Nonce {
-    static func random(length: Int) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
     }
 }

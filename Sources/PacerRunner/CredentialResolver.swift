@@ -4,33 +4,39 @@ import PacerProviders
 
 /// Reads an account's secrets from where its references point, at the moment they are needed. Errors name the
 /// variable or file, never a value.
-enum CredentialResolver {
-    static func resolve(_ account: Account, environment: [String: String] = ProcessInfo.processInfo.environment)
+public enum CredentialResolver {
+    public static func resolve(_ account: Account, environment: [String: String] = ProcessInfo.processInfo.environment)
         throws -> Credentials {
         let refs = account.credentials
         func env(_ name: String?, _ what: String) throws -> String? {
             guard let name else { return nil }
             guard let value = environment[name], !value.isEmpty else {
-                throw CLIError("account '\(account.name)': the \(what) variable $\(name) is not set")
+                throw CredentialError("account '\(account.name)': the \(what) variable $\(name) is not set")
             }
             return value
         }
         guard let key = try refs.key ?? env(refs.keyEnv, "API key") else {
-            throw CLIError("account '\(account.name)' has no API key")
+            throw CredentialError("account '\(account.name)' has no API key")
         }
         let secret: String
         if let file = refs.secretFile {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw CLIError("account '\(account.name)': cannot read the secret file '\(file)'")
+                throw CredentialError("account '\(account.name)': cannot read the secret file '\(file)'")
             }
             secret = text.trimmingCharacters(in: .whitespacesAndNewlines)
         } else if let value = try env(refs.secretEnv, "secret") {
             secret = value
         } else {
-            throw CLIError("account '\(account.name)' has no secret reference")
+            throw CredentialError("account '\(account.name)' has no secret reference")
         }
         return Credentials(key: key, secret: secret, passphrase: try env(refs.passphraseEnv, "passphrase"),
                            partner: refs.partner, brokerName: refs.brokerName,
                            brokerKey: try env(refs.brokerKeyEnv, "broker key"))
     }
+}
+
+/// A secret that cannot be read: names the account and the variable or file, never a value.
+public struct CredentialError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    init(_ message: String) { description = message }
 }

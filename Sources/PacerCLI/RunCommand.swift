@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+import Logging
+import PacerCore
+import PacerRunner
+import UnixSignals
+
+/// `pacer run`: send queued calls under every account's limit until stopped (or, with --drain, until nothing is
+/// runnable). SIGINT/SIGTERM stop claiming, let calls in flight finish, give back the rest, and exit 0.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run", abstract: "Send queued calls under each account's rate limit.")
+
+    @OptionGroup var store: StoreOptions
+    @Flag(help: "Exit 0 once no call is runnable any more (non-zero if paused accounts still hold calls).")
+    var drain = false
+    @Option(help: "Requests in flight at once, over all accounts.") var concurrency = 16
+    @Option(name: .customLong("max-seconds"), help: "Stop gracefully after this many seconds.") var maxSeconds: Double?
+    @Option(name: .customLong("account"), help: "Only this account (repeatable).") var accounts: [String] = []
+    @Option(help: "Safety margin added to each window, like 20ms (default: 2% of the window, at most 250ms).")
+    var margin: String?
+
+    func validate() throws {
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if let maxSeconds, maxSeconds <= 0 { throw ValidationError("--max-seconds must be positive") }
+        if let margin, margin != "0ms", DurationText.milliseconds(margin) == nil {
+            throw ValidationError("--margin '\(margin)': expected \(DurationText.expected)")
+        }
+    }
+
+    func run() async throws {
+        var options = RunnerOptions()
+        options.drain = drain
+        options.concurrency = concurrency
+        options.maxSeconds = maxSeconds
+        options.accounts = accounts.isEmpty ? nil : accounts
+        options.marginMilliseconds = margin.map { $0 == "0ms" ? 0 : DurationText.milliseconds($0)! }
+        let opened = try store.open()
+        for name in accounts where try opened.account(named: name) == nil {
+            throw CLIError("no account named '\(name)'")
+        }
+        let transport = HTTPTransport(connectionsPerHost: max(8, concurrency))
+        let runner = Runner(store: opened, transport: transport, options: options)
+        let signals = Task {
+            for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
+                runner.requestStop()
+            }
+        }
+        defer { signals.cancel() }
+        let summary: Runner.Summary
+        do { summary = try await runner.run() } catch {
+            try? await transport.shutdown()
+            throw error
+        }
+        try await transport.shutdown()
+        if drain, !summary.held.isEmpty {
+            let held = summary.held.sorted { $0.key < $1.key }
+                .map { "\($0.key) holds \($0.value.calls) call(s): \($0.value.reason)" }.joined(separator: "; ")
+            throw CLIError("paused accounts still hold calls: \(held) (fix, then `pacer account resume NAME`)")
+        }
+    }
+}

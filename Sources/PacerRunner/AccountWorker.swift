@@ -1,0 +1,207 @@
+import Foundation
+import Logging
+import PacerCore
+import PacerProviders
+import PacerStore
+import Synchronization
+
+/// Drives one account: claims its due calls, spends the shared limiter's tokens for them, signs each at that
+/// moment, sends, classifies, and hands the outcome to the completion writer.
+struct AccountWorker: Sendable {
+    let account: Account
+    let credentials: Credentials
+    let runner: Runner
+
+    var store: any PacerStore { runner.store }
+    var clock: any RunnerClock { runner.clock }
+    var api: any ProviderAPI { account.provider.api }
+    /// The provider's window plus the safety margin: how long a spent token stays spent.
+    var window: Int64 {
+        account.limit.windowMilliseconds + runner.options.margin(forWindow: account.limit.windowMilliseconds)
+    }
+
+    func run() async throws {
+        let clockOffset = ClockOffset()
+        try await withThrowingTaskGroup(of: Void.self) { sends in
+            while !runner.isStopping {
+                let now = clock.now()
+                let claimed = try store.claim(account: account.name, runner: runner.identity.id, nowMilliseconds: now,
+                                              leaseUntil: now + runner.options.leaseMilliseconds,
+                                              max: runner.options.claimBatch)
+                if claimed.isEmpty {
+                    try await runner.pause(milliseconds: runner.options.pollMilliseconds)
+                    continue
+                }
+                let offset = try store.pacing(account: account.name, nowMilliseconds: now, windowMilliseconds: window,
+                                              configuredCount: account.limit.count).clockOffsetMilliseconds
+                clockOffset.set(offset)
+                var pending = claimed
+                while !pending.isEmpty && !runner.isStopping {
+                    // Take in-flight slots first, then tokens: a call is on the wire the moment its token is spent,
+                    // so the limiter's log is the true send time.
+                    let slots = await runner.slots.acquire(upTo: min(pending.count, runner.fairShare()))
+                    let grant = try store.spend(account: account.name,
+                                                calls: pending.prefix(slots).map { (id: $0.id, weight: $0.weight) },
+                                                runner: runner.identity.id, nowMilliseconds: clock.now(),
+                                                windowMilliseconds: window, configuredCount: account.limit.count)
+                    let granted = Set(grant.granted), lost = Set(grant.lost)
+                    for call in pending where granted.contains(call.id) {
+                        sends.addTask {
+                            do { try await send(call, offset: clockOffset.get(), clockOffset: clockOffset) } catch {
+                                await runner.slots.release()
+                                throw error
+                            }
+                            await runner.slots.release()
+                        }
+                    }
+                    await runner.slots.release(slots - grant.granted.count)
+                    pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
+                    if !pending.isEmpty, let retryAt = grant.retryAt {
+                        runner.noteWait(account: account.name, until: retryAt)
+                        try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
+                    }
+                }
+                if !pending.isEmpty { try store.release(pending.map(\.id), runner: runner.identity.id) }
+            }
+            try await sends.waitForAll()
+        }
+    }
+
+    /// One try of one call. Tokens are already spent and the call marked dispatched: sign now and send.
+    func send(_ call: ClaimedCall, offset: Int64, clockOffset: ClockOffset) async throws {
+        let started = clock.now()
+        var kind: RetryDecision.Kind
+        var outcome: Outcome?
+        var status: Int?
+        var message: String?
+        do {
+            let request = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
+            let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
+                                  inputs: SigningInputs(nowMilliseconds: started + offset,
+                                                        nonce: Nonce.random(length: api.nonceLength ?? 0)))
+            let reply = try await runner.transport.send(signed)
+            let overrides = call.overrides.compactMapValues { Classification(name: $0) }
+            let interpreted = api.interpret(reply, overrides: overrides)
+            outcome = interpreted
+            status = reply.status
+            message = interpreted.message
+            kind = Self.kind(interpreted.classification)
+        } catch let error as JSONValue.ParseError {
+            kind = .permanent
+            message = "stored params are not valid JSON: \(error)"
+        } catch {
+            kind = TransportFailure.kind(of: error)
+            message = "no answer: \(error)"
+        }
+        let now = clock.now()
+        let step = RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
+                                      previousWasClock: call.lastClass == "clock", idempotent: call.idempotent,
+                                      policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
+                                      now: now, jitter: Double.random(in: 0..<1))
+        var state = CallState.failed
+        var counted = true // rate-limit deferrals and a first clock error do not use up an attempt
+        var next: Int64 = 0
+        var error: String? = nil
+        switch step {
+        case .succeed:
+            state = .succeeded
+        case .resignNow:
+            // Correct the clock, then put the call straight back: the next try is signed with the new offset.
+            await correctClock(outcome: outcome, sentAt: started, receivedAt: now, clockOffset: clockOffset)
+            state = .retrying
+            counted = false
+            next = now
+        case .retry(let at, let countsAsAttempt):
+            if kind == .rateLimited {
+                try store.recordRateLimit(account: account.name, nowMilliseconds: now,
+                                          retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
+                                          windowMilliseconds: window, configuredCount: account.limit.count)
+                runner.noteRateLimit(account: account.name)
+            }
+            state = .retrying
+            counted = countsAsAttempt
+            next = at
+        case .fail(let terminal):
+            state = terminal
+            error = terminal == .uncertain
+                ? "the request may have reached the provider and the call is not idempotent: not sent again"
+                : message
+        case .failAndPause(let reason):
+            try store.pauseAccount(account.name, reason: reason, nowMilliseconds: now)
+            runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
+            state = .failed
+            error = reason
+        }
+        let attempts = call.attempts + (counted ? 1 : 0)
+        try await runner.completions.add(Completion(
+            call: call.id, runner: runner.identity.id, startedAt: started, latencyMilliseconds: now - started,
+            httpStatus: status, code: outcome?.code, classification: Self.name(kind), message: message, state: state,
+            attempts: attempts, nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error,
+            finishedAt: now))
+        runner.noteFinished(account: account.name, state: state)
+    }
+
+    /// Measures the offset between the provider's clock and ours: KuCoin from its time endpoint, the others from
+    /// the `Date` header (whole seconds, ample for their 30-60 s windows).
+    func correctClock(outcome: Outcome?, sentAt: Int64, receivedAt: Int64, clockOffset: ClockOffset) async {
+        var serverTime = outcome?.serverTimeMilliseconds
+        var localMidpoint = (sentAt + receivedAt) / 2
+        if account.provider == .kucoin {
+            let t0 = clock.now()
+            if let reply = try? await runner.transport.send(SignedRequest(method: .get,
+                                                                          url: account.baseURL + KuCoin.serverTimePath,
+                                                                          headers: [], body: nil)),
+               let time = KuCoin.serverTime(from: reply) {
+                serverTime = time
+                localMidpoint = (t0 + clock.now()) / 2
+            }
+        }
+        guard let serverTime else { return }
+        let offset = serverTime - localMidpoint
+        clockOffset.set(offset)
+        try? store.setClockOffset(account: account.name, milliseconds: offset)
+        runner.logger.info("clock corrected", metadata: ["account": "\(account.name)", "offset_ms": "\(offset)"])
+    }
+
+    static func kind(_ c: Classification) -> RetryDecision.Kind {
+        switch c {
+        case .ok: return .ok
+        case .rateLimited: return .rateLimited
+        case .clock(let escalates): return .clock(escalatesToAuth: escalates)
+        case .transient: return .transient
+        case .auth: return .auth
+        case .permanent: return .permanent
+        case .duplicate: return .duplicate
+        }
+    }
+
+    static func name(_ kind: RetryDecision.Kind) -> String {
+        switch kind {
+        case .ok: return "ok"
+        case .rateLimited: return "rate-limited"
+        case .clock: return "clock"
+        case .transient: return "transient"
+        case .auth: return "auth"
+        case .permanent: return "permanent"
+        case .duplicate: return "duplicate"
+        case .notSent: return "not-sent"
+        case .unknownOutcome: return "no-answer"
+        }
+    }
+}
+
+/// Random nonces from the system generator, in the alphabet providers accept.
+public enum Nonce {
+    public static func random(length: Int) -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+    }
+}
+
+/// The account's clock offset (server minus local), shared by the worker's sends.
+final class ClockOffset: Sendable {
+    private let value = Atomic<Int64>(0)
+    func get() -> Int64 { value.load(ordering: .relaxed) }
+    func set(_ v: Int64) { value.store(v, ordering: .relaxed) }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Logging
+import PacerCore
+import PacerStore
+import Synchronization
+
+/// Progress for people: per account, done/total, the current rate, an ETA and cool-downs. On a terminal it
+/// redraws one line a second on stderr; otherwise it logs a line every ten seconds.
+final class RunProgress: Sendable {
+    private struct State {
+        var finished: [String: Int] = [:]
+        var rateLimited: [String: Int] = [:]
+        var lastReport: Int64 = 0
+        var lastFinished: [String: Int] = [:]
+    }
+
+    private let state = Mutex(State())
+    private let terminal = isatty(STDERR_FILENO) == 1
+
+    func noteFinished(account: String, state callState: CallState) {
+        guard callState.isTerminal else { return }
+        state.withLock { $0.finished[account, default: 0] += 1 }
+    }
+
+    func noteRateLimit(account: String) { state.withLock { $0.rateLimited[account, default: 0] += 1 } }
+    func noteWait(account: String, until: Int64) {}
+
+    func report(store: any PacerStore, accounts: [String]?, now: Int64, logger: Logger, final: Bool = false) {
+        let interval: Int64 = terminal ? 1_000 : 10_000
+        let (due, snapshotOfFinished, elapsed, rateLimited) = state.withLock { s -> (Bool, [String: Int], Int64, [String: Int]) in
+            let due = final || now - s.lastReport >= interval
+            let elapsed = now - s.lastReport
+            let previous = s.lastFinished
+            if due { s.lastReport = now; s.lastFinished = s.finished }
+            return (due, s.finished.merging(previous.mapValues { -$0 }) { $0 + $1 }, elapsed, s.rateLimited)
+        }
+        guard due, let snapshot = try? store.snapshot(accounts: accounts) else { return }
+        let names = Set(snapshot.unfinished.keys).union(snapshotOfFinished.keys).sorted()
+        guard !names.isEmpty else { return }
+        var parts: [String] = []
+        for name in names {
+            let left = snapshot.unfinished[name] ?? 0
+            let rate = elapsed > 0 ? Double(snapshotOfFinished[name] ?? 0) * 1000 / Double(elapsed) : 0
+            var text = "\(name) \(left) left, \(String(format: "%.1f", rate))/s"
+            if rate > 0 && left > 0 { text += ", ETA \(Int(Double(left) / rate))s" }
+            if let reason = snapshot.paused[name] { text += " [paused: \(reason)]" }
+            if let n = rateLimited[name], n > 0 { text += " [\(n) cool-downs]" }
+            parts.append(text)
+        }
+        let line = "pacer run: " + parts.joined(separator: " | ")
+        if terminal {
+            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (final ? "\n" : "")).utf8))
+        } else {
+            logger.info("\(line)")
+        }
+    }
+}

@@ -1,0 +1,30 @@
+/// How `pacer run` behaves (its command-line flags, and the timings behind leases and heartbeats).
+public struct RunnerOptions: Sendable {
+    /// Exit once no call is runnable any more (every call terminal or held by a paused account).
+    public var drain = false
+    /// Requests in flight at once, over all accounts.
+    public var concurrency = 16
+    /// Stop (gracefully) after this long.
+    public var maxSeconds: Double?
+    /// Only these accounts; `nil` for all.
+    public var accounts: [String]?
+    /// Added to every window so calls sent W apart still arrive W apart; `nil` for `WindowBudget.defaultMargin`.
+    public var marginMilliseconds: Int64?
+    /// How long a claim holds without a heartbeat. Long enough to ride out a slow request; dead runners on this
+    /// host are found sooner by their process id, and elsewhere by a stale heartbeat.
+    public var leaseMilliseconds: Int64 = 30_000
+    public var heartbeatMilliseconds: Int64 = 1_000
+    public var staleAfterMilliseconds: Int64 = 5_000
+    /// How often an idle worker looks for due calls, and the drain check runs.
+    public var pollMilliseconds: Int64 = 50
+    /// Calls claimed at a time per account.
+    public var claimBatch = 32
+
+    public init() {}
+
+    func margin(forWindow window: Int64) -> Int64 {
+        marginMilliseconds ?? WindowBudget.defaultMargin(windowMilliseconds: window)
+    }
+}
+
+import PacerCore
