@@ -103,6 +103,11 @@ let package = Package(
             name: "PacerEmulatorTests",
             dependencies: ["PacerEmulator", "PacerProviders", "PacerRunner", "PacerTestSupport"],
             swiftSettings: strict),
+        .testTarget(
+            name: "PacerRunnerTests",
+            dependencies: ["PacerRunner", "PacerEmulator", "PacerStore", "PacerProviders", "PacerTestSupport", "pacer",
+                           .product(name: "GRDB", package: "GRDB.swift")],
+            swiftSettings: strict),
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],

@@ -8,13 +8,17 @@ ALTER TABLE calls ADD COLUMN dispatched_at INTEGER;
 ALTER TABLE calls ADD COLUMN last_class TEXT;
 
 -- The limiter's log: every send still inside its account's window, across every process sharing the database.
+-- `at` is first the moment the tokens were spent; when the answer comes back it moves to that moment, because
+-- the provider saw the request somewhere in between and a token must stay spent a full window after that.
 CREATE TABLE limiter_spends (
     id       INTEGER PRIMARY KEY,
     account  TEXT NOT NULL,
+    call_id  INTEGER,
     at       INTEGER NOT NULL,
     weight   INTEGER NOT NULL
 );
 CREATE INDEX limiter_spends_account_at ON limiter_spends(account, at);
+CREATE INDEX limiter_spends_call ON limiter_spends(call_id);
 
 -- How hard each account is driven after the provider pushed back, and its clock offset.
 CREATE TABLE account_pacing (

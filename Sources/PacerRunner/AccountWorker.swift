@@ -42,7 +42,7 @@ struct AccountWorker: Sendable {
                     let slots = await runner.slots.acquire(upTo: min(pending.count, runner.fairShare()))
                     let grant = try store.spend(account: account.name,
                                                 calls: pending.prefix(slots).map { (id: $0.id, weight: $0.weight) },
-                                                runner: runner.identity.id, nowMilliseconds: clock.now(),
+                                                runner: runner.identity.id, now: { clock.now() },
                                                 windowMilliseconds: window, configuredCount: account.limit.count)
                     let granted = Set(grant.granted), lost = Set(grant.lost)
                     for call in pending where granted.contains(call.id) {
@@ -113,7 +113,7 @@ struct AccountWorker: Sendable {
             next = now
         case .retry(let at, let countsAsAttempt):
             if kind == .rateLimited {
-                try store.recordRateLimit(account: account.name, nowMilliseconds: now,
+                try store.recordRateLimit(account: account.name, sentAt: started, nowMilliseconds: now,
                                           retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
                                           windowMilliseconds: window, configuredCount: account.limit.count)
                 runner.noteRateLimit(account: account.name)

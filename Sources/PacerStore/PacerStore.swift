@@ -34,13 +34,15 @@ public protocol PacerStore: Sendable {
     func release(_ calls: [Int64], runner: String) throws
 
     // MARK: Limiter and pacing
-    /// Spends the account's tokens for as many of `calls` (in order) as the window allows at `now`, marking each
-    /// granted call dispatched, all in one transaction shared by every process.
-    func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, nowMilliseconds: Int64,
+    /// Spends the account's tokens for as many of `calls` (in order) as the window allows, marking each granted
+    /// call dispatched, all in one transaction shared by every process. `now` is read once the transaction holds
+    /// the write lock: a time taken before waiting for the lock would record sends earlier than they happen.
+    func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
                windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant
     func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
-    /// A rate-limit answer: lowers the account's ceiling and cools it down (see `Pacing`).
-    func recordRateLimit(account: String, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
+    /// A rate-limit answer to a call sent at `sentAt`: lowers the account's ceiling to what the window held
+    /// before that call, and cools the account down (see `Pacing`).
+    func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
                          windowMilliseconds: Int64, configuredCount: Int) throws
     func setClockOffset(account: String, milliseconds: Int64) throws
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws
@@ -48,6 +50,7 @@ public protocol PacerStore: Sendable {
 
     // MARK: Completion
     /// Records each try and moves its call on, in one transaction; only the lease holder's completions apply.
+    /// Each call's limiter spend moves to `finishedAt`, so its tokens stay spent a window after the answer.
     func complete(_ completions: [Completion]) throws
     func snapshot(accounts: [String]?) throws -> QueueSnapshot
 

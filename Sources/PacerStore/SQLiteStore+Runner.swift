@@ -111,9 +111,10 @@ extension SQLiteStore {
         }
     }
 
-    public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, nowMilliseconds now: Int64,
+    public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now clock: () -> Int64,
                       windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
         try writeImmediate { db in
+            let now = clock()
             let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
             if pacing.cooldownUntil > now {
                 return SpendGrant(granted: [], retryAt: pacing.cooldownUntil, lost: [])
@@ -134,8 +135,8 @@ extension SQLiteStore {
                     UPDATE calls SET dispatched_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                     """, arguments: [now, call.id, runner])
                 guard db.changesCount == 1 else { lost.append(call.id); continue }
-                try db.execute(sql: "INSERT INTO limiter_spends (account, at, weight) VALUES (?, ?, ?)",
-                               arguments: [account, now, call.weight])
+                try db.execute(sql: "INSERT INTO limiter_spends (account, call_id, at, weight) VALUES (?, ?, ?, ?)",
+                               arguments: [account, call.id, now, call.weight])
                 log.append(.init(at: now, weight: call.weight))
                 granted.append(call.id)
             }
@@ -175,13 +176,15 @@ extension SQLiteStore {
         }
     }
 
-    public func recordRateLimit(account: String, nowMilliseconds now: Int64, retryAfterMilliseconds: Int64?,
-                                windowMilliseconds: Int64, configuredCount: Int) throws {
+    public func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds now: Int64,
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
         try writeImmediate { db in
             var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
-            let spent = try Int.fetchOne(db, sql: "SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ?",
-                                         arguments: [account, now - windowMilliseconds]) ?? 0
-            pacing.rateLimited(now: now, sentInWindow: spent, retryAfterMilliseconds: retryAfterMilliseconds,
+            // What the window held before the refused call left: the provider's real limit is about that much.
+            let before = try Int.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND at < ?
+                """, arguments: [account, sentAt - windowMilliseconds, sentAt]) ?? 0
+            pacing.rateLimited(now: now, sentInWindow: before + 1, retryAfterMilliseconds: retryAfterMilliseconds,
                                windowMilliseconds: windowMilliseconds)
             try Self.savePacing(db, account: account, pacing)
         }
@@ -227,7 +230,13 @@ extension SQLiteStore {
                 INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """)
+            // The provider saw the request before its answer came back: hold the tokens a window from then.
+            let heldUntilAnswer = try db.makeStatement(sql: """
+                UPDATE limiter_spends SET at = MAX(at, ?)
+                WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = ?)
+                """)
             for c in completions {
+                try heldUntilAnswer.execute(arguments: [c.finishedAt, c.call])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
                                                c.call, c.runner])
                 guard db.changesCount == 1 else { continue } // the lease was lost: the new holder decides

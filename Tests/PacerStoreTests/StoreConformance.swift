@@ -154,15 +154,15 @@ struct StoreConformance {
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 8)
         let all = claimed.map { (id: $0.id, weight: 1) }
         // Limit 5 per 1000 ms: five go now, the sixth must wait for the first to return.
-        let first = try store.spend(account: "acct", calls: all, runner: "r1", nowMilliseconds: 100,
+        let first = try store.spend(account: "acct", calls: all, runner: "r1", now: { 100 },
                                     windowMilliseconds: 1_000, configuredCount: 5)
         #expect(first.granted == Array(all.prefix(5).map(\.id)))
         #expect(first.retryAt == 1_100)
         // Another runner cannot dispatch calls it does not hold.
-        let stolen = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r2", nowMilliseconds: 1_100,
+        let stolen = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r2", now: { 1_100 },
                                      windowMilliseconds: 1_000, configuredCount: 5)
         #expect(stolen.granted.isEmpty && stolen.lost.count == 3)
-        let later = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r1", nowMilliseconds: 1_100,
+        let later = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r1", now: { 1_100 },
                                     windowMilliseconds: 1_000, configuredCount: 5)
         #expect(later.granted.count == 3)
         #expect(try store.pacing(account: "acct", nowMilliseconds: 1_100, windowMilliseconds: 1_000, configuredCount: 5)
@@ -172,11 +172,11 @@ struct StoreConformance {
     func rateLimitsCoolTheAccountDown() throws {
         let store = try storeWithCalls(3)
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 3)
-        _ = try store.spend(account: "acct", calls: [(claimed[0].id, 1)], runner: "r1", nowMilliseconds: 0,
+        _ = try store.spend(account: "acct", calls: [(claimed[0].id, 1)], runner: "r1", now: { 0 },
                             windowMilliseconds: 1_000, configuredCount: 50)
-        try store.recordRateLimit(account: "acct", nowMilliseconds: 10, retryAfterMilliseconds: 2_000,
+        try store.recordRateLimit(account: "acct", sentAt: 5, nowMilliseconds: 10, retryAfterMilliseconds: 2_000,
                                   windowMilliseconds: 1_000, configuredCount: 50)
-        let blocked = try store.spend(account: "acct", calls: [(claimed[1].id, 1)], runner: "r1", nowMilliseconds: 500,
+        let blocked = try store.spend(account: "acct", calls: [(claimed[1].id, 1)], runner: "r1", now: { 500 },
                                       windowMilliseconds: 1_000, configuredCount: 50)
         #expect(blocked.granted.isEmpty && blocked.retryAt == 2_010)
         let pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
@@ -206,7 +206,7 @@ struct StoreConformance {
         for idempotent in [true, false] {
             let store = try storeWithCalls(2, idempotent: idempotent)
             let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
-            _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r1", nowMilliseconds: 0,
+            _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r1", now: { 0 },
                                 windowMilliseconds: 1_000, configuredCount: 50) // c[0] left; c[1] never did
             let recovery = try store.recoverAbandoned(nowMilliseconds: 100, staleBefore: -1) { $0.id == "r1" }
             #expect(recovery.deadRunners == ["r1"])

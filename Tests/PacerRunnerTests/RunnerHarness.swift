@@ -1,0 +1,131 @@
+import Foundation
+import PacerCore
+import PacerEmulator
+import PacerProviders
+import PacerRunner
+@testable import PacerStore
+import PacerTestSupport
+
+/// An emulator on 127.0.0.1, a fresh database with one account per provider pointing at it, and helpers to queue
+/// work and run runners in-process or as `pacer run` processes.
+final class RunnerHarness: @unchecked Sendable {
+    let dir = TempDir()
+    let emulator: Emulator
+    let running: RunningEmulator
+    let store: SQLiteStore
+    var dbPath: String { dir.url.appendingPathComponent("pacer.sqlite").path }
+
+    static let secrets: [Provider: String] = [.kookeey: "kk-secret", .kucoin: "kc-secret", .bitunix: "bu-secret",
+                                              .bitz: "bz-secret"]
+    static func envName(_ p: Provider) -> String { "PACER_TEST_\(p.rawValue.uppercased())_SECRET" }
+    static var environment: [String: String] {
+        var env = Dictionary(uniqueKeysWithValues: Provider.allCases.map { (envName($0), secrets[$0]!) })
+        env["PACER_TEST_KUCOIN_PASSPHRASE"] = "kc-pass"
+        return env
+    }
+
+    /// - Parameters:
+    ///   - configured: the limit Pacer is told; `enforced`: the one the emulator applies (default: the same).
+    init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init()) async throws {
+        for (name, value) in Self.environment { setenv(name, value, 1) }
+        emulator = try Emulator(config: EmulatorConfig(accounts: Provider.allCases.map { p in
+            .init(provider: p, key: "\(p.rawValue)-key", secret: Self.secrets[p]!,
+                  passphrase: p == .kucoin ? "kc-pass" : nil, limit: enforced ?? configured)
+        }, faults: faults))
+        running = try await emulator.start()
+        store = try SQLiteStore(path: dir.url.appendingPathComponent("pacer.sqlite").path)
+        for p in Provider.allCases {
+            try store.addAccount(Account(
+                name: p.rawValue, provider: p, baseURL: running.baseURL(p), limit: RateLimit(parsing: configured)!,
+                credentials: CredentialReferences(key: "\(p.rawValue)-key", secretEnv: Self.envName(p),
+                                                  passphraseEnv: p == .kucoin ? "PACER_TEST_KUCOIN_PASSPHRASE" : nil)),
+                replace: false, nowMilliseconds: 0)
+        }
+    }
+
+    func stop() async { await running.stop() }
+
+    /// `count` distinct calls for `provider`, each a logical call the emulator can count.
+    /// Idempotent reads that are safe to repeat: one per provider (used where responses may be lost).
+    func enqueueReads(_ provider: Provider, count: Int) throws {
+        guard provider == .kucoin else { return try enqueue(provider, count: count) }
+        _ = try store.enqueue([RunToEnqueue(run: NewRun(job: "kucoin-reads", account: "kucoin", jobFile: "r.yaml",
+                                                        retry: RetryPolicy(attempts: 8, minimumBackoffMilliseconds: 50,
+                                                                           maximumBackoffMilliseconds: 400),
+                                                        createdAtMilliseconds: 0)) { emit in
+            for i in 0..<count {
+                try emit(NewCall(index: i, method: .get, path: "/api/v1/orders", params: #"{"tag":"r\#(i)"}"#,
+                                 body: nil, weight: 1, idempotent: true))
+            }
+        }])
+    }
+
+    func enqueue(_ provider: Provider, count: Int, idempotent: Bool = true, job: String? = nil) throws {
+        let name = job ?? "\(provider.rawValue)-job"
+        _ = try store.enqueue([RunToEnqueue(run: NewRun(job: name, account: provider.rawValue, jobFile: "\(name).yaml",
+                                                        retry: RetryPolicy(attempts: 8, minimumBackoffMilliseconds: 50,
+                                                                           maximumBackoffMilliseconds: 400),
+                                                        createdAtMilliseconds: 0)) { emit in
+            for i in 0..<count {
+                let id = "\(name)-\(i)"
+                let call: NewCall
+                switch provider {
+                case .kookeey:
+                    call = NewCall(index: i, method: .get, path: idempotent ? "/renew" : "/order",
+                                   params: idempotent ? #"{"line":"\#(id)","days":30}"# : #"{"no":"\#(id)"}"#,
+                                   body: nil, weight: 1, idempotent: idempotent)
+                case .kucoin:
+                    call = idempotent
+                        ? NewCall(index: i, method: .delete, path: "/api/v1/orders/\(id)", params: "{}", body: nil,
+                                  weight: 1, idempotent: true)
+                        : NewCall(index: i, method: .post, path: "/api/v1/orders",
+                                  params: #"{"clientOid":"\#(id)","symbol":"BTC-USDT"}"#, body: nil, weight: 1,
+                                  idempotent: false)
+                case .bitunix:
+                    call = NewCall(index: i, method: .post, path: "/api/v1/futures/trade/cancel_orders",
+                                   params: #"{"symbol":"BTCUSDT","orderIdList":["\#(id)"]}"#, body: nil, weight: 1,
+                                   idempotent: idempotent)
+                case .bitz:
+                    call = NewCall(index: i, method: .post, path: "/Trade/cancelAllEntrustSheet",
+                                   params: #"{"ids":"\#(id)"}"#, body: nil, weight: 1, idempotent: idempotent)
+                }
+                try emit(call)
+            }
+        }])
+    }
+
+    func runInProcess(_ configure: (inout RunnerOptions) -> Void = { _ in }) async throws -> Runner.Summary {
+        var options = RunnerOptions()
+        options.drain = true
+        options.maxSeconds = 60
+        configure(&options)
+        let transport = HTTPTransport(timeoutSeconds: 5)
+        let runner = Runner(store: store, transport: transport, options: options)
+        do {
+            let summary = try await runner.run()
+            try await transport.shutdown()
+            return summary
+        } catch {
+            try? await transport.shutdown()
+            throw error
+        }
+    }
+
+    func states() throws -> [CallState: Int] {
+        var counts: [CallState: Int] = [:]
+        try store.results(run: nil) { counts[$0.state, default: 0] += 1 }
+        return counts
+    }
+
+    func attemptsByClassification() throws -> [String: Int] {
+        try store.pool.read { db in
+            var out: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT classification, COUNT(*) AS n FROM attempts GROUP BY classification") {
+                out[row["classification"]] = row["n"]
+            }
+            return out
+        }
+    }
+}
+
+import GRDB

@@ -1,0 +1,139 @@
+import Foundation
+import GRDB
+import PacerCore
+import PacerEmulator
+import PacerProviders
+import PacerRunner
+import PacerTestSupport
+import Synchronization
+import Testing
+@testable import PacerStore
+
+/// The runner against the emulator on 127.0.0.1, with fast limits (50/1s). Every run is bounded by --max-seconds
+/// and every wait below by a deadline.
+@Suite(.serialized) struct RunnerIntegrationTests {
+    @Test func oneRunnerDrainsAMixedWorkloadExactlyOnceUnderTheLimit() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        for p in Provider.allCases { try h.enqueue(p, count: 80) }
+        let summary = try await h.runInProcess()
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        #expect(try h.states() == [.succeeded: 320])
+        let stats = h.emulator.stats()
+        #expect(stats.calls.count == 320)
+        #expect(stats.duplicatedCalls.isEmpty)
+        for account in stats.accounts {
+            #expect(account.maxSentInWindow <= 50, "\(account.key) sent \(account.maxSentInWindow) in one window")
+            #expect(account.rejected.isEmpty, "\(account.key): \(account.rejected)")
+        }
+    }
+
+    @Test func threeRunnerProcessesShareOneLimit() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        for p in Provider.allCases { try h.enqueue(p, count: 100) }
+        let processes = try (0..<3).map { _ in
+            try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath],
+                                   environment: RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "warning"]) { $1 })
+        }
+        let deadline = Date().addingTimeInterval(90)
+        while processes.contains(where: { $0.process.isRunning }) && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        for p in processes where p.process.isRunning { p.process.terminate() }
+        await h.stop()
+        for p in processes {
+            #expect(p.process.terminationStatus == 0,
+                    "stderr: \(String(decoding: p.stderr.fileHandleForReading.availableData, as: UTF8.self))")
+        }
+        #expect(try h.states() == [.succeeded: 400])
+        let stats = h.emulator.stats()
+        #expect(stats.calls.count == 400)
+        #expect(stats.duplicatedCalls.isEmpty)
+        for account in stats.accounts {
+            #expect(account.maxSentInWindow <= 50, "\(account.key) sent \(account.maxSentInWindow) in one window")
+            #expect(account.rejected["rate_limited"] == nil)
+        }
+        // All three took part.
+        let runners = try await h.store.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT runner) FROM attempts") ?? 0
+        }
+        #expect(runners == 3)
+    }
+
+    @Test func withFaultsIdempotentCallsSucceedAndNothingNonIdempotentIsSentTwice() async throws {
+        var faults = FaultSettings()
+        faults.seed = 42
+        faults.rateLimit = 0.03
+        faults.clock = 0.05
+        faults.serverError = 0.04
+        faults.unavailable = 0.04
+        faults.drop = 0.03
+        faults.lostResponse = 0.03
+        faults.slow = 0.05
+        faults.slowMilliseconds = 30
+        let h = try await RunnerHarness(configured: "50/1s", faults: faults)
+        for p in Provider.allCases { try h.enqueueReads(p, count: 40) }
+        try h.enqueue(.kookeey, count: 30, idempotent: false, job: "kookeey-orders")
+        try h.enqueue(.kucoin, count: 30, idempotent: false, job: "kucoin-orders")
+        let summary = try await h.runInProcess { $0.maxSeconds = 90 }
+        await h.stop()
+        #expect(summary.held.isEmpty)
+
+        var byJob: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { byJob[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        for job in ["kookeey-job", "kucoin-reads", "bitunix-job", "bitz-job"] {
+            #expect(byJob[job] == [.succeeded: 40], "\(job): \(byJob[job] ?? [:])")
+        }
+        for job in ["kookeey-orders", "kucoin-orders"] {
+            let states = byJob[job] ?? [:]
+            #expect(Set(states.keys).isSubset(of: [.succeeded, .uncertain]), "\(job): \(states)")
+            #expect(states.values.reduce(0, +) == 30)
+        }
+        // Non-idempotent calls were performed at most once each; every lost one ended uncertain.
+        let stats = h.emulator.stats()
+        let orders = stats.calls.filter { $0.key.contains("/order") || $0.key.contains("POST /api/v1/orders") }
+        #expect(orders.values.allSatisfy { $0 == 1 }, "\(orders.filter { $0.value > 1 })")
+        let uncertain = (byJob["kookeey-orders"]?[.uncertain] ?? 0) + (byJob["kucoin-orders"]?[.uncertain] ?? 0)
+        #expect(uncertain > 0, "the faults should have lost some non-idempotent answers")
+
+        // Rate-limit deferrals and first clock errors used no attempt: per call, attempts = tries that counted.
+        let mismatches = try await h.store.pool.read { db in
+            try Int.fetchOne(db, sql: """
+                SELECT COUNT(*) FROM calls c WHERE c.attempts != (
+                    SELECT COUNT(*) FROM attempts a WHERE a.call_id = c.id AND a.classification != 'rate-limited'
+                    AND NOT (a.classification = 'clock' AND a.attempt = (SELECT MIN(b.attempt) FROM attempts b
+                             WHERE b.call_id = c.id AND b.classification = 'clock')
+                             AND NOT EXISTS (SELECT 1 FROM attempts e WHERE e.call_id = c.id AND e.classification = 'clock'
+                                             AND e.id < a.id)))
+                """) ?? -1
+        }
+        #expect(mismatches == 0)
+        let classes = try h.attemptsByClassification()
+        #expect((classes["rate-limited"] ?? 0) > 0)
+        #expect((classes["clock"] ?? 0) > 0)
+        #expect((classes["transient"] ?? 0) > 0)
+    }
+
+    @Test func anAccountLimitedBelowItsConfigurationSettlesUnderTheRealLimit() async throws {
+        let h = try await RunnerHarness(configured: "50/1s", enforced: "20/1s")
+        try h.enqueue(.kookeey, count: 110)
+        let samples = Mutex<[(Int64, Int)]>([])
+        let sampler = Task {
+            let start = Date()
+            while !Task.isCancelled && Date().timeIntervalSince(start) < 30 {
+                let rejected = h.emulator.stats().account("kookeey-key")?.rejected["rate_limited"] ?? 0
+                samples.withLock { $0.append((Int64(Date().timeIntervalSince(start) * 1000), rejected)) }
+                try? await Task.sleep(for: .milliseconds(250))
+            }
+        }
+        let summary = try await h.runInProcess { $0.maxSeconds = 60 }
+        sampler.cancel()
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        #expect(try h.states() == [.succeeded: 110])
+        let series = samples.withLock { $0 }
+        let total = series.last?.1 ?? 0
+        let afterTwoSeconds = series.first { $0.0 >= 2_000 }?.1 ?? total
+        #expect(total > 0, "the lower real limit was hit at first")
+        #expect(afterTwoSeconds == total, "rejections kept growing after the runner adapted: \(series)")
+        #expect((h.emulator.stats().account("kookeey-key")?.maxAcceptedInWindow ?? 99) <= 20)
+    }
+}
