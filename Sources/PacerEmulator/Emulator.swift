@@ -35,7 +35,7 @@ public final class Emulator: Sendable {
         case .accepted(let k):
             key = k
         }
-        switch state.admit(provider, key: key, at: now) {
+        switch state.admit(provider, key: key, logicalCall: api.logicalCall(request), at: now) {
         case .limited(let reset):
             return api.rateLimited(resetMilliseconds: reset, now: now)
         case .admitted(nil):
@@ -59,6 +59,7 @@ public final class Emulator: Sendable {
                 return .dropped
             case .lostResponse:
                 _ = api.serve(request, key: key, state: state, now: now) // done, but the answer never arrives
+                state.reject(provider, key: key, .faultLostResponse)
                 return .dropped
             case .slow(let ms):
                 try? await Task.sleep(for: .milliseconds(ms))

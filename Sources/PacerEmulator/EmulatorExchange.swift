@@ -62,4 +62,6 @@ enum Rejection: String, Sendable {
     case faultServerError = "fault_500"
     case faultUnavailable = "fault_503"
     case faultDrop = "fault_drop"
+    /// Not a refusal: the call was performed and its answer withheld. Counted with the refusals for the stats.
+    case faultLostResponse = "fault_lost_response"
 }

@@ -29,6 +29,9 @@ final class EmulatorState: Sendable {
         var random: SeededRandom
         /// Accepted logical calls (provider, account, method, path, canonical params) and how often each was done.
         var calls: [String: Int] = [:]
+        /// Logical calls whose last try got an injected clock error: a spurious clock error is a blip, so the
+        /// same call is not given a second one in a row (two in a row means a real key or clock problem).
+        var clockFaulted = Set<String>()
     }
 
     let now: @Sendable () -> Int64
@@ -83,7 +86,7 @@ final class EmulatorState: Sendable {
     enum Fault { case rateLimit, clock, serverError, unavailable, drop, lostResponse, slow(milliseconds: Int) }
 
     /// Counts the request as sent, admits it into the strict window if there is room, and draws a fault.
-    func admit(_ provider: Provider, key: String, at now: Int64) -> Admission {
+    func admit(_ provider: Provider, key: String, logicalCall: String, at now: Int64) -> Admission {
         inner.withLock { state in
             let id = Self.id(provider, key)
             guard var a = state.accounts[id] else { return .limited(resetMilliseconds: 0) }
@@ -98,10 +101,15 @@ final class EmulatorState: Sendable {
             var r = state.random
             defer { state.random = r }
             // One draw per kind keeps each probability independent of the others' settings.
-            let fault: Fault? =
+            let call = "\(id) \(logicalCall)"
+            let clockAgain = state.clockFaulted.remove(call) != nil
+            var fault: Fault? =
                 r.chance(f.rateLimit) ? .rateLimit : r.chance(f.clock) ? .clock : r.chance(f.serverError) ? .serverError
                 : r.chance(f.unavailable) ? .unavailable : r.chance(f.drop) ? .drop
                 : r.chance(f.lostResponse) ? .lostResponse : r.chance(f.slow) ? .slow(milliseconds: f.slowMilliseconds) : nil
+            if case .clock? = fault {
+                if clockAgain { fault = nil } else { state.clockFaulted.insert(call) }
+            }
             return .admitted(fault: fault)
         }
     }

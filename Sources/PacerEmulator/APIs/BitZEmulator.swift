@@ -19,6 +19,12 @@ struct BitZEmulator: EmulatedAPI {
         request.method == "GET" ? request.queryPairs : EmulatorRequest.decodePairs(request.bodyText)
     }
 
+    func logicalCall(_ request: EmulatorRequest) -> String {
+        let business = params(request).filter { !["apiKey", "timeStamp", "nonce", "sign"].contains($0.key) }
+        return "\(request.method) \(request.path) "
+            + business.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "&")
+    }
+
     func publicAnswer(_ request: EmulatorRequest, now: Int64) -> EmulatorResponse? { nil }
 
     func authenticate(_ request: EmulatorRequest, state: EmulatorState, now: Int64) -> Authentication {
@@ -48,8 +54,7 @@ struct BitZEmulator: EmulatedAPI {
     func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
         let business = params(request).filter { !["apiKey", "timeStamp", "nonce", "sign"].contains($0.key) }
         func value(_ k: String) -> String? { business.first { $0.key == k }?.value }
-        let logical = "\(request.method) \(request.path) "
-            + business.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "&")
+        let logical = logicalCall(request)
         switch request.path {
         case "/Trade/cancelAllEntrustSheet", "/Trade/cancelEntrustSheet":
             guard let ids = value("ids") ?? value("entrustSheetId"), !ids.isEmpty else {

@@ -10,6 +10,10 @@ struct BitunixEmulator: EmulatedAPI {
         EmulatorResponse(body: #"{"code":\#(code),"msg":\#(Answer.string(msg)),"data":\#(data)}"#)
     }
 
+    func logicalCall(_ request: EmulatorRequest) -> String {
+        "\(request.method) \(request.path)?\(request.rawQuery) \(request.bodyText)"
+    }
+
     func publicAnswer(_ request: EmulatorRequest, now: Int64) -> EmulatorResponse? { nil }
 
     func authenticate(_ request: EmulatorRequest, state: EmulatorState, now: Int64) -> Authentication {
@@ -45,7 +49,7 @@ struct BitunixEmulator: EmulatedAPI {
     func clockError(now: Int64) -> EmulatorResponse { envelope(10009, "Request expired") }
 
     func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
-        let logical = "\(request.method) \(request.path)?\(request.rawQuery) \(request.bodyText)"
+        let logical = logicalCall(request)
         switch (request.method, request.path) {
         case ("POST", "/api/v1/futures/trade/cancel_orders"):
             guard let body = try? JSONValue(parsing: request.body), case .array(let ids)? = body["orderIdList"] else {

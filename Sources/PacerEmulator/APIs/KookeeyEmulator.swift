@@ -11,6 +11,11 @@ struct KookeeyEmulator: EmulatedAPI {
         EmulatorResponse(body: #"{"success":\#(code == 0),"data":\#(data),"msg":\#(Answer.string(msg)),"code":\#(code)}"#)
     }
 
+    func logicalCall(_ request: EmulatorRequest) -> String {
+        let params = request.queryPairs.filter { !["accessid", "signature", "ts"].contains($0.key) }
+        return "GET \(request.path)?" + params.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+    }
+
     func publicAnswer(_ request: EmulatorRequest, now: Int64) -> EmulatorResponse? { nil }
 
     func authenticate(_ request: EmulatorRequest, state: EmulatorState, now: Int64) -> Authentication {
@@ -47,7 +52,7 @@ struct KookeeyEmulator: EmulatedAPI {
     func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
         let params = request.queryPairs.filter { !["accessid", "signature", "ts"].contains($0.key) }
         func value(_ k: String) -> String? { params.first { $0.key == k }?.value }
-        let logical = "GET \(request.path)?" + params.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
+        let logical = logicalCall(request)
         switch request.path {
         case "/stock":
             guard let g = value("g") else { return envelope(code: 10006, msg: "g required") }

@@ -13,6 +13,10 @@ struct KuCoinEmulator: EmulatedAPI {
 
     func ok(_ data: String) -> EmulatorResponse { EmulatorResponse(body: #"{"code":"200000","data":\#(data)}"#) }
 
+    func logicalCall(_ request: EmulatorRequest) -> String {
+        "\(request.method) \(request.path)?\(request.rawQuery) \(request.bodyText)"
+    }
+
     func publicAnswer(_ request: EmulatorRequest, now: Int64) -> EmulatorResponse? {
         request.method == "GET" && request.path == KuCoin.serverTimePath ? ok(String(now)) : nil
     }
@@ -58,7 +62,7 @@ struct KuCoinEmulator: EmulatedAPI {
     }
 
     func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
-        let logical = "\(request.method) \(request.path)?\(request.rawQuery) \(request.bodyText)"
+        let logical = logicalCall(request)
         let s = request.path.split(separator: "/").map(String.init)
         let m = request.method
         // The classic and the high-frequency paths behave alike here.
