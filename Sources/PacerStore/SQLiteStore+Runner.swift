@@ -37,6 +37,13 @@ extension SQLiteStore {
                 state = 'in_flight' AND (lease_expires_at < ?1 OR lease_owner IS NULL
                     OR lease_owner NOT IN (SELECT id FROM runners))
                 """
+            // A dispatched call's try was never recorded by its runner: record it, as abandoned.
+            try db.execute(sql: """
+                INSERT INTO attempts (call_id, attempt, runner, started_at, classification, message)
+                SELECT id, attempts + 1, COALESCE(lease_owner, '?'), dispatched_at, 'abandoned',
+                       'the runner stopped before recording an answer'
+                FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL
+                """, arguments: [now])
             let uncertain = try Int64.fetchAll(db, sql: """
                 SELECT id FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL AND idempotent = 0
                 """, arguments: [now])

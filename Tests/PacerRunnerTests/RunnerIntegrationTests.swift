@@ -157,4 +157,50 @@ import Testing
         #expect(afterTwoSeconds == total, "rejections kept growing after the runner adapted: \(series)")
         #expect((h.emulator.stats().account("kookeey-key")?.maxAcceptedInWindow ?? 99) <= 20)
     }
+
+    @Test func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        try h.enqueue(.kookeey, count: 150)                                   // idempotent: may be re-sent
+        try h.enqueue(.bitz, count: 150)
+        try h.enqueue(.kucoin, count: 100, idempotent: false, job: "kucoin-orders") // never re-sent
+        let victim = try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath],
+                                            environment: RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "error"]) { $1 })
+        // Let it get going (bounded), then kill it without warning.
+        let started = Date()
+        while Date().timeIntervalSince(started) < 10,
+              (h.emulator.stats().accounts.map(\.accepted).reduce(0, +)) < 120 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(victim.process.processIdentifier, SIGKILL)
+        victim.process.waitUntilExit()
+        #expect(victim.process.terminationReason == .uncaughtSignal)
+        let acceptedBeforeKill = h.emulator.stats().accounts.map(\.accepted).reduce(0, +)
+        #expect(acceptedBeforeKill >= 120 && acceptedBeforeKill < 400, "killed mid-run, after \(acceptedBeforeKill)")
+
+        // A new runner finds the dead one by its process id and finishes the queue.
+        let summary = try await h.runInProcess { $0.maxSeconds = 60 }
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        var byJob: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { byJob[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        #expect(byJob["kookeey-job"] == [.succeeded: 150])
+        #expect(byJob["bitz-job"] == [.succeeded: 150])
+        let orders = byJob["kucoin-orders"] ?? [:]
+        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 100, "\(orders)")
+        let stats = h.emulator.stats()
+        // Nothing lost: every idempotent call was performed (a few twice: those whose answers the dead runner had
+        // not yet recorded). No non-idempotent call was performed twice; each uncertain one was sent only by the
+        // dead runner (it may or may not have arrived) and never again.
+        let performed = stats.calls.filter { $0.key.contains("POST /api/v1/orders") }
+        #expect(stats.calls.count - performed.count == 300)
+        #expect(performed.values.allSatisfy { $0 == 1 }, "\(performed.filter { $0.value > 1 })")
+        #expect(performed.count >= orders[.succeeded] ?? 0)
+        let triesOfUncertain = try await h.store.pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT a.classification FROM calls c JOIN attempts a ON a.call_id = c.id WHERE c.state = 'uncertain'
+                """)
+        }
+        #expect(triesOfUncertain.count == orders[.uncertain] ?? 0, "an uncertain call was tried again")
+        #expect(triesOfUncertain.allSatisfy { $0 == "abandoned" })
+    }
 }
