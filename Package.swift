@@ -91,8 +91,9 @@ let package = Package(
         .executableTarget(
             name: "PacerBench",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore", "PacerCLI",
+                "PacerCore", "PacerJobs", "PacerStore", "PacerCLI", "PacerRunner", "PacerEmulator", "PacerProviders",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         // Helpers shared by the test targets (temporary folders, the repository's location).

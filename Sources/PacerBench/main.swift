@@ -2,8 +2,8 @@ import Foundation
 import PacerCore
 import PacerStore
 
-// pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench [SUITE] [--calls N]`.
-// Suites: enqueue (default).
+// pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
+// Suites: enqueue, runner.
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -14,7 +14,9 @@ if let i = args.firstIndex(of: "--calls"), args.index(after: i) < args.endIndex,
 switch suite {
 case "enqueue":
     try EnqueueBenchmark(calls: calls).run()
+case "runner":
+    try await RunnerBenchmark().run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner\n".utf8))
     exit(2)
 }

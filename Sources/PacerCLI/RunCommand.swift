@@ -17,7 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once, over all accounts.") var concurrency = 16
     @Option(name: .customLong("max-seconds"), help: "Stop gracefully after this many seconds.") var maxSeconds: Double?
     @Option(name: .customLong("account"), help: "Only this account (repeatable).") var accounts: [String] = []
-    @Option(help: "Safety margin added to each window, like 20ms (default: 2% of the window, at most 250ms).")
+    @Option(help: "Safety margin added to each window, like 20ms (default: 0.5% of the window, 1 to 100ms).")
     var margin: String?
 
     func validate() throws {

@@ -49,7 +49,7 @@ public final class Runner: Sendable {
     func pause(milliseconds: Int64) async throws {
         let until = clock.now() + milliseconds
         while !isStopping, clock.now() < until {
-            try await clock.sleep(until: min(until, clock.now() + 100))
+            try await clock.sleep(until: min(until, clock.now() + 20))
         }
     }
 
@@ -67,8 +67,10 @@ public final class Runner: Sendable {
         let deadline = options.maxSeconds.map { start + Int64($0 * 1000) }
         var stoppedEarly = false
         do {
+            // The heartbeat runs beside the workers and is cancelled (not waited for) when they are done.
+            let heartbeat = Task { try await self.heartbeatLoop() }
+            defer { heartbeat.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await self.heartbeatLoop() }
                 var workers = Set<String>()
                 while true {
                     if isStopping { stoppedEarly = true; break }

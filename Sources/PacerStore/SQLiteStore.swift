@@ -9,7 +9,8 @@ import PacerCore
 /// keys enforced. `synchronous = NORMAL` is durable across a killed process, which is the failure Pacer must
 /// survive; it trades only the last transactions on a power loss for a much cheaper commit.
 public final class SQLiteStore: PacerStore {
-    let pool: DatabasePool
+    /// The GRDB pool, for tools that read the database directly (benchmarks, diagnostics).
+    public let pool: DatabasePool
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.

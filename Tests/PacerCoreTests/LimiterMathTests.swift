@@ -43,9 +43,10 @@ import Testing
         #expect(sends == 100) // 10 per window for 10 windows: 100% of N/W
     }
 
-    @Test func defaultMarginIsTwoPercentCapped() {
-        #expect(WindowBudget.defaultMargin(windowMilliseconds: 1_000) == 20)
-        #expect(WindowBudget.defaultMargin(windowMilliseconds: 30_000) == 250)
+    @Test func defaultMarginIsHalfAPercentBounded() {
+        #expect(WindowBudget.defaultMargin(windowMilliseconds: 1_000) == 5)
+        #expect(WindowBudget.defaultMargin(windowMilliseconds: 30_000) == 100)
+        #expect(WindowBudget.defaultMargin(windowMilliseconds: 100) == 1)
     }
 }
 
