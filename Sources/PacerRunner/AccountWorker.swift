@@ -127,10 +127,16 @@ struct AccountWorker: Sendable {
                 ? "the request may have reached the provider and the call is not idempotent: not sent again"
                 : message
         case .failAndPause(let reason):
-            try store.pauseAccount(account.name, reason: reason, nowMilliseconds: now)
-            runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
-            state = .failed
-            error = reason
+            if try store.pauseAccount(account.name, reason: reason, nowMilliseconds: now) {
+                runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
+                state = .failed
+                error = reason
+            } else {
+                // Sent alongside the call that paused the account: it waits in the queue with the others.
+                state = .retrying
+                counted = false
+                next = now
+            }
         }
         let attempts = call.attempts + (counted ? 1 : 0)
         try await runner.completions.add(Completion(

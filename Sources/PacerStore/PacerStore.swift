@@ -45,7 +45,9 @@ public protocol PacerStore: Sendable {
     func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
                          windowMilliseconds: Int64, configuredCount: Int) throws
     func setClockOffset(account: String, milliseconds: Int64) throws
-    func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws
+    /// Pauses an active account; returns false if it was already paused (the first reason is kept).
+    @discardableResult
+    func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool
     func resumeAccount(_ name: String) throws
 
     // MARK: Completion

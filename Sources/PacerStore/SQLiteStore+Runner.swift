@@ -206,10 +206,12 @@ extension SQLiteStore {
         }
     }
 
-    public func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws {
+    @discardableResult
+    public func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool {
         try writeImmediate { db in
             try db.execute(sql: "UPDATE accounts SET paused_reason = ?, paused_at = ? WHERE name = ? AND paused_reason IS NULL",
                            arguments: [reason, nowMilliseconds, name])
+            return db.changesCount == 1
         }
     }
 

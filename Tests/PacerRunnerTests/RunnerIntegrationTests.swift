@@ -203,4 +203,57 @@ import Testing
         #expect(triesOfUncertain.count == orders[.uncertain] ?? 0, "an uncertain call was tried again")
         #expect(triesOfUncertain.allSatisfy { $0 == "abandoned" })
     }
+
+    @Test func anAuthErrorPausesOnlyThatAccountAndDrainSaysWhy() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        try h.enqueue(.kookeey, count: 20)
+        try h.enqueue(.bitz, count: 20)
+        var env = RunnerHarness.environment
+        env[RunnerHarness.envName(.kookeey)] = "not-the-secret"
+        env["PACER_LOG_LEVEL"] = "error"
+        let result = try PacerProcess.run(["run", "--drain", "--max-seconds", "30", "--db", h.dbPath],
+                                          environment: env, timeoutSeconds: 40)
+        await h.stop()
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("kookeey holds"), "stderr: \(result.stderr)")
+        #expect(!result.stderr.contains("not-the-secret"), "a secret reached an error message")
+        var byJob: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { byJob[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        #expect(byJob["bitz-job"] == [.succeeded: 20])
+        // The refused call failed; the rest of the account's queue waits for a person instead of burning.
+        let kookeey = byJob["kookeey-job"] ?? [:]
+        #expect(kookeey[.failed] == 1 && (kookeey[.queued] ?? 0) + (kookeey[.retrying] ?? 0) == 19, "\(kookeey)")
+        let paused = try h.store.status().accounts.first { $0.account == "kookeey" }?.pausedReason
+        #expect(paused?.contains("10059") == true, "\(paused ?? "not paused")")
+        // Every attempt's stored fields are free of the secret and the signature too.
+        let stored = try Data(contentsOf: URL(fileURLWithPath: h.dbPath)) + ((try? Data(contentsOf: URL(fileURLWithPath: h.dbPath + "-wal"))) ?? Data())
+        for secret in RunnerHarness.secrets.values + ["not-the-secret"] {
+            #expect(stored.range(of: Data(secret.utf8)) == nil, "\(secret) is in the database")
+        }
+    }
+
+    @Test func sigtermStopsClaimingFinishesInFlightAndExitsZero() async throws {
+        let h = try await RunnerHarness(configured: "20/1s")
+        try h.enqueue(.kookeey, count: 200) // ten seconds of work at 20/1s
+        let runner = try PacerProcess.start(["run", "--db", h.dbPath],
+                                            environment: RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "error"]) { $1 })
+        let started = Date()
+        while Date().timeIntervalSince(started) < 10, (h.emulator.stats().account("kookeey-key")?.accepted ?? 0) < 30 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        runner.process.terminate() // SIGTERM
+        let deadline = Date().addingTimeInterval(15)
+        while runner.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(!runner.process.isRunning)
+        #expect(runner.process.terminationReason == .exit && runner.process.terminationStatus == 0)
+        let states = try h.states()
+        #expect(states[.inFlight] == nil, "claims were given back: \(states)")
+        #expect((states[.succeeded] ?? 0) >= 30 && (states[.succeeded] ?? 0) < 200, "\(states)")
+        // What is left is picked up by the next runner.
+        let summary = try await h.runInProcess()
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        #expect(try h.states() == [.succeeded: 200])
+        #expect(h.emulator.stats().duplicatedCalls.isEmpty)
+    }
 }
