@@ -10,8 +10,8 @@ final class RunProgress: Sendable {
     private struct State {
         var finished: [String: Int] = [:]
         var rateLimited: [String: Int] = [:]
+        var started: Int64?
         var lastReport: Int64 = 0
-        var lastFinished: [String: Int] = [:]
     }
 
     private let state = Mutex(State())
@@ -27,21 +27,23 @@ final class RunProgress: Sendable {
 
     func report(store: any PacerStore, accounts: [String]?, now: Int64, logger: Logger, final: Bool = false) {
         let interval: Int64 = terminal ? 1_000 : 10_000
-        let (due, snapshotOfFinished, elapsed, rateLimited) = state.withLock { s -> (Bool, [String: Int], Int64, [String: Int]) in
+        // Rates are averages since this runner started: steady enough to base an ETA on.
+        let (due, finished, elapsed, rateLimited) = state.withLock { s -> (Bool, [String: Int], Int64, [String: Int]) in
+            let started = s.started ?? now
+            s.started = started
             let due = final || now - s.lastReport >= interval
-            let elapsed = now - s.lastReport
-            let previous = s.lastFinished
-            if due { s.lastReport = now; s.lastFinished = s.finished }
-            return (due, s.finished.merging(previous.mapValues { -$0 }) { $0 + $1 }, elapsed, s.rateLimited)
+            if due { s.lastReport = now }
+            return (due, s.finished, now - started, s.rateLimited)
         }
         guard due, let snapshot = try? store.snapshot(accounts: accounts) else { return }
-        let names = Set(snapshot.unfinished.keys).union(snapshotOfFinished.keys).sorted()
+        let names = Set(snapshot.unfinished.keys).union(finished.keys).sorted()
         guard !names.isEmpty else { return }
         var parts: [String] = []
         for name in names {
             let left = snapshot.unfinished[name] ?? 0
-            let rate = elapsed > 0 ? Double(snapshotOfFinished[name] ?? 0) * 1000 / Double(elapsed) : 0
-            var text = "\(name) \(left) left, \(String(format: "%.1f", rate))/s"
+            let done = finished[name] ?? 0
+            let rate = elapsed > 0 ? Double(done) * 1000 / Double(elapsed) : 0
+            var text = "\(name) \(done) done, \(left) left, \(String(format: "%.1f", rate))/s"
             if rate > 0 && left > 0 { text += ", ETA \(Int(Double(left) / rate))s" }
             if let reason = snapshot.paused[name] { text += " [paused: \(reason)]" }
             if let n = rateLimited[name], n > 0 { text += " [\(n) cool-downs]" }

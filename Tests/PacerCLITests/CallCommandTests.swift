@@ -122,3 +122,21 @@ import Testing
         #expect(sandbox.process.terminationStatus == 0)
     }
 }
+
+/// README's first command: the demo runs every example against the in-process emulator and finishes them all.
+@Suite struct DemoProcessTests {
+    @Test func theDemoFinishesEveryExampleOffline() throws {
+        let dir = TempDir()
+        let db = dir.url.appendingPathComponent("demo.sqlite").path
+        let result = try PacerProcess.run(["demo", "--db", db, "--jobs", repositoryRoot.appendingPathComponent("jobs").path],
+                                          environment: ["PACER_LOG_LEVEL": "warning"], timeoutSeconds: 60)
+        #expect(result.status == 0, "stderr: \(result.stderr)")
+        for job in ["kookeey-inventory", "kookeey-renew-lines", "kucoin-cancel-stale", "bitunix-batch-cancel",
+                    "bitz-bulk-cancel"] {
+            let line = result.stdout.split(separator: "\n").first { $0.contains(job) && $0.contains("succeeded=") }
+            #expect(line != nil, "\(job) not finished:\n\(result.stdout)")
+        }
+        #expect(!result.stdout.contains("queued="), "something was left queued:\n\(result.stdout)")
+        #expect(result.stdout.contains("results: pacer results --db \(db)"))
+    }
+}
