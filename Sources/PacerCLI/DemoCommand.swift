@@ -55,7 +55,9 @@ struct DemoCommand: AsyncParsableCommand {
             let summary = try await Runner(store: store, transport: transport, options: options).run()
             try await transport.shutdown()
             print("")
-            print(StatusCommand.table(try store.status()), terminator: "")
+            let report = try store.status()
+            let buckets = try StatusCommand.buckets(store, report, now: WallClock.nowMilliseconds())
+            print(StatusCommand.table(report, buckets: buckets), terminator: "")
             print("")
             if !summary.held.isEmpty { throw CLIError("paused accounts hold calls: \(summary.held.keys.sorted())") }
             print("results: pacer results --db \(path)")

@@ -10,24 +10,57 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() throws {
-        let report = try store.open().status()
-        print(json ? Self.json(report).compactText : Self.table(report), terminator: json ? "\n" : "")
+        let opened = try store.open()
+        let report = try opened.status()
+        let buckets = try Self.buckets(opened, report, now: WallClock.nowMilliseconds())
+        print(json ? Self.json(report, buckets: buckets).compactText : Self.table(report, buckets: buckets),
+              terminator: json ? "\n" : "")
+    }
+
+    /// Each account's limiter as a token bucket: capacity (the limit, or less while paced down after rate-limit
+    /// answers), tokens spent in the current window (each returns one window after it was spent), cool-down.
+    struct Bucket {
+        var capacity: Int
+        var spent: Int
+        var windowMilliseconds: Int64
+        var cooldownUntil: Int64?
+    }
+
+    static func buckets(_ store: any PacerStore, _ report: StatusReport, now: Int64) throws -> [String: Bucket] {
+        var out: [String: Bucket] = [:]
+        for a in report.accounts {
+            let window = a.limit.windowMilliseconds + WindowBudget.defaultMargin(windowMilliseconds: a.limit.windowMilliseconds)
+            let p = try store.pacing(account: a.account, nowMilliseconds: now, windowMilliseconds: window,
+                                     configuredCount: a.limit.count)
+            out[a.account] = Bucket(capacity: p.pacing.capacity(now: now, windowMilliseconds: window), spent: p.spentInWindow,
+                                    windowMilliseconds: window,
+                                    cooldownUntil: p.pacing.cooldownUntil > now ? p.pacing.cooldownUntil : nil)
+        }
+        return out
     }
 
     static func counts(_ counts: [CallState: Int]) -> JSONValue {
         .object(CallState.allCases.map { .init($0.rawValue, .number(String(counts[$0] ?? 0))) })
     }
 
-    static func json(_ report: StatusReport) -> JSONValue {
+    static func json(_ report: StatusReport, buckets: [String: Bucket] = [:]) -> JSONValue {
         .object([
             .init("runs", .array(report.runs.map { r in
                 .object([.init("run", .number(String(r.run))), .init("job", .string(r.job)),
                          .init("account", .string(r.account)), .init("counts", counts(r.counts))])
             })),
             .init("accounts", .array(report.accounts.map { a in
-                .object([.init("account", .string(a.account)), .init("paused", .bool(a.paused)),
-                         .init("reason", a.pausedReason.map(JSONValue.string) ?? .null),
-                         .init("counts", counts(a.counts))])
+                var members: [JSONValue.Member] = [
+                    .init("account", .string(a.account)), .init("paused", .bool(a.paused)),
+                    .init("reason", a.pausedReason.map(JSONValue.string) ?? .null), .init("counts", counts(a.counts))]
+                if let b = buckets[a.account] {
+                    members.append(.init("bucket", .object([
+                        .init("capacity", .number(String(b.capacity))), .init("spent", .number(String(b.spent))),
+                        .init("window_ms", .number(String(b.windowMilliseconds))),
+                        .init("cooldown_until", b.cooldownUntil.map { .string(Timestamps.iso8601($0)) } ?? .null),
+                    ])))
+                }
+                return .object(members)
             })),
         ])
     }
@@ -38,15 +71,18 @@ struct StatusCommand: ParsableCommand {
         return parts.isEmpty ? "-" : parts.joined(separator: " ")
     }
 
-    static func table(_ report: StatusReport) -> String {
+    static func table(_ report: StatusReport, buckets: [String: Bucket] = [:]) -> String {
         var runs = TextTable(["RUN", "JOB", "ACCOUNT", "DONE", "STATES"])
         for r in report.runs {
             runs.add(["\(r.run)", r.job, r.account, "\(r.finished)/\(r.total)", summary(r.counts)])
         }
-        var accounts = TextTable(["ACCOUNT", "PROVIDER", "LIMIT", "STATE", "CALLS"])
+        var accounts = TextTable(["ACCOUNT", "PROVIDER", "LIMIT", "TOKENS", "STATE", "CALLS"])
         for a in report.accounts {
-            accounts.add([a.account, a.provider.rawValue, a.limit.description,
-                          a.pausedReason.map { "paused: \($0)" } ?? "active", summary(a.counts)])
+            let b = buckets[a.account]
+            let tokens = b.map { "\($0.capacity - $0.spent)/\($0.capacity) free" } ?? "-"
+            let state = a.pausedReason.map { "paused: \($0)" }
+                ?? b?.cooldownUntil.map { "cooling down until \(Timestamps.iso8601($0))" } ?? "active"
+            accounts.add([a.account, a.provider.rawValue, a.limit.description, tokens, state, summary(a.counts)])
         }
         let runText = report.runs.isEmpty ? "no runs queued\n" : runs.render()
         return runText + "\n" + (report.accounts.isEmpty ? "no accounts (see `pacer account add`)\n" : accounts.render())
