@@ -16,6 +16,7 @@ import Testing
     @Test func accountsRoundTrip() throws { try conformance.accountsRoundTrip() }
     @Test func enqueueCountsAndStatus() throws { try conformance.enqueueCountsAndStatus() }
     @Test func enqueueIsAllOrNothing() throws { try conformance.enqueueIsAllOrNothing() }
+    @Test func manyCallsKeepTheirOrder() throws { try conformance.manyCallsKeepTheirOrder() }
     @Test func resultsInRunAndCallOrder() throws { try conformance.resultsInRunAndCallOrder() }
     @Test func removingAnAccountWithRunsNeedsPurge() throws { try conformance.removingAnAccountWithRunsNeedsPurge() }
     @Test func claimsAreExclusive() throws { try conformance.claimsAreExclusive() }

@@ -65,6 +65,16 @@ struct StoreConformance {
         #expect(status.accounts[0].paused == false)
     }
 
+    func manyCallsKeepTheirOrder() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 1)
+        let runs = try store.enqueue([RunToEnqueue(run: Self.run("many", "acct"), produceCalls: Self.calls(1_000))])
+        #expect(runs.map(\.calls) == [1_000])
+        var paths: [String] = []
+        try store.results(run: nil) { paths.append($0.path) }
+        #expect(paths == (0..<1_000).map { "/api/v1/orders/\($0)" })
+    }
+
     func enqueueIsAllOrNothing() throws {
         struct Boom: Error {}
         let store = try makeStore()
