@@ -47,6 +47,16 @@ struct CallCommand: AsyncParsableCommand {
         }
         let api = stored.provider.api
         let credentials = try CredentialResolver.resolve(stored)
+        if !dryRun {
+            // A call by hand spends from the same bucket as the runners, so it cannot push the account over.
+            let window = stored.limit.windowMilliseconds + WindowBudget.defaultMargin(windowMilliseconds: stored.limit.windowMilliseconds)
+            let deadline = WallClock.nowMilliseconds() + 2 * window + 60_000
+            while let retryAt = try store.open().reserve(account: stored.name, weight: 1, now: WallClock.nowMilliseconds,
+                                                         windowMilliseconds: window, configuredCount: stored.limit.count) {
+                guard retryAt < deadline else { throw CLIError("account '\(account)' is cooling down; try again later") }
+                try await Task.sleep(for: .milliseconds(max(1, retryAt - WallClock.nowMilliseconds())))
+            }
+        }
         let inputs = SigningInputs(nowMilliseconds: at ?? WallClock.nowMilliseconds(),
                                    nonce: nonce ?? Nonce.random(length: api.nonceLength ?? 0))
         let request = api.sign(APIRequest(method: httpMethod, path: path, params: members, body: body),

@@ -39,6 +39,9 @@ public protocol PacerStore: Sendable {
     /// the write lock: a time taken before waiting for the lock would record sends earlier than they happen.
     func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
                windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant
+    /// Spends tokens for a call outside the queue (`pacer call`): returns `nil` when spent, else when to ask again.
+    func reserve(account: String, weight: Int, now: () -> Int64, windowMilliseconds: Int64,
+                 configuredCount: Int) throws -> Int64?
     func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
     /// A rate-limit answer to a call sent at `sentAt`: lowers the account's ceiling to what the window held
     /// before that call, and cools the account down (see `Pacing`).

@@ -156,6 +156,27 @@ extension SQLiteStore {
         }
     }
 
+    public func reserve(account: String, weight: Int, now clock: () -> Int64, windowMilliseconds: Int64,
+                        configuredCount: Int) throws -> Int64? {
+        try writeImmediate { db in
+            let now = clock()
+            let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+            if pacing.cooldownUntil > now { return pacing.cooldownUntil }
+            let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
+                                      windowMilliseconds: windowMilliseconds)
+            let log = try Row.fetchAll(db, sql: "SELECT at, weight FROM limiter_spends WHERE account = ? AND at > ?",
+                                       arguments: [account, now - windowMilliseconds])
+                .map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"]) }
+            switch budget.decide(weight: weight, now: now, log: log) {
+            case .wait(let until): return until
+            case .send:
+                try db.execute(sql: "INSERT INTO limiter_spends (account, call_id, at, weight) VALUES (?, NULL, ?, ?)",
+                               arguments: [account, now, weight])
+                return nil
+            }
+        }
+    }
+
     static func pacing(_ db: Database, account: String, configuredCount: Int) throws -> Pacing {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM account_pacing WHERE account = ?", arguments: [account])
         else { return Pacing(configured: configuredCount) }

@@ -179,6 +179,18 @@ struct StoreConformance {
                 .spentInWindow == 3)
     }
 
+    func reservationsShareTheBucket() throws {
+        let store = try storeWithCalls(1)
+        for t in 0..<Int64(5) {
+            #expect(try store.reserve(account: "acct", weight: 1, now: { t }, windowMilliseconds: 1_000, configuredCount: 5) == nil)
+        }
+        #expect(try store.reserve(account: "acct", weight: 1, now: { 10 }, windowMilliseconds: 1_000, configuredCount: 5) == 1_000)
+        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 10, leaseUntil: 30_000, max: 1)
+        let grant = try store.spend(account: "acct", calls: claimed.map { ($0.id, 1) }, runner: "r1", now: { 10 },
+                                    windowMilliseconds: 1_000, configuredCount: 5)
+        #expect(grant.granted.isEmpty && grant.retryAt == 1_000)
+    }
+
     func rateLimitsCoolTheAccountDown() throws {
         let store = try storeWithCalls(3)
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 3)
