@@ -114,7 +114,7 @@ let package = Package(
             name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
-            name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore", "PacerTestSupport", "pacer"],
+            name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer"],
             swiftSettings: strict),
     ]
 )

@@ -12,22 +12,39 @@ struct EnqueueCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @Argument(help: "Job files (YAML).") var files: [String]
     @Flag(help: "Print JSON.") var json = false
+    @Option(name: .customLong("unique-for"),
+            help: "Queue nothing (exit 0) for a job that had a run enqueued within this period, like 5m.")
+    var uniqueFor: String?
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one job file") }
+        if let uniqueFor, DurationText.milliseconds(uniqueFor) == nil {
+            throw ValidationError("--unique-for '\(uniqueFor)': expected \(DurationText.expected)")
+        }
     }
 
     func run() throws {
-        let runs = try Enqueuer(store: try store.open(), nowMilliseconds: WallClock.nowMilliseconds)
-            .enqueue(files: files)
+        let all = try Enqueuer(store: try store.open(), nowMilliseconds: WallClock.nowMilliseconds)
+            .enqueue(files: files, uniqueWithinMilliseconds: uniqueFor.flatMap(DurationText.milliseconds))
+        let runs = all.filter { !$0.skipped }
+        let skipped = all.filter(\.skipped)
         if json {
             let list = runs.map { r -> JSONValue in
                 .object([.init("run", .number(String(r.run))), .init("job", .string(r.job)),
                          .init("account", .string(r.account)), .init("calls", .number(String(r.calls)))])
             }
-            print(JSONValue.object([.init("runs", .array(list))]).compactText)
+            var members: [JSONValue.Member] = [.init("runs", .array(list))]
+            if !skipped.isEmpty {
+                members.append(.init("skipped", .array(skipped.map {
+                    .object([.init("job", .string($0.job)), .init("existing_run", .number(String($0.run)))])
+                })))
+            }
+            print(JSONValue.object(members).compactText)
         } else {
             for r in runs { print("run \(r.run): \(r.job) on \(r.account), \(r.calls) call\(r.calls == 1 ? "" : "s") queued") }
+            for r in skipped {
+                print("\(r.job): run \(r.run) was enqueued within \(uniqueFor ?? "the period"); nothing queued")
+            }
         }
     }
 }

@@ -17,13 +17,19 @@ public struct Enqueuer {
         self.nowMilliseconds = nowMilliseconds
     }
 
-    public func enqueue(files: [String]) throws -> [EnqueuedRun] {
+    public func enqueue(files: [String], uniqueWithinMilliseconds: Int64? = nil) throws -> [EnqueuedRun] {
         let specs = try files.map { file throws(JobFileError) in try JobFileParser.parse(file: file) }
+        return try enqueue(specs: specs, uniqueWithinMilliseconds: uniqueWithinMilliseconds)
+    }
+
+    public func enqueue(specs: [JobSpec], scheduleTick: Int64? = nil,
+                        uniqueWithinMilliseconds: Int64? = nil) throws -> [EnqueuedRun] {
         try check(specs)
         let now = nowMilliseconds()
         let runs = specs.map { spec in
             RunToEnqueue(run: NewRun(job: spec.name, account: spec.account, jobFile: spec.file, retry: spec.retry,
-                                     overrides: spec.overrides, createdAtMilliseconds: now)) { emit in
+                                     overrides: spec.overrides, createdAtMilliseconds: now, scheduleTick: scheduleTick,
+                                     uniqueWithinMilliseconds: uniqueWithinMilliseconds)) { emit in
                 var planner = try CallPlanner(spec)
                 while let call = try planner.next() { try emit(call) }
             }

@@ -28,6 +28,8 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    static let log = Logger(label: "pacer.schedule")
+
     func run() async throws {
         var options = RunnerOptions()
         options.drain = drain
@@ -40,7 +42,12 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIError("no account named '\(name)'")
         }
         let transport = HTTPTransport(connectionsPerHost: max(8, concurrency))
-        let runner = Runner(store: opened, transport: transport, options: options)
+        let scheduler = Scheduler(store: opened)
+        let runner = Runner(store: opened, transport: transport, options: options) { now in
+            for run in try scheduler.tick(now: now) {
+                Self.log.info("scheduled run enqueued", metadata: ["run": "\(run.run)", "job": "\(run.job)", "calls": "\(run.calls)"])
+            }
+        }
         let signals = Task {
             for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) {
                 runner.requestStop()

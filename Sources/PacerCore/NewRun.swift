@@ -8,15 +8,21 @@ public struct NewRun: Sendable, Equatable {
     /// The job's `on:` map: provider code -> classification name.
     public var overrides: [String: String]
     public var createdAtMilliseconds: Int64
+    /// For a scheduled run, its tick: a second run for the same job and tick is not queued.
+    public var scheduleTick: Int64?
+    /// `enqueue --unique-for`: queue nothing if a run of this job was created within this many milliseconds.
+    public var uniqueWithinMilliseconds: Int64?
 
     public init(job: String, account: String, jobFile: String, retry: RetryPolicy, overrides: [String: String] = [:],
-                createdAtMilliseconds: Int64) {
+                createdAtMilliseconds: Int64, scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil) {
         self.job = job
         self.account = account
         self.jobFile = jobFile
         self.retry = retry
         self.overrides = overrides
         self.createdAtMilliseconds = createdAtMilliseconds
+        self.scheduleTick = scheduleTick
+        self.uniqueWithinMilliseconds = uniqueWithinMilliseconds
     }
 }
 

@@ -8,7 +8,7 @@ import Yams
 /// (and CSV headers read) so that an unreadable file or an unknown column is reported before anything is queued.
 public enum JobFileParser {
     static let topLevelKeys = ["name", "account", "request", "items", "batch", "weight", "idempotent", "retry",
-                               "schedule", "on"]
+                               "schedule", "timezone", "on"]
 
     public static func parse(file path: String) throws(JobFileError) -> JobSpec {
         let text: String
@@ -67,11 +67,21 @@ public enum JobFileParser {
             }
         }
 
+        let timezone = try fields["timezone"].map { f throws(JobFileError) -> String in
+            let name = try y.string(f.value, "timezone")
+            guard TimeZone(identifier: name) != nil else {
+                throw y.fail(f.value, "timezone", "expected an IANA time zone like Europe/Berlin or UTC, found '\(name)'")
+            }
+            return name
+        }
+        if timezone != nil && schedule == nil {
+            throw y.fail(fields["timezone"]?.keyNode, "timezone", "'timezone' applies to a 'schedule'")
+        }
         let overrides = try fields["on"].map { f throws(JobFileError) in try parseOverrides(f.value, y) } ?? [:]
 
         var spec = JobSpec(file: file, name: name, account: account, request: request, items: items, batch: batch,
                            weight: weight, idempotent: idempotent, retry: retry, schedule: schedule,
-                           overrides: overrides)
+                           timezone: timezone, overrides: overrides)
         if let items {
             // Open the source once now: unreadable files and unknown CSV columns are errors of the job file.
             _ = try ItemReader(items, jobFile: file, columnsUsed: spec.columnsUsed)

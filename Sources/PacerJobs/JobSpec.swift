@@ -14,6 +14,8 @@ public struct JobSpec: Sendable {
     public var idempotent: Bool
     public var retry: RetryPolicy
     public var schedule: CronSchedule?
+    /// The IANA time zone the schedule is read in; `nil` for UTC.
+    public var timezone: String?
     /// The job's `on:` map: provider code -> classification name (`ClassificationName`).
     public var overrides: [String: String] = [:]
     /// Where each top-level field's value is written, so later checks (the account exists, the weight fits its

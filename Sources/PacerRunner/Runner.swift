@@ -20,11 +20,15 @@ public final class Runner: Sendable {
     let slots: InFlightSlots
     let completions: CompletionWriter
     let progress: RunProgress
+    /// Called about once a second while running without --drain (the scheduler's tick).
+    let onTick: (@Sendable (Int64) async throws -> Void)?
     private let stopFlag = Atomic<Bool>(false)
     private let activeWorkers = Atomic<Int>(1)
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
-                clock: any RunnerClock = SystemRunnerClock(), logger: Logger = Logger(label: "pacer.run")) {
+                clock: any RunnerClock = SystemRunnerClock(), logger: Logger = Logger(label: "pacer.run"),
+                onTick: (@Sendable (Int64) async throws -> Void)? = nil) {
+        self.onTick = onTick
         self.store = store
         self.transport = transport
         self.options = options
@@ -72,7 +76,12 @@ public final class Runner: Sendable {
             defer { heartbeat.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var workers = Set<String>()
+                var lastTick: Int64 = 0
                 while true {
+                    if !options.drain, let onTick, clock.now() - lastTick >= 1_000 {
+                        lastTick = clock.now()
+                        try await onTick(lastTick)
+                    }
                     if isStopping { stoppedEarly = true; break }
                     if let deadline, clock.now() >= deadline { stoppedEarly = true; break }
                     try await completions.flush()

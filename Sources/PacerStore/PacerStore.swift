@@ -59,6 +59,14 @@ public protocol PacerStore: Sendable {
     func complete(_ completions: [Completion]) throws
     func snapshot(accounts: [String]?) throws -> QueueSnapshot
 
+    // MARK: Schedules
+    /// Registers (or replaces) a schedule; ticks before `registeredAt` are never enqueued.
+    func addSchedule(_ schedule: ScheduleRecord) throws
+    func removeSchedule(job: String) throws(StoreError)
+    func schedules() throws -> [ScheduleRecord]
+    /// Records a tick's outcome: the latest tick handled, ticks skipped, the file's error (or its new good text).
+    func updateSchedule(job: String, lastTick: Int64?, addMissed: Int, lastError: String?, source: String?) throws
+
     // MARK: Reports
     func status() throws(StoreError) -> StatusReport
     /// Visits one record per call, in run and call order, without loading them all at once.
@@ -78,16 +86,20 @@ public struct RunToEnqueue {
 }
 
 public struct EnqueuedRun: Sendable, Equatable {
+    /// The new run, or when `skipped`, the existing run that made this one unnecessary.
     public var run: Int64
     public var job: String
     public var account: String
     public var calls: Int
+    /// Nothing was queued: the tick was already enqueued, or a run was created within `--unique-for`.
+    public var skipped: Bool = false
 
-    public init(run: Int64, job: String, account: String, calls: Int) {
+    public init(run: Int64, job: String, account: String, calls: Int, skipped: Bool = false) {
         self.run = run
         self.job = job
         self.account = account
         self.calls = calls
+        self.skipped = skipped
     }
 }
 

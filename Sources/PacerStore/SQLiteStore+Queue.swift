@@ -24,15 +24,19 @@ extension SQLiteStore {
                                         arguments: [run.account]) != nil else {
                     throw StoreError(.unknownAccount, "no account named '\(run.account)' (see `pacer account add`)")
                 }
+                if let existing = try Self.existingRun(db, for: run) {
+                    enqueued.append(EnqueuedRun(run: existing, job: run.job, account: run.account, calls: 0, skipped: true))
+                    continue
+                }
                 let overrides = run.overrides.isEmpty ? nil : JSONValue.object(
                     run.overrides.sorted { $0.key < $1.key }.map { .init($0.key, .string($0.value)) }).compactText
                 try db.execute(sql: """
                     INSERT INTO runs (job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms,
-                                      overrides, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                                      overrides, created_at, schedule_tick)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """, arguments: [run.job, run.account, run.jobFile, run.retry.attempts,
                                      run.retry.minimumBackoffMilliseconds, run.retry.maximumBackoffMilliseconds,
-                                     overrides, run.createdAtMilliseconds])
+                                     overrides, run.createdAtMilliseconds, run.scheduleTick])
                 let runID = db.lastInsertedRowID
                 var count = 0
                 try item.produceCalls { call in
@@ -47,6 +51,23 @@ extension SQLiteStore {
             }
             return enqueued
         }
+    }
+
+    /// The run that makes `run` unnecessary: the same job's run for the same tick, or (for `--unique-for`) one
+    /// created within the period. Checked inside the enqueue's write transaction, so two overlapping enqueues
+    /// cannot both decide there is none.
+    static func existingRun(_ db: Database, for run: NewRun) throws -> Int64? {
+        if let tick = run.scheduleTick,
+           let id = try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE job = ? AND schedule_tick = ?",
+                                       arguments: [run.job, tick]) {
+            return id
+        }
+        if let within = run.uniqueWithinMilliseconds {
+            return try Int64.fetchOne(db, sql: """
+                SELECT id FROM runs WHERE job = ? AND created_at > ? ORDER BY created_at DESC LIMIT 1
+                """, arguments: [run.job, run.createdAtMilliseconds - within])
+        }
+        return nil
     }
 
     static let rowsPerInsert = 64
