@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PacerCore
 import PacerRunner
+import Prometheus
 import UnixSignals
 
 /// `pacer run`: send queued calls under every account's limit until stopped (or, with --drain, until nothing is
@@ -17,6 +18,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Requests in flight at once, over all accounts.") var concurrency = 16
     @Option(name: .customLong("max-seconds"), help: "Stop gracefully after this many seconds.") var maxSeconds: Double?
     @Option(name: .customLong("account"), help: "Only this account (repeatable).") var accounts: [String] = []
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics at http://127.0.0.1:PORT/metrics.")
+    var metricsPort: Int?
     @Option(help: "Safety margin added to each window, like 20ms (default: 0.5% of the window, 1 to 100ms).")
     var margin: String?
 
@@ -42,8 +45,17 @@ struct RunCommand: AsyncParsableCommand {
             throw CLIError("no account named '\(name)'")
         }
         let transport = HTTPTransport(connectionsPerHost: max(8, concurrency))
+        var metrics = RunnerMetrics()
+        var stopMetrics: (@Sendable () async -> Void)?
+        if let metricsPort {
+            let registry = PrometheusCollectorRegistry()
+            metrics = RunnerMetrics(factory: PrometheusMetricsFactory(registry: registry))
+            let server = try await MetricsServer(registry: registry).start(port: metricsPort)
+            stopMetrics = server.stop
+            Self.log.notice("metrics at http://127.0.0.1:\(server.port)/metrics")
+        }
         let scheduler = Scheduler(store: opened)
-        let runner = Runner(store: opened, transport: transport, options: options) { now in
+        let runner = Runner(store: opened, transport: transport, options: options, metrics: metrics) { now in
             for run in try scheduler.tick(now: now) {
                 Self.log.info("scheduled run enqueued", metadata: ["run": "\(run.run)", "job": "\(run.job)", "calls": "\(run.calls)"])
             }
@@ -57,9 +69,11 @@ struct RunCommand: AsyncParsableCommand {
         let summary: Runner.Summary
         do { summary = try await runner.run() } catch {
             try? await transport.shutdown()
+            await stopMetrics?()
             throw error
         }
         try await transport.shutdown()
+        await stopMetrics?()
         if drain, !summary.held.isEmpty {
             let held = summary.held.sorted { $0.key < $1.key }
                 .map { "\($0.key) holds \($0.value.calls) call(s): \($0.value.reason)" }.joined(separator: "; ")

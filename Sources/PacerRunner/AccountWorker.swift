@@ -80,6 +80,7 @@ struct AccountWorker: Sendable {
                                   inputs: SigningInputs(nowMilliseconds: started + offset,
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
             let reply = try await runner.transport.send(signed)
+            runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let overrides = call.overrides.compactMapValues { Classification(name: $0) }
             let interpreted = api.interpret(reply, overrides: overrides)
             outcome = interpreted

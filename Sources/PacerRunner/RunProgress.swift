@@ -23,9 +23,9 @@ final class RunProgress: Sendable {
     }
 
     func noteRateLimit(account: String) { state.withLock { $0.rateLimited[account, default: 0] += 1 } }
-    func noteWait(account: String, until: Int64) {}
-
-    func report(store: any PacerStore, accounts: [String]?, now: Int64, logger: Logger, final: Bool = false) {
+    /// Reports when due; returns the queue depth per account it read (for the metrics), or nil when not due.
+    @discardableResult
+    func report(store: any PacerStore, accounts: [String]?, now: Int64, logger: Logger, final: Bool = false) -> [String: Int]? {
         let interval: Int64 = terminal ? 1_000 : 10_000
         // Rates are averages since this runner started: steady enough to base an ETA on.
         let (due, finished, elapsed, rateLimited) = state.withLock { s -> (Bool, [String: Int], Int64, [String: Int]) in
@@ -35,9 +35,10 @@ final class RunProgress: Sendable {
             if due { s.lastReport = now }
             return (due, s.finished, now - started, s.rateLimited)
         }
-        guard due, let snapshot = try? store.snapshot(accounts: accounts) else { return }
+        guard due, let snapshot = try? store.snapshot(accounts: accounts) else { return nil }
         let names = Set(snapshot.unfinished.keys).union(finished.keys).sorted()
-        guard !names.isEmpty else { return }
+        let depths = Dictionary(uniqueKeysWithValues: names.map { ($0, snapshot.unfinished[$0] ?? 0) })
+        guard !names.isEmpty else { return depths }
         var parts: [String] = []
         for name in names {
             let left = snapshot.unfinished[name] ?? 0
@@ -55,5 +56,6 @@ final class RunProgress: Sendable {
         } else {
             logger.info("\(line)")
         }
+        return depths
     }
 }

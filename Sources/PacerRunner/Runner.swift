@@ -22,13 +22,15 @@ public final class Runner: Sendable {
     let progress: RunProgress
     /// Called about once a second while running without --drain (the scheduler's tick).
     let onTick: (@Sendable (Int64) async throws -> Void)?
+    let metrics: RunnerMetrics
     private let stopFlag = Atomic<Bool>(false)
     private let activeWorkers = Atomic<Int>(1)
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
                 clock: any RunnerClock = SystemRunnerClock(), logger: Logger = Logger(label: "pacer.run"),
-                onTick: (@Sendable (Int64) async throws -> Void)? = nil) {
+                metrics: RunnerMetrics = RunnerMetrics(), onTick: (@Sendable (Int64) async throws -> Void)? = nil) {
         self.onTick = onTick
+        self.metrics = metrics
         self.store = store
         self.transport = transport
         self.options = options
@@ -101,7 +103,9 @@ public final class Runner: Sendable {
                         }
                     }
                     if options.drain, try store.snapshot(accounts: options.accounts).workable == 0 { break }
-                    progress.report(store: store, accounts: options.accounts, now: clock.now(), logger: logger)
+                    if let depths = progress.report(store: store, accounts: options.accounts, now: clock.now(), logger: logger) {
+                        for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
+                    }
                     try await clock.sleep(until: clock.now() + options.pollMilliseconds)
                 }
                 requestStop()
@@ -120,7 +124,9 @@ public final class Runner: Sendable {
         for (account, reason) in snapshot.paused {
             if let n = snapshot.unfinished[account], n > 0 { held[account] = (n, reason) }
         }
-        progress.report(store: store, accounts: options.accounts, now: clock.now(), logger: logger, final: true)
+        if let depths = progress.report(store: store, accounts: options.accounts, now: clock.now(), logger: logger, final: true) {
+            for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
+        }
         return Summary(held: held, finished: await completions.written, stoppedEarly: stoppedEarly)
     }
 
@@ -146,7 +152,17 @@ public final class Runner: Sendable {
         }
     }
 
-    func noteWait(account: String, until: Int64) { progress.noteWait(account: account, until: until) }
-    func noteRateLimit(account: String) { progress.noteRateLimit(account: account) }
-    func noteFinished(account: String, state: CallState) { progress.noteFinished(account: account, state: state) }
+    func noteWait(account: String, until: Int64) { metrics.limiterWait(account: account) }
+    func noteRateLimit(account: String) {
+        progress.noteRateLimit(account: account)
+        metrics.coolDown(account: account)
+    }
+    func noteFinished(account: String, state: CallState) {
+        progress.noteFinished(account: account, state: state)
+        if state.isTerminal { metrics.finished(account: account, outcome: state.rawValue) }
+    }
+    func noteSent(account: String, latencyMilliseconds: Int64) {
+        metrics.sent(account: account)
+        metrics.latency(account: account, milliseconds: latencyMilliseconds)
+    }
 }

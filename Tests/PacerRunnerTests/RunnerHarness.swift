@@ -94,13 +94,14 @@ final class RunnerHarness: @unchecked Sendable {
         }])
     }
 
-    func runInProcess(_ configure: (inout RunnerOptions) -> Void = { _ in }) async throws -> Runner.Summary {
+    func runInProcess(metrics: RunnerMetrics = RunnerMetrics(),
+                      _ configure: (inout RunnerOptions) -> Void = { _ in }) async throws -> Runner.Summary {
         var options = RunnerOptions()
         options.drain = true
         options.maxSeconds = 60
         configure(&options)
         let transport = HTTPTransport(timeoutSeconds: 5)
-        let runner = Runner(store: store, transport: transport, options: options)
+        let runner = Runner(store: store, transport: transport, options: options, metrics: metrics)
         do {
             let summary = try await runner.run()
             try await transport.shutdown()
