@@ -13,12 +13,18 @@ struct ResultsCommand: ParsableCommand {
     @OptionGroup var store: StoreOptions
     @Option(name: .customLong("run"), help: "Only this run.") var runID: Int64?
     @Option(help: "jsonl (default) or csv.") var format: Format = .jsonl
+    @Flag(help: "For people: calls by state and provider code, the slowest tries, and what did not succeed.")
+    var summary = false
 
     static let columns = ["run", "call", "job", "account", "method", "path", "params", "state", "attempts",
                           "http_status", "code", "data", "error", "finished_at"]
 
     func run() throws {
         let opened = try store.open()
+        if summary {
+            print(Self.summaryText(try opened.resultSummary(run: runID, slowest: 5, failures: 10)), terminator: "")
+            return
+        }
         let out = FileHandle.standardOutput
         switch format {
         case .jsonl:
@@ -52,6 +58,22 @@ struct ResultsCommand: ParsableCommand {
         raw("data", r.data); string("error", r.error)
         string("finished_at", r.finishedAtMilliseconds.map(Timestamps.iso8601))
         return s + "}"
+    }
+
+    static func summaryText(_ s: ResultSummary) -> String {
+        var codes = TextTable(["STATE", "CODE", "CALLS"])
+        for c in s.byCode { codes.add([c.state.rawValue, c.code ?? "-", "\(c.calls)"]) }
+        var out = s.byCode.isEmpty ? "no calls\n" : codes.render()
+        if !s.slowest.isEmpty {
+            out += "\nslowest tries:\n"
+            for t in s.slowest { out += "  call \(t.call)  \(t.method) \(t.path)  \(t.latencyMilliseconds) ms  \(t.classification)\n" }
+        }
+        out += s.failureCount == 0 ? "\nnothing failed\n" : "\nnot succeeded (\(s.failureCount)):\n"
+        for f in s.failures {
+            out += "  call \(f.call)  \(f.method) \(f.path)  \(f.state.rawValue)  code \(f.code ?? "-")  \(f.error ?? "")\n"
+        }
+        if s.failureCount > s.failures.count { out += "  ... and \(s.failureCount - s.failures.count) more (pacer results)\n" }
+        return out
     }
 
     static func csvRow(_ r: ResultRecord) -> [String] {

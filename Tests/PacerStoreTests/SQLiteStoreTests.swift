@@ -25,6 +25,7 @@ import Testing
     @Test func reservationsShareTheBucket() throws { try conformance.reservationsShareTheBucket() }
     @Test func completionsMoveCallsOnAndKeepResults() throws { try conformance.completionsMoveCallsOnAndKeepResults() }
     @Test func deadRunnersCallsAreRecovered() throws { try conformance.deadRunnersCallsAreRecovered() }
+    @Test func summariesCountCodesAndListFailures() throws { try conformance.summariesCountCodesAndListFailures() }
     @Test func pausedAccountsAreNotClaimed() throws { try conformance.pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
 }
 

@@ -224,6 +224,25 @@ struct StoreConformance {
         #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 5_000, leaseUntil: 30_000, max: 3).count == 1)
     }
 
+    func summariesCountCodesAndListFailures() throws {
+        let store = try storeWithCalls(4)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 4)
+        func done(_ call: ClaimedCall, _ state: CallState, _ code: String, latency: Int64) -> Completion {
+            Completion(call: call.id, runner: "r1", startedAt: 1, latencyMilliseconds: latency, httpStatus: 200, code: code,
+                       classification: state == .succeeded ? "ok" : "permanent", message: nil, state: state, attempts: 1,
+                       nextAttemptAt: 0, data: nil, error: state == .succeeded ? nil : "refused", finishedAt: 2)
+        }
+        try store.complete([done(c[0], .succeeded, "0", latency: 5), done(c[1], .succeeded, "0", latency: 50),
+                            done(c[2], .failed, "10006", latency: 7), done(c[3], .dead, "10003", latency: 9)])
+        let s = try store.resultSummary(run: nil, slowest: 2, failures: 1)
+        #expect(s.byCode.first == .init(state: .succeeded, code: "0", calls: 2))
+        #expect(s.byCode.count == 3)
+        #expect(s.slowest.map(\.latencyMilliseconds) == [50, 9])
+        #expect(s.failureCount == 2)
+        #expect(s.failures.map(\.code) == ["10006"])
+        #expect(s.failures.first?.error == "refused")
+    }
+
     func deadRunnersCallsAreRecovered() throws {
         for idempotent in [true, false] {
             let store = try storeWithCalls(2, idempotent: idempotent)
