@@ -19,6 +19,21 @@ public enum RetryDecision {
         case notSent
         /// No answer, and the request may have reached the provider (timeout, connection lost mid-way).
         case unknownOutcome
+
+        /// The word stored in `attempts.classification`.
+        public var name: String {
+            switch self {
+            case .ok: return ClassificationName.ok.rawValue
+            case .rateLimited: return ClassificationName.rateLimited.rawValue
+            case .clock: return ClassificationName.clock.rawValue
+            case .transient: return ClassificationName.transient.rawValue
+            case .auth: return ClassificationName.auth.rawValue
+            case .permanent: return ClassificationName.permanent.rawValue
+            case .duplicate: return ClassificationName.duplicate.rawValue
+            case .notSent: return "not-sent"
+            case .unknownOutcome: return "no-answer"
+            }
+        }
     }
 
     /// - Parameters:

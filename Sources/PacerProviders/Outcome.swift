@@ -35,15 +35,18 @@ public enum Classification: Sendable, Equatable, Hashable {
         self.init(known)
     }
 
-    public var name: String {
+    public var name: String { retryKind.name }
+
+    /// The runner's view of this classification (the retry policy's input).
+    public var retryKind: RetryDecision.Kind {
         switch self {
-        case .ok: return "ok"
-        case .rateLimited: return "rate-limited"
-        case .clock: return "clock"
-        case .transient: return "transient"
-        case .auth: return "auth"
-        case .permanent: return "permanent"
-        case .duplicate: return "duplicate"
+        case .ok: return .ok
+        case .rateLimited: return .rateLimited
+        case .clock(let escalates): return .clock(escalatesToAuth: escalates)
+        case .transient: return .transient
+        case .auth: return .auth
+        case .permanent: return .permanent
+        case .duplicate: return .duplicate
         }
     }
 }

@@ -86,7 +86,7 @@ struct AccountWorker: Sendable {
             outcome = interpreted
             status = reply.status
             message = interpreted.message
-            kind = Self.kind(interpreted.classification)
+            kind = interpreted.classification.retryKind
         } catch let error as JSONValue.ParseError {
             kind = .permanent
             message = "stored params are not valid JSON: \(error)"
@@ -142,7 +142,7 @@ struct AccountWorker: Sendable {
         let attempts = call.attempts + (counted ? 1 : 0)
         try await runner.completions.add(Completion(
             call: call.id, runner: runner.identity.id, startedAt: started, latencyMilliseconds: now - started,
-            httpStatus: status, code: outcome?.code, classification: Self.name(kind), message: message, state: state,
+            httpStatus: status, code: outcome?.code, classification: kind.name, message: message, state: state,
             attempts: attempts, nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error,
             finishedAt: now))
         runner.noteFinished(account: account.name, state: state)
@@ -168,32 +168,6 @@ struct AccountWorker: Sendable {
         clockOffset.set(offset)
         try? store.setClockOffset(account: account.name, milliseconds: offset)
         runner.logger.info("clock corrected", metadata: ["account": "\(account.name)", "offset_ms": "\(offset)"])
-    }
-
-    static func kind(_ c: Classification) -> RetryDecision.Kind {
-        switch c {
-        case .ok: return .ok
-        case .rateLimited: return .rateLimited
-        case .clock(let escalates): return .clock(escalatesToAuth: escalates)
-        case .transient: return .transient
-        case .auth: return .auth
-        case .permanent: return .permanent
-        case .duplicate: return .duplicate
-        }
-    }
-
-    static func name(_ kind: RetryDecision.Kind) -> String {
-        switch kind {
-        case .ok: return "ok"
-        case .rateLimited: return "rate-limited"
-        case .clock: return "clock"
-        case .transient: return "transient"
-        case .auth: return "auth"
-        case .permanent: return "permanent"
-        case .duplicate: return "duplicate"
-        case .notSent: return "not-sent"
-        case .unknownOutcome: return "no-answer"
-        }
     }
 }
 

@@ -1,3 +1,5 @@
+import PacerCore
+
 /// How `pacer run` behaves (its command-line flags, and the timings behind leases and heartbeats).
 public struct RunnerOptions: Sendable {
     /// Exit once no call is runnable any more (every call terminal or held by a paused account).
@@ -26,5 +28,3 @@ public struct RunnerOptions: Sendable {
         marginMilliseconds ?? WindowBudget.defaultMargin(windowMilliseconds: window)
     }
 }
-
-import PacerCore
