@@ -74,11 +74,13 @@ struct AccountWorker: Sendable {
         var outcome: Outcome?
         var status: Int?
         var message: String?
+        var sentRequest: SignedRequest?
         do {
             let request = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
             let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
                                   inputs: SigningInputs(nowMilliseconds: started + offset,
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
+            sentRequest = signed
             let reply = try await runner.transport.send(signed)
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let overrides = call.overrides.compactMapValues { Classification(name: $0) }
@@ -92,7 +94,7 @@ struct AccountWorker: Sendable {
             message = "stored params are not valid JSON: \(error)"
         } catch {
             kind = TransportFailure.kind(of: error)
-            message = "no answer: \(error)"
+            message = "no answer: " + Self.redacted("\(error)", sentRequest)
         }
         let now = clock.now()
         let step = RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
@@ -146,6 +148,19 @@ struct AccountWorker: Sendable {
             attempts: attempts, nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error,
             finishedAt: now))
         runner.noteFinished(account: account.name, state: state)
+    }
+
+    /// An error's text with every signed part of the request (header values, the query) taken out, so a
+    /// transport error that quotes its request cannot carry a signature into the database or a log.
+    static func redacted(_ text: String, _ request: SignedRequest?) -> String {
+        guard let request else { return text }
+        var out = text
+        var secrets = request.headers.map(\.value).filter { $0.count >= 8 }
+        if let query = request.url.split(separator: "?", maxSplits: 1).dropFirst().first { secrets.append(String(query)) }
+        for secret in secrets.sorted(by: { $0.count > $1.count }) {
+            out = out.replacingOccurrences(of: secret, with: "<redacted>")
+        }
+        return out
     }
 
     /// Measures the offset between the provider's clock and ours: KuCoin from its time endpoint, the others from

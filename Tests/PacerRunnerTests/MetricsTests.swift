@@ -2,7 +2,7 @@ import Foundation
 import PacerCLI
 import PacerCore
 import PacerProviders
-import PacerRunner
+@testable import PacerRunner
 import Prometheus
 import Testing
 
@@ -32,5 +32,16 @@ import Testing
         #expect((value(#"pacer_limiter_waits_total{account="kookeey"}"#) ?? 0) >= 1)
         #expect(value(#"pacer_queue_depth{account="kookeey"}"#) == 0)
         #expect(value(#"pacer_attempt_latency_seconds_count{account="kookeey"}"#) == 8)
+    }
+}
+
+@Suite struct RedactionTests {
+    @Test func transportErrorsLoseTheSignedParts() {
+        let request = SignedRequest(method: .get, url: "https://kookeey.com/stock?accessid=1&ts=1&signature=ABCDEFGHIJ%3D%3D",
+                                    headers: [.init("KC-API-SIGN", "c2lnbmF0dXJlLXZhbHVl"), .init("nonce", "n")], body: nil)
+        let text = AccountWorker.redacted(
+            "timeout GET https://kookeey.com/stock?accessid=1&ts=1&signature=ABCDEFGHIJ%3D%3D with c2lnbmF0dXJlLXZhbHVl", request)
+        #expect(!text.contains("ABCDEFGHIJ") && !text.contains("c2lnbmF0dXJlLXZhbHVl"))
+        #expect(text.contains("<redacted>") && text.contains("kookeey.com/stock"))
     }
 }
