@@ -1,3 +1,4 @@
+import Foundation
 import ArgumentParser
 import PacerCore
 import PacerStore
@@ -24,17 +25,21 @@ struct StatusCommand: ParsableCommand {
         var spent: Int
         var windowMilliseconds: Int64
         var cooldownUntil: Int64?
+        /// Calls finished per second over the last minute.
+        var rate: Double = 0
     }
 
     static func buckets(_ store: any PacerStore, _ report: StatusReport, now: Int64) throws -> [String: Bucket] {
         var out: [String: Bucket] = [:]
+        let recent = try store.finishedSince(now - 60_000)
         for a in report.accounts {
             let window = a.limit.windowMilliseconds + WindowBudget.defaultMargin(windowMilliseconds: a.limit.windowMilliseconds)
             let p = try store.pacing(account: a.account, nowMilliseconds: now, windowMilliseconds: window,
                                      configuredCount: a.limit.count)
             out[a.account] = Bucket(capacity: p.pacing.capacity(now: now, windowMilliseconds: window), spent: p.spentInWindow,
                                     windowMilliseconds: window,
-                                    cooldownUntil: p.pacing.cooldownUntil > now ? p.pacing.cooldownUntil : nil)
+                                    cooldownUntil: p.pacing.cooldownUntil > now ? p.pacing.cooldownUntil : nil,
+                                    rate: Double(recent[a.account] ?? 0) / 60)
         }
         return out
     }
@@ -57,6 +62,7 @@ struct StatusCommand: ParsableCommand {
                     members.append(.init("bucket", .object([
                         .init("capacity", .number(String(b.capacity))), .init("spent", .number(String(b.spent))),
                         .init("window_ms", .number(String(b.windowMilliseconds))),
+                        .init("rate_per_second", .number(String(format: "%.3f", b.rate))),
                         .init("cooldown_until", b.cooldownUntil.map { .string(Timestamps.iso8601($0)) } ?? .null),
                     ])))
                 }
@@ -71,18 +77,29 @@ struct StatusCommand: ParsableCommand {
         return parts.isEmpty ? "-" : parts.joined(separator: " ")
     }
 
+    /// `42s`, `3m10s`, `2h05m`.
+    static func duration(_ seconds: Double) -> String {
+        let s = Int(seconds.rounded(.up))
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
+        return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
+    }
+
     static func table(_ report: StatusReport, buckets: [String: Bucket] = [:]) -> String {
         var runs = TextTable(["RUN", "JOB", "ACCOUNT", "DONE", "STATES"])
         for r in report.runs {
             runs.add(["\(r.run)", r.job, r.account, "\(r.finished)/\(r.total)", summary(r.counts)])
         }
-        var accounts = TextTable(["ACCOUNT", "PROVIDER", "LIMIT", "TOKENS", "STATE", "CALLS"])
+        var accounts = TextTable(["ACCOUNT", "PROVIDER", "LIMIT", "TOKENS", "RATE", "ETA", "STATE", "CALLS"])
         for a in report.accounts {
             let b = buckets[a.account]
             let tokens = b.map { "\($0.capacity - $0.spent)/\($0.capacity) free" } ?? "-"
             let state = a.pausedReason.map { "paused: \($0)" }
                 ?? b?.cooldownUntil.map { "cooling down until \(Timestamps.iso8601($0))" } ?? "active"
-            accounts.add([a.account, a.provider.rawValue, a.limit.description, tokens, state, summary(a.counts)])
+            let left = a.counts.filter { !$0.key.isTerminal }.values.reduce(0, +)
+            let rate = b.map { String(format: "%.1f/s", $0.rate) } ?? "-"
+            let eta = left == 0 ? "-" : (b.flatMap { $0.rate > 0 ? Self.duration(Double(left) / $0.rate) : nil } ?? "?")
+            accounts.add([a.account, a.provider.rawValue, a.limit.description, tokens, rate, eta, state, summary(a.counts)])
         }
         let runText = report.runs.isEmpty ? "no runs queued\n" : runs.render()
         return runText + "\n" + (report.accounts.isEmpty ? "no accounts (see `pacer account add`)\n" : accounts.render())

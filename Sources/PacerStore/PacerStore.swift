@@ -69,6 +69,8 @@ public protocol PacerStore: Sendable {
 
     // MARK: Reports
     func status() throws(StoreError) -> StatusReport
+    /// Calls that reached a final state since `since`, per account (for rates and ETAs).
+    func finishedSince(_ since: Int64) throws -> [String: Int]
     /// For people: calls by final state and provider code, the slowest tries, and the calls that did not succeed.
     func resultSummary(run: Int64?, slowest: Int, failures: Int) throws -> ResultSummary
     /// Visits one record per call, in run and call order, without loading them all at once.

@@ -34,6 +34,17 @@ extension SQLiteStore {
         }
     }
 
+    public func finishedSince(_ since: Int64) throws -> [String: Int] {
+        try pool.read { db in
+            var out: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT c.account, COUNT(*) AS n FROM results r JOIN calls c ON c.id = r.call_id
+                WHERE r.finished_at > ? GROUP BY c.account
+                """, arguments: [since]) { out[row["account"]] = row["n"] }
+            return out
+        }
+    }
+
     public func results(run: Int64?, _ visit: (ResultRecord) throws -> Void) throws {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """

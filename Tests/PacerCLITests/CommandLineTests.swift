@@ -94,6 +94,12 @@ import Testing
         #expect(account.limit == RateLimit(count: 10, windowMilliseconds: 1000))
     }
 
+    @Test func etaDurations() {
+        #expect(StatusCommand.duration(41.2) == "42s")
+        #expect(StatusCommand.duration(190) == "3m10s")
+        #expect(StatusCommand.duration(7_500) == "2h05m")
+    }
+
     @Test func loopbackHosts() {
         #expect(AccountInput.isLoopback("127.0.0.1"))
         #expect(AccountInput.isLoopback("127.1.2.3"))

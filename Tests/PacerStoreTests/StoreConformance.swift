@@ -241,6 +241,8 @@ struct StoreConformance {
         #expect(s.failureCount == 2)
         #expect(s.failures.map(\.code) == ["10006"])
         #expect(s.failures.first?.error == "refused")
+        #expect(try store.finishedSince(1) == ["acct": 4])
+        #expect(try store.finishedSince(2).isEmpty)
     }
 
     func deadRunnersCallsAreRecovered() throws {
