@@ -256,4 +256,21 @@ import Testing
         #expect(try h.states() == [.succeeded: 200])
         #expect(h.emulator.stats().duplicatedCalls.isEmpty)
     }
+
+    @Test func aBusyAccountDoesNotStarveAQuietOne() async throws {
+        let h = try await RunnerHarness(configured: "100000/1s")
+        try h.enqueue(.kookeey, count: 1_500)
+        try h.enqueue(.bitz, count: 20)
+        _ = try await h.runInProcess { $0.concurrency = 4 }
+        await h.stop()
+        #expect(try h.states() == [.succeeded: 1_520])
+        let (quietDone, busyDone, busyStart) = try await h.store.pool.read { db in
+            (try Int64.fetchOne(db, sql: "SELECT MAX(r.finished_at) FROM results r JOIN calls c ON c.id = r.call_id WHERE c.account = 'bitz'") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT MAX(r.finished_at) FROM results r JOIN calls c ON c.id = r.call_id WHERE c.account = 'kookeey'") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT MIN(a.started_at) FROM attempts a") ?? 0)
+        }
+        // The quiet account's 20 calls share the slots from the start instead of queueing behind 1,500.
+        #expect(quietDone - busyStart < (busyDone - busyStart) / 4,
+                "quiet done after \(quietDone - busyStart) ms of \(busyDone - busyStart) ms")
+    }
 }
