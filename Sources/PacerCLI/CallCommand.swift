@@ -28,7 +28,8 @@ struct CallCommand: AsyncParsableCommand {
     @Flag(help: "Print JSON.") var json = false
 
     func run() async throws {
-        guard let stored = try store.open().account(named: account) else {
+        let opened = try store.open()
+        guard let stored = try opened.account(named: account) else {
             throw CLIError("no account named '\(account)' (see `pacer account add`)")
         }
         guard let httpMethod = HTTPMethod(rawValue: method.uppercased()) else {
@@ -49,9 +50,9 @@ struct CallCommand: AsyncParsableCommand {
         let credentials = try CredentialResolver.resolve(stored)
         if !dryRun {
             // A call by hand spends from the same bucket as the runners, so it cannot push the account over.
-            let window = stored.limit.windowMilliseconds + WindowBudget.defaultMargin(windowMilliseconds: stored.limit.windowMilliseconds)
+            let window = stored.limit.bucketWindowMilliseconds()
             let deadline = WallClock.nowMilliseconds() + 2 * window + 60_000
-            while let retryAt = try store.open().reserve(account: stored.name, weight: 1, now: WallClock.nowMilliseconds,
+            while let retryAt = try opened.reserve(account: stored.name, weight: 1, now: WallClock.nowMilliseconds,
                                                          windowMilliseconds: window, configuredCount: stored.limit.count) {
                 guard retryAt < deadline else { throw CLIError("account '\(account)' is cooling down; try again later") }
                 try await Task.sleep(for: .milliseconds(max(1, retryAt - WallClock.nowMilliseconds())))

@@ -33,7 +33,7 @@ struct StatusCommand: ParsableCommand {
         var out: [String: Bucket] = [:]
         let recent = try store.finishedSince(now - 60_000)
         for a in report.accounts {
-            let window = a.limit.windowMilliseconds + WindowBudget.defaultMargin(windowMilliseconds: a.limit.windowMilliseconds)
+            let window = a.limit.bucketWindowMilliseconds()
             let p = try store.pacing(account: a.account, nowMilliseconds: now, windowMilliseconds: window,
                                      configuredCount: a.limit.count)
             out[a.account] = Bucket(capacity: p.pacing.capacity(now: now, windowMilliseconds: window), spent: p.spentInWindow,

@@ -19,6 +19,12 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
         self.init(count: count, windowMilliseconds: window)
     }
 
+    /// How long a spent token stays spent: the window plus a safety margin (`WindowBudget.defaultMargin` unless
+    /// one is given).
+    public func bucketWindowMilliseconds(margin: Int64? = nil) -> Int64 {
+        windowMilliseconds + (margin ?? WindowBudget.defaultMargin(windowMilliseconds: windowMilliseconds))
+    }
+
     public var description: String { "\(count)/\(DurationText.format(milliseconds: windowMilliseconds))" }
 
     public static let expected = "COUNT/WINDOW with a positive count and a window like 1s, 30s, 1m (e.g. 10/1s)"

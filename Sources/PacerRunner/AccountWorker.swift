@@ -16,9 +16,7 @@ struct AccountWorker: Sendable {
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
     /// The provider's window plus the safety margin: how long a spent token stays spent.
-    var window: Int64 {
-        account.limit.windowMilliseconds + runner.options.margin(forWindow: account.limit.windowMilliseconds)
-    }
+    var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
     func run() async throws {
         let clockOffset = ClockOffset()
@@ -47,7 +45,7 @@ struct AccountWorker: Sendable {
                     let granted = Set(grant.granted), lost = Set(grant.lost)
                     for call in pending where granted.contains(call.id) {
                         sends.addTask {
-                            do { try await send(call, offset: clockOffset.get(), clockOffset: clockOffset) } catch {
+                            do { try await send(call, clockOffset: clockOffset) } catch {
                                 await runner.slots.release()
                                 throw error
                             }
@@ -57,7 +55,7 @@ struct AccountWorker: Sendable {
                     await runner.slots.release(slots - grant.granted.count)
                     pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
                     if !pending.isEmpty, let retryAt = grant.retryAt {
-                        runner.noteWait(account: account.name, until: retryAt)
+                        runner.noteWait(account: account.name)
                         try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
                     }
                 }
@@ -68,7 +66,7 @@ struct AccountWorker: Sendable {
     }
 
     /// One try of one call. Tokens are already spent and the call marked dispatched: sign now and send.
-    func send(_ call: ClaimedCall, offset: Int64, clockOffset: ClockOffset) async throws {
+    func send(_ call: ClaimedCall, clockOffset: ClockOffset) async throws {
         let started = clock.now()
         var kind: RetryDecision.Kind
         var outcome: Outcome?
@@ -78,7 +76,7 @@ struct AccountWorker: Sendable {
         do {
             let request = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
             let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
-                                  inputs: SigningInputs(nowMilliseconds: started + offset,
+                                  inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
             sentRequest = signed
             let reply = try await runner.transport.send(signed)

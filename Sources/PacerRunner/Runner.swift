@@ -152,7 +152,7 @@ public final class Runner: Sendable {
         }
     }
 
-    func noteWait(account: String, until: Int64) { metrics.limiterWait(account: account) }
+    func noteWait(account: String) { metrics.limiterWait(account: account) }
     func noteRateLimit(account: String) {
         progress.noteRateLimit(account: account)
         metrics.coolDown(account: account)

@@ -1,5 +1,3 @@
-import PacerCore
-
 /// How `pacer run` behaves (its command-line flags, and the timings behind leases and heartbeats).
 public struct RunnerOptions: Sendable {
     /// Exit once no call is runnable any more (every call terminal or held by a paused account).
@@ -23,8 +21,4 @@ public struct RunnerOptions: Sendable {
     public var claimBatch = 32
 
     public init() {}
-
-    func margin(forWindow window: Int64) -> Int64 {
-        marginMilliseconds ?? WindowBudget.defaultMargin(windowMilliseconds: window)
-    }
 }

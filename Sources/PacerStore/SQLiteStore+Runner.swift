@@ -122,20 +122,17 @@ extension SQLiteStore {
                       windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
         try writeImmediate { db in
             let now = clock()
-            let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
-            if pacing.cooldownUntil > now {
-                return SpendGrant(granted: [], retryAt: pacing.cooldownUntil, lost: [])
+            let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
+                                         configuredCount: configuredCount)
+            if let cooldownUntil = bucket.cooldownUntil {
+                return SpendGrant(granted: [], retryAt: cooldownUntil, lost: [])
             }
-            let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
-                                      windowMilliseconds: windowMilliseconds)
-            var log = try Row.fetchAll(db, sql: """
-                SELECT at, weight FROM limiter_spends WHERE account = ? AND at > ?
-                """, arguments: [account, now - windowMilliseconds]).map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"]) }
+            var log = bucket.log
             var granted: [Int64] = [], lost: [Int64] = []
             var retryAt: Int64?
             for call in calls {
-                guard case .send = budget.decide(weight: call.weight, now: now, log: log) else {
-                    if case .wait(let until) = budget.decide(weight: call.weight, now: now, log: log) { retryAt = until }
+                if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: log) {
+                    retryAt = until
                     break
                 }
                 try db.execute(sql: """
@@ -160,14 +157,10 @@ extension SQLiteStore {
                         configuredCount: Int) throws -> Int64? {
         try writeImmediate { db in
             let now = clock()
-            let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
-            if pacing.cooldownUntil > now { return pacing.cooldownUntil }
-            let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
-                                      windowMilliseconds: windowMilliseconds)
-            let log = try Row.fetchAll(db, sql: "SELECT at, weight FROM limiter_spends WHERE account = ? AND at > ?",
-                                       arguments: [account, now - windowMilliseconds])
-                .map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"]) }
-            switch budget.decide(weight: weight, now: now, log: log) {
+            let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
+                                         configuredCount: configuredCount)
+            if let cooldownUntil = bucket.cooldownUntil { return cooldownUntil }
+            switch bucket.budget.decide(weight: weight, now: now, log: bucket.log) {
             case .wait(let until): return until
             case .send:
                 try db.execute(sql: "INSERT INTO limiter_spends (account, call_id, at, weight) VALUES (?, NULL, ?, ?)",
@@ -175,6 +168,19 @@ extension SQLiteStore {
                 return nil
             }
         }
+    }
+
+    /// The account's bucket at `now`, read inside the caller's write transaction: the cool-down if one is running,
+    /// the capacity its pacing allows, and the spends still inside the window.
+    static func bucket(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64,
+                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget, log: [WindowBudget.Spend]) {
+        let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+        let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
+                                  windowMilliseconds: windowMilliseconds)
+        let log = try Row.fetchAll(db, sql: "SELECT at, weight FROM limiter_spends WHERE account = ? AND at > ?",
+                                   arguments: [account, now - windowMilliseconds])
+            .map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"]) }
+        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget, log)
     }
 
     static func pacing(_ db: Database, account: String, configuredCount: Int) throws -> Pacing {

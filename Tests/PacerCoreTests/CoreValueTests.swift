@@ -29,6 +29,8 @@ import Testing
         #expect(limit.windowMilliseconds == 30_000)
         #expect(limit.description == "4000/30s")
         #expect(RateLimit(parsing: "10/1s") == RateLimit(count: 10, windowMilliseconds: 1000))
+        #expect(limit.bucketWindowMilliseconds() == 30_100)          // default margin: 0.5%, at most 100 ms
+        #expect(limit.bucketWindowMilliseconds(margin: 0) == 30_000)
     }
 
     @Test(arguments: ["10", "10/", "/1s", "0/1s", "-1/1s", "10/1", "ten/1s", "10/1s/2"])
