@@ -35,11 +35,12 @@ public final class Emulator: Sendable {
         case .accepted(let k):
             key = k
         }
-        switch state.admit(provider, key: key, logicalCall: api.logicalCall(request), at: now) {
+        let logical = api.logicalCall(request) // computed once: the fault draw and the business logic both use it
+        switch state.admit(provider, key: key, logicalCall: logical, at: now) {
         case .limited(let reset):
             return api.rateLimited(resetMilliseconds: reset, now: now)
         case .admitted(nil):
-            return api.serve(request, key: key, state: state, now: now)
+            return api.serve(request, key: key, logical: logical, state: state, now: now)
         case .admitted(let fault?):
             switch fault {
             case .rateLimit:
@@ -58,12 +59,12 @@ public final class Emulator: Sendable {
                 state.reject(provider, key: key, .faultDrop)
                 return .dropped
             case .lostResponse:
-                _ = api.serve(request, key: key, state: state, now: now) // done, but the answer never arrives
+                _ = api.serve(request, key: key, logical: logical, state: state, now: now) // done, but the answer never arrives
                 state.reject(provider, key: key, .faultLostResponse)
                 return .dropped
             case .slow(let ms):
                 try? await Task.sleep(for: .milliseconds(ms))
-                return api.serve(request, key: key, state: state, now: state.now())
+                return api.serve(request, key: key, logical: logical, state: state, now: state.now())
             }
         }
     }

@@ -19,8 +19,13 @@ struct BitZEmulator: EmulatedAPI {
         request.method == "GET" ? request.queryPairs : EmulatorRequest.decodePairs(request.bodyText)
     }
 
+    /// The call's own params, without the signing fields.
+    func businessParams(_ request: EmulatorRequest) -> [(key: String, value: String)] {
+        params(request).filter { !["apiKey", "timeStamp", "nonce", "sign"].contains($0.key) }
+    }
+
     func logicalCall(_ request: EmulatorRequest) -> String {
-        let business = params(request).filter { !["apiKey", "timeStamp", "nonce", "sign"].contains($0.key) }
+        let business = businessParams(request)
         return "\(request.method) \(request.path) "
             + business.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "&")
     }
@@ -51,10 +56,10 @@ struct BitZEmulator: EmulatedAPI {
 
     func clockError(now: Int64) -> EmulatorResponse { envelope(-103, "timeStamp error", now: now) }
 
-    func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
-        let business = params(request).filter { !["apiKey", "timeStamp", "nonce", "sign"].contains($0.key) }
+    func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState,
+               now: Int64) -> EmulatorResponse {
+        let business = businessParams(request)
         func value(_ k: String) -> String? { business.first { $0.key == k }?.value }
-        let logical = logicalCall(request)
         switch request.path {
         case "/Trade/cancelAllEntrustSheet", "/Trade/cancelEntrustSheet":
             guard let ids = value("ids") ?? value("entrustSheetId"), !ids.isEmpty else {

@@ -48,8 +48,8 @@ struct BitunixEmulator: EmulatedAPI {
 
     func clockError(now: Int64) -> EmulatorResponse { envelope(10009, "Request expired") }
 
-    func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
-        let logical = logicalCall(request)
+    func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState,
+               now: Int64) -> EmulatorResponse {
         switch (request.method, request.path) {
         case ("POST", "/api/v1/futures/trade/cancel_orders"):
             guard let body = try? JSONValue(parsing: request.body), case .array(let ids)? = body["orderIdList"] else {

@@ -13,8 +13,9 @@ protocol EmulatedAPI: Sendable {
     /// What the call asks for, without the signing fields: two requests with the same logical call are the same
     /// call sent twice (the exactly-once check counts these).
     func logicalCall(_ request: EmulatorRequest) -> String
-    /// Performs the call on the account's state; records the logical call when it changes or reads something.
-    func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse
+    /// Performs the call on the account's state; records `logical` (its `logicalCall`) when it changes or reads
+    /// something.
+    func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState, now: Int64) -> EmulatorResponse
 }
 
 enum Authentication {

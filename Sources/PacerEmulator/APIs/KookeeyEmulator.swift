@@ -11,8 +11,13 @@ struct KookeeyEmulator: EmulatedAPI {
         EmulatorResponse(body: #"{"success":\#(code == 0),"data":\#(data),"msg":\#(Answer.string(msg)),"code":\#(code)}"#)
     }
 
+    /// The method's own params, without the signing fields.
+    func businessParams(_ request: EmulatorRequest) -> [(key: String, value: String)] {
+        request.queryPairs.filter { !["accessid", "signature", "ts"].contains($0.key) }
+    }
+
     func logicalCall(_ request: EmulatorRequest) -> String {
-        let params = request.queryPairs.filter { !["accessid", "signature", "ts"].contains($0.key) }
+        let params = businessParams(request)
         return "GET \(request.path)?" + params.map { "\($0.key)=\($0.value)" }.joined(separator: "&")
     }
 
@@ -49,10 +54,10 @@ struct KookeeyEmulator: EmulatedAPI {
 
     func clockError(now: Int64) -> EmulatorResponse { envelope(code: 10015, msg: "Signature timeout") }
 
-    func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
-        let params = request.queryPairs.filter { !["accessid", "signature", "ts"].contains($0.key) }
+    func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState,
+               now: Int64) -> EmulatorResponse {
+        let params = businessParams(request)
         func value(_ k: String) -> String? { params.first { $0.key == k }?.value }
-        let logical = logicalCall(request)
         switch request.path {
         case "/stock":
             guard let g = value("g") else { return envelope(code: 10006, msg: "g required") }

@@ -61,8 +61,8 @@ struct KuCoinEmulator: EmulatedAPI {
         error(401, "400002", "KC-API-TIMESTAMP Invalid -- Time differs from server time by more than 5 s")
     }
 
-    func serve(_ request: EmulatorRequest, key: String, state: EmulatorState, now: Int64) -> EmulatorResponse {
-        let logical = logicalCall(request)
+    func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState,
+               now: Int64) -> EmulatorResponse {
         let s = request.path.split(separator: "/").map(String.init)
         let m = request.method
         // The classic and the high-frequency paths behave alike here.
