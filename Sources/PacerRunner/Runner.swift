@@ -20,7 +20,7 @@ public final class Runner: Sendable {
     let slots: InFlightSlots
     let completions: CompletionWriter
     let progress: RunProgress
-    /// Called about once a second while running without --drain (the scheduler's tick).
+    /// Called at start and as each minute begins, while running without --drain (the scheduler's tick).
     let onTick: (@Sendable (Int64) async throws -> Void)?
     let metrics: RunnerMetrics
     private let stopFlag = Atomic<Bool>(false)
@@ -78,11 +78,13 @@ public final class Runner: Sendable {
             defer { heartbeat.cancel() }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 var workers = Set<String>()
-                var lastTick: Int64 = 0
+                var lastTickMinute: Int64?
                 while true {
-                    if !options.drain, let onTick, clock.now() - lastTick >= 1_000 {
-                        lastTick = clock.now()
-                        try await onTick(lastTick)
+                    // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
+                    if !options.drain, let onTick, clock.now() / 60_000 != lastTickMinute {
+                        let now = clock.now()
+                        lastTickMinute = now / 60_000
+                        try await onTick(now)
                     }
                     if isStopping { stoppedEarly = true; break }
                     if let deadline, clock.now() >= deadline { stoppedEarly = true; break }
