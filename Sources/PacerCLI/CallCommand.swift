@@ -3,7 +3,6 @@ import Foundation
 import PacerCore
 import PacerProviders
 import PacerRunner
-import PacerRunner
 import PacerStore
 
 /// `pacer call`: one signed call, printed as the provider answered it and classified; `--dry-run` prints the
@@ -48,30 +47,47 @@ struct CallCommand: AsyncParsableCommand {
         }
         let api = stored.provider.api
         let credentials = try CredentialResolver.resolve(stored)
-        if !dryRun {
-            // A call by hand spends from the same bucket as the runners, so it cannot push the account over.
-            let window = stored.limit.bucketWindowMilliseconds()
-            let deadline = WallClock.nowMilliseconds() + 2 * window + 60_000
-            while let retryAt = try opened.reserve(account: stored.name, weight: 1, now: WallClock.nowMilliseconds,
-                                                         windowMilliseconds: window, configuredCount: stored.limit.count) {
+        if dryRun {
+            let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: members)
+            print(json ? Self.json(request).compactText : Self.text(request))
+            return
+        }
+        // A call by hand spends from the same bucket as the runners, so it cannot push the account over. It
+        // registers like a runner while it waits for its answer: its spend stays open until then, and if this
+        // process dies, the runners' recovery settles it.
+        let identity = RunnerIdentity(id: "call:\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
+                                      host: ProcessInfo.processInfo.hostName,
+                                      pid: ProcessInfo.processInfo.processIdentifier)
+        try opened.registerRunner(identity, now: WallClock.nowMilliseconds)
+        defer { try? opened.unregisterRunner(identity.id) }
+        let heartbeat = Task {
+            while !Task.isCancelled {
+                try await Task.sleep(for: .seconds(1))
+                _ = try opened.heartbeat(runner: identity.id, now: WallClock.nowMilliseconds, leaseMilliseconds: 30_000)
+            }
+        }
+        defer { heartbeat.cancel() }
+        let window = stored.limit.bucketWindowMilliseconds()
+        let deadline = WallClock.nowMilliseconds() + 2 * window + 60_000
+        var spend: Int64?
+        while spend == nil {
+            switch try opened.reserve(account: stored.name, weight: 1, owner: identity.id, now: WallClock.nowMilliseconds,
+                                      windowMilliseconds: window, configuredCount: stored.limit.count) {
+            case .spent(let id): spend = id
+            case .wait(let retryAt):
                 guard retryAt < deadline else { throw CLIError("account '\(account)' is cooling down; try again later") }
                 try await Task.sleep(for: .milliseconds(max(1, retryAt - WallClock.nowMilliseconds())))
             }
         }
-        let inputs = SigningInputs(nowMilliseconds: at ?? WallClock.nowMilliseconds(),
-                                   nonce: nonce ?? Nonce.random(length: api.nonceLength ?? 0))
-        let request = api.sign(APIRequest(method: httpMethod, path: path, params: members, body: body),
-                               baseURL: stored.baseURL, credentials: credentials, inputs: inputs)
-        if dryRun {
-            print(json ? Self.json(request).compactText : Self.text(request))
-            return
-        }
+        let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: members)
         let transport = HTTPTransport()
         let reply: HTTPReply
         do { reply = try await transport.send(request) } catch {
             try? await transport.shutdown()
+            if let spend { try? opened.settle(spend: spend, answeredAt: WallClock.nowMilliseconds()) }
             throw CLIError("\(httpMethod.rawValue) \(path): no answer from \(stored.baseURL): \(error)")
         }
+        if let spend { try opened.settle(spend: spend, answeredAt: WallClock.nowMilliseconds()) }
         try await transport.shutdown()
         let outcome = api.interpret(reply, overrides: [:])
         if json {
@@ -86,6 +102,15 @@ struct CallCommand: AsyncParsableCommand {
             print("HTTP \(reply.status)  \(outcome.classification.name)  code \(outcome.code ?? "-")  \(outcome.message ?? "")")
             print(String(decoding: reply.body, as: UTF8.self))
         }
+    }
+
+    /// Signs at this moment (or at `--at`), with `--nonce` or a fresh nonce.
+    func sign(api: any ProviderAPI, stored: Account, credentials: Credentials, method: HTTPMethod,
+              members: [JSONValue.Member]) -> SignedRequest {
+        let inputs = SigningInputs(nowMilliseconds: at ?? WallClock.nowMilliseconds(),
+                                   nonce: nonce ?? Nonce.random(length: api.nonceLength ?? 0))
+        return api.sign(APIRequest(method: method, path: path, params: members, body: body),
+                        baseURL: stored.baseURL, credentials: credentials, inputs: inputs)
     }
 
     static func json(_ r: SignedRequest) -> JSONValue {

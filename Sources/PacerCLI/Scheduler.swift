@@ -17,30 +17,42 @@ public struct Scheduler: Sendable {
 
     public init(store: any PacerStore) { self.store = store }
 
+    /// Enqueues each schedule's due tick. One schedule's failure (its account removed, its items file gone) is
+    /// recorded on that schedule (`schedule list`, `status`) and skipped; the others still run, and the tick only
+    /// throws when the schedules cannot be read at all.
     @discardableResult
     public func tick(now: Int64) throws -> [EnqueuedRun] {
         var enqueued: [EnqueuedRun] = []
         for schedule in try store.schedules() {
-            let (spec, source, error) = load(schedule)
-            guard let spec, let cron = spec.schedule else {
-                try store.updateSchedule(job: schedule.job, lastTick: nil, addMissed: 0, lastError: error, source: nil)
-                continue
+            do {
+                enqueued += try tick(schedule, now: now)
+            } catch {
+                try? store.updateSchedule(job: schedule.job, lastTick: nil, addMissed: 0,
+                                          lastError: "\(error) (skipped this tick)", source: nil)
             }
-            let after = max(schedule.lastTick ?? Int64.min, schedule.registeredAt)
-            let offset = Self.offsetFinder(spec.timezone)
-            guard let (latest, missed) = Self.latestTick(cron, offset: offset, now: now, after: after) else {
-                if error != nil || source != nil {
-                    try store.updateSchedule(job: schedule.job, lastTick: nil, addMissed: 0, lastError: error, source: source)
-                }
-                continue
-            }
-            let runs = try Enqueuer(store: store, nowMilliseconds: { now }).enqueue(specs: [spec], scheduleTick: latest)
-            let fresh = runs.filter { !$0.skipped }
-            try store.updateSchedule(job: schedule.job, lastTick: latest, addMissed: fresh.isEmpty ? 0 : missed,
-                                     lastError: error, source: source)
-            enqueued += fresh
         }
         return enqueued
+    }
+
+    private func tick(_ schedule: ScheduleRecord, now: Int64) throws -> [EnqueuedRun] {
+        let (spec, source, error) = load(schedule)
+        guard let spec, let cron = spec.schedule else {
+            try store.updateSchedule(job: schedule.job, lastTick: nil, addMissed: 0, lastError: error, source: nil)
+            return []
+        }
+        let after = max(schedule.lastTick ?? Int64.min, schedule.registeredAt)
+        let offset = Self.offsetFinder(spec.timezone)
+        guard let (latest, missed) = Self.latestTick(cron, offset: offset, now: now, after: after) else {
+            if error != nil || source != nil {
+                try store.updateSchedule(job: schedule.job, lastTick: nil, addMissed: 0, lastError: error, source: source)
+            }
+            return []
+        }
+        let runs = try Enqueuer(store: store, nowMilliseconds: { now }).enqueue(specs: [spec], scheduleTick: latest)
+        let fresh = runs.filter { !$0.skipped }
+        try store.updateSchedule(job: schedule.job, lastTick: latest, addMissed: fresh.isEmpty ? 0 : missed,
+                                 lastError: error, source: source)
+        return fresh
     }
 
     /// The job as it is on disk now, or its last good version with the reason the file was refused.

@@ -24,6 +24,18 @@ public struct NewRun: Sendable, Equatable {
         self.scheduleTick = scheduleTick
         self.uniqueWithinMilliseconds = uniqueWithinMilliseconds
     }
+
+    /// For `--unique-for D`: a run of this job created after this instant makes this one unnecessary.
+    ///
+    /// Cron launches the same line a few milliseconds late or early each time, so "within D" taken literally
+    /// skips a launch that comes 100 ms early relative to the previous one, and a `*/5` job with `--unique-for 5m`
+    /// loses a tick. The look-back is therefore D less a tolerance of 10% of D (at most 30 s): every launch one
+    /// period after the last enqueues, and a second launch within the same period does not.
+    public var uniqueSince: Int64? {
+        uniqueWithinMilliseconds.map { createdAtMilliseconds - $0 + Self.uniqueTolerance(for: $0) }
+    }
+
+    public static func uniqueTolerance(for period: Int64) -> Int64 { min(period / 10, 30_000) }
 }
 
 /// One call of a run, fully rendered from its job's templates. It carries no timestamp, nonce or signature:

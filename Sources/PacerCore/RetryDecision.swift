@@ -41,9 +41,11 @@ public enum RetryDecision {
     ///   - previousWasClock: the call's previous try was already answered with a clock error.
     ///   - retryAfterMilliseconds: the provider's hint (rate-limit reset, long backoff).
     ///   - jitter: uniform in 0..<1.
+    ///   - mayHaveExecuted: the answer can come after the provider acted (a 5xx, a 408, an internal error code):
+    ///     a non-idempotent call that got one ends `uncertain` instead of being sent again.
     public static func next(_ kind: Kind, code: String?, attemptsSoFar: Int, previousWasClock: Bool,
                             idempotent: Bool, policy: RetryPolicy, retryAfterMilliseconds: Int64?, now: Int64,
-                            jitter: Double) -> NextStep {
+                            jitter: Double, mayHaveExecuted: Bool = false) -> NextStep {
         func backoff() -> NextStep {
             let attempts = attemptsSoFar + 1
             guard attempts < policy.attempts else { return .fail(.dead) }
@@ -61,7 +63,8 @@ public enum RetryDecision {
             if !previousWasClock { return .resignNow }
             // Still refused after correcting the clock: the key or secret is wrong, or the clock keeps drifting.
             return escalates ? .failAndPause(reason: "signature refused\(code.map { " (\($0))" } ?? "") after a clock correction") : backoff()
-        case .transient, .notSent: return backoff()
+        case .transient: return mayHaveExecuted && !idempotent ? .fail(.uncertain) : backoff()
+        case .notSent: return backoff()
         case .unknownOutcome: return idempotent ? backoff() : .fail(.uncertain)
         }
     }

@@ -6,6 +6,10 @@
 /// interval of length `W'` never exceed `capacity`. `W'` is the provider's window plus a safety margin, so calls
 /// that leave us exactly `W` apart still arrive at least `W` apart despite network jitter.
 ///
+/// A spend whose answer has not arrived yet is *open*: it holds its tokens however old it is, because the request
+/// may still be on its way and the provider counts it when it arrives. Once answered, it returns one window after
+/// the later of its dispatch and its answer.
+///
 /// The state is the log of sends still inside the window (kept in SQLite, so every process sharing the database
 /// spends from the same bucket). Pure: `now` is always passed in.
 public struct WindowBudget: Sendable, Equatable {
@@ -23,16 +27,25 @@ public struct WindowBudget: Sendable, Equatable {
     public struct Spend: Sendable, Equatable {
         public var at: Int64
         public var weight: Int
-        public init(at: Int64, weight: Int) {
+        /// Still waiting for its answer: holds its tokens until it is settled.
+        public var open: Bool
+        public init(at: Int64, weight: Int, open: Bool = false) {
             self.at = at
             self.weight = weight
+            self.open = open
         }
     }
 
-    /// Tokens available at `now`, given the sends so far (any order; ones outside the window are ignored).
+    /// Whether a spend still holds its tokens at `now`.
+    func holds(_ spend: Spend, now: Int64) -> Bool { spend.open || now - spend.at < windowMilliseconds }
+
+    /// Tokens available at `now`, given the sends so far (any order; settled ones outside the window are ignored).
     public func tokens(now: Int64, log: [Spend]) -> Int {
-        capacity - log.filter { now - $0.at < windowMilliseconds && $0.at <= now }.reduce(0) { $0 + $1.weight }
+        capacity - log.filter { holds($0, now: now) && ($0.open || $0.at <= now) }.reduce(0) { $0 + $1.weight }
     }
+
+    /// How soon to look again when only open spends stand in the way: their answers can come at any moment.
+    public var openRecheckMilliseconds: Int64 { max(1, min(windowMilliseconds / 20, 50)) }
 
     public enum Decision: Sendable, Equatable {
         /// Spend now.
@@ -48,15 +61,16 @@ public struct WindowBudget: Sendable, Equatable {
             // Cannot fit even in an empty bucket (the account is paced below this weight): wait a whole window.
             return .wait(until: now + windowMilliseconds)
         }
-        let live = log.filter { now - $0.at < windowMilliseconds }.sorted { $0.at < $1.at }
+        let live = log.filter { holds($0, now: now) }
         var spent = live.reduce(0) { $0 + $1.weight }
         if spent + weight <= capacity { return .send }
-        // Tokens return oldest first; find the instant enough have come back.
-        for spend in live {
+        // Settled tokens return oldest first; find the instant enough have come back.
+        for spend in live.filter({ !$0.open }).sorted(by: { $0.at < $1.at }) {
             spent -= spend.weight
             if spent + weight <= capacity { return .wait(until: spend.at + windowMilliseconds) }
         }
-        return .wait(until: now + windowMilliseconds) // unreachable: an empty bucket fits any weight <= capacity
+        // Only answers still on their way can free enough: look again soon.
+        return .wait(until: now + openRecheckMilliseconds)
     }
 
     /// The default safety margin for a window: 0.5% of it, at least 1 ms and at most 100 ms.

@@ -40,7 +40,7 @@ public struct BitZ: ProviderAPI {
         -114: CodeRule(.rateLimited), // daily limit: held until the next UTC day (see interpret)
         -105: CodeRule(.auth), -109: CodeRule(.auth), -117: CodeRule(.auth), -111: CodeRule(.auth),
         -102: CodeRule(.permanent),
-        -104: CodeRule(.transient), -106: CodeRule(.transient),
+        -104: CodeRule(.transient, ambiguous: true), -106: CodeRule(.transient, ambiguous: true), // unpublished meaning
         -112: CodeRule(.transient, after: 300_000), // maintenance: long backoff
         -103: CodeRule(.clock(escalatesToAuth: true)),
     ]
@@ -50,7 +50,8 @@ public struct BitZ: ProviderAPI {
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let status = envelope.int("status") else {
             let byStatus = HTTPStatusRules.classify(reply.status)
             return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
-                           message: "HTTP \(reply.status) without a Bit-Z envelope", serverTimeMilliseconds: dateHeader)
+                           message: "HTTP \(reply.status) without a Bit-Z envelope", serverTimeMilliseconds: dateHeader,
+                           mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
                 .overridden(by: overrides)
         }
         let serverTime = envelope.int("time").map { Int64($0) * 1000 } ?? dateHeader
@@ -63,6 +64,6 @@ public struct BitZ: ProviderAPI {
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
                        data: code == 200 ? envelope.json("data") : nil,
                        retryAfterMilliseconds: rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
     }
 }

@@ -43,7 +43,7 @@ public struct Bitunix: ProviderAPI {
         10009: CodeRule(.clock(escalatesToAuth: false)),
         10003: CodeRule(.auth), 10004: CodeRule(.auth),
         10002: CodeRule(.permanent), 10008: CodeRule(.permanent),
-        10001: CodeRule(.transient),
+        10001: CodeRule(.transient, ambiguous: true), // network error: may have reached the matching engine
     ]
 
     public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
@@ -51,12 +51,13 @@ public struct Bitunix: ProviderAPI {
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {
             let byStatus = HTTPStatusRules.classify(reply.status)
             return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
-                           message: "HTTP \(reply.status) without a Bitunix envelope", serverTimeMilliseconds: serverTime)
+                           message: "HTTP \(reply.status) without a Bitunix envelope", serverTimeMilliseconds: serverTime,
+                           mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
                 .overridden(by: overrides)
         }
         let rule = code == 0 ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
                        data: envelope.json("data"), retryAfterMilliseconds: rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
     }
 }

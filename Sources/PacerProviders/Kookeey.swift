@@ -32,7 +32,7 @@ public struct Kookeey: ProviderAPI {
         60001: CodeRule(.rateLimited),
         10015: CodeRule(.clock(escalatesToAuth: false)),
         10059: CodeRule(.clock(escalatesToAuth: true)),
-        10003: CodeRule(.transient), 10005: CodeRule(.transient),
+        10003: CodeRule(.transient, ambiguous: true), 10005: CodeRule(.transient), // system error; busy (refused)
         10006: CodeRule(.permanent), 10045: CodeRule(.permanent), 10061: CodeRule(.permanent),
         40017: CodeRule(.permanent),
         20001: CodeRule(.permanent), 20002: CodeRule(.permanent), 20003: CodeRule(.permanent),
@@ -48,11 +48,12 @@ public struct Kookeey: ProviderAPI {
         let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {
             return Outcome(HTTPStatusRules.classify(reply.status) == .ok ? .transient : HTTPStatusRules.classify(reply.status),
-                           message: "HTTP \(reply.status) without a Kookeey envelope", serverTimeMilliseconds: serverTime)
+                           message: "HTTP \(reply.status) without a Kookeey envelope", serverTimeMilliseconds: serverTime,
+                           mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
         }
         let rule = code == 0 && envelope.bool("success") != false ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
                        data: envelope.json("data"), retryAfterMilliseconds: rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
     }
 }

@@ -60,7 +60,7 @@ public struct KuCoin: ProviderAPI {
         "400200": CodeRule(.auth), "400201": CodeRule(.auth), "400202": CodeRule(.auth), "411100": CodeRule(.auth),
         "400100": CodeRule(.permanent), "415000": CodeRule(.permanent), "900001": CodeRule(.permanent),
         "200004": CodeRule(.permanent),
-        "500000": CodeRule(.transient),
+        "500000": CodeRule(.transient, ambiguous: true), // internal error: may have happened after the order was placed
     ]
 
     public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
@@ -78,12 +78,13 @@ public struct KuCoin: ProviderAPI {
             rule = known
         } else {
             let byStatus = HTTPStatusRules.classify(reply.status)
-            rule = CodeRule(byStatus == .ok ? .permanent : byStatus) // 200 with an unknown code is a refusal
+            rule = CodeRule(byStatus == .ok ? .permanent : byStatus, // 200 with an unknown code is a refusal
+                            ambiguous: HTTPStatusRules.mayHaveExecuted(reply.status))
         }
         return Outcome(rule.classification, code: code ?? (reply.status == 200 ? nil : String(reply.status)),
                        message: envelope?.text("msg"), data: envelope?.json("data"),
                        retryAfterMilliseconds: rule.classification == .rateLimited ? reset : rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
     }
 
     /// The server's time from `GET /api/v1/timestamp` (`data` is epoch milliseconds).

@@ -64,9 +64,15 @@ public struct Outcome: Sendable, Equatable {
     public var retryAfterMilliseconds: Int64?
     /// The server's clock, from its `Date` header or envelope, for correcting the offset after a clock error.
     public var serverTimeMilliseconds: Int64?
+    /// A failure that can come *after* the provider acted (a gateway's 502/504, a 408, an internal error): re-sending
+    /// a non-idempotent call could do it twice. Failures the provider guarantees happened before acting (rate
+    /// limits, signature and auth refusals, "busy", "insufficient inventory", maintenance) leave this false.
+    public var mayHaveExecuted: Bool
 
     public init(_ classification: Classification, code: String? = nil, message: String? = nil, data: String? = nil,
-                retryAfterMilliseconds: Int64? = nil, serverTimeMilliseconds: Int64? = nil) {
+                retryAfterMilliseconds: Int64? = nil, serverTimeMilliseconds: Int64? = nil,
+                mayHaveExecuted: Bool = false) {
+        self.mayHaveExecuted = mayHaveExecuted
         self.classification = classification
         self.code = code
         self.message = message
@@ -80,10 +86,13 @@ public struct Outcome: Sendable, Equatable {
 struct CodeRule: Sendable {
     let classification: Classification
     let retryAfterMilliseconds: Int64?
+    /// The code reports a failure that may have happened after the provider acted (see `Outcome.mayHaveExecuted`).
+    let ambiguous: Bool
 
-    init(_ classification: Classification, after: Int64? = nil) {
+    init(_ classification: Classification, after: Int64? = nil, ambiguous: Bool = false) {
         self.classification = classification
         self.retryAfterMilliseconds = after
+        self.ambiguous = ambiguous
     }
 }
 
@@ -98,6 +107,11 @@ enum HTTPStatusRules {
         default: return .permanent
         }
     }
+
+    /// Whether a status-only failure may have come after the request was acted on: a timeout (408) or any 5xx
+    /// (a gateway's 502/504 in particular) can. Only 503 and 429 are refusals before the work, by convention, but
+    /// gateways answer 503 for upstream failures too, so 503 counts as ambiguous as well.
+    static func mayHaveExecuted(_ status: Int) -> Bool { status == 408 || (500..<600).contains(status) }
 }
 
 extension Outcome {

@@ -12,7 +12,6 @@ struct AccountWorker: Sendable {
     let credentials: Credentials
     let runner: Runner
 
-    var store: any PacerStore { runner.store }
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
     /// The provider's window plus the safety margin: how long a spent token stays spent.
@@ -20,54 +19,87 @@ struct AccountWorker: Sendable {
 
     func run() async throws {
         let clockOffset = ClockOffset()
-        try await withThrowingTaskGroup(of: Void.self) { sends in
+        let name = account.name, lease = runner.options.leaseMilliseconds, batch = runner.options.claimBatch
+        let window = self.window, limit = account.limit.count
+        // A discarding group: each send's task is gone once it finishes, so memory does not grow with calls.
+        try await withThrowingDiscardingTaskGroup { sends in
             while !runner.isStopping {
+                let runnerID = runner.identity.id
                 let now = clock.now()
-                let claimed = try store.claim(account: account.name, runner: runner.identity.id, nowMilliseconds: now,
-                                              leaseUntil: now + runner.options.leaseMilliseconds,
-                                              max: runner.options.claimBatch)
+                let claimed: [ClaimedCall]
+                do {
+                    claimed = try await runner.io {
+                        try $0.claim(account: name, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease, max: batch)
+                    }
+                } catch let error as StoreError where error.kind == .runnerDeclaredDead {
+                    try await runner.reregister(after: runnerID)
+                    continue
+                }
                 if claimed.isEmpty {
                     try await runner.pause(milliseconds: runner.options.pollMilliseconds)
                     continue
                 }
-                let offset = try store.pacing(account: account.name, nowMilliseconds: now, windowMilliseconds: window,
-                                              configuredCount: account.limit.count).clockOffsetMilliseconds
+                let offset = try await runner.io {
+                    try $0.pacing(account: name, nowMilliseconds: now, windowMilliseconds: window, configuredCount: limit)
+                }.clockOffsetMilliseconds
                 clockOffset.set(offset)
                 var pending = claimed
-                while !pending.isEmpty && !runner.isStopping {
+                while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
                     // Take in-flight slots first, then tokens: a call is on the wire the moment its token is spent,
                     // so the limiter's log is the true send time.
-                    let slots = await runner.slots.acquire(upTo: min(pending.count, runner.fairShare()))
-                    let grant = try store.spend(account: account.name,
-                                                calls: pending.prefix(slots).map { (id: $0.id, weight: $0.weight) },
-                                                runner: runner.identity.id, now: { clock.now() },
-                                                windowMilliseconds: window, configuredCount: account.limit.count)
+                    let slots = await runner.slots.acquire(account: name, upTo: pending.count)
+                    let batch = pending.prefix(slots).map { (id: $0.id, weight: $0.weight) }
+                    let grant: SpendGrant
+                    do {
+                        grant = try await runner.io {
+                            try $0.spend(account: name, calls: batch, runner: runnerID, now: clock.now,
+                                         windowMilliseconds: window, configuredCount: limit)
+                        }
+                    } catch {
+                        await runner.slots.release(account: name, slots)
+                        guard let storeError = error as? StoreError, storeError.kind == .runnerDeclaredDead else { throw error }
+                        pending = [] // no longer ours: recovery gave them back to the queue
+                        try await runner.reregister(after: runnerID)
+                        break
+                    }
                     let granted = Set(grant.granted), lost = Set(grant.lost)
                     for call in pending where granted.contains(call.id) {
                         sends.addTask {
-                            do { try await send(call, clockOffset: clockOffset) } catch {
-                                await runner.slots.release()
+                            do { try await send(call, as: runnerID, clockOffset: clockOffset) } catch {
+                                await runner.slots.release(account: name)
                                 throw error
                             }
-                            await runner.slots.release()
+                            await runner.slots.release(account: name)
                         }
                     }
-                    await runner.slots.release(slots - grant.granted.count)
+                    await runner.slots.release(account: name, slots - grant.granted.count)
                     pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
                     if !pending.isEmpty, let retryAt = grant.retryAt {
-                        runner.noteWait(account: account.name)
+                        runner.noteWait(account: name)
                         try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
                     }
                 }
-                if !pending.isEmpty { try store.release(pending.map(\.id), runner: runner.identity.id) }
+                if !pending.isEmpty && runner.identity.id == runnerID {
+                    let ids = pending.map(\.id)
+                    try await runner.io { try $0.release(ids, runner: runnerID) }
+                }
             }
-            try await sends.waitForAll()
         }
     }
 
-    /// One try of one call. Tokens are already spent and the call marked dispatched: sign now and send.
-    func send(_ call: ClaimedCall, clockOffset: ClockOffset) async throws {
+    /// One try of one call. Tokens are already spent and the call marked dispatched: sign now and send — unless
+    /// this runner may have been declared dead since (see `Runner.maySend`): then the call goes back unsent.
+    func send(_ call: ClaimedCall, as runnerID: String, clockOffset: ClockOffset) async throws {
         let started = clock.now()
+        guard runner.maySend(as: runnerID) else {
+            try await runner.completions.add(Completion(
+                call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: 0, httpStatus: nil, code: nil,
+                classification: RetryDecision.Kind.notSent.name,
+                message: "not sent: this runner's heartbeat is too old (the process was paused or the database blocked)",
+                state: .retrying, attempts: call.attempts, nextAttemptAt: started, data: nil, error: nil,
+                finishedAt: started))
+            return
+        }
         var kind: RetryDecision.Kind
         var outcome: Outcome?
         var status: Int?
@@ -98,7 +130,8 @@ struct AccountWorker: Sendable {
         let step = RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
                                       previousWasClock: call.lastClass == "clock", idempotent: call.idempotent,
                                       policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
-                                      now: now, jitter: Double.random(in: 0..<1))
+                                      now: now, jitter: Double.random(in: 0..<1),
+                                      mayHaveExecuted: outcome?.mayHaveExecuted ?? false)
         var state = CallState.failed
         var counted = true // rate-limit deferrals and a first clock error do not use up an attempt
         var next: Int64 = 0
@@ -114,9 +147,13 @@ struct AccountWorker: Sendable {
             next = now
         case .retry(let at, let countsAsAttempt):
             if kind == .rateLimited {
-                try store.recordRateLimit(account: account.name, sentAt: started, nowMilliseconds: now,
-                                          retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
-                                          windowMilliseconds: window, configuredCount: account.limit.count)
+                let name = account.name, window = self.window, limit = account.limit.count
+                let retryAfter = outcome?.retryAfterMilliseconds
+                try await runner.io {
+                    try $0.recordRateLimit(account: name, sentAt: started, nowMilliseconds: now,
+                                           retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
+                                           configuredCount: limit)
+                }
                 runner.noteRateLimit(account: account.name)
             }
             state = .retrying
@@ -128,7 +165,8 @@ struct AccountWorker: Sendable {
                 ? "the request may have reached the provider and the call is not idempotent: not sent again"
                 : message
         case .failAndPause(let reason):
-            if try store.pauseAccount(account.name, reason: reason, nowMilliseconds: now) {
+            let name = account.name
+            if try await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) }) {
                 runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
                 state = .failed
                 error = reason
@@ -141,7 +179,7 @@ struct AccountWorker: Sendable {
         }
         let attempts = call.attempts + (counted ? 1 : 0)
         try await runner.completions.add(Completion(
-            call: call.id, runner: runner.identity.id, startedAt: started, latencyMilliseconds: now - started,
+            call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
             httpStatus: status, code: outcome?.code, classification: kind.name, message: message, state: state,
             attempts: attempts, nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error,
             finishedAt: now))
@@ -179,7 +217,8 @@ struct AccountWorker: Sendable {
         guard let serverTime else { return }
         let offset = serverTime - localMidpoint
         clockOffset.set(offset)
-        try? store.setClockOffset(account: account.name, milliseconds: offset)
+        let name = account.name
+        _ = try? await runner.io { try $0.setClockOffset(account: name, milliseconds: offset) }
         runner.logger.info("clock corrected", metadata: ["account": "\(account.name)", "offset_ms": "\(offset)"])
     }
 }

@@ -1,29 +1,39 @@
 import PacerStore
 
-/// Collects finished tries and writes them in batches: one SQLite transaction per batch instead of per call is
-/// what lets a runner keep up with a fast provider. A batch is written when it reaches `batchSize`, or by the
-/// runner's periodic `flush()`, and always before the runner exits.
+/// Collects finished tries and writes them in batches: one transaction per batch instead of per call is what
+/// lets a runner keep up with a fast provider. A batch is written when it reaches `batchSize`, or by the runner's
+/// periodic `flush()`, and always before the runner exits.
+///
+/// A failed write keeps its batch: the answers are already received and cannot be asked for again, so they stay
+/// here (in order, ahead of newer ones) until a later flush succeeds.
 actor CompletionWriter {
-    private let store: any PacerStore
+    private let write: @Sendable ([Completion]) async throws -> Void
     private var pending: [Completion] = []
     private let batchSize: Int
     private(set) var written = 0
+    private var flushing = false
 
-    init(store: any PacerStore, batchSize: Int = 128) {
-        self.store = store
+    init(batchSize: Int = 128, write: @escaping @Sendable ([Completion]) async throws -> Void) {
+        self.write = write
         self.batchSize = batchSize
     }
 
-    func add(_ completion: Completion) throws {
+    var waiting: Int { pending.count }
+
+    func add(_ completion: Completion) async throws {
         pending.append(completion)
-        if pending.count >= batchSize { try flush() }
+        if pending.count >= batchSize { try await flush() }
     }
 
-    func flush() throws {
-        guard !pending.isEmpty else { return }
+    func flush() async throws {
+        // One write at a time: the actor is re-entered while a write awaits, and two overlapping writes could
+        // both take the same batch.
+        guard !pending.isEmpty, !flushing else { return }
+        flushing = true
+        defer { flushing = false }
         let batch = pending
-        pending.removeAll(keepingCapacity: true)
-        try store.complete(batch)
+        try await write(batch)
+        pending.removeFirst(batch.count)
         written += batch.count
     }
 }

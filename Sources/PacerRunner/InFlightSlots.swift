@@ -1,22 +1,62 @@
-/// Bounds the requests in flight across all accounts (`--concurrency`). Waiters are served in arrival order, so
-/// accounts take turns when slots are scarce.
+/// Bounds the requests in flight across all accounts (`--concurrency`), and each account's share of them.
+///
+/// An account may hold at most `total / active` slots, where `active` counts the accounts holding or waiting
+/// for slots. The cap is on what an account *holds*, not on each request for more: a slow account (answers that
+/// take seconds) would otherwise collect slot after slot until it held nearly all of them and every other
+/// account waited on its answers. Waiters are served in arrival order among those still under their share.
 actor InFlightSlots {
+    private let total: Int
     private var free: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var held: [String: Int] = [:]
+    private var waiters: [(account: String, wanted: Int, continuation: CheckedContinuation<Int, Never>)] = []
 
-    init(_ count: Int) { free = max(1, count) }
-
-    /// Waits for at least one slot, then takes as many as are free, up to `wanted`.
-    func acquire(upTo wanted: Int) async -> Int {
-        if free == 0 { await withCheckedContinuation { waiters.append($0) } } else { free -= 1 }
-        var taken = 1
-        while taken < wanted && free > 0 { free -= 1; taken += 1 }
-        return taken
+    init(_ count: Int) {
+        total = max(1, count)
+        free = total
     }
 
-    func release(_ count: Int = 1) {
-        for _ in 0..<count {
-            if waiters.isEmpty { free += 1 } else { waiters.removeFirst().resume() }
+    /// The most slots `account` may hold right now.
+    func share(of account: String) -> Int {
+        var active = Set(held.keys)
+        for waiter in waiters { active.insert(waiter.account) }
+        active.insert(account)
+        return max(1, total / active.count)
+    }
+
+    func holding(_ account: String) -> Int { held[account] ?? 0 }
+
+    /// Waits until `account` may take at least one slot, then takes as many as it may, up to `wanted`.
+    func acquire(account: String, upTo wanted: Int) async -> Int {
+        if waiters.isEmpty, let granted = take(account, wanted) { return granted }
+        return await withCheckedContinuation { waiters.append((account, max(1, wanted), $0)) }
+    }
+
+    func release(account: String, _ count: Int = 1) {
+        guard count > 0 else { return }
+        free += count
+        let left = (held[account] ?? 0) - count
+        held[account] = left > 0 ? left : nil
+        serveWaiters()
+    }
+
+    private func take(_ account: String, _ wanted: Int) -> Int? {
+        let room = min(free, share(of: account) - holding(account), max(1, wanted))
+        guard room > 0 else { return nil }
+        free -= room
+        held[account, default: 0] += room
+        return room
+    }
+
+    private func serveWaiters() {
+        var index = 0
+        while index < waiters.count && free > 0 {
+            let waiter = waiters.remove(at: index)
+            if let granted = take(waiter.account, waiter.wanted) {
+                waiter.continuation.resume(returning: granted)
+            } else {
+                waiters.insert(waiter, at: index)
+                index += 1
+            }
         }
     }
 }

@@ -21,41 +21,53 @@ public protocol PacerStore: Sendable {
     func enqueue(_ runs: [RunToEnqueue]) throws -> [EnqueuedRun]
 
     // MARK: Runners and leases
-    func registerRunner(_ runner: RunnerIdentity, nowMilliseconds: Int64) throws
-    /// Renews the runner's heartbeat and extends the leases of the calls it holds.
-    func heartbeat(runner: String, nowMilliseconds: Int64, leaseUntil: Int64) throws
+    /// Registers a runner; its heartbeat is stamped with `now()` read once the transaction holds the lock, and
+    /// that instant is returned.
+    @discardableResult
+    func registerRunner(_ runner: RunnerIdentity, now: () -> Int64) throws -> Int64
+    /// Renews the runner's heartbeat and extends the leases of the calls it holds, with `now()` read inside the
+    /// transaction, and returns that instant. Returns nil when the runner is no longer registered: another runner
+    /// declared it dead and gave its calls away, so it must stop sending and register again under a new id.
+    func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64?
     func unregisterRunner(_ runner: String) throws
-    /// Returns the calls of dead runners (stale heartbeat, `isDead`, or an expired lease) to the queue; a
-    /// non-idempotent call that was already dispatched becomes `uncertain` instead.
-    func recoverAbandoned(nowMilliseconds: Int64, staleBefore: Int64, isDead: (RunnerIdentity) -> Bool) throws -> Recovery
+    /// Removes the runners `isDead` condemns (given each runner's record and `now()` read inside the transaction)
+    /// and settles their calls: undispatched ones return to the queue; a dispatched try counts as an attempt (the
+    /// last allowed one ends the call `dead`); dispatched idempotent calls are retried, non-idempotent ones become
+    /// `uncertain`. Their open limiter spends are settled at `now`.
+    func recoverAbandoned(now: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery
     /// Leases up to `max` due calls of `account` to `runner`, soonest first. Nothing for a paused account.
+    /// Throws `runnerDeclaredDead` when `runner` is not registered.
     func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64, max: Int) throws -> [ClaimedCall]
     /// Gives back calls this runner claimed but did not dispatch (on shutdown).
     func release(_ calls: [Int64], runner: String) throws
 
     // MARK: Limiter and pacing
     /// Spends the account's tokens for as many of `calls` (in order) as the window allows, marking each granted
-    /// call dispatched, all in one transaction shared by every process. `now` is read once the transaction holds
-    /// the write lock: a time taken before waiting for the lock would record sends earlier than they happen.
+    /// call dispatched, all in one durable transaction shared by every process (it must survive a power loss, since
+    /// the requests leave right after). `now` is read once the transaction holds the write lock: a time taken
+    /// before waiting for the lock would record sends earlier than they happen. Each spend stays open (holding its
+    /// tokens) until the call's completion settles it. Throws `runnerDeclaredDead` when `runner` is not registered.
     func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
                windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant
-    /// Spends tokens for a call outside the queue (`pacer call`): returns `nil` when spent, else when to ask again.
-    func reserve(account: String, weight: Int, now: () -> Int64, windowMilliseconds: Int64,
-                 configuredCount: Int) throws -> Int64?
+    /// Spends tokens for a call outside the queue (`pacer call`), owned by the registered runner `owner`.
+    func reserve(account: String, weight: Int, owner: String, now: () -> Int64, windowMilliseconds: Int64,
+                 configuredCount: Int) throws -> Reservation
+    /// The answer to a reserved spend arrived at `answeredAt`: its tokens come back a window after that.
+    func settle(spend: Int64, answeredAt: Int64) throws
     func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
     /// A rate-limit answer to a call sent at `sentAt`: lowers the account's ceiling to what the window held
     /// before that call, and cools the account down (see `Pacing`).
     func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
                          windowMilliseconds: Int64, configuredCount: Int) throws
     func setClockOffset(account: String, milliseconds: Int64) throws
-    /// Pauses an active account; returns false if it was already paused (the first reason is kept).
     @discardableResult
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool
     func resumeAccount(_ name: String) throws
 
     // MARK: Completion
     /// Records each try and moves its call on, in one transaction; only the lease holder's completions apply.
-    /// Each call's limiter spend moves to `finishedAt`, so its tokens stay spent a window after the answer.
+    /// The runner's open limiter spend for each call is settled at `finishedAt` (the later of dispatch and
+    /// answer), so its tokens stay spent a window after the answer.
     func complete(_ completions: [Completion]) throws
     func snapshot(accounts: [String]?) throws -> QueueSnapshot
 

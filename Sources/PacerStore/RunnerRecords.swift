@@ -13,6 +13,25 @@ public struct RunnerIdentity: Sendable, Equatable {
     }
 }
 
+/// A registered runner as recovery sees it: who it is and its latest heartbeat (stamped inside a transaction).
+public struct RunnerRecord: Sendable, Equatable {
+    public var identity: RunnerIdentity
+    public var heartbeatAt: Int64
+
+    public init(identity: RunnerIdentity, heartbeatAt: Int64) {
+        self.identity = identity
+        self.heartbeatAt = heartbeatAt
+    }
+}
+
+/// The limiter's answer for one call outside the queue (`pacer call`).
+public enum Reservation: Sendable, Equatable {
+    /// Tokens spent; settle the spend with `settle(spend:answeredAt:)` when the answer arrives.
+    case spent(id: Int64)
+    /// Not before this instant.
+    case wait(until: Int64)
+}
+
 /// A call leased to a runner, with what it needs to send and judge it.
 public struct ClaimedCall: Sendable, Equatable {
     public var id: Int64
@@ -144,11 +163,15 @@ public struct AccountPacing: Sendable, Equatable {
 public struct Recovery: Sendable, Equatable {
     public var requeued: Int
     public var uncertain: Int
+    /// Calls whose abandoned try was their last allowed attempt: they end `dead`, so a call that keeps killing
+    /// its runner is not retried forever.
+    public var dead: Int
     public var deadRunners: [String]
 
-    public init(requeued: Int, uncertain: Int, deadRunners: [String]) {
+    public init(requeued: Int, uncertain: Int, dead: Int = 0, deadRunners: [String]) {
         self.requeued = requeued
         self.uncertain = uncertain
+        self.dead = dead
         self.deadRunners = deadRunners
     }
 }

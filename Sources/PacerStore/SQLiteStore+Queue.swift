@@ -62,10 +62,10 @@ extension SQLiteStore {
                                        arguments: [run.job, tick]) {
             return id
         }
-        if let within = run.uniqueWithinMilliseconds {
+        if let since = run.uniqueSince {
             return try Int64.fetchOne(db, sql: """
                 SELECT id FROM runs WHERE job = ? AND created_at > ? ORDER BY created_at DESC LIMIT 1
-                """, arguments: [run.job, run.createdAtMilliseconds - within])
+                """, arguments: [run.job, since])
         }
         return nil
     }

@@ -32,8 +32,15 @@ public final class SQLiteStore: PacerStore {
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so two processes never
     /// both read and then both try to upgrade to writing (which SQLite resolves by failing one of them).
-    func writeImmediate<T>(_ body: (Database) throws -> T) throws -> T {
+    ///
+    /// `durable` commits with `synchronous = FULL` (the WAL is fsynced before the commit returns) for the one
+    /// transaction whose loss on a power cut would do harm: marking calls dispatched right before they are sent.
+    /// Every other transaction keeps `NORMAL`, which survives a killed process and loses at most the latest
+    /// commits on a power loss (an answer then recorded again as `abandoned`, or a call queued again).
+    func writeImmediate<T>(durable: Bool = false, _ body: (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in
+            if durable { try db.execute(sql: "PRAGMA synchronous = FULL") }
+            defer { if durable { try? db.execute(sql: "PRAGMA synchronous = NORMAL") } }
             var result: T?
             try db.inTransaction(.immediate) {
                 result = try body(db)

@@ -6,6 +6,9 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case unknownAccount
         case accountInUse
         case database
+        /// The runner is not registered any more: another runner found it dead (it was paused, or its heartbeat
+        /// stopped) and gave its calls to others. It must not send anything and must register again.
+        case runnerDeclaredDead
     }
 
     public let kind: Kind

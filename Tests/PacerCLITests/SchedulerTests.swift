@@ -95,17 +95,40 @@ import Testing
         #expect(try runs().count == 1)
     }
 
-    @Test func uniqueForRefusesASecondEnqueueInsideThePeriodAndAllowsItAfter() throws {
+    /// README's cron recipe: `*/5 * * * *` with `--unique-for 5m`. Cron starts each launch a few milliseconds late
+    /// or early; every launch one period after the last must enqueue, a second launch inside a period must not.
+    @Test func uniqueForKeepsEveryCronTickDespiteJitterAndRefusesASecondLaunchInAPeriod() throws {
         let file = dir.write("job.yaml", "name: once\naccount: kk\nrequest:\n  method: GET\n  path: /stock\n")
         var now = start
-        let enqueuer = { Enqueuer(store: store, nowMilliseconds: { now }) }
-        #expect(try enqueuer().enqueue(files: [file], uniqueWithinMilliseconds: 300_000).map(\.skipped) == [false])
-        now += 299_000
-        let second = try enqueuer().enqueue(files: [file], uniqueWithinMilliseconds: 300_000)
-        #expect(second.map(\.skipped) == [true])
-        #expect(try runs().count == 1)
-        now += 2_000
-        #expect(try enqueuer().enqueue(files: [file], uniqueWithinMilliseconds: 300_000).map(\.skipped) == [false])
-        #expect(try runs().count == 2)
+        let enqueue = { try Enqueuer(store: store, nowMilliseconds: { now }).enqueue(files: [file], uniqueWithinMilliseconds: 300_000) }
+        #expect(try enqueue().map(\.skipped) == [false])
+        now = start + 120_000                       // a second, manual launch inside the period
+        #expect(try enqueue().map(\.skipped) == [true])
+        now = start + 300_000 - 100                 // the next tick, launched 100 ms "early"
+        #expect(try enqueue().map(\.skipped) == [false])
+        now = start + 600_000 + 40                  // and the next, 140 ms later than the previous period
+        #expect(try enqueue().map(\.skipped) == [false])
+        now = start + 600_000 + 200_000
+        #expect(try enqueue().map(\.skipped) == [true])
+        #expect(try runs().count == 3)
+    }
+
+    /// A schedule whose job no longer validates (its account was removed) is reported and skipped; the others keep
+    /// running, and the tick does not fail (under systemd a failing tick would crash-loop the daemon).
+    @Test func aBrokenScheduleIsReportedAndTheOthersKeepRunning() throws {
+        try store.addAccount(Account(name: "gone", provider: .kookeey, baseURL: "http://127.0.0.1:9",
+                                     limit: RateLimit(count: 10, windowMilliseconds: 1000),
+                                     credentials: CredentialReferences(key: "k", secretEnv: "S")),
+                             replace: false, nowMilliseconds: 0)
+        try register(Self.poll)
+        try register(Self.poll.replacingOccurrences(of: "name: poll", with: "name: other")
+                        .replacingOccurrences(of: "account: kk", with: "account: gone"), name: "other.yaml")
+        try store.removeAccount(named: "gone", purgeRuns: false)
+        let scheduler = Scheduler(store: store)
+        let runs = try scheduler.tick(now: start + 5 * 60_000 + 1_000)
+        #expect(runs.map(\.job) == ["poll"])
+        let other = try store.schedules().first { $0.job == "other" }
+        #expect(other?.lastError?.contains("gone") == true, "\(String(describing: other?.lastError))")
+        #expect(try store.schedules().first { $0.job == "poll" }?.lastError == nil)
     }
 }

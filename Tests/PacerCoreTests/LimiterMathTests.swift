@@ -15,6 +15,9 @@ import Testing
         ([S(at: 400, weight: 2), S(at: 0, weight: 4), S(at: 200, weight: 4)], 3, 900, .wait(until: 1_000)),
         ([S(at: -5_000, weight: 10)], 10, 0, .send),                     // long gone
         ([S](), 11, 0, .wait(until: 1_000)),                             // heavier than the bucket
+        ([S(at: -5_000, weight: 10, open: true)], 1, 0, .wait(until: 50)),  // unanswered: held however old
+        ([S(at: 0, weight: 5, open: true), S(at: 100, weight: 5)], 5, 900, .wait(until: 1_100)),
+        ([S(at: 0, weight: 5, open: true), S(at: 100, weight: 5)], 6, 900, .wait(until: 950)), // only an answer frees 6
     ])
     func decisions(log: [S], weight: Int, now: Int64, expected: WindowBudget.Decision) {
         #expect(budget.decide(weight: weight, now: now, log: log) == expected)
@@ -41,6 +44,38 @@ import Testing
             #expect(inWindow <= 10, "window at \(start) holds \(inWindow)")
         }
         #expect(sends == 100) // 10 per window for 10 windows: 100% of N/W
+    }
+
+    /// A slow request path: 30% of requests reach the provider 1.2 s after they leave (more than a window), and the
+    /// provider counts them on arrival. Because a spend stays open until its answer and returns a window after it,
+    /// the provider never sees more than `capacity` in any window, while dispatches alone would have allowed more.
+    @Test func slowRequestsNeverPutTheProviderOverTheLimit() {
+        struct Request { var sentAt: Int64; var arrivesAt: Int64; var answeredAt: Int64 }
+        var requests: [Request] = []
+        var now: Int64 = 0
+        var n = 0
+        func log(at t: Int64) -> [S] {
+            requests.map { $0.answeredAt <= t ? S(at: max($0.sentAt, $0.answeredAt), weight: 1)
+                                              : S(at: $0.sentAt, weight: 1, open: true) }
+        }
+        while now < 20_000 && n < 400 {
+            switch budget.decide(weight: 1, now: now, log: log(at: now)) {
+            case .send:
+                let delay: Int64 = n % 10 < 3 ? 1_200 : 5 // 30% of requests travel 1.2 s
+                requests.append(Request(sentAt: now, arrivesAt: now + delay, answeredAt: now + delay + 2))
+                n += 1
+            case .wait(let until):
+                // Wake at the next instant anything changes: a token returning or an answer arriving.
+                let answers = requests.map(\.answeredAt).filter { $0 > now }
+                now = min(until, answers.min() ?? until)
+            }
+        }
+        let arrivals = requests.map(\.arrivesAt).sorted()
+        for (i, start) in arrivals.enumerated() {
+            let inWindow = arrivals[i...].prefix { $0 < start + 1_000 }.count
+            #expect(inWindow <= 10, "the provider saw \(inWindow) within a window from \(start)")
+        }
+        #expect(n > 100) // it still makes progress
     }
 
     @Test func defaultMarginIsHalfAPercentBounded() {

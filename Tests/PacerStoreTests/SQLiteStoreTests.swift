@@ -27,6 +27,57 @@ import Testing
     @Test func deadRunnersCallsAreRecovered() throws { try conformance.deadRunnersCallsAreRecovered() }
     @Test func summariesCountCodesAndListFailures() throws { try conformance.summariesCountCodesAndListFailures() }
     @Test func pausedAccountsAreNotClaimed() throws { try conformance.pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
+    @Test func unansweredSpendsHoldTheirTokens() throws { try conformance.unansweredSpendsHoldTheirTokens() }
+    @Test func reservationsHoldUntilSettled() throws { try conformance.reservationsHoldUntilSettled() }
+    @Test func recoverySettlesADeadRunnersSpends() throws { try conformance.recoverySettlesADeadRunnersSpends() }
+    @Test func aRunnerDeclaredDeadIsFenced() throws { try conformance.aRunnerDeclaredDeadIsFenced() }
+    @Test func abandonedTriesCountAsAttempts() throws { try conformance.abandonedTriesCountAsAttempts() }
+    @Test func aLiveRunnersExpiredLeaseIsNotTaken() throws { try conformance.aLiveRunnersExpiredLeaseIsNotTaken() }
+}
+
+/// SQLite specifics of the guarantees: the indexes behind heartbeats, and the durable dispatch mark.
+@Suite struct SQLiteGuaranteeTests {
+    let dir = TempDir()
+    var path: String { dir.url.appendingPathComponent("pacer.sqlite").path }
+
+    /// Heartbeats and recovery find a runner's leased calls through an index, not by scanning `calls`.
+    @Test func leaseLookupsUseAnIndex() throws {
+        let store = try SQLiteStore(path: path)
+        let plans = try store.pool.read { db in
+            try ["SELECT id FROM calls WHERE lease_owner = 'r' AND state = 'in_flight'",
+                 "UPDATE calls SET lease_expires_at = 1 WHERE lease_owner = 'r' AND state = 'in_flight'"].map { sql in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql).map { $0["detail"] as String }.joined(separator: "; ")
+            }
+        }
+        for plan in plans { #expect(plan.contains("calls_leased"), "\(plan)") }
+    }
+
+    /// The transaction that marks calls dispatched commits with `synchronous = FULL` (fsynced before the requests
+    /// leave), and the connection goes back to `NORMAL` for everything else.
+    @Test func theDispatchMarkIsDurable() throws {
+        let store = try SQLiteStore(path: path)
+        try store.addAccount(StoreConformance.account("acct"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "acct"), produceCalls: StoreConformance.calls(1))])
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
+        let levels = Mutex<[String]>([])
+        try store.pool.writeWithoutTransaction { db in
+            db.trace { event in
+                let sql = "\(event)"
+                if sql.contains("synchronous") || sql.hasPrefix("COMMIT") { levels.withLock { $0.append(sql) } }
+            }
+        }
+        _ = try store.spend(account: "acct", calls: c.map { ($0.id, 1) }, runner: "r1", now: { 0 },
+                            windowMilliseconds: 1_000, configuredCount: 5)
+        let seen = levels.withLock { $0 }
+        let full = seen.firstIndex { $0.contains("synchronous = FULL") }
+        let commit = seen.firstIndex { $0.hasPrefix("COMMIT") }
+        let normal = seen.lastIndex { $0.contains("synchronous = NORMAL") }
+        #expect(full != nil && commit != nil && normal != nil, "\(seen)")
+        if let full, let commit, let normal { #expect(full < commit && commit < normal, "\(seen)") }
+        let level = try store.pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") }
+        #expect(level == 1) // NORMAL
+    }
 }
 
 @Suite struct SQLiteMigrationTests {

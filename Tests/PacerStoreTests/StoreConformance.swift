@@ -144,7 +144,7 @@ struct StoreConformance {
         let store = try makeStore()
         try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 0)
         _ = try store.enqueue([RunToEnqueue(run: Self.run("j", "acct"), produceCalls: Self.calls(n, idempotent: idempotent, weight: weight))])
-        for r in ["r1", "r2"] { try store.registerRunner(RunnerIdentity(id: r, host: "h", pid: 1), nowMilliseconds: 0) }
+        for r in ["r1", "r2"] { try store.registerRunner(RunnerIdentity(id: r, host: "h", pid: 1), now: { 0 }) }
         return store
     }
 
@@ -167,7 +167,15 @@ struct StoreConformance {
         let first = try store.spend(account: "acct", calls: all, runner: "r1", now: { 100 },
                                     windowMilliseconds: 1_000, configuredCount: 5)
         #expect(first.granted == Array(all.prefix(5).map(\.id)))
-        #expect(first.retryAt == 1_100)
+        #expect(first.retryAt == 150) // all five still open: look again soon
+        // Answered at once: the tokens return a window after the answer.
+        try store.complete(claimed.prefix(5).map {
+            Completion(call: $0.id, runner: "r1", startedAt: 100, latencyMilliseconds: 0, httpStatus: 200, code: "0",
+                       classification: "ok", message: nil, state: .succeeded, attempts: 1, nextAttemptAt: 0,
+                       data: nil, error: nil, finishedAt: 100)
+        })
+        #expect(try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r1", now: { 1_099 },
+                                windowMilliseconds: 1_000, configuredCount: 5).retryAt == 1_100)
         // Another runner cannot dispatch calls it does not hold.
         let stolen = try store.spend(account: "acct", calls: Array(all.suffix(3)), runner: "r2", now: { 1_100 },
                                      windowMilliseconds: 1_000, configuredCount: 5)
@@ -181,10 +189,17 @@ struct StoreConformance {
 
     func reservationsShareTheBucket() throws {
         let store = try storeWithCalls(1)
+        var spends: [Int64] = []
         for t in 0..<Int64(5) {
-            #expect(try store.reserve(account: "acct", weight: 1, now: { t }, windowMilliseconds: 1_000, configuredCount: 5) == nil)
+            guard case .spent(let id) = try store.reserve(account: "acct", weight: 1, owner: "r1", now: { t },
+                                                          windowMilliseconds: 1_000, configuredCount: 5) else {
+                Issue.record("reservation \(t) refused"); return
+            }
+            spends.append(id)
+            try store.settle(spend: id, answeredAt: t)
         }
-        #expect(try store.reserve(account: "acct", weight: 1, now: { 10 }, windowMilliseconds: 1_000, configuredCount: 5) == 1_000)
+        #expect(try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 10 }, windowMilliseconds: 1_000,
+                                  configuredCount: 5) == .wait(until: 1_000))
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 10, leaseUntil: 30_000, max: 1)
         let grant = try store.spend(account: "acct", calls: claimed.map { ($0.id, 1) }, runner: "r1", now: { 10 },
                                     windowMilliseconds: 1_000, configuredCount: 5)
@@ -251,15 +266,16 @@ struct StoreConformance {
             let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
             _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r1", now: { 0 },
                                 windowMilliseconds: 1_000, configuredCount: 50) // c[0] left; c[1] never did
-            let recovery = try store.recoverAbandoned(nowMilliseconds: 100, staleBefore: -1) { $0.id == "r1" }
+            let recovery = try store.recoverAbandoned(now: { 100 }) { record, _ in record.identity.id == "r1" }
             #expect(recovery.deadRunners == ["r1"])
             var states: [CallState] = []
             try store.results(run: nil) { states.append($0.state) }
-            #expect(states == (idempotent ? [.queued, .queued] : [.uncertain, .queued]))
+            // The abandoned try counts: the idempotent call is retried as its second attempt.
+            #expect(states == (idempotent ? [.retrying, .queued] : [.uncertain, .queued]))
             #expect(recovery.uncertain == (idempotent ? 0 : 1))
             // A live runner's calls are left alone.
             let live = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 200, leaseUntil: 30_000, max: 2)
-            _ = try store.recoverAbandoned(nowMilliseconds: 300, staleBefore: -1) { _ in false }
+            _ = try store.recoverAbandoned(now: { 300 }) { _, _ in false }
             #expect(try store.claim(account: "acct", runner: "r2", nowMilliseconds: 300, leaseUntil: 30_000, max: 2).isEmpty)
             #expect(!live.isEmpty)
         }
@@ -276,5 +292,132 @@ struct StoreConformance {
         #expect(try store.status().accounts[0].pausedReason == "auth error 40001")
         try store.resumeAccount("acct")
         #expect(try store.snapshot(accounts: nil).workable == 2)
+    }
+
+    // MARK: Guarantees under adversity
+
+    /// Limit 2 per 1000 ms. A spend whose answer has not come holds its token however old it is (a request still
+    /// travelling has not been counted by the provider yet); once answered, the token returns a window after the
+    /// answer. Trimming never drops an open spend.
+    func unansweredSpendsHoldTheirTokens() throws {
+        let store = try storeWithCalls(4)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 4)
+        let first = try store.spend(account: "acct", calls: c.prefix(2).map { ($0.id, 1) }, runner: "r1", now: { 0 },
+                                    windowMilliseconds: 1_000, configuredCount: 2)
+        #expect(first.granted.count == 2)
+        // Five windows later neither request has been answered: both tokens are still spent.
+        for t in stride(from: Int64(1_000), through: 5_000, by: 500) {
+            let grant = try store.spend(account: "acct", calls: [(c[2].id, 1)], runner: "r1", now: { t },
+                                        windowMilliseconds: 1_000, configuredCount: 2)
+            #expect(grant.granted.isEmpty, "a token came back at \(t) although its request was never answered")
+        }
+        #expect(try store.pacing(account: "acct", nowMilliseconds: 5_000, windowMilliseconds: 1_000, configuredCount: 2)
+                .spentInWindow == 2)
+        // The first answer arrives at 6 000: its token returns at 7 000, not before.
+        try store.complete([Completion(call: c[0].id, runner: "r1", startedAt: 0, latencyMilliseconds: 6_000,
+                                       httpStatus: 200, code: "0", classification: "ok", message: nil,
+                                       state: .succeeded, attempts: 1, nextAttemptAt: 0, data: nil, error: nil,
+                                       finishedAt: 6_000)])
+        let early = try store.spend(account: "acct", calls: [(c[2].id, 1)], runner: "r1", now: { 6_999 },
+                                    windowMilliseconds: 1_000, configuredCount: 2)
+        #expect(early.granted.isEmpty && early.retryAt != nil)
+        let onTime = try store.spend(account: "acct", calls: [(c[2].id, 1)], runner: "r1", now: { 7_000 },
+                                     windowMilliseconds: 1_000, configuredCount: 2)
+        #expect(onTime.granted == [c[2].id])
+    }
+
+    /// `pacer call`'s reservations follow the same rule: held until settled, then a window after the answer.
+    func reservationsHoldUntilSettled() throws {
+        let store = try storeWithCalls(0)
+        guard case .spent(let id) = try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 0 },
+                                                      windowMilliseconds: 1_000, configuredCount: 1) else {
+            Issue.record("refused"); return
+        }
+        // Nine windows later, still unanswered: refused, and asked to look again soon (the answer may come any time).
+        #expect(try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 9_000 }, windowMilliseconds: 1_000,
+                                  configuredCount: 1) == .wait(until: 9_050))
+        try store.settle(spend: id, answeredAt: 9_500)
+        #expect(try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 10_000 }, windowMilliseconds: 1_000,
+                                  configuredCount: 1) == .wait(until: 10_500))
+        #expect(try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 10_500 }, windowMilliseconds: 1_000,
+                                  configuredCount: 1) == .spent(id: id + 1))
+    }
+
+    /// When a runner is found dead, its open spends are settled at that moment (its answers will never be
+    /// recorded), and its late completion cannot settle the spend of the runner that took the call over.
+    func recoverySettlesADeadRunnersSpends() throws {
+        let store = try storeWithCalls(1)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
+        _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r1", now: { 0 },
+                            windowMilliseconds: 1_000, configuredCount: 1)
+        _ = try store.recoverAbandoned(now: { 3_000 }) { record, _ in record.identity.id == "r1" }
+        let again = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 3_000, leaseUntil: 30_000, max: 1)
+        #expect(again.map(\.id) == [c[0].id])
+        let blocked = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { 3_999 },
+                                      windowMilliseconds: 1_000, configuredCount: 1)
+        #expect(blocked.granted.isEmpty && blocked.retryAt == 4_000)
+        _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { 4_000 },
+                            windowMilliseconds: 1_000, configuredCount: 1)
+        // r1 wakes up and reports its old answer: ignored, and r2's spend stays open.
+        try store.complete([Completion(call: c[0].id, runner: "r1", startedAt: 0, latencyMilliseconds: 1,
+                                       httpStatus: 200, code: "0", classification: "ok", message: nil,
+                                       state: .succeeded, attempts: 1, nextAttemptAt: 0, data: nil, error: nil,
+                                       finishedAt: 4_100)])
+        #expect(try store.pacing(account: "acct", nowMilliseconds: 9_000, windowMilliseconds: 1_000, configuredCount: 1)
+                .spentInWindow == 1)
+    }
+
+    /// A runner declared dead can neither claim nor spend, and its heartbeat says so, until it registers again.
+    func aRunnerDeclaredDeadIsFenced() throws {
+        let store = try storeWithCalls(2)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
+        #expect(try store.heartbeat(runner: "r1", now: { 10 }, leaseMilliseconds: 30_000) == 10)
+        _ = try store.recoverAbandoned(now: { 6_000 }) { record, _ in record.identity.id == "r1" }
+        #expect(try store.heartbeat(runner: "r1", now: { 6_100 }, leaseMilliseconds: 30_000) == nil)
+        let claim = #expect(throws: StoreError.self) {
+            try store.claim(account: "acct", runner: "r1", nowMilliseconds: 6_100, leaseUntil: 30_000, max: 1)
+        }
+        #expect(claim?.kind == .runnerDeclaredDead)
+        let spend = #expect(throws: StoreError.self) {
+            try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r1", now: { 6_100 },
+                            windowMilliseconds: 1_000, configuredCount: 5)
+        }
+        #expect(spend?.kind == .runnerDeclaredDead)
+        try store.registerRunner(RunnerIdentity(id: "r1b", host: "h", pid: 1), now: { 6_200 })
+        #expect(try store.claim(account: "acct", runner: "r1b", nowMilliseconds: 6_200, leaseUntil: 30_000, max: 9).count == 2)
+    }
+
+    /// A try abandoned by a dead runner counts as an attempt: a call that kills its runner every time ends `dead`
+    /// after its allowed attempts instead of being retried forever. The recovery's `now` is read inside it.
+    func abandonedTriesCountAsAttempts() throws {
+        let store = try storeWithCalls(1) // retry: .default allows RetryPolicy.default.attempts tries
+        let allowed = RetryPolicy.default.attempts
+        var t: Int64 = 0
+        for round in 1...allowed {
+            let runner = "killer\(round)"
+            try store.registerRunner(RunnerIdentity(id: runner, host: "h", pid: 1), now: { t })
+            let c = try store.claim(account: "acct", runner: runner, nowMilliseconds: t, leaseUntil: t + 30_000, max: 1)
+            #expect(c.count == 1 && c.first?.attempts == round - 1, "round \(round)")
+            _ = try store.spend(account: "acct", calls: c.map { ($0.id, 1) }, runner: runner, now: { t },
+                                windowMilliseconds: 1_000, configuredCount: 50)
+            t += 10_000
+            let recovery = try store.recoverAbandoned(now: { t }) { record, _ in record.identity.id == runner }
+            #expect(recovery.dead == (round == allowed ? 1 : 0))
+        }
+        var records: [ResultRecord] = []
+        try store.results(run: nil) { records.append($0) }
+        #expect(records.map(\.state) == [.dead])
+        #expect(records.first?.attempts == allowed)
+        #expect(records.first?.error?.contains("last allowed attempt") == true)
+    }
+
+    /// A live runner's calls are never taken from it because its lease looks old by the clock (a heartbeat that
+    /// waited for the write lock): only a runner judged dead loses its calls.
+    func aLiveRunnersExpiredLeaseIsNotTaken() throws {
+        let store = try storeWithCalls(1)
+        _ = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 1_000, max: 1)
+        let recovery = try store.recoverAbandoned(now: { 60_000 }) { _, _ in false }
+        #expect(recovery.requeued == 0)
+        #expect(try store.claim(account: "acct", runner: "r2", nowMilliseconds: 60_000, leaseUntil: 90_000, max: 1).isEmpty)
     }
 }

@@ -1,0 +1,83 @@
+import GRDB
+import PacerCore
+
+/// Account pauses, completions and the queue snapshot.
+extension SQLiteStore {
+    @discardableResult
+    public func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool {
+        try writeImmediate { db in
+            try db.execute(sql: "UPDATE accounts SET paused_reason = ?, paused_at = ? WHERE name = ? AND paused_reason IS NULL",
+                           arguments: [reason, nowMilliseconds, name])
+            return db.changesCount == 1
+        }
+    }
+
+    public func resumeAccount(_ name: String) throws {
+        try writeImmediate { db in
+            try db.execute(sql: "UPDATE accounts SET paused_reason = NULL, paused_at = NULL WHERE name = ?", arguments: [name])
+            guard db.changesCount == 1 else { throw StoreError(.unknownAccount, "no account named '\(name)'") }
+        }
+    }
+
+    public func complete(_ completions: [Completion]) throws {
+        guard !completions.isEmpty else { return }
+        try writeImmediate { db in
+            let attempt = try db.makeStatement(sql: """
+                INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code,
+                                      classification, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            let update = try db.makeStatement(sql: """
+                UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lease_owner = NULL,
+                    lease_expires_at = NULL, dispatched_at = NULL
+                WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
+                """)
+            let result = try db.makeStatement(sql: """
+                INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                """)
+            // The provider saw the request before its answer came back: settle this runner's spend for the call
+            // at the answer, so its tokens stay spent a window from then. Another runner's spend for the same call
+            // (after recovery) is not ours to settle.
+            let settle = try db.makeStatement(sql: """
+                UPDATE limiter_spends SET at = MAX(at, ?), open = 0
+                WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = ? AND owner = ?)
+                """)
+            for c in completions {
+                try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
+                try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
+                                               c.call, c.runner])
+                guard db.changesCount == 1 else { continue } // the lease was lost: the new holder decides
+                try attempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
+                                                c.httpStatus, c.code, c.classification, c.message])
+                if c.state.isTerminal {
+                    try result.execute(arguments: [c.call, c.httpStatus, c.code, c.data, c.error, c.finishedAt])
+                }
+            }
+        }
+    }
+
+    public func snapshot(accounts: [String]?) throws -> QueueSnapshot {
+        try pool.read { db in
+            var unfinished: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT account, COUNT(*) AS n FROM calls WHERE state IN ('queued', 'retrying', 'in_flight') GROUP BY account
+                """) where accounts?.contains(row["account"]) ?? true {
+                unfinished[row["account"]] = row["n"]
+            }
+            var paused: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT name, paused_reason FROM accounts WHERE paused_reason IS NOT NULL") {
+                paused[row["name"]] = row["paused_reason"]
+            }
+            var nextDue: Int64?
+            for row in try Row.fetchAll(db, sql: """
+                SELECT account, MIN(next_attempt_at) AS due FROM calls
+                WHERE state IN ('queued', 'retrying') GROUP BY account
+                """) where paused[row["account"]] == nil && (accounts?.contains(row["account"]) ?? true) {
+                let due: Int64 = row["due"]
+                nextDue = min(nextDue ?? due, due)
+            }
+            return QueueSnapshot(unfinished: unfinished, paused: paused, nextDueAt: nextDue)
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import GRDB
+import PacerCore
+
+/// The cross-process limiter: spends, reservations, pacing after rate limits, clock offsets.
+extension SQLiteStore {
+    public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now clock: () -> Int64,
+                      windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
+        // Durable: the requests leave as soon as this commits, so a power loss must not roll back the mark that
+        // they were dispatched (a non-idempotent call would be sent again).
+        try writeImmediate(durable: true) { db in
+            try Self.requireRegistered(db, runner)
+            let now = clock()
+            let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
+                                         configuredCount: configuredCount)
+            if let cooldownUntil = bucket.cooldownUntil {
+                return SpendGrant(granted: [], retryAt: cooldownUntil, lost: [])
+            }
+            var log = bucket.log
+            var granted: [Int64] = [], lost: [Int64] = []
+            var retryAt: Int64?
+            let mark = try db.makeStatement(sql: """
+                UPDATE calls SET dispatched_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
+                """)
+            let insert = try db.makeStatement(sql: """
+                INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, ?, ?, ?, 1, ?)
+                """)
+            for call in calls {
+                if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: log) {
+                    retryAt = until
+                    break
+                }
+                try mark.execute(arguments: [now, call.id, runner])
+                guard db.changesCount == 1 else { lost.append(call.id); continue }
+                try insert.execute(arguments: [account, call.id, now, call.weight, runner])
+                log.append(.init(at: now, weight: call.weight, open: true))
+                granted.append(call.id)
+            }
+            try Self.trim(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
+            return SpendGrant(granted: granted, retryAt: retryAt, lost: lost)
+        }
+    }
+
+    /// Settled spends older than the window no longer matter; trim them now and then (cheap: an indexed range).
+    /// An open spend is never trimmed: its request may still be travelling.
+    static func trim(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64) throws {
+        guard Int.random(in: 0..<64) == 0 else { return }
+        try db.execute(sql: "DELETE FROM limiter_spends WHERE account = ? AND at <= ? AND open = 0",
+                       arguments: [account, now - windowMilliseconds])
+    }
+
+    public func reserve(account: String, weight: Int, owner: String, now clock: () -> Int64,
+                        windowMilliseconds: Int64, configuredCount: Int) throws -> Reservation {
+        try writeImmediate(durable: true) { db in
+            try Self.requireRegistered(db, owner)
+            let now = clock()
+            let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
+                                         configuredCount: configuredCount)
+            if let cooldownUntil = bucket.cooldownUntil { return .wait(until: cooldownUntil) }
+            switch bucket.budget.decide(weight: weight, now: now, log: bucket.log) {
+            case .wait(let until): return .wait(until: until)
+            case .send:
+                try db.execute(sql: """
+                    INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, NULL, ?, ?, 1, ?)
+                    """, arguments: [account, now, weight, owner])
+                return .spent(id: db.lastInsertedRowID)
+            }
+        }
+    }
+
+    public func settle(spend: Int64, answeredAt: Int64) throws {
+        try writeImmediate { db in
+            try db.execute(sql: "UPDATE limiter_spends SET open = 0, at = MAX(at, ?) WHERE id = ?",
+                           arguments: [answeredAt, spend])
+        }
+    }
+
+    /// The account's bucket at `now`, read inside the caller's write transaction: the cool-down if one is running,
+    /// the capacity its pacing allows, and the spends still holding tokens (inside the window, or open).
+    static func bucket(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64,
+                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget, log: [WindowBudget.Spend]) {
+        let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+        let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
+                                  windowMilliseconds: windowMilliseconds)
+        // Two indexed reads instead of one OR: the window's settled spends by (account, at), the open ones by the
+        // partial index.
+        let log = try Row.fetchAll(db, sql: """
+            SELECT at, weight, 0 AS open FROM limiter_spends WHERE account = ?1 AND at > ?2 AND open = 0
+            UNION ALL
+            SELECT at, weight, 1 AS open FROM limiter_spends WHERE account = ?1 AND open = 1
+            """, arguments: [account, now - windowMilliseconds])
+            .map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"], open: $0["open"]) }
+        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget, log)
+    }
+
+    static func pacing(_ db: Database, account: String, configuredCount: Int) throws -> Pacing {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM account_pacing WHERE account = ?", arguments: [account])
+        else { return Pacing(configured: configuredCount) }
+        return Pacing(configured: configuredCount, ceiling: row["ceiling"], ceilingAt: row["ceiling_at"],
+                      cooldownUntil: row["cooldown_until"])
+    }
+
+    static func savePacing(_ db: Database, account: String, _ pacing: Pacing) throws {
+        try db.execute(sql: """
+            INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until) VALUES (?, ?, ?, ?)
+            ON CONFLICT(account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
+                cooldown_until = excluded.cooldown_until
+            """, arguments: [account, pacing.ceiling, pacing.ceilingAt, pacing.cooldownUntil])
+    }
+
+    public func pacing(account: String, nowMilliseconds now: Int64, windowMilliseconds: Int64,
+                       configuredCount: Int) throws -> AccountPacing {
+        try pool.read { db in
+            let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+            let offset = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM account_pacing WHERE account = ?",
+                                            arguments: [account]) ?? 0
+            let spent = try Int.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND (at > ? OR open = 1)
+                """, arguments: [account, now - windowMilliseconds]) ?? 0
+            return AccountPacing(pacing: pacing, clockOffsetMilliseconds: offset, spentInWindow: spent)
+        }
+    }
+
+    public func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds now: Int64,
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
+        try writeImmediate { db in
+            var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+            // What the window held before the refused call left: the provider's real limit is about that much.
+            let before = try Int.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND at < ?
+                """, arguments: [account, sentAt - windowMilliseconds, sentAt]) ?? 0
+            pacing.rateLimited(now: now, sentInWindow: before + 1, retryAfterMilliseconds: retryAfterMilliseconds,
+                               windowMilliseconds: windowMilliseconds)
+            try Self.savePacing(db, account: account, pacing)
+        }
+    }
+
+    public func setClockOffset(account: String, milliseconds: Int64) throws {
+        try writeImmediate { db in
+            try db.execute(sql: """
+                INSERT INTO account_pacing (account, clock_offset_ms) VALUES (?, ?)
+                ON CONFLICT(account) DO UPDATE SET clock_offset_ms = excluded.clock_offset_ms
+                """, arguments: [account, milliseconds])
+        }
+    }
+}

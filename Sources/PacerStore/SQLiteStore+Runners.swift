@@ -1,0 +1,158 @@
+import GRDB
+import PacerCore
+
+/// Runners, leases and recovery.
+extension SQLiteStore {
+    @discardableResult
+    public func registerRunner(_ runner: RunnerIdentity, now: () -> Int64) throws -> Int64 {
+        try writeImmediate { db in
+            let at = now()
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO runners (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
+                """, arguments: [runner.id, runner.host, Int(runner.pid), at, at])
+            return at
+        }
+    }
+
+    public func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64? {
+        try writeImmediate { db in
+            let at = now()
+            try db.execute(sql: "UPDATE runners SET heartbeat_at = ? WHERE id = ?", arguments: [at, runner])
+            guard db.changesCount == 1 else { return nil }
+            try db.execute(sql: """
+                UPDATE calls SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'in_flight'
+                """, arguments: [at + leaseMilliseconds, runner])
+            return at
+        }
+    }
+
+    public func unregisterRunner(_ runner: String) throws {
+        try writeImmediate { db in try db.execute(sql: "DELETE FROM runners WHERE id = ?", arguments: [runner]) }
+    }
+
+    /// Throws `runnerDeclaredDead` unless `runner` is registered: the fence that keeps a runner that woke up
+    /// after being declared dead from claiming or sending anything.
+    static func requireRegistered(_ db: Database, _ runner: String) throws {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM runners WHERE id = ?", arguments: [runner]) != nil else {
+            throw StoreError(.runnerDeclaredDead, "runner \(runner) was declared dead by another runner")
+        }
+    }
+
+    public func recoverAbandoned(now clock: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery {
+        try writeImmediate { db in
+            let now = clock()
+            var dead: [String] = []
+            for row in try Row.fetchAll(db, sql: "SELECT id, host, pid, heartbeat_at FROM runners") {
+                let record = RunnerRecord(identity: RunnerIdentity(id: row["id"], host: row["host"], pid: Int32(row["pid"] as Int)),
+                                          heartbeatAt: row["heartbeat_at"])
+                if isDead(record, now) { dead.append(record.identity.id) }
+            }
+            for id in dead { try db.execute(sql: "DELETE FROM runners WHERE id = ?", arguments: [id]) }
+            // A dead owner's requests will never be answered to us: their tokens come back a window from now.
+            try db.execute(sql: """
+                UPDATE limiter_spends SET open = 0, at = MAX(at, ?)
+                WHERE open = 1 AND (owner IS NULL OR owner NOT IN (SELECT id FROM runners))
+                """, arguments: [now])
+            // Calls leased to a runner that is no longer registered. A live runner's lease is never taken from it
+            // by the clock alone: a heartbeat waiting for the write lock must not cost a live runner its calls.
+            let orphan = """
+                state = 'in_flight' AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runners))
+                """
+            // A dispatched call's try was never recorded by its runner: record it, as abandoned. It counts as an
+            // attempt, so a call that kills its runner every time ends `dead` instead of looping forever.
+            try db.execute(sql: """
+                INSERT INTO attempts (call_id, attempt, runner, started_at, classification, message)
+                SELECT id, attempts + 1, COALESCE(lease_owner, '?'), dispatched_at, 'abandoned',
+                       'the runner stopped before recording an answer'
+                FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL
+                """)
+            try db.execute(sql: "UPDATE calls SET attempts = attempts + 1 WHERE \(orphan) AND dispatched_at IS NOT NULL")
+            let uncertain = try Int64.fetchAll(db, sql: """
+                SELECT id FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL AND idempotent = 0
+                """)
+            try Self.finish(db, uncertain, state: .uncertain, at: now, error: """
+                the runner stopped after sending; the outcome is unknown and the call is not idempotent, so it was \
+                not sent again
+                """)
+            let exhausted = try Int64.fetchAll(db, sql: """
+                SELECT c.id FROM calls c JOIN runs r ON r.id = c.run_id
+                WHERE c.\(orphan) AND c.dispatched_at IS NOT NULL AND c.attempts >= r.retry_attempts
+                """)
+            try Self.finish(db, exhausted, state: .dead, at: now, error: """
+                the runner stopped while this call was in flight on its last allowed attempt
+                """)
+            try db.execute(sql: """
+                UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                    next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
+                WHERE \(orphan)
+                """, arguments: [now])
+            return Recovery(requeued: db.changesCount, uncertain: uncertain.count, dead: exhausted.count,
+                            deadRunners: dead)
+        }
+    }
+
+    /// Ends orphaned calls in a terminal state with a result that says why.
+    static func finish(_ db: Database, _ calls: [Int64], state: CallState, at now: Int64, error: String) throws {
+        for id in calls {
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
+                VALUES (?, NULL, NULL, NULL, ?, ?)
+                """, arguments: [id, error, now])
+            try db.execute(sql: """
+                UPDATE calls SET state = ?, lease_owner = NULL, lease_expires_at = NULL WHERE id = ?
+                """, arguments: [state.rawValue, id])
+        }
+    }
+
+    public func claim(account: String, runner: String, nowMilliseconds now: Int64, leaseUntil: Int64,
+                      max: Int) throws -> [ClaimedCall] {
+        try writeImmediate { db in
+            try Self.requireRegistered(db, runner)
+            let paused = try String.fetchOne(db, sql: "SELECT paused_reason FROM accounts WHERE name = ?",
+                                             arguments: [account])
+            guard paused == nil else { return [] }
+            let ids = try Int64.fetchAll(db, sql: """
+                UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
+                WHERE id IN (SELECT id FROM calls
+                             WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?
+                             ORDER BY next_attempt_at, id LIMIT ?)
+                RETURNING id
+                """, arguments: [runner, leaseUntil, account, now, max])
+            guard !ids.isEmpty else { return [] }
+            return try Row.fetchAll(db, sql: """
+                SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
+                FROM calls c JOIN runs r ON r.id = c.run_id
+                WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
+                ORDER BY c.next_attempt_at, c.id
+                """, arguments: StatementArguments(ids)).map(Self.claimed(from:))
+        }
+    }
+
+    static func claimed(from row: Row) throws -> ClaimedCall {
+        var overrides: [String: String] = [:]
+        if let text: String = row["overrides"], case .object(let members) = try JSONValue(parsing: text) {
+            for m in members { overrides[m.key] = m.value.plainText }
+        }
+        return ClaimedCall(
+            id: row["id"], run: row["run_id"], account: row["account"],
+            method: HTTPMethod(rawValue: row["method"]) ?? .get, path: row["path"], params: row["params"],
+            body: row["body"], weight: row["weight"], idempotent: row["idempotent"], attempts: row["attempts"],
+            lastClass: row["last_class"],
+            retry: RetryPolicy(attempts: row["retry_attempts"], minimumBackoffMilliseconds: row["backoff_min_ms"],
+                               maximumBackoffMilliseconds: row["backoff_max_ms"]),
+            overrides: overrides)
+    }
+
+    public func release(_ calls: [Int64], runner: String) throws {
+        guard !calls.isEmpty else { return }
+        try writeImmediate { db in
+            for id in calls {
+                try db.execute(sql: """
+                    UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                        lease_owner = NULL, lease_expires_at = NULL
+                    WHERE id = ? AND lease_owner = ? AND state = 'in_flight' AND dispatched_at IS NULL
+                    """, arguments: [id, runner])
+            }
+        }
+    }
+}
