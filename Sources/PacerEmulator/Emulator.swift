@@ -22,8 +22,10 @@ public final class Emulator: Sendable {
     public func stats() -> EmulatorStats { state.stats() }
     public func setFaults(_ faults: FaultSettings) { state.setFaults(faults) }
 
-    /// Serves one request for `provider`: authentication, the window, faults, then business logic.
+    /// Serves one request for `provider`: a slow way in (if drawn), authentication, the window, faults, then
+    /// business logic; a slow account's answers wait its latency.
     func handle(_ request: EmulatorRequest, provider: Provider) async -> EmulatorResponse {
+        if let delay = state.inboundDelay() { try? await Task.sleep(for: .milliseconds(delay)) }
         let api = provider.emulated
         let now = state.now()
         if let answer = api.publicAnswer(request, now: now) { return answer }
@@ -35,6 +37,17 @@ public final class Emulator: Sendable {
         case .accepted(let k):
             key = k
         }
+        state.track(provider, key: key, entering: true)
+        defer { state.track(provider, key: key, entering: false) }
+        let answer = await serve(request, api: api, provider: provider, key: key, now: now)
+        if let latency = state.account(provider, key: key)?.latencyMilliseconds, latency > 0 {
+            try? await Task.sleep(for: .milliseconds(latency))
+        }
+        return answer
+    }
+
+    private func serve(_ request: EmulatorRequest, api: any EmulatedAPI, provider: Provider, key: String,
+                       now: Int64) async -> EmulatorResponse {
         let logical = api.logicalCall(request) // computed once: the fault draw and the business logic both use it
         switch state.admit(provider, key: key, logicalCall: logical, at: now) {
         case .limited(let reset):

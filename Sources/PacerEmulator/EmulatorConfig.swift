@@ -28,9 +28,12 @@ public struct EmulatorConfig: Codable, Sendable {
         public var brokerKey: String?
         /// `COUNT/WINDOW`, enforced as a strict sliding window.
         public var limit: String
+        /// Every answer for this account takes this long (a slow account, for fairness tests).
+        public var latencyMilliseconds: Int?
 
         public init(provider: Provider, key: String, secret: String, passphrase: String? = nil,
-                    partner: String? = nil, brokerKey: String? = nil, limit: String) {
+                    partner: String? = nil, brokerKey: String? = nil, limit: String, latencyMilliseconds: Int? = nil) {
+            self.latencyMilliseconds = latencyMilliseconds
             self.provider = provider
             self.key = key
             self.secret = secret
@@ -81,6 +84,10 @@ public struct FaultSettings: Codable, Sendable, Equatable {
     /// Answer after `slowMilliseconds`.
     public var slow: Double = 0
     public var slowMilliseconds: Int = 200
+    /// A slow request path: the request *reaches* the emulator `delayInMilliseconds` after it left, and is counted
+    /// against the window on arrival, as a provider behind a congested path counts it.
+    public var delayIn: Double = 0
+    public var delayInMilliseconds: Int = 1_200
 
     public init() {}
 
@@ -96,5 +103,7 @@ public struct FaultSettings: Codable, Sendable, Equatable {
         lostResponse = try c.decodeIfPresent(Double.self, forKey: .lostResponse) ?? 0
         slow = try c.decodeIfPresent(Double.self, forKey: .slow) ?? 0
         slowMilliseconds = try c.decodeIfPresent(Int.self, forKey: .slowMilliseconds) ?? 200
+        delayIn = try c.decodeIfPresent(Double.self, forKey: .delayIn) ?? 0
+        delayInMilliseconds = try c.decodeIfPresent(Int.self, forKey: .delayInMilliseconds) ?? 1_200
     }
 }

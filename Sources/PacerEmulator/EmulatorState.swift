@@ -12,6 +12,9 @@ final class EmulatorState: Sendable {
         var sent: SlidingWindowLog
         var maxAcceptedInWindow = 0
         var maxSentInWindow = 0
+        /// Requests of this account being served right now, and the most at once.
+        var concurrent = 0
+        var maxConcurrent = 0
         var accepted = 0
         var rejected: [String: Int] = [:]
         /// Bitunix nonces seen within the timestamp window, oldest first.
@@ -125,6 +128,27 @@ final class EmulatorState: Sendable {
             state.accounts[id] = a
             if let logicalCall { state.calls["\(id) \(logicalCall)", default: 0] += 1 }
             return result
+        }
+    }
+
+    /// Draws whether this request travels slowly on its way in, and for how long.
+    func inboundDelay() -> Int? {
+        inner.withLock { state in
+            guard state.faults.delayIn > 0 else { return nil }
+            var r = state.random
+            defer { state.random = r }
+            return r.chance(state.faults.delayIn) ? state.faults.delayInMilliseconds : nil
+        }
+    }
+
+    /// Marks a request of the account as being served (`entering`) or done, keeping the most at once.
+    func track(_ provider: Provider, key: String, entering: Bool) {
+        inner.withLock { state in
+            let id = Self.id(provider, key)
+            guard var a = state.accounts[id] else { return }
+            a.concurrent += entering ? 1 : -1
+            a.maxConcurrent = max(a.maxConcurrent, a.concurrent)
+            state.accounts[id] = a
         }
     }
 

@@ -10,6 +10,8 @@ public struct EmulatorStats: Codable, Sendable, Equatable {
         public var rejected: [String: Int]
         public var maxAcceptedInWindow: Int
         public var maxSentInWindow: Int
+        /// The most requests of this account being served at once.
+        public var maxConcurrent: Int
     }
 
     public var accounts: [Account]
@@ -27,7 +29,8 @@ extension EmulatorState {
             accounts: inner.accounts.values.sorted { $0.config.key < $1.config.key }.map { a in
                 EmulatorStats.Account(provider: a.config.provider.rawValue, key: a.config.key, limit: a.config.limit,
                                       accepted: a.accepted, rejected: a.rejected,
-                                      maxAcceptedInWindow: a.maxAcceptedInWindow, maxSentInWindow: a.maxSentInWindow)
+                                      maxAcceptedInWindow: a.maxAcceptedInWindow, maxSentInWindow: a.maxSentInWindow,
+                                      maxConcurrent: a.maxConcurrent)
             },
             calls: inner.calls)
     }

@@ -24,8 +24,10 @@ final class RunProgress: Sendable {
 
     func noteRateLimit(account: String) { state.withLock { $0.rateLimited[account, default: 0] += 1 } }
     /// Reports when due; returns the queue depth per account it read (for the metrics), or nil when not due.
+    /// `snapshot` is read only when a report is due (off the cooperative pool: the store's calls block).
     @discardableResult
-    func report(store: any PacerStore, accounts: [String]?, now: Int64, logger: Logger, final: Bool = false) -> [String: Int]? {
+    func report(snapshot read: () async throws -> QueueSnapshot, now: Int64, logger: Logger,
+                final: Bool = false) async -> [String: Int]? {
         let interval: Int64 = terminal ? 1_000 : 10_000
         // Rates are averages since this runner started: steady enough to base an ETA on.
         let (due, finished, elapsed, rateLimited) = state.withLock { s -> (Bool, [String: Int], Int64, [String: Int]) in
@@ -35,7 +37,7 @@ final class RunProgress: Sendable {
             if due { s.lastReport = now }
             return (due, s.finished, now - started, s.rateLimited)
         }
-        guard due, let snapshot = try? store.snapshot(accounts: accounts) else { return nil }
+        guard due, let snapshot = try? await read() else { return nil }
         let names = Set(snapshot.unfinished.keys).union(finished.keys).sorted()
         let depths = Dictionary(uniqueKeysWithValues: names.map { ($0, snapshot.unfinished[$0] ?? 0) })
         guard !names.isEmpty else { return depths }

@@ -158,7 +158,8 @@ public final class Runner: Sendable {
                         }
                     }
                     if options.drain, try await io({ try $0.snapshot(accounts: accountFilter) }).workable == 0 { break }
-                    if let depths = progress.report(store: store, accounts: options.accounts, now: clock.now(), logger: logger) {
+                    if let depths = await progress.report(snapshot: { try await self.io { try $0.snapshot(accounts: accountFilter) } },
+                                                          now: clock.now(), logger: logger) {
                         for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
                     }
                     try await clock.sleep(until: clock.now() + options.pollMilliseconds)
@@ -180,7 +181,7 @@ public final class Runner: Sendable {
         for (account, reason) in snapshot.paused {
             if let n = snapshot.unfinished[account], n > 0 { held[account] = (n, reason) }
         }
-        if let depths = progress.report(store: store, accounts: options.accounts, now: clock.now(), logger: logger, final: true) {
+        if let depths = await progress.report(snapshot: { snapshot }, now: clock.now(), logger: logger, final: true) {
             for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
         }
         return Summary(held: held, finished: await completions.written, stoppedEarly: stoppedEarly)

@@ -113,10 +113,10 @@ import Testing
     let policy = RetryPolicy(attempts: 3, minimumBackoffMilliseconds: 1_000, maximumBackoffMilliseconds: 10_000)
 
     func next(_ kind: RetryDecision.Kind, attempts: Int = 0, previousWasClock: Bool = false, idempotent: Bool = true,
-              retryAfter: Int64? = nil) -> NextStep {
+              retryAfter: Int64? = nil, mayHaveExecuted: Bool = false) -> NextStep {
         RetryDecision.next(kind, code: "C", attemptsSoFar: attempts, previousWasClock: previousWasClock,
                            idempotent: idempotent, policy: policy, retryAfterMilliseconds: retryAfter, now: 100,
-                           jitter: 0)
+                           jitter: 0, mayHaveExecuted: mayHaveExecuted)
     }
 
     @Test func table() {
@@ -137,5 +137,10 @@ import Testing
         #expect(next(.notSent, idempotent: false) == .retry(at: 1_100, countsAsAttempt: true))
         #expect(next(.unknownOutcome, idempotent: true) == .retry(at: 1_100, countsAsAttempt: true))
         #expect(next(.unknownOutcome, idempotent: false) == .fail(.uncertain))
+        // A 502/504, a 408 or an internal error can come after the provider acted: an order is not sent again.
+        #expect(next(.transient, idempotent: false, mayHaveExecuted: true) == .fail(.uncertain))
+        #expect(next(.transient, idempotent: true, mayHaveExecuted: true) == .retry(at: 1_100, countsAsAttempt: true))
+        // A refusal before acting ("busy", maintenance) is safe to retry even for an order.
+        #expect(next(.transient, idempotent: false, mayHaveExecuted: false) == .retry(at: 1_100, countsAsAttempt: true))
     }
 }

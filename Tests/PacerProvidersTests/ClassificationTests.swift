@@ -110,4 +110,31 @@ import Testing
         #expect(HTTPDate.format(milliseconds: 1_700_000_000_000) == "Tue, 14 Nov 2023 22:13:20 GMT")
         #expect(HTTPDate.milliseconds("not a date") == nil)
     }
+
+    /// Which failures may have come after the provider acted (and so must not re-send an order): gateway and
+    /// server errors without an envelope, timeouts, and each provider's internal-error codes; refusals before
+    /// acting (rate limits, busy, insufficient inventory, maintenance, signature and auth errors) are not.
+    @Test func answersThatMayComeAfterTheProviderActed() {
+        for status in [408, 500, 502, 503, 504] {
+            let reply = HTTPReply(status: status, body: "<html>gateway</html>")
+            #expect(Kookeey().interpret(reply, overrides: [:]).mayHaveExecuted, "kookeey \(status)")
+            #expect(KuCoin().interpret(reply, overrides: [:]).mayHaveExecuted, "kucoin \(status)")
+            #expect(Bitunix().interpret(reply, overrides: [:]).mayHaveExecuted, "bitunix \(status)")
+            #expect(BitZ().interpret(reply, overrides: [:]).mayHaveExecuted, "bitz \(status)")
+        }
+        #expect(!KuCoin().interpret(HTTPReply(status: 429, body: ""), overrides: [:]).mayHaveExecuted)
+        #expect(Kookeey().interpret(Self.kookeey(10003), overrides: [:]).mayHaveExecuted)   // system error
+        #expect(!Kookeey().interpret(Self.kookeey(10005), overrides: [:]).mayHaveExecuted)  // busy: refused
+        #expect(!Kookeey().interpret(Self.kookeey(80003), overrides: [:]).mayHaveExecuted)  // no inventory
+        #expect(!Kookeey().interpret(Self.kookeey(60001), overrides: [:]).mayHaveExecuted)
+        #expect(KuCoin().interpret(Self.kucoin("500000"), overrides: [:]).mayHaveExecuted)
+        #expect(!KuCoin().interpret(Self.kucoin("400002"), overrides: [:]).mayHaveExecuted)
+        let bitunix = { (code: Int) in HTTPReply(status: 200, body: #"{"code":\#(code),"msg":"m","data":null}"#) }
+        #expect(Bitunix().interpret(bitunix(10001), overrides: [:]).mayHaveExecuted)
+        #expect(!Bitunix().interpret(bitunix(10006), overrides: [:]).mayHaveExecuted)
+        let bitz = { (code: Int) in HTTPReply(status: 200, body: #"{"status":\#(code),"msg":"","data":null,"time":1}"#) }
+        #expect(BitZ().interpret(bitz(-104), overrides: [:]).mayHaveExecuted)
+        #expect(!BitZ().interpret(bitz(-112), overrides: [:]).mayHaveExecuted)
+        #expect(!BitZ().interpret(bitz(-110), overrides: [:]).mayHaveExecuted)
+    }
 }

@@ -26,11 +26,13 @@ final class RunnerHarness: @unchecked Sendable {
 
     /// - Parameters:
     ///   - configured: the limit Pacer is told; `enforced`: the one the emulator applies (default: the same).
-    init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init()) async throws {
+    ///   - latency: how long the emulator takes to answer each provider's account (a slow account).
+    init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init(),
+         latency: [Provider: Int] = [:]) async throws {
         for (name, value) in Self.environment { setenv(name, value, 1) }
         emulator = try Emulator(config: EmulatorConfig(accounts: Provider.allCases.map { p in
             .init(provider: p, key: "\(p.rawValue)-key", secret: Self.secrets[p]!,
-                  passphrase: p == .kucoin ? "kc-pass" : nil, limit: enforced ?? configured)
+                  passphrase: p == .kucoin ? "kc-pass" : nil, limit: enforced ?? configured, latencyMilliseconds: latency[p])
         }, faults: faults))
         running = try await emulator.start()
         store = try SQLiteStore(path: dir.url.appendingPathComponent("pacer.sqlite").path)
@@ -92,6 +94,27 @@ final class RunnerHarness: @unchecked Sendable {
                 try emit(call)
             }
         }])
+    }
+
+    /// Starts `pacer run` processes against this harness's database (warnings only on stderr).
+    func startRunners(_ count: Int, _ extra: [String] = []) throws -> [PacerProcess.Running] {
+        try (0..<count).map { _ in
+            try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", dbPath] + extra,
+                                   environment: Self.environment.merging(["PACER_LOG_LEVEL": "warning"]) { $1 })
+        }
+    }
+
+    /// Waits (at most `seconds`) for the processes to exit, terminating any still running; returns their stderr.
+    func wait(_ processes: [PacerProcess.Running], seconds: Double = 90) async throws -> [String] {
+        let deadline = Date().addingTimeInterval(seconds)
+        while processes.contains(where: { $0.process.isRunning }) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for p in processes where p.process.isRunning { p.process.terminate() }
+        return processes.map { p in
+            p.process.waitUntilExit()
+            return String(decoding: p.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        }
     }
 
     func runInProcess(metrics: RunnerMetrics = RunnerMetrics(),

@@ -1,0 +1,182 @@
+import Foundation
+import GRDB
+import PacerCore
+import PacerEmulator
+import PacerProviders
+import PacerRunner
+import PacerTestSupport
+import Synchronization
+import Testing
+@testable import PacerStore
+
+/// The rules of DESIGN.md under adversity, against the emulator on 127.0.0.1: slow request paths, paused and
+/// blocked runners, slow accounts, unreadable credentials. Every run is bounded by --max-seconds and every wait
+/// by a deadline.
+@Suite(.serialized) struct GuaranteeTests {
+    /// Holds the database's write lock from another connection, on a thread of its own (not the test's
+    /// cooperative pool), as a long enqueue in another process would.
+    static func holdWriteLock(_ queue: DatabaseQueue, seconds: Double) async throws {
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            Thread.detachNewThread {
+                done.resume(with: Result {
+                    try queue.inDatabase { db in
+                        try db.execute(sql: "BEGIN IMMEDIATE")
+                        Thread.sleep(forTimeInterval: seconds)
+                        try db.execute(sql: "COMMIT")
+                    }
+                })
+            }
+        }
+    }
+
+    /// 30% of requests reach the provider 1.2 s after they left (more than a window), and the provider counts them
+    /// on arrival. A token freed a window after dispatch would let later calls overtake them; tokens held until
+    /// the answer keep every window at the provider within the limit.
+    @Test func aSlowRequestPathNeverPutsTheProviderOverTheLimit() async throws {
+        var faults = FaultSettings()
+        faults.seed = 7
+        faults.delayIn = 0.3
+        faults.delayInMilliseconds = 1_200
+        let h = try await RunnerHarness(configured: "20/1s", faults: faults)
+        try h.enqueue(.kookeey, count: 120)
+        let summary = try await h.runInProcess { $0.maxSeconds = 60 }
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        #expect(try h.states() == [.succeeded: 120])
+        let account = try #require(h.emulator.stats().account("kookeey-key"))
+        #expect(account.rejected["rate_limited"] == nil, "\(account.rejected)")
+        #expect(account.maxAcceptedInWindow <= 20)
+    }
+
+    /// One account answers in a second, the other at once; with four slots the slow one must not hold them all:
+    /// the fast account's calls finish long before the slow account's.
+    @Test func aSlowAccountDoesNotStarveAFastOne() async throws {
+        let h = try await RunnerHarness(configured: "50/1s", latency: [.bitz: 1_000])
+        try h.enqueue(.bitz, count: 30)
+        try h.enqueue(.kookeey, count: 60)
+        let started = Date()
+        _ = try await h.runInProcess { $0.concurrency = 4; $0.maxSeconds = 6 }
+        await h.stop()
+        var done: [String: [Int64]] = [:]
+        try h.store.results(run: nil) { r in
+            if r.state == .succeeded, let at = r.finishedAtMilliseconds { done[r.account, default: []].append(at) }
+        }
+        #expect(done["kookeey"]?.count == 60)
+        let start = Int64(started.timeIntervalSince1970 * 1000)
+        let fastDone = (done["kookeey"]?.max() ?? .max) - start
+        #expect(fastDone < 3_000, "the fast account needed \(fastDone) ms beside the slow one")
+        #expect((h.emulator.stats().account("bitz-key")?.maxConcurrent ?? 0) <= 4)
+    }
+
+    /// An account whose secret cannot be read is paused; after the secret is fixed and the account resumed, a
+    /// running `pacer run` picks it up again.
+    @Test func anAccountPausedForCredentialsRestartsAfterResume() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        let variable = "PACER_TEST_LATE_SECRET_\(UInt32.random(in: 0...UInt32.max))"
+        unsetenv(variable)
+        try h.store.addAccount(Account(
+            name: "late", provider: .kookeey, baseURL: h.running.baseURL(.kookeey), limit: RateLimit(parsing: "50/1s")!,
+            credentials: CredentialReferences(key: "kookeey-key", secretEnv: variable)), replace: false, nowMilliseconds: 0)
+        _ = try h.store.enqueue([RunToEnqueue(run: NewRun(job: "late", account: "late", jobFile: "late.yaml",
+                                                          retry: .default, createdAtMilliseconds: 0)) { emit in
+            for i in 0..<5 {
+                try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(i)"}"#, body: nil,
+                                 weight: 1, idempotent: true))
+            }
+        }])
+        let store = h.store
+        let fixer = Task {
+            // Bounded: the runner pauses the account within its first loop; give it at most 5 s.
+            for _ in 0..<100 {
+                if try store.account(named: "late")?.pausedReason != nil { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            setenv(variable, RunnerHarness.secrets[.kookeey]!, 1)
+            try store.resumeAccount("late")
+        }
+        let summary = try await h.runInProcess { $0.drain = false; $0.maxSeconds = 4 }
+        try await fixer.value
+        unsetenv(variable)
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        var states: [CallState] = []
+        try h.store.results(run: nil) { states.append($0.state) }
+        #expect(states == Array(repeating: .succeeded, count: 5))
+    }
+
+    /// A store call that waits for another process's write lock must not stall the runner's other tasks: with
+    /// the lock held for two seconds, a timer beside the runner keeps ticking.
+    @Test func lockWaitsDoNotStallTheRunnersTasks() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        for p in Provider.allCases { try h.enqueue(p, count: 100) }
+        let blocker = try DatabaseQueue(path: h.dbPath)
+        let ticks = Mutex<(last: Date, maxGap: TimeInterval)>((Date(), 0))
+        let ticker = Task {
+            for _ in 0..<400 where !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(10))
+                let now = Date()
+                ticks.withLock { $0 = (now, max($0.maxGap, now.timeIntervalSince($0.last))) }
+            }
+        }
+        let runner = Task { try await h.runInProcess { $0.maxSeconds = 4 } }
+        try await Task.sleep(for: .milliseconds(300))
+        try await Self.holdWriteLock(blocker, seconds: 2)
+        _ = try await runner.value
+        ticker.cancel()
+        await h.stop()
+        let gap = ticks.withLock { $0.maxGap }
+        #expect(gap < 0.5, "a timer beside the runner stalled for \(gap) s while the database was locked")
+    }
+
+    /// Two runners; another process holds the write lock for longer than the stale threshold (a huge enqueue).
+    /// Both runners' heartbeats wait behind it; neither may declare the other dead once the lock is released.
+    @Test func aLongWriteLockMakesNoLiveRunnerLookDead() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        try h.enqueue(.kookeey, count: 400)
+        let runners = try h.startRunners(2)
+        try await Task.sleep(for: .milliseconds(1_500))
+        try await Self.holdWriteLock(try DatabaseQueue(path: h.dbPath), seconds: 7)
+        let stderr = try await h.wait(runners)
+        await h.stop()
+        for (p, err) in zip(runners, stderr) {
+            #expect(p.process.terminationStatus == 0, "\(err)")
+            #expect(!err.contains("declared dead"), "\(err)")
+        }
+        #expect(try h.states() == [.succeeded: 400])
+        #expect(try h.attemptsByClassification()["abandoned"] == nil)
+        #expect(h.emulator.stats().duplicatedCalls.isEmpty)
+    }
+
+    /// Two runners; one is stopped (SIGSTOP) for 8 s, then continued. The other declares it dead and takes its
+    /// calls over; the paused one must notice, send nothing on behalf of its old identity, and register again.
+    /// No order is placed twice; the only repeats allowed are reads that were on the wire at the moment it froze.
+    @Test func aPausedRunnerIsFencedAndRegistersAgain() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        try h.enqueue(.kookeey, count: 600)
+        try h.enqueue(.kucoin, count: 150, idempotent: false, job: "kucoin-orders")
+        let runners = try h.startRunners(2, ["--concurrency", "4"])
+        try await Task.sleep(for: .milliseconds(1_500))
+        let frozen = runners[0].process.processIdentifier
+        kill(frozen, SIGSTOP)
+        try await Task.sleep(for: .seconds(8))
+        kill(frozen, SIGCONT)
+        let stderr = try await h.wait(runners)
+        await h.stop()
+        #expect(runners.allSatisfy { $0.process.terminationStatus == 0 }, "\(stderr)")
+        #expect(stderr[0].contains("declared dead"), "the paused runner did not notice: \(stderr[0])")
+        let stats = h.emulator.stats()
+        let orders = stats.calls.filter { $0.key.hasPrefix("kucoin/") && $0.key.contains("POST") }
+        #expect(orders.values.allSatisfy { $0 == 1 }, "an order was placed twice: \(orders.filter { $0.value > 1 })")
+        #expect(stats.duplicatedCalls.count <= 4, "\(stats.duplicatedCalls)") // at most the reads in flight at SIGSTOP
+        let states = try h.states()
+        #expect(states[.queued] == nil && states[.inFlight] == nil && states[.retrying] == nil, "\(states)")
+        for account in stats.accounts {
+            #expect(account.maxSentInWindow <= 50, "\(account.key) sent \(account.maxSentInWindow) in one window")
+        }
+        // The paused runner came back under a new id and did work after it.
+        let ids = try await h.store.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT runner FROM attempts WHERE classification != 'abandoned'")
+        }
+        #expect(ids.count >= 3, "runner ids that recorded answers: \(ids)")
+    }
+}

@@ -1,0 +1,69 @@
+import PacerCore
+import PacerStore
+import Synchronization
+import Testing
+@testable import PacerRunner
+
+/// The runner's small parts, without a network or a wall clock.
+@Suite struct RunnerPartsTests {
+    static func completion(_ call: Int64) -> Completion {
+        Completion(call: call, runner: "r", startedAt: 0, latencyMilliseconds: 1, httpStatus: 200, code: "0",
+                   classification: "ok", message: nil, state: .succeeded, attempts: 1, nextAttemptAt: 0, data: nil,
+                   error: nil, finishedAt: 1)
+    }
+
+    struct WriteFailed: Error {}
+
+    /// An answer already received cannot be asked for again: a failed write keeps the batch, and the next flush
+    /// writes it, in order, ahead of newer completions.
+    @Test func aFailedWriteKeepsTheAnswers() async throws {
+        let failNext = Atomic<Bool>(true)
+        let written = Mutex<[Int64]>([])
+        let writer = CompletionWriter(batchSize: 100) { batch in
+            if failNext.exchange(false, ordering: .relaxed) { throw WriteFailed() }
+            written.withLock { $0 += batch.map(\.call) }
+        }
+        try await writer.add(Self.completion(1))
+        try await writer.add(Self.completion(2))
+        await #expect(throws: WriteFailed.self) { try await writer.flush() }
+        #expect(await writer.waiting == 2)
+        try await writer.add(Self.completion(3))
+        try await writer.flush()
+        #expect(written.withLock { $0 } == [1, 2, 3])
+        #expect(await writer.waiting == 0)
+        #expect(await writer.written == 3)
+    }
+
+    /// Waits (bounded: at most about two seconds) until `condition` holds.
+    func eventually(_ condition: () async -> Bool) async -> Bool {
+        for _ in 0..<2_000 {
+            if await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        return await condition()
+    }
+
+    /// A slow account that took every slot while it was alone gives them up as its answers come back, and cannot
+    /// hold more than its share while another account has work: the other gets the freed slots.
+    @Test func aSlowAccountCannotKeepMoreThanItsShare() async throws {
+        let slots = InFlightSlots(8)
+        #expect(await slots.acquire(account: "slow", upTo: 8) == 8)
+        let fast = Task { await slots.acquire(account: "fast", upTo: 8) }
+        #expect(await eventually { await slots.share(of: "slow") == 4 }) // the fast account now waits
+        for _ in 0..<4 { await slots.release(account: "slow") }         // four slow answers come back
+        #expect(await fast.value == 1)                                   // woken by the first one
+        // The fast account comes back for more and gets the rest of its share at once.
+        #expect(await slots.acquire(account: "fast", upTo: 8) == 3)
+        #expect(await slots.holding("fast") == 4)
+        #expect(await slots.holding("slow") == 4)
+        // The slow account asks for more: it already holds its share, so it waits...
+        let slowAgain = Task { await slots.acquire(account: "slow", upTo: 8) }
+        #expect(await eventually { await slots.share(of: "fast") == 4 })
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(await slots.holding("slow") == 4)
+        // ...until the fast account is done, then it may have everything.
+        await slots.release(account: "fast", 4)
+        #expect(await slowAgain.value == 4)
+        #expect(await slots.holding("slow") == 8)
+    }
+}
