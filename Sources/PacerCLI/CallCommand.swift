@@ -55,9 +55,14 @@ struct CallCommand: AsyncParsableCommand {
         // A call by hand spends from the same bucket as the runners, so it cannot push the account over. It
         // registers like a runner while it waits for its answer: its spend stays open until then, and if this
         // process dies, the runners' recovery settles it.
-        let identity = RunnerIdentity(id: "call:\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)",
-                                      host: ProcessInfo.processInfo.hostName,
-                                      pid: ProcessInfo.processInfo.processIdentifier)
+        let pid = ProcessInfo.processInfo.processIdentifier
+        let identity = RunnerIdentity(id: "call:\(Runner.localHost):\(pid):\(UUID().uuidString.prefix(8))",
+                                      host: Runner.localHost, pid: pid)
+        // Settle what earlier `pacer call`s killed on this host left open (no runner may be there to do it). It
+        // does not watch heartbeats, so elsewhere it only condemns a runner silent for two minutes.
+        _ = try? opened.recoverAbandoned(now: WallClock.nowMilliseconds) { record, now in
+            Runner.isGoneLocally(record.identity) || now - record.heartbeatAt > 120_000
+        }
         try opened.registerRunner(identity, now: WallClock.nowMilliseconds)
         defer { try? opened.unregisterRunner(identity.id) }
         let heartbeat = Task {

@@ -7,12 +7,20 @@
 /// successful looks (each one a transaction that got the lock), spanning at least `staleAfter` of our time. A
 /// runner that waited for the same lock writes its heartbeat right after ours, so our next look sees it move.
 ///
-/// A runner that was paused (SIGSTOP, a sleeping laptop) does see time jump, but it also sees every other runner's
-/// heartbeat move on, so it never condemns the others on waking. Pure: `now` is always passed in.
+/// Staleness only builds up over *continuous* observation: when our own previous look is older than
+/// `maxLookGap` (we were paused, or our look itself waited for the lock), every sighting starts again. So a
+/// runner that wakes from a pause (SIGSTOP, a sleeping laptop, a frozen process group) condemns nobody on waking,
+/// and looks taken before a long lock wait never count towards a verdict after it.
+///
+/// `now` should come from a monotonic clock (our looks' spacing, not the calendar, is what matters), so a
+/// wall-clock step cannot make a heartbeat look stale. Pure: `now` is always passed in.
 public struct HeartbeatWatch: Sendable {
     public var staleAfterMilliseconds: Int64
     /// Looks after the first sighting during which the heartbeat must stay still.
     public var looks: Int
+    /// A gap between two of our looks longer than this breaks the observation.
+    public var maxLookGapMilliseconds: Int64
+    private var lastLook: Int64?
 
     struct Sighting: Sendable {
         var heartbeat: Int64
@@ -22,12 +30,20 @@ public struct HeartbeatWatch: Sendable {
 
     private var seen: [String: Sighting] = [:]
 
-    public init(staleAfterMilliseconds: Int64, looks: Int = 2) {
+    public init(staleAfterMilliseconds: Int64, looks: Int = 2, maxLookGapMilliseconds: Int64 = 2_500) {
         self.staleAfterMilliseconds = staleAfterMilliseconds
         self.looks = looks
+        self.maxLookGapMilliseconds = maxLookGapMilliseconds
     }
 
-    /// Records one look at `runner`'s heartbeat taken at `now` (inside a transaction) and says whether it is dead.
+    /// Starts one look (one recovery transaction) at `now`; a look that comes too long after the previous one
+    /// forgets every sighting.
+    public mutating func beginLook(now: Int64) {
+        if let lastLook, now - lastLook > maxLookGapMilliseconds { seen.removeAll() }
+        lastLook = now
+    }
+
+    /// Records `runner`'s heartbeat as seen in the current look at `now`, and says whether it is dead.
     public mutating func isDead(_ runner: String, heartbeat: Int64, now: Int64) -> Bool {
         guard var sighting = seen[runner], sighting.heartbeat == heartbeat else {
             seen[runner] = Sighting(heartbeat: heartbeat, firstSeenAt: now, stillLooks: 0)

@@ -73,6 +73,16 @@ public struct WindowBudget: Sendable, Equatable {
         return .wait(until: now + openRecheckMilliseconds)
     }
 
+    /// When a runner is found dead, its unanswered spends are settled this long after the verdict: a request it
+    /// had passed to its HTTP client may still leave that much later (the transport's connect timeout).
+    public static let deadOwnerGraceMilliseconds: Int64 = 10_000
+
+    /// How long settled spends are kept before trimming: far longer than any window plus margin a caller may use
+    /// (runners may run with different `--margin`s), and long enough for a rate limit to look back over them.
+    public static func keepSettledMilliseconds(windowMilliseconds: Int64) -> Int64 {
+        max(2 * windowMilliseconds, 60_000)
+    }
+
     /// The default safety margin for a window: 0.5% of it, at least 1 ms and at most 100 ms.
     ///
     /// Small, because the runner already holds each token from the moment the provider's answer arrives (the

@@ -17,82 +17,96 @@ struct AccountWorker: Sendable {
     /// The provider's window plus the safety margin: how long a spent token stays spent.
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
-    func run() async throws {
+    /// Claims, spends and sends until the runner stops. Never throws: a store error (the database busy past its
+    /// timeout) is logged and the loop tries again, and a runner declared dead registers again; either way the
+    /// calls it held go back (or were already given back by recovery).
+    func run() async {
         let clockOffset = ClockOffset()
-        let name = account.name, lease = runner.options.leaseMilliseconds, batch = runner.options.claimBatch
-        let window = self.window, limit = account.limit.count
+        let name = account.name
         // A discarding group: each send's task is gone once it finishes, so memory does not grow with calls.
-        try await withThrowingDiscardingTaskGroup { sends in
+        await withDiscardingTaskGroup { sends in
             while !runner.isStopping {
                 let runnerID = runner.identity.id
-                let now = clock.now()
-                let claimed: [ClaimedCall]
+                var pending: [ClaimedCall] = []
                 do {
-                    claimed = try await runner.io {
-                        try $0.claim(account: name, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease, max: batch)
+                    pending = try await claim(as: runnerID, clockOffset: clockOffset)
+                    if pending.isEmpty {
+                        try await runner.pause(milliseconds: runner.options.pollMilliseconds)
+                        continue
                     }
-                } catch let error as StoreError where error.kind == .runnerDeclaredDead {
-                    try await runner.reregister(after: runnerID)
-                    continue
-                }
-                if claimed.isEmpty {
-                    try await runner.pause(milliseconds: runner.options.pollMilliseconds)
-                    continue
-                }
-                let offset = try await runner.io {
-                    try $0.pacing(account: name, nowMilliseconds: now, windowMilliseconds: window, configuredCount: limit)
-                }.clockOffsetMilliseconds
-                clockOffset.set(offset)
-                var pending = claimed
-                while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
-                    // Take in-flight slots first, then tokens: a call is on the wire the moment its token is spent,
-                    // so the limiter's log is the true send time.
-                    let slots = await runner.slots.acquire(account: name, upTo: pending.count)
-                    let batch = pending.prefix(slots).map { (id: $0.id, weight: $0.weight) }
-                    let grant: SpendGrant
-                    do {
-                        grant = try await runner.io {
-                            try $0.spend(account: name, calls: batch, runner: runnerID, now: clock.now,
-                                         windowMilliseconds: window, configuredCount: limit)
+                    while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
+                        // Take in-flight slots first, then tokens: a call is on the wire the moment its token is
+                        // spent, so the limiter's log is the true send time.
+                        let slots = await runner.slots.acquire(account: name, upTo: pending.count)
+                        let grant: SpendGrant
+                        do { grant = try await spend(Array(pending.prefix(slots)), as: runnerID) } catch {
+                            await runner.slots.release(account: name, slots)
+                            throw error
                         }
-                    } catch {
-                        await runner.slots.release(account: name, slots)
-                        guard let storeError = error as? StoreError, storeError.kind == .runnerDeclaredDead else { throw error }
-                        pending = [] // no longer ours: recovery gave them back to the queue
-                        try await runner.reregister(after: runnerID)
-                        break
-                    }
-                    let granted = Set(grant.granted), lost = Set(grant.lost)
-                    for call in pending where granted.contains(call.id) {
-                        sends.addTask {
-                            do { try await send(call, as: runnerID, clockOffset: clockOffset) } catch {
+                        let granted = Set(grant.granted), lost = Set(grant.lost)
+                        for call in pending where granted.contains(call.id) {
+                            sends.addTask {
+                                await send(call, as: runnerID, spentAt: grant.at, clockOffset: clockOffset)
                                 await runner.slots.release(account: name)
-                                throw error
                             }
-                            await runner.slots.release(account: name)
+                        }
+                        await runner.slots.release(account: name, slots - grant.granted.count)
+                        pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
+                        if !pending.isEmpty, let retryAt = grant.retryAt {
+                            runner.noteWait(account: name)
+                            try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
                         }
                     }
-                    await runner.slots.release(account: name, slots - grant.granted.count)
-                    pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
-                    if !pending.isEmpty, let retryAt = grant.retryAt {
-                        runner.noteWait(account: name)
-                        try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
-                    }
-                }
-                if !pending.isEmpty && runner.identity.id == runnerID {
-                    let ids = pending.map(\.id)
-                    try await runner.io { try $0.release(ids, runner: runnerID) }
+                    if !pending.isEmpty && runner.identity.id == runnerID { try await release(pending, as: runnerID) }
+                } catch let error as StoreError where error.kind == .runnerDeclaredDead {
+                    // No longer ours: recovery gave them back to the queue.
+                    try? await runner.reregister(after: runnerID)
+                } catch {
+                    runner.logger.error("store error; retrying", metadata: ["account": "\(name)", "error": "\(error)"])
+                    if !pending.isEmpty { try? await release(pending, as: runnerID) }
+                    try? await runner.pause(milliseconds: 1_000)
                 }
             }
         }
     }
 
-    /// One try of one call. Tokens are already spent and the call marked dispatched: sign now and send — unless
-    /// this runner may have been declared dead since (see `Runner.maySend`): then the call goes back unsent.
-    func send(_ call: ClaimedCall, as runnerID: String, clockOffset: ClockOffset) async throws {
+    /// Leases the account's due calls and refreshes its clock offset.
+    private func claim(as runnerID: String, clockOffset: ClockOffset) async throws -> [ClaimedCall] {
+        let name = account.name, lease = runner.options.leaseMilliseconds, batch = runner.options.claimBatch
+        let window = self.window, limit = account.limit.count
+        let now = clock.now()
+        let claimed = try await runner.io {
+            try $0.claim(account: name, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease, max: batch)
+        }
+        guard !claimed.isEmpty else { return [] }
+        let offset = try await runner.io {
+            try $0.pacing(account: name, nowMilliseconds: now, windowMilliseconds: window, configuredCount: limit)
+        }.clockOffsetMilliseconds
+        clockOffset.set(offset)
+        return claimed
+    }
+
+    private func spend(_ calls: [ClaimedCall], as runnerID: String) async throws -> SpendGrant {
+        let name = account.name, window = self.window, limit = account.limit.count, clock = self.clock
+        let batch = calls.map { (id: $0.id, weight: $0.weight) }
+        return try await runner.io {
+            try $0.spend(account: name, calls: batch, runner: runnerID, now: clock.now, windowMilliseconds: window,
+                         configuredCount: limit)
+        }
+    }
+
+    private func release(_ calls: [ClaimedCall], as runnerID: String) async throws {
+        let ids = calls.map(\.id)
+        try await runner.io { try $0.release(ids, runner: runnerID) }
+    }
+
+    /// One try of one call. Tokens were spent at `spentAt` and the call marked dispatched: sign now and send —
+    /// unless this runner may have been declared dead since (see `Runner.maySend`): then the call goes back unsent.
+    /// Never throws: whatever happens, the try ends as a completion.
+    func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, clockOffset: ClockOffset) async {
         let started = clock.now()
         guard runner.maySend(as: runnerID) else {
-            try await runner.completions.add(Completion(
+            await runner.completions.add(Completion(
                 call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: 0, httpStatus: nil, code: nil,
                 classification: RetryDecision.Kind.notSent.name,
                 message: "not sent: this runner's heartbeat is too old (the process was paused or the database blocked)",
@@ -149,10 +163,16 @@ struct AccountWorker: Sendable {
             if kind == .rateLimited {
                 let name = account.name, window = self.window, limit = account.limit.count
                 let retryAfter = outcome?.retryAfterMilliseconds
-                try await runner.io {
-                    try $0.recordRateLimit(account: name, sentAt: started, nowMilliseconds: now,
-                                           retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
-                                           configuredCount: limit)
+                // The window before the refused call is measured from its spend: calls spent in the same batch
+                // left together and are not "before" it.
+                do {
+                    try await runner.io {
+                        try $0.recordRateLimit(account: name, sentAt: spentAt, nowMilliseconds: now,
+                                               retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
+                                               configuredCount: limit)
+                    }
+                } catch {
+                    runner.logger.error("cannot record a rate limit", metadata: ["account": "\(name)", "error": "\(error)"])
                 }
                 runner.noteRateLimit(account: account.name)
             }
@@ -166,7 +186,8 @@ struct AccountWorker: Sendable {
                 : message
         case .failAndPause(let reason):
             let name = account.name
-            if try await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) }) {
+            // If the pause cannot be written now, the call still fails; the next auth answer pauses the account.
+            if (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? true {
                 runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
                 state = .failed
                 error = reason
@@ -178,7 +199,7 @@ struct AccountWorker: Sendable {
             }
         }
         let attempts = call.attempts + (counted ? 1 : 0)
-        try await runner.completions.add(Completion(
+        await runner.completions.add(Completion(
             call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
             httpStatus: status, code: outcome?.code, classification: kind.name, message: message, state: state,
             attempts: attempts, nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error,

@@ -20,9 +20,11 @@ actor CompletionWriter {
 
     var waiting: Int { pending.count }
 
-    func add(_ completion: Completion) async throws {
+    /// Adds a finished try; writes the batch once it is full. A failed write keeps everything for the next
+    /// flush (the runner's loop flushes often and reports errors), so adding never fails.
+    func add(_ completion: Completion) async {
         pending.append(completion)
-        if pending.count >= batchSize { try await flush() }
+        if pending.count >= batchSize { try? await flush() }
     }
 
     func flush() async throws {

@@ -26,8 +26,11 @@ actor InFlightSlots {
     func holding(_ account: String) -> Int { held[account] ?? 0 }
 
     /// Waits until `account` may take at least one slot, then takes as many as it may, up to `wanted`.
+    ///
+    /// Free slots go to the caller at once even when others wait: every release serves the waiters that can be
+    /// served, so those still waiting are at their share and must not hold up an account that is not.
     func acquire(account: String, upTo wanted: Int) async -> Int {
-        if waiters.isEmpty, let granted = take(account, wanted) { return granted }
+        if let granted = take(account, wanted) { return granted }
         return await withCheckedContinuation { waiters.append((account, max(1, wanted), $0)) }
     }
 

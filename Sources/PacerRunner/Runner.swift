@@ -29,6 +29,10 @@ public final class Runner: Sendable {
     private let current: Mutex<RunnerIdentity>
     /// The instant of our latest successful heartbeat (or registration), in our clock.
     private let lastHeartbeat = Atomic<Int64>(0)
+    /// The same instant on the monotonic clock (what `maySend` measures against).
+    private let lastBeatMonotonic = Atomic<Int64>(0)
+    private let origin = ContinuousClock.now
+    private let heartbeatDone = Atomic<Bool>(false)
     private let watch: Mutex<HeartbeatWatch>
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
@@ -50,8 +54,20 @@ public final class Runner: Sendable {
 
     static func newIdentity() -> RunnerIdentity {
         let pid = ProcessInfo.processInfo.processIdentifier
-        let host = ProcessInfo.processInfo.hostName
-        return RunnerIdentity(id: "\(host):\(pid):\(UUID().uuidString.prefix(8))", host: host, pid: pid)
+        return RunnerIdentity(id: "\(localHost):\(pid):\(UUID().uuidString.prefix(8))", host: localHost, pid: pid)
+    }
+
+    /// This host as far as process ids mean anything: the host name plus the pid namespace, so two containers
+    /// that share a host name (and the database) never probe each other's pids.
+    public static let localHost: String = {
+        let name = ProcessInfo.processInfo.hostName
+        let namespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")) ?? ""
+        return namespace.isEmpty ? name : "\(name)#\(namespace)"
+    }()
+
+    /// Whether `other` is a process on this host (same pid namespace) that no longer exists.
+    public static func isGoneLocally(_ other: RunnerIdentity) -> Bool {
+        other.host == localHost && kill(other.pid, 0) != 0 && errno == ESRCH
     }
 
     /// Who this runner is in the database now (a new id after it was declared dead and registered again).
@@ -73,7 +89,13 @@ public final class Runner: Sendable {
     /// between taking the tokens and sending.
     func maySend(as runnerID: String) -> Bool {
         identity.id == runnerID
-            && clock.now() - lastHeartbeat.load(ordering: .relaxed) <= options.staleAfterMilliseconds / 2
+            && monotonicMilliseconds() - lastBeatMonotonic.load(ordering: .relaxed) <= options.staleAfterMilliseconds / 2
+    }
+
+    /// Milliseconds on a monotonic clock: intervals measured in-process must not jump with the wall clock.
+    func monotonicMilliseconds() -> Int64 {
+        let elapsed = ContinuousClock.now - origin
+        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
     }
 
     /// Called when the store refuses `oldID` as declared dead: registers a fresh identity (once, however many
@@ -93,6 +115,7 @@ public final class Runner: Sendable {
             return
         }
         lastHeartbeat.store(at, ordering: .relaxed)
+        lastBeatMonotonic.store(monotonicMilliseconds(), ordering: .relaxed)
         logger.warning("this runner was declared dead by another (paused or blocked longer than the stale threshold); its calls went back to the queue; registered again", metadata: [
                         "old": "\(oldID)", "new": "\(fresh.id)"])
     }
@@ -117,30 +140,32 @@ public final class Runner: Sendable {
         let me = identity
         let clock = self.clock
         lastHeartbeat.store(try await io { try $0.registerRunner(me, now: clock.now) }, ordering: .relaxed)
-        _ = try await recover()
+        lastBeatMonotonic.store(monotonicMilliseconds(), ordering: .relaxed)
+        _ = try? await recover()
         let deadline = options.maxSeconds.map { start + Int64($0 * 1000) }
         var stoppedEarly = false
-        do {
-            // The heartbeat runs beside the workers and is cancelled (not waited for) when they are done.
-            let heartbeat = Task { await self.heartbeatLoop() }
-            defer { heartbeat.cancel() }
-            // A discarding group: finished workers are not kept until someone collects them.
-            try await withThrowingDiscardingTaskGroup { group in
-                var workers = Set<String>()
-                var lastTickMinute: Int64?
-                let accountFilter = options.accounts
-                while true {
-                    // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
-                    if !options.drain, let onTick, clock.now() / 60_000 != lastTickMinute {
-                        let now = clock.now()
-                        lastTickMinute = now / 60_000
-                        // A schedule's failure is the scheduler's to report; it never stops the runner.
-                        do { try await onTick(now) } catch {
-                            logger.error("schedule tick failed", metadata: ["error": "\(error)"])
-                        }
+        // The heartbeat runs beside the workers until this runner has written its last answer and unregistered:
+        // while requests are still in flight after a stop, other runners must keep seeing it alive.
+        let heartbeat = Task { await self.heartbeatLoop() }
+        // A discarding group: finished workers are not kept until someone collects them. Workers never throw;
+        // a store error in the loop below is logged and retried, so one busy moment cannot end the run.
+        await withDiscardingTaskGroup { group in
+            var workers = Set<String>()
+            var lastTickMinute: Int64?
+            let accountFilter = options.accounts
+            while true {
+                // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
+                if !options.drain, let onTick, clock.now() / 60_000 != lastTickMinute {
+                    let now = clock.now()
+                    lastTickMinute = now / 60_000
+                    // A schedule's failure is the scheduler's to report; it never stops the runner.
+                    do { try await onTick(now) } catch {
+                        logger.error("schedule tick failed", metadata: ["error": "\(error)"])
                     }
-                    if isStopping { stoppedEarly = true; break }
-                    if let deadline, clock.now() >= deadline { stoppedEarly = true; break }
+                }
+                if isStopping { stoppedEarly = true; break }
+                if let deadline, clock.now() >= deadline { stoppedEarly = true; break }
+                do {
                     try await completions.flush()
                     for account in try await io({ try $0.accounts() }) where account.pausedReason == nil
                         && (accountFilter?.contains(account.name) ?? true) && !workers.contains(account.name) {
@@ -148,7 +173,7 @@ public final class Runner: Sendable {
                             let credentials = try CredentialResolver.resolve(account)
                             let worker = AccountWorker(account: account, credentials: credentials, runner: self)
                             workers.insert(account.name)
-                            group.addTask { try await worker.run() }
+                            group.addTask { await worker.run() }
                         } catch {
                             // A secret this process cannot read: hold the account (visible in `status`) rather
                             // than burn its queue on refusals. `account resume` makes it eligible again.
@@ -163,18 +188,34 @@ public final class Runner: Sendable {
                         for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
                     }
                     try await clock.sleep(until: clock.now() + options.pollMilliseconds)
+                } catch {
+                    logger.error("store error; retrying", metadata: ["error": "\(error)"])
+                    try? await clock.sleep(until: clock.now() + 1_000)
                 }
-                requestStop()
             }
-        } catch {
             requestStop()
-            try? await completions.flush()
-            let id = identity.id
-            _ = try? await io { try $0.unregisterRunner(id) }
-            throw error
         }
-        try await completions.flush()
+        // Every worker has ended and every send has handed in its answer: write them all before leaving, trying
+        // again (while the heartbeat keeps our leases) rather than dropping answers already received.
+        var unwritten: (any Error)?
+        for attempt in 0..<30 {
+            do {
+                try await completions.flush()
+                unwritten = nil
+                break
+            } catch {
+                unwritten = error
+                logger.error("cannot write answers yet; retrying", metadata: ["attempt": "\(attempt + 1)", "error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        heartbeatDone.store(true, ordering: .relaxed)
+        await heartbeat.value
         let id = identity.id
+        if let unwritten {
+            // Keep our registration: without a heartbeat we are found dead and our calls recovered as abandoned.
+            throw unwritten
+        }
         try await io { try $0.unregisterRunner(id) }
         let snapshot = try await io { [options] in try $0.snapshot(accounts: options.accounts) }
         var held: [String: (calls: Int, reason: String)] = [:]
@@ -189,11 +230,14 @@ public final class Runner: Sendable {
 
     /// Renews our heartbeat and leases every second, re-registers if we were declared dead, and recovers the
     /// calls of runners that died. A failed beat (the database busy past its timeout) is logged and tried again:
-    /// meanwhile `maySend` holds every request back.
+    /// meanwhile `maySend` holds every request back. Runs until `run()` has written its last answer.
     private func heartbeatLoop() async {
-        while !isStopping {
+        while !heartbeatDone.load(ordering: .relaxed) {
             do {
-                try await pause(milliseconds: options.heartbeatMilliseconds)
+                for _ in 0..<max(1, options.heartbeatMilliseconds / 20) where !heartbeatDone.load(ordering: .relaxed) {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                if heartbeatDone.load(ordering: .relaxed) { return }
                 let id = identity.id
                 let clock = self.clock, lease = options.leaseMilliseconds
                 guard let beat = try await io({ try $0.heartbeat(runner: id, now: clock.now, leaseMilliseconds: lease) }) else {
@@ -201,6 +245,7 @@ public final class Runner: Sendable {
                     continue
                 }
                 lastHeartbeat.store(beat, ordering: .relaxed)
+                lastBeatMonotonic.store(monotonicMilliseconds(), ordering: .relaxed)
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
                     logger.notice("recovered calls of stopped runners", metadata: [
@@ -222,11 +267,18 @@ public final class Runner: Sendable {
         let clock = self.clock
         return try await io { [self] store in
             var seen = Set<String>()
-            let recovery = try store.recoverAbandoned(now: clock.now) { record, now in
+            var looked = false
+            let recovery = try store.recoverAbandoned(now: clock.now) { record, _ in
+                // Our own looks are timed on the monotonic clock, read here inside the transaction.
+                let now = monotonicMilliseconds()
+                if !looked {
+                    looked = true
+                    watch.withLock { $0.beginLook(now: now) }
+                }
                 let other = record.identity
                 guard other.id != me.id else { return false }
                 seen.insert(other.id)
-                if other.host == me.host && kill(other.pid, 0) != 0 && errno == ESRCH { return true }
+                if Self.isGoneLocally(other) { return true }
                 return watch.withLock { $0.isDead(other.id, heartbeat: record.heartbeatAt, now: now) }
             }
             watch.withLock { $0.keepOnly(seen.subtracting(recovery.deadRunners)) }

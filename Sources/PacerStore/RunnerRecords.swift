@@ -76,11 +76,14 @@ public struct SpendGrant: Sendable, Equatable {
     public var retryAt: Int64?
     /// Calls whose lease this runner no longer holds: they must not be sent.
     public var lost: [Int64]
+    /// The instant the tokens were spent (read inside the transaction).
+    public var at: Int64
 
-    public init(granted: [Int64], retryAt: Int64?, lost: [Int64]) {
+    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64 = 0) {
         self.granted = granted
         self.retryAt = retryAt
         self.lost = lost
+        self.at = at
     }
 }
 

@@ -43,11 +43,34 @@ extension SQLiteStore {
                 UPDATE limiter_spends SET at = MAX(at, ?), open = 0
                 WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = ? AND owner = ?)
                 """)
+            // A late answer (this runner was found dead and its calls recovered meanwhile) is still the truth about
+            // what the provider did: a call recovery left `uncertain`, or put back in the queue and not sent again
+            // yet, takes its final outcome from it instead of staying unknown or being sent twice.
+            let late = try db.makeStatement(sql: """
+                UPDATE calls SET state = ?, last_class = ?
+                WHERE id = ? AND lease_owner IS NULL
+                  AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
+                                                        AND error LIKE 'the runner stopped after sending%'))
+                       OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
+                """)
             for c in completions {
                 try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
                                                c.call, c.runner])
-                guard db.changesCount == 1 else { continue } // the lease was lost: the new holder decides
+                guard db.changesCount == 1 else {
+                    // The lease was lost. A try that never left changes nothing; a real answer is recorded.
+                    guard c.httpStatus != nil else { continue }
+                    try attempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
+                                                    c.httpStatus, c.code, c.classification,
+                                                    "late answer, after this runner's calls were recovered"
+                                                        + (c.message.map { ": " + $0 } ?? "")])
+                    guard c.state.isTerminal && c.state != .uncertain else { continue }
+                    try late.execute(arguments: [c.state.rawValue, c.classification, c.call])
+                    if db.changesCount == 1 {
+                        try result.execute(arguments: [c.call, c.httpStatus, c.code, c.data, c.error, c.finishedAt])
+                    }
+                    continue
+                }
                 try attempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
                                                 c.httpStatus, c.code, c.classification, c.message])
                 if c.state.isTerminal {

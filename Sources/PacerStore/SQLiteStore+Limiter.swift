@@ -13,7 +13,7 @@ extension SQLiteStore {
             let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
                                          configuredCount: configuredCount)
             if let cooldownUntil = bucket.cooldownUntil {
-                return SpendGrant(granted: [], retryAt: cooldownUntil, lost: [])
+                return SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now)
             }
             var log = bucket.log
             var granted: [Int64] = [], lost: [Int64] = []
@@ -36,16 +36,16 @@ extension SQLiteStore {
                 granted.append(call.id)
             }
             try Self.trim(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
-            return SpendGrant(granted: granted, retryAt: retryAt, lost: lost)
+            return SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now)
         }
     }
 
-    /// Settled spends older than the window no longer matter; trim them now and then (cheap: an indexed range).
+    /// Settled spends long out of the window no longer matter; trim them now and then (cheap: an indexed range).
     /// An open spend is never trimmed: its request may still be travelling.
     static func trim(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64) throws {
         guard Int.random(in: 0..<64) == 0 else { return }
         try db.execute(sql: "DELETE FROM limiter_spends WHERE account = ? AND at <= ? AND open = 0",
-                       arguments: [account, now - windowMilliseconds])
+                       arguments: [account, now - WindowBudget.keepSettledMilliseconds(windowMilliseconds: windowMilliseconds)])
     }
 
     public func reserve(account: String, weight: Int, owner: String, now clock: () -> Int64,

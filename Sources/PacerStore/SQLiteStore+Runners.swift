@@ -48,11 +48,12 @@ extension SQLiteStore {
                 if isDead(record, now) { dead.append(record.identity.id) }
             }
             for id in dead { try db.execute(sql: "DELETE FROM runners WHERE id = ?", arguments: [id]) }
-            // A dead owner's requests will never be answered to us: their tokens come back a window from now.
+            // A dead owner's requests will never be answered to us, and one it had handed to its HTTP client may
+            // still leave a little later: their tokens come back a window after that grace.
             try db.execute(sql: """
                 UPDATE limiter_spends SET open = 0, at = MAX(at, ?)
                 WHERE open = 1 AND (owner IS NULL OR owner NOT IN (SELECT id FROM runners))
-                """, arguments: [now])
+                """, arguments: [now + WindowBudget.deadOwnerGraceMilliseconds])
             // Calls leased to a runner that is no longer registered. A live runner's lease is never taken from it
             // by the clock alone: a heartbeat waiting for the write lock must not cost a live runner its calls.
             let orphan = """

@@ -23,11 +23,11 @@ import Testing
             if failNext.exchange(false, ordering: .relaxed) { throw WriteFailed() }
             written.withLock { $0 += batch.map(\.call) }
         }
-        try await writer.add(Self.completion(1))
-        try await writer.add(Self.completion(2))
+        await writer.add(Self.completion(1))
+        await writer.add(Self.completion(2))
         await #expect(throws: WriteFailed.self) { try await writer.flush() }
         #expect(await writer.waiting == 2)
-        try await writer.add(Self.completion(3))
+        await writer.add(Self.completion(3))
         try await writer.flush()
         #expect(written.withLock { $0 } == [1, 2, 3])
         #expect(await writer.waiting == 0)

@@ -33,6 +33,7 @@ import Testing
     @Test func aRunnerDeclaredDeadIsFenced() throws { try conformance.aRunnerDeclaredDeadIsFenced() }
     @Test func abandonedTriesCountAsAttempts() throws { try conformance.abandonedTriesCountAsAttempts() }
     @Test func aLiveRunnersExpiredLeaseIsNotTaken() throws { try conformance.aLiveRunnersExpiredLeaseIsNotTaken() }
+    @Test func lateAnswersAreKept() throws { try conformance.lateAnswersAreKept() }
 }
 
 /// SQLite specifics of the guarantees: the indexes behind heartbeats, and the durable dispatch mark.
@@ -61,7 +62,7 @@ import Testing
         try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
         let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
         let levels = Mutex<[String]>([])
-        try store.pool.writeWithoutTransaction { db in
+        store.pool.writeWithoutTransaction { db in
             db.trace { event in
                 let sql = "\(event)"
                 if sql.contains("synchronous") || sql.hasPrefix("COMMIT") { levels.withLock { $0.append(sql) } }

@@ -353,18 +353,20 @@ struct StoreConformance {
         _ = try store.recoverAbandoned(now: { 3_000 }) { record, _ in record.identity.id == "r1" }
         let again = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 3_000, leaseUntil: 30_000, max: 1)
         #expect(again.map(\.id) == [c[0].id])
-        let blocked = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { 3_999 },
+        // Settled at the verdict plus the grace for a request still leaving r1's HTTP client.
+        let settledAt = 3_000 + WindowBudget.deadOwnerGraceMilliseconds
+        let blocked = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { settledAt + 999 },
                                       windowMilliseconds: 1_000, configuredCount: 1)
-        #expect(blocked.granted.isEmpty && blocked.retryAt == 4_000)
-        _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { 4_000 },
+        #expect(blocked.granted.isEmpty && blocked.retryAt == settledAt + 1_000)
+        _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { settledAt + 1_000 },
                             windowMilliseconds: 1_000, configuredCount: 1)
         // r1 wakes up and reports its old answer: ignored, and r2's spend stays open.
         try store.complete([Completion(call: c[0].id, runner: "r1", startedAt: 0, latencyMilliseconds: 1,
                                        httpStatus: 200, code: "0", classification: "ok", message: nil,
                                        state: .succeeded, attempts: 1, nextAttemptAt: 0, data: nil, error: nil,
                                        finishedAt: 4_100)])
-        #expect(try store.pacing(account: "acct", nowMilliseconds: 9_000, windowMilliseconds: 1_000, configuredCount: 1)
-                .spentInWindow == 1)
+        #expect(try store.pacing(account: "acct", nowMilliseconds: settledAt + 9_000, windowMilliseconds: 1_000,
+                                 configuredCount: 1).spentInWindow == 1)
     }
 
     /// A runner declared dead can neither claim nor spend, and its heartbeat says so, until it registers again.
@@ -419,5 +421,29 @@ struct StoreConformance {
         let recovery = try store.recoverAbandoned(now: { 60_000 }) { _, _ in false }
         #expect(recovery.requeued == 0)
         #expect(try store.claim(account: "acct", runner: "r2", nowMilliseconds: 60_000, leaseUntil: 90_000, max: 1).isEmpty)
+    }
+
+    /// A runner found dead that comes back with a real answer: the attempt is recorded, and a call that recovery
+    /// left `uncertain` (or queued and not yet sent again) takes that answer as its outcome.
+    func lateAnswersAreKept() throws {
+        let store = try storeWithCalls(2, idempotent: false)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+        _ = try store.spend(account: "acct", calls: c.map { ($0.id, 1) }, runner: "r1", now: { 0 },
+                            windowMilliseconds: 1_000, configuredCount: 50)
+        let recovery = try store.recoverAbandoned(now: { 6_000 }) { record, _ in record.identity.id == "r1" }
+        #expect(recovery.uncertain == 2)
+        func answer(_ call: ClaimedCall, _ state: CallState, status: Int?) -> Completion {
+            Completion(call: call.id, runner: "r1", startedAt: 0, latencyMilliseconds: 6_500, httpStatus: status,
+                       code: status == nil ? nil : "200000", classification: state == .succeeded ? "ok" : "no-answer",
+                       message: nil, state: state, attempts: 1, nextAttemptAt: 0, data: #"{"orderId":"o1"}"#,
+                       error: nil, finishedAt: 6_500)
+        }
+        try store.complete([answer(c[0], .succeeded, status: 200), answer(c[1], .uncertain, status: nil)])
+        var records: [ResultRecord] = []
+        try store.results(run: nil) { records.append($0) }
+        #expect(records.map(\.state) == [.succeeded, .uncertain])
+        #expect(records[0].data == #"{"orderId":"o1"}"#)
+        let summary = try store.resultSummary(run: nil, slowest: 5, failures: 5)
+        #expect(summary.slowest.contains { $0.latencyMilliseconds == 6_500 }) // the late try is recorded
     }
 }
