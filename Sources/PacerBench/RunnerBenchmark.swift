@@ -10,7 +10,9 @@ import PacerStore
 /// - utilization (achieved rate / N/W) and violations for 1 and 3 `pacer run` processes;
 /// - makespan / ideal for 1,000 calls over 5 accounts at 10/1s;
 /// - pipeline throughput with unlimited accounts next to the emulator's raw capacity from a bare load client;
-/// - `pacer run --drain` on an empty queue.
+/// - `pacer run --drain` on an empty queue;
+/// - the slow path: violations and utilization with 30% of requests reaching the provider 1.2 s late;
+/// - the cost of the durable dispatch mark (a spend's fsync) next to an ordinary write transaction.
 struct RunnerBenchmark {
     let pacer = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("pacer")
 
@@ -23,6 +25,18 @@ struct RunnerBenchmark {
         try await makespan()
         try await throughput()
         try emptyDrain()
+        try await slowPath()
+        try await durableMarkCost()
+    }
+
+    /// Runs only the guarantee figures (`pacer-bench guarantees`).
+    func guarantees() async throws {
+        guard FileManager.default.isExecutableFile(atPath: pacer.path) else {
+            throw BenchError("build the pacer binary first: swift build -c release --product pacer")
+        }
+        print("guarantee figures (emulator and runners on 127.0.0.1)")
+        try await slowPath()
+        try await durableMarkCost()
     }
 
     // MARK: Setup
@@ -36,13 +50,13 @@ struct RunnerBenchmark {
     }
 
     /// `accounts` accounts cycling over the providers, each with `limit`, a secret in `PACER_BENCH_SECRET_i`.
-    func setup(accounts: Int, limit: String) async throws -> Setup {
+    func setup(accounts: Int, limit: String, faults: FaultSettings = .init()) async throws -> Setup {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pacer-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let providers = (0..<accounts).map { Provider.allCases[$0 % 4] }
         let emulator = try Emulator(config: EmulatorConfig(accounts: providers.enumerated().map { i, p in
             .init(provider: p, key: "key\(i)", secret: "secret\(i)", passphrase: p == .kucoin ? "pass" : nil, limit: limit)
-        }))
+        }, faults: faults))
         let running = try await emulator.start()
         let store = try SQLiteStore(path: dir.appendingPathComponent("pacer.sqlite").path)
         setenv("PACER_BENCH_PASSPHRASE", "pass", 1)
@@ -208,5 +222,52 @@ struct RunnerBenchmark {
         times.sort()
         print(String(format: "  pacer run --drain on an empty queue: median %.1f ms, min %.1f ms over 11 runs (target <= 50 ms)",
                      times[5], times[0]))
+    }
+
+    /// 300 polls at 20/1s on one account while 30% of requests reach the provider 1.2 s after they leave; the
+    /// provider counts on arrival. Tokens stay spent until a window after the answer, so nothing is refused; the
+    /// price is the rate: a delayed call holds its token 2.2 s instead of 1 s.
+    func slowPath() async throws {
+        var faults = FaultSettings()
+        faults.seed = 11
+        faults.delayIn = 0.3
+        faults.delayInMilliseconds = 1_200
+        let n = 20, calls = 300
+        let s = try await setup(accounts: 1, limit: "\(n)/1s", faults: faults)
+        try enqueue(s, account: 0, count: calls)
+        let wall = try runProcesses(s, count: 1)
+        await s.running.stop()
+        let stats = s.emulator.stats()
+        let violations = stats.accounts.reduce(0) { $0 + ($1.rejected["rate_limited"] ?? 0) }
+            + stats.accounts.filter { $0.maxAcceptedInWindow > n }.count
+        let span = try sendSpans(s)["acct0"]
+        let sending = Double((span?.last ?? 0) - (span?.first ?? 0)) / 1000
+        let ideal = Double(calls - n) / Double(n)
+        print(String(format: "  slow path, 30%% of %d requests 1.2 s late at %d/1s: violations %d (target 0), "
+                     + "%.2f s of sending (%.1f s wall) / ideal %.1f s: utilization %.2f",
+                     calls, n, violations, sending, wall, ideal, ideal / max(sending, 0.001)))
+    }
+
+    /// What the fsync behind a durable spend costs: 300 spends (each marks one call dispatched under
+    /// `synchronous = FULL`) next to 300 heartbeats (an ordinary write transaction under `NORMAL`).
+    func durableMarkCost() async throws {
+        let s = try await setup(accounts: 1, limit: "100000000/1s")
+        await s.running.stop()
+        try enqueue(s, account: 0, count: 300)
+        let runner = RunnerIdentity(id: "bench", host: "bench", pid: 0)
+        try s.store.registerRunner(runner, now: { 0 })
+        let claimed = try s.store.claim(account: "acct0", runner: "bench", nowMilliseconds: 0, leaseUntil: .max, max: 300)
+        let clock = { Int64(Date().timeIntervalSince1970 * 1000) }
+        var start = Date()
+        for call in claimed {
+            _ = try s.store.spend(account: "acct0", calls: [(call.id, 1)], runner: "bench", now: clock,
+                                  windowMilliseconds: 1_000, configuredCount: 100_000_000)
+        }
+        let durable = Date().timeIntervalSince(start) / Double(claimed.count) * 1000
+        start = Date()
+        for _ in claimed { _ = try s.store.heartbeat(runner: "bench", now: clock, leaseMilliseconds: 30_000) }
+        let normal = Date().timeIntervalSince(start) / Double(claimed.count) * 1000
+        print(String(format: "  durable dispatch mark: %.2f ms per spend (FULL) vs %.2f ms per heartbeat (NORMAL): "
+                     + "%.1fx; a spend covers a whole granted batch", durable, normal, durable / max(normal, 0.0001)))
     }
 }

@@ -3,7 +3,7 @@ import PacerCore
 import PacerStore
 
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
-// Suites: enqueue, runner.
+// Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -14,9 +14,11 @@ if let i = args.firstIndex(of: "--calls"), args.index(after: i) < args.endIndex,
 switch suite {
 case "enqueue":
     try EnqueueBenchmark(calls: calls).run()
+case "guarantees":
+    try await RunnerBenchmark().guarantees()
 case "runner":
     try await RunnerBenchmark().run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees\n".utf8))
     exit(2)
 }

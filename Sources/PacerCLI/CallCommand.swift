@@ -59,16 +59,20 @@ struct CallCommand: AsyncParsableCommand {
         let identity = RunnerIdentity(id: "call:\(Runner.localHost):\(pid):\(UUID().uuidString.prefix(8))",
                                       host: Runner.localHost, pid: pid)
         // Settle what earlier `pacer call`s killed on this host left open (no runner may be there to do it). It
-        // does not watch heartbeats, so elsewhere it only condemns a runner silent for two minutes.
-        _ = try? opened.recoverAbandoned(now: WallClock.nowMilliseconds) { record, now in
-            Runner.isGoneLocally(record.identity) || now - record.heartbeatAt > 120_000
+        // does not watch heartbeats, so it condemns only processes that are gone from this host.
+        _ = try? opened.recoverAbandoned(now: WallClock.nowMilliseconds) { record, _ in
+            Runner.isGoneLocally(record.identity)
         }
         try opened.registerRunner(identity, now: WallClock.nowMilliseconds)
         defer { try? opened.unregisterRunner(identity.id) }
         let heartbeat = Task {
             while !Task.isCancelled {
-                try await Task.sleep(for: .seconds(1))
-                _ = try opened.heartbeat(runner: identity.id, now: WallClock.nowMilliseconds, leaseMilliseconds: 30_000)
+                try? await Task.sleep(for: .seconds(1))
+                // A failed beat is tried again; declared dead (nil), the call registers again so its spend is
+                // still owned by a live process.
+                if (try? opened.heartbeat(runner: identity.id, now: WallClock.nowMilliseconds, leaseMilliseconds: 30_000)) == .some(nil) {
+                    _ = try? opened.registerRunner(identity, now: WallClock.nowMilliseconds)
+                }
             }
         }
         defer { heartbeat.cancel() }

@@ -9,13 +9,23 @@ struct StatusCommand: ParsableCommand {
 
     @OptionGroup var store: StoreOptions
     @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "List every account and run in the table (by default the busiest \(StatusCommand.shown) of each).")
+    var all = false
 
     func run() throws {
         let opened = try store.open()
         let report = try opened.status()
         let buckets = try Self.buckets(opened, report, now: WallClock.nowMilliseconds())
-        print(json ? Self.json(report, buckets: buckets).compactText : Self.table(report, buckets: buckets),
+        // Schedules whose file was refused at their last tick (skipped, or running their last good version).
+        let broken = try opened.schedules().filter { $0.lastError != nil }
+        print(json ? Self.json(report, buckets: buckets, brokenSchedules: broken).compactText
+                   : Self.table(report, buckets: buckets, limit: all ? nil : Self.shown) + Self.scheduleErrors(broken),
               terminator: json ? "\n" : "")
+    }
+
+    static func scheduleErrors(_ broken: [ScheduleRecord]) -> String {
+        guard !broken.isEmpty else { return "" }
+        return "\n" + broken.map { "schedule \($0.job): \($0.lastError ?? "")\n" }.joined()
     }
 
     /// Each account's limiter as a token bucket: capacity (the limit, or less while paced down after rate-limit
@@ -48,8 +58,9 @@ struct StatusCommand: ParsableCommand {
         .object(CallState.allCases.map { .init($0.rawValue, .number(String(counts[$0] ?? 0))) })
     }
 
-    static func json(_ report: StatusReport, buckets: [String: Bucket] = [:]) -> JSONValue {
-        .object([
+    static func json(_ report: StatusReport, buckets: [String: Bucket] = [:],
+                     brokenSchedules: [ScheduleRecord] = []) -> JSONValue {
+        var members: [JSONValue.Member] = [
             .init("runs", .array(report.runs.map { r in
                 .object([.init("run", .number(String(r.run))), .init("job", .string(r.job)),
                          .init("account", .string(r.account)), .init("counts", counts(r.counts))])
@@ -68,7 +79,13 @@ struct StatusCommand: ParsableCommand {
                 }
                 return .object(members)
             })),
-        ])
+        ]
+        if !brokenSchedules.isEmpty {
+            members.append(.init("schedule_errors", .array(brokenSchedules.map { s in
+                .object([.init("job", .string(s.job)), .init("error", .string(s.lastError ?? ""))])
+            })))
+        }
+        return .object(members)
     }
 
     /// States with calls in them, in life-cycle order: `queued=10 succeeded=990`.
@@ -85,13 +102,32 @@ struct StatusCommand: ParsableCommand {
         return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
     }
 
-    static func table(_ report: StatusReport, buckets: [String: Bucket] = [:]) -> String {
+    /// Rows of each table shown without `--all`: enough to see what is busy, short enough at 1,000 accounts.
+    static let shown = 20
+
+    static func table(_ report: StatusReport, buckets: [String: Bucket] = [:], limit: Int? = nil) -> String {
+        // Beyond `limit` rows, the runs and accounts with the most work left are shown, then a line for the rest.
+        func left(_ counts: [CallState: Int]) -> Int { counts.filter { !$0.key.isTerminal }.values.reduce(0, +) }
+        func busiest<T>(_ rows: [T], _ counts: (T) -> [CallState: Int]) -> ([T], hidden: Int) {
+            guard let limit, rows.count > limit else { return (rows, 0) }
+            let ranked = rows.enumerated().sorted { (left(counts($0.element)), -$0.offset) > (left(counts($1.element)), -$1.offset) }
+            return (ranked.prefix(limit).sorted { $0.offset < $1.offset }.map(\.element), rows.count - limit)
+        }
         var runs = TextTable(["RUN", "JOB", "ACCOUNT", "DONE", "STATES"])
-        for r in report.runs {
+        let (shownRuns, hiddenRuns) = busiest(report.runs, \.counts)
+        for r in shownRuns {
             runs.add(["\(r.run)", r.job, r.account, "\(r.finished)/\(r.total)", summary(r.counts)])
         }
+        var total: [CallState: Int] = [:]
+        for r in report.runs { total.merge(r.counts, uniquingKeysWith: +) }
+        if hiddenRuns > 0 { runs.add(["…", "\(hiddenRuns) more runs", "", "", "(pacer status --all)"]) }
+        if report.runs.count > 1 {
+            let finished = total.filter { $0.key.isTerminal }.values.reduce(0, +)
+            runs.add(["TOTAL", "\(report.runs.count) runs", "", "\(finished)/\(total.values.reduce(0, +))", summary(total)])
+        }
         var accounts = TextTable(["ACCOUNT", "PROVIDER", "LIMIT", "TOKENS", "RATE", "ETA", "STATE", "CALLS"])
-        for a in report.accounts {
+        let (shownAccounts, hiddenAccounts) = busiest(report.accounts, \.counts)
+        for a in shownAccounts {
             let b = buckets[a.account]
             let tokens = b.map { "\($0.capacity - $0.spent)/\($0.capacity) free" } ?? "-"
             let state = a.pausedReason.map { "paused: \($0)" }
@@ -100,6 +136,11 @@ struct StatusCommand: ParsableCommand {
             let rate = b.map { String(format: "%.1f/s", $0.rate) } ?? "-"
             let eta = left == 0 ? "-" : (b.flatMap { $0.rate > 0 ? Self.duration(Double(left) / $0.rate) : nil } ?? "?")
             accounts.add([a.account, a.provider.rawValue, a.limit.description, tokens, rate, eta, state, summary(a.counts)])
+        }
+        if hiddenAccounts > 0 {
+            let paused = report.accounts.filter(\.paused).count
+            accounts.add(["…", "\(hiddenAccounts) more", "", "", "", "", paused > 0 ? "\(paused) paused in all" : "",
+                          "(pacer status --all)"])
         }
         let runText = report.runs.isEmpty ? "no runs queued\n" : runs.render()
         return runText + "\n" + (report.accounts.isEmpty ? "no accounts (see `pacer account add`)\n" : accounts.render())

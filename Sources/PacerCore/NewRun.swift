@@ -52,9 +52,12 @@ public struct NewCall: Sendable, Equatable {
     public var body: String?
     public var weight: Int
     public var idempotent: Bool
+    /// For a job that routes each item to its own account: the account this call goes to.
+    public var account: String?
 
     public init(index: Int, method: HTTPMethod, path: String, params: String, body: String?, weight: Int,
-                idempotent: Bool) {
+                idempotent: Bool, account: String? = nil) {
+        self.account = account
         self.index = index
         self.method = method
         self.path = path

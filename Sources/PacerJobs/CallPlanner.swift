@@ -5,6 +5,8 @@ import PacerCore
 /// million-line file never holds more than one batch of items in memory.
 public struct CallPlanner {
     private let spec: JobSpec
+    /// `{{account}}` for a job on one account at a time; `nil` when each item names its account.
+    private let account: String?
     private var reader: ItemReader?
     private var index = 0
     private var finished = false
@@ -13,13 +15,22 @@ public struct CallPlanner {
     private let fixedParams: String?
     private let fixedBody: String??
 
-    public init(_ spec: JobSpec) throws(JobFileError) {
+    /// - Parameter account: the account the run goes to (`{{account}}`); ignored when the job routes each item
+    ///   to the account it names.
+    public init(_ spec: JobSpec, account: String? = nil) throws(JobFileError) {
         self.spec = spec
+        if case .perItem = spec.target { self.account = nil } else {
+            self.account = account ?? { if case .one(let name) = spec.target { name } else { "" } }()
+        }
         self.params = .object(spec.request.params)
-        let empty = RenderContext(index: 0, columns: [:])
-        fixedParams = params.templates.allSatisfy(\.isLiteral) ? params.render(empty).compactText : nil
+        var empty = RenderContext(index: 0, columns: [:])
+        empty.account = self.account ?? ""
+        let perItem: Bool = { if case .perItem = spec.target { true } else { false } }()
+        // Within a run on one account `{{account}}` is fixed too; with per-item accounts it differs between calls.
+        func fixed(_ t: Template) -> Bool { perItem ? t.isLiteral : t.isFixedPerAccount }
+        fixedParams = params.templates.allSatisfy(fixed) ? params.render(empty).compactText : nil
         if let body = spec.request.body {
-            fixedBody = body.templates.allSatisfy(\.isLiteral) ? .some(body.render(empty).compactText) : nil
+            fixedBody = body.templates.allSatisfy(fixed) ? .some(body.render(empty).compactText) : nil
         } else {
             fixedBody = .some(nil)
         }
@@ -32,7 +43,7 @@ public struct CallPlanner {
     public mutating func next() throws(JobFileError) -> NewCall? {
         guard !finished else { return nil }
         var context = RenderContext(index: index, item: nil, batch: nil, join: spec.batch?.join,
-                                    columns: reader?.columns ?? [:])
+                                    columns: reader?.columns ?? [:], account: account ?? "")
         if reader == nil {
             finished = true // no items: exactly one call
         } else if let batch = spec.batch {
@@ -44,6 +55,7 @@ public struct CallPlanner {
         } else {
             guard let item = try reader!.next() else { finished = true; return nil }
             context.item = item
+            if case .perItem(let route) = spec.target { context.account = context.render(route) }
         }
         defer { index += 1 }
         return render(context)
@@ -59,7 +71,20 @@ public struct CallPlanner {
             params: fixedParams ?? params.render(context).compactText,
             body: fixedBody ?? spec.request.body?.render(context).compactText,
             weight: spec.weight,
-            idempotent: spec.idempotent)
+            idempotent: spec.idempotent,
+            account: account == nil ? context.account : nil)
+    }
+
+    /// The account each item names, with where it is written (items file and line), for checking every name
+    /// before anything is queued. Reads the items once, streaming.
+    public static func routedAccounts(_ spec: JobSpec, _ visit: (_ account: String, _ file: String, _ line: Int) throws -> Void) throws {
+        guard case .perItem(let route) = spec.target, let items = spec.items else { return }
+        var reader = try ItemReader(items, jobFile: spec.file, columnsUsed: spec.columnsUsed)
+        let file: String = { if case .file(let path, _) = items.source { path } else { spec.file } }()
+        while let item = try reader.next() {
+            let context = RenderContext(index: 0, item: item, columns: reader.columns)
+            try visit(context.render(route), file, item.line)
+        }
     }
 
     /// Percent-encodes a value for use inside one path segment. Most ids need no encoding, and checking that

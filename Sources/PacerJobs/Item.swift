@@ -22,6 +22,8 @@ struct RenderContext {
     var join: String? = nil
     /// CSV header name -> field position; empty for other item sources.
     var columns: [String: Int]
+    /// The account the call goes to (`{{account}}`).
+    var account: String = ""
     /// Path placeholders are percent-encoded so an item cannot add path segments or a query.
     var encode: (String) -> String = { $0 }
 
@@ -37,6 +39,7 @@ struct RenderContext {
                 if let item, let i = columns[name], i < item.fields.count { out += encode(item.fields[i]) }
             case .batch: out += encode((batch ?? []).map(\.text).joined(separator: join ?? ","))
             case .index: out += String(index)
+            case .account: out += encode(account)
             }
         }
         return out

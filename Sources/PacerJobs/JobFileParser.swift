@@ -7,8 +7,8 @@ import Yams
 /// Every error names the file, the line and column, the field and what was expected. Items files are opened here
 /// (and CSV headers read) so that an unreadable file or an unknown column is reported before anything is queued.
 public enum JobFileParser {
-    static let topLevelKeys = ["name", "account", "request", "items", "batch", "weight", "idempotent", "retry",
-                               "schedule", "timezone", "on"]
+    static let topLevelKeys = ["name", "account", "accounts", "request", "items", "batch", "weight", "idempotent",
+                               "retry", "schedule", "timezone", "on"]
 
     public static func parse(file path: String) throws(JobFileError) -> JobSpec {
         let text: String
@@ -44,9 +44,8 @@ public enum JobFileParser {
         guard Account.isValidName(name) else {
             throw y.fail(fields["name"]?.value, "name", "expected letters, digits, '-', '_' or '.', at most 64")
         }
-        let account = try y.string(try required("account"), "account")
-
         var templates: [(Template, Node, String)] = []
+        let (account, target) = try parseTarget(fields, root: root, y, &templates)
         let request = try parseRequest(try required("request"), y, &templates)
         let items = try fields["items"].map { f throws(JobFileError) in try parseItems(f.value, y) }
         let batch = try fields["batch"].map { f throws(JobFileError) in try parseBatch(f.value, y) }
@@ -54,6 +53,10 @@ public enum JobFileParser {
             throw y.fail(fields["batch"]?.keyNode, "batch", "a batch needs 'items' to group")
         }
         try checkPlaceholders(templates, items: items, batch: batch, y: y, itemsNode: fields["items"]?.keyNode)
+        if case .perItem = target, batch != nil {
+            throw y.fail(fields["account"]?.value, "account",
+                         "a batched job cannot route each item to its own account; use 'accounts:' or no batch")
+        }
 
         let weight = try fields["weight"].map { f throws(JobFileError) in try y.int(f.value, "weight", atLeast: 1) } ?? 1
         // Without `idempotent`, HTTP semantics decide: GET, PUT and DELETE may be repeated; POST may not.
@@ -79,7 +82,7 @@ public enum JobFileParser {
         }
         let overrides = try fields["on"].map { f throws(JobFileError) in try parseOverrides(f.value, y) } ?? [:]
 
-        var spec = JobSpec(file: file, name: name, account: account, request: request, items: items, batch: batch,
+        var spec = JobSpec(file: file, name: name, account: account, target: target, request: request, items: items, batch: batch,
                            weight: weight, idempotent: idempotent, retry: retry, schedule: schedule,
                            timezone: timezone, overrides: overrides)
         if let items {
@@ -90,6 +93,48 @@ public enum JobFileParser {
             spec.positions[key] = SourcePosition(line: f.value.mark?.line ?? 1, column: f.value.mark?.column ?? 1)
         }
         return spec
+    }
+
+    /// `account: NAME`, `account: "{{item.COLUMN}}"` or `accounts: [NAME or GLOB, ...]` — exactly one of them.
+    private static func parseTarget(_ fields: [String: (keyNode: Node, value: Node)], root: Node, _ y: YAMLFields,
+                                    _ templates: inout [(Template, Node, String)]) throws(JobFileError)
+        -> (String, AccountTarget) {
+        switch (fields["account"], fields["accounts"]) {
+        case (nil, nil):
+            throw y.fail(root, "account", "missing; every job file needs 'account' (or 'accounts')")
+        case (.some, .some(let both)):
+            throw y.fail(both.keyNode, "accounts", "give either 'account' or 'accounts', not both")
+        case (.some(let one), nil):
+            let text = try y.string(one.value, "account")
+            guard text.contains("{{") else { return (text, .one(text)) }
+            let template = try y.template(one.value, "account")
+            let routes: Bool = {
+                guard template.parts.count == 1, let only = template.parts.first else { return false }
+                switch only {
+                case .item, .itemColumn: return true
+                default: return false
+                }
+            }()
+            guard routes else {
+                throw y.fail(one.value, "account",
+                             "expected an account name, or exactly \"{{item}}\" or \"{{item.COLUMN}}\" to route each item")
+            }
+            templates.append((template, one.value, "account"))
+            return (text, .perItem(template))
+        case (nil, .some(let many)):
+            guard case .sequence(let seq) = many.value, !seq.isEmpty else {
+                throw y.fail(many.value, "accounts", "expected a list of account names or globs, like [broker-*]")
+            }
+            var patterns: [String] = []
+            for (i, child) in seq.enumerated() {
+                let pattern = try y.string(child, "accounts[\(i)]")
+                guard !pattern.isEmpty, !pattern.contains("{{") else {
+                    throw y.fail(child, "accounts[\(i)]", "expected an account name or a glob like broker-*")
+                }
+                patterns.append(pattern)
+            }
+            return (patterns.joined(separator: ", "), .matching(patterns))
+        }
     }
 
     private static func parseRequest(_ node: Node, _ y: YAMLFields,
@@ -242,7 +287,7 @@ public enum JobFileParser {
                 case .batch:
                     guard batch != nil else { throw y.fail(node, field, "uses {{batch}} but the job has no 'batch'") }
                     usesItems = true
-                case .literal, .index: break
+                case .literal, .index, .account: break
                 }
             }
         }

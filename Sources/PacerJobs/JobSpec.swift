@@ -6,7 +6,11 @@ public struct JobSpec: Sendable {
     /// The job file's path as the user gave it; items files are resolved relative to it.
     public var file: String
     public var name: String
+    /// `account:` as written: the one account's name, or the per-item template's text; for `accounts:`, the
+    /// patterns joined with ", " (for messages).
     public var account: String
+    /// Where the calls go: one account, every account matching `accounts:`, or the account each item names.
+    public var target: AccountTarget
     public var request: RequestSpec
     public var items: ItemsSpec?
     public var batch: BatchSpec?
@@ -40,6 +44,17 @@ public struct JobSpec: Sendable {
         guard let batch else { return count }
         return (count + batch.size - 1) / batch.size
     }
+}
+
+/// Where a job's calls go (Contract 3).
+public enum AccountTarget: Sendable, Equatable {
+    /// `account: NAME`: one run on that account.
+    case one(String)
+    /// `accounts: [NAME or GLOB, ...]`: one run per matching account, in name order.
+    case matching([String])
+    /// `account: "{{item.COLUMN}}"` (or `"{{item}}"`): each call goes to the account its item names, one run per
+    /// account named.
+    case perItem(Template)
 }
 
 public struct RequestSpec: Sendable {

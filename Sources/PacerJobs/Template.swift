@@ -1,4 +1,4 @@
-/// A string with placeholders: `{{item}}`, `{{item.COLUMN}}`, `{{batch}}`, `{{index}}`.
+/// A string with placeholders: `{{item}}`, `{{item.COLUMN}}`, `{{batch}}`, `{{index}}`, `{{account}}`.
 ///
 /// Templates are parsed once, when the job file is read, so a typo such as `{{itme}}` is reported with its
 /// position before anything is queued; rendering a million calls then only walks the parsed parts.
@@ -9,6 +9,8 @@ public struct Template: Sendable, Equatable {
         case itemColumn(String)
         case batch
         case index
+        /// The name of the account the call is sent with.
+        case account
     }
 
     public let parts: [Part]
@@ -26,10 +28,11 @@ public struct Template: Sendable, Equatable {
             case "item": parts.append(.item)
             case "batch": parts.append(.batch)
             case "index": parts.append(.index)
+            case "account": parts.append(.account)
             case let n where n.hasPrefix("item.") && n.count > 5: parts.append(.itemColumn(String(n.dropFirst(5))))
             default:
                 throw TemplateSyntaxError(
-                    message: "unknown placeholder '{{\(name)}}'; expected {{item}}, {{item.COLUMN}}, {{batch}} or {{index}}")
+                    message: "unknown placeholder '{{\(name)}}'; expected {{item}}, {{item.COLUMN}}, {{batch}}, {{index}} or {{account}}")
             }
             rest = rest[close.upperBound...]
         }
@@ -40,6 +43,10 @@ public struct Template: Sendable, Equatable {
     /// True when the whole template is `{{batch}}`: such a value becomes a JSON array in a JSON body.
     public var isExactlyBatch: Bool { parts == [.batch] }
     public var isLiteral: Bool { parts.allSatisfy { if case .literal = $0 { true } else { false } } }
+    /// Only literals and `{{account}}`: the same for every call of a run on one account.
+    public var isFixedPerAccount: Bool {
+        parts.allSatisfy { switch $0 { case .literal, .account: true; default: false } }
+    }
 
     public var usesItem: Bool { parts.contains(.item) }
     public var usesBatch: Bool { parts.contains(.batch) }

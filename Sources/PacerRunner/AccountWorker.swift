@@ -25,11 +25,18 @@ struct AccountWorker: Sendable {
         let name = account.name
         // A discarding group: each send's task is gone once it finishes, so memory does not grow with calls.
         await withDiscardingTaskGroup { sends in
+            // Calls leased to us and not yet sent. They survive a store error (a lock held past the busy timeout):
+            // the next turn sends them or gives them back, so no claim is stranded on a live runner.
+            var pending: [ClaimedCall] = []
+            var pendingOwner = ""
             while !runner.isStopping {
                 let runnerID = runner.identity.id
-                var pending: [ClaimedCall] = []
+                if pendingOwner != runnerID { pending = [] } // declared dead meanwhile: recovery gave them back
                 do {
-                    pending = try await claim(as: runnerID, clockOffset: clockOffset)
+                    if pending.isEmpty {
+                        pending = try await claim(as: runnerID, clockOffset: clockOffset)
+                        pendingOwner = runnerID
+                    }
                     if pending.isEmpty {
                         try await runner.pause(milliseconds: runner.options.pollMilliseconds)
                         continue
@@ -38,6 +45,10 @@ struct AccountWorker: Sendable {
                         // Take in-flight slots first, then tokens: a call is on the wire the moment its token is
                         // spent, so the limiter's log is the true send time.
                         let slots = await runner.slots.acquire(account: name, upTo: pending.count)
+                        guard !runner.isStopping && runner.identity.id == runnerID else {
+                            await runner.slots.release(account: name, slots)
+                            break
+                        }
                         let grant: SpendGrant
                         do { grant = try await spend(Array(pending.prefix(slots)), as: runnerID) } catch {
                             await runner.slots.release(account: name, slots)
@@ -57,15 +68,23 @@ struct AccountWorker: Sendable {
                             try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
                         }
                     }
-                    if !pending.isEmpty && runner.identity.id == runnerID { try await release(pending, as: runnerID) }
+                    if !pending.isEmpty && runner.identity.id == runnerID {
+                        try await release(pending, as: runnerID)
+                        pending = []
+                    }
                 } catch let error as StoreError where error.kind == .runnerDeclaredDead {
-                    // No longer ours: recovery gave them back to the queue.
+                    pending = [] // no longer ours: recovery gave them back to the queue
                     try? await runner.reregister(after: runnerID)
                 } catch {
                     runner.logger.error("store error; retrying", metadata: ["account": "\(name)", "error": "\(error)"])
-                    if !pending.isEmpty { try? await release(pending, as: runnerID) }
                     try? await runner.pause(milliseconds: 1_000)
                 }
+            }
+            // Stopping: give back what was claimed and not sent (a few tries; recovery covers the rest once we
+            // have unregistered).
+            for _ in 0..<5 where !pending.isEmpty && pendingOwner == runner.identity.id {
+                if (try? await release(pending, as: pendingOwner)) != nil { break }
+                try? await Task.sleep(for: .milliseconds(500))
             }
         }
     }
@@ -79,10 +98,12 @@ struct AccountWorker: Sendable {
             try $0.claim(account: name, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease, max: batch)
         }
         guard !claimed.isEmpty else { return [] }
-        let offset = try await runner.io {
+        // The claim is made: a failure to read the offset keeps the previous one rather than stranding the calls.
+        if let pacing = try? await runner.io({
             try $0.pacing(account: name, nowMilliseconds: now, windowMilliseconds: window, configuredCount: limit)
-        }.clockOffsetMilliseconds
-        clockOffset.set(offset)
+        }) {
+            clockOffset.set(pacing.clockOffsetMilliseconds)
+        }
         return claimed
     }
 
@@ -186,8 +207,9 @@ struct AccountWorker: Sendable {
                 : message
         case .failAndPause(let reason):
             let name = account.name
-            // If the pause cannot be written now, the call still fails; the next auth answer pauses the account.
-            if (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? true {
+            // If the pause cannot be written now, the call waits in the queue like its siblings; the next auth
+            // answer pauses the account.
+            if (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? false {
                 runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
                 state = .failed
                 error = reason

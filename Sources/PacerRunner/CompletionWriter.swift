@@ -19,6 +19,8 @@ actor CompletionWriter {
     }
 
     var waiting: Int { pending.count }
+    /// The answers not written yet (for a last report when the database cannot take them).
+    var unwritten: [Completion] { pending }
 
     /// Adds a finished try; writes the batch once it is full. A failed write keeps everything for the next
     /// flush (the runner's loop flushes often and reports errors), so adding never fails.

@@ -15,6 +15,8 @@ final class RunProgress: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Accounts named in a progress line; the rest are summed in the total.
+    static let accountsShown = 5
     private let terminal = isatty(STDERR_FILENO) == 1
 
     func noteFinished(account: String, state callState: CallState) {
@@ -41,16 +43,24 @@ final class RunProgress: Sendable {
         let names = Set(snapshot.unfinished.keys).union(finished.keys).sorted()
         let depths = Dictionary(uniqueKeysWithValues: names.map { ($0, snapshot.unfinished[$0] ?? 0) })
         guard !names.isEmpty else { return depths }
-        var parts: [String] = []
-        for name in names {
-            let left = snapshot.unfinished[name] ?? 0
-            let done = finished[name] ?? 0
+        // One line however many accounts: the busiest few (most work left), then the total.
+        func describe(_ name: String, done: Int, left: Int) -> String {
             let rate = elapsed > 0 ? Double(done) * 1000 / Double(elapsed) : 0
             var text = "\(name) \(done) done, \(left) left, \(String(format: "%.1f", rate))/s"
             if rate > 0 && left > 0 { text += ", ETA \(Int(Double(left) / rate))s" }
             if let reason = snapshot.paused[name] { text += " [paused: \(reason)]" }
             if let n = rateLimited[name], n > 0 { text += " [\(n) cool-downs]" }
-            parts.append(text)
+            return text
+        }
+        let busiest = names.sorted { (snapshot.unfinished[$0] ?? 0, $1) > (snapshot.unfinished[$1] ?? 0, $0) }
+        var parts = busiest.prefix(Self.accountsShown).map {
+            describe($0, done: finished[$0] ?? 0, left: snapshot.unfinished[$0] ?? 0)
+        }
+        if names.count > Self.accountsShown {
+            parts.append("+\(names.count - Self.accountsShown) more accounts")
+        }
+        if names.count > 1 {
+            parts.append(describe("total", done: finished.values.reduce(0, +), left: snapshot.unfinished.values.reduce(0, +)))
         }
         let line = "pacer run: " + parts.joined(separator: " | ")
         if terminal {

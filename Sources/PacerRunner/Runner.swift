@@ -46,7 +46,9 @@ public final class Runner: Sendable {
         self.clock = clock
         self.logger = logger
         current = Mutex(Self.newIdentity())
-        watch = Mutex(HeartbeatWatch(staleAfterMilliseconds: options.staleAfterMilliseconds))
+        // Our looks come once per heartbeat; a gap of more than two and a half of them breaks the observation.
+        watch = Mutex(HeartbeatWatch(staleAfterMilliseconds: options.staleAfterMilliseconds,
+                                     maxLookGapMilliseconds: options.heartbeatMilliseconds * 5 / 2))
         slots = InFlightSlots(options.concurrency)
         completions = CompletionWriter { batch in try await StoreExecutor.run { try store.complete(batch) } }
         progress = RunProgress()
@@ -57,12 +59,15 @@ public final class Runner: Sendable {
         return RunnerIdentity(id: "\(localHost):\(pid):\(UUID().uuidString.prefix(8))", host: localHost, pid: pid)
     }
 
-    /// This host as far as process ids mean anything: the host name plus the pid namespace, so two containers
-    /// that share a host name (and the database) never probe each other's pids.
+    /// This host as far as process ids mean anything: the host name, this boot of the kernel and the pid
+    /// namespace, so two machines or containers that share a host name (and the database) never probe each
+    /// other's pids.
     public static let localHost: String = {
         let name = ProcessInfo.processInfo.hostName
+        let boot = ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "")
+            .trimmingCharacters(in: .whitespacesAndNewlines).prefix(8)
         let namespace = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/pid")) ?? ""
-        return namespace.isEmpty ? name : "\(name)#\(namespace)"
+        return [name, String(boot), namespace].filter { !$0.isEmpty }.joined(separator: "#")
     }()
 
     /// Whether `other` is a process on this host (same pid namespace) that no longer exists.
@@ -104,6 +109,7 @@ public final class Runner: Sendable {
         guard identity.id == oldID else { return }
         let fresh = Self.newIdentity()
         let clock = self.clock
+        let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
         let at = try await io { try $0.registerRunner(fresh, now: clock.now) }
         let published = current.withLock { identity -> Bool in
             guard identity.id == oldID else { return false }
@@ -115,7 +121,7 @@ public final class Runner: Sendable {
             return
         }
         lastHeartbeat.store(at, ordering: .relaxed)
-        lastBeatMonotonic.store(monotonicMilliseconds(), ordering: .relaxed)
+        lastBeatMonotonic.store(mark, ordering: .relaxed)
         logger.warning("this runner was declared dead by another (paused or blocked longer than the stale threshold); its calls went back to the queue; registered again", metadata: [
                         "old": "\(oldID)", "new": "\(fresh.id)"])
     }
@@ -128,6 +134,9 @@ public final class Runner: Sendable {
         }
     }
 
+    /// How long the main loop retries a failing database before giving up.
+    static let giveUpAfterMilliseconds: Int64 = 120_000
+
     public struct Summary: Sendable {
         /// Unfinished calls of paused accounts, and why each account is paused.
         public var held: [String: (calls: Int, reason: String)]
@@ -139,11 +148,13 @@ public final class Runner: Sendable {
         let start = clock.now()
         let me = identity
         let clock = self.clock
+        let mark = monotonicMilliseconds()
         lastHeartbeat.store(try await io { try $0.registerRunner(me, now: clock.now) }, ordering: .relaxed)
-        lastBeatMonotonic.store(monotonicMilliseconds(), ordering: .relaxed)
+        lastBeatMonotonic.store(mark, ordering: .relaxed)
         _ = try? await recover()
         let deadline = options.maxSeconds.map { start + Int64($0 * 1000) }
         var stoppedEarly = false
+        var failure: (any Error)?
         // The heartbeat runs beside the workers until this runner has written its last answer and unregistered:
         // while requests are still in flight after a stop, other runners must keep seeing it alive.
         let heartbeat = Task { await self.heartbeatLoop() }
@@ -152,6 +163,7 @@ public final class Runner: Sendable {
         await withDiscardingTaskGroup { group in
             var workers = Set<String>()
             var lastTickMinute: Int64?
+            var failingSince: Int64?
             let accountFilter = options.accounts
             while true {
                 // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
@@ -187,8 +199,18 @@ public final class Runner: Sendable {
                                                           now: clock.now(), logger: logger) {
                         for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
                     }
+                    failingSince = nil
                     try await clock.sleep(until: clock.now() + options.pollMilliseconds)
                 } catch {
+                    // A busy database passes; one that keeps failing (read-only, full, corrupt) ends the run
+                    // rather than leave a cron-launched `--drain` retrying forever.
+                    let since = failingSince ?? clock.now()
+                    failingSince = since
+                    if clock.now() - since >= Self.giveUpAfterMilliseconds {
+                        logger.error("the database keeps failing; stopping", metadata: ["error": "\(error)"])
+                        failure = error
+                        break
+                    }
                     logger.error("store error; retrying", metadata: ["error": "\(error)"])
                     try? await clock.sleep(until: clock.now() + 1_000)
                 }
@@ -214,7 +236,17 @@ public final class Runner: Sendable {
         let id = identity.id
         if let unwritten {
             // Keep our registration: without a heartbeat we are found dead and our calls recovered as abandoned.
+            // Say what the provider answered, so a person can reconcile by hand.
+            for c in await completions.unwritten {
+                logger.error("answer not recorded", metadata: [
+                    "call": "\(c.call)", "state": "\(c.state.rawValue)", "http_status": "\(c.httpStatus.map(String.init) ?? "-")",
+                    "code": "\(c.code ?? "-")", "classification": "\(c.classification)"])
+            }
             throw unwritten
+        }
+        if let failure {
+            _ = try? await io { try $0.unregisterRunner(id) }
+            throw failure
         }
         try await io { try $0.unregisterRunner(id) }
         let snapshot = try await io { [options] in try $0.snapshot(accounts: options.accounts) }
@@ -240,12 +272,20 @@ public final class Runner: Sendable {
                 if heartbeatDone.load(ordering: .relaxed) { return }
                 let id = identity.id
                 let clock = self.clock, lease = options.leaseMilliseconds
-                guard let beat = try await io({ try $0.heartbeat(runner: id, now: clock.now, leaseMilliseconds: lease) }) else {
+                // The beat's monotonic instant is read inside the transaction, with its wall-clock stamp: a pause
+                // between the commit and our resuming must not make an old beat look fresh.
+                let beat = try await io { [self] store in
+                    var mark: Int64 = 0
+                    let at = try store.heartbeat(runner: id, now: { mark = monotonicMilliseconds(); return clock.now() },
+                                                 leaseMilliseconds: lease)
+                    return at.map { ($0, mark) }
+                }
+                guard let (at, mark) = beat else {
                     try await reregister(after: id)
                     continue
                 }
-                lastHeartbeat.store(beat, ordering: .relaxed)
-                lastBeatMonotonic.store(monotonicMilliseconds(), ordering: .relaxed)
+                lastHeartbeat.store(at, ordering: .relaxed)
+                lastBeatMonotonic.store(mark, ordering: .relaxed)
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
                     logger.notice("recovered calls of stopped runners", metadata: [

@@ -91,12 +91,19 @@ public protocol PacerStore: Sendable {
 
 /// A run to queue. `produceCalls` is called inside the store's transaction and hands each call to `emit`;
 /// streaming this way keeps memory flat for runs of millions of calls.
+///
+/// A *routed* run (a job whose items each name their account) becomes one run per account its calls name:
+/// `run.account` is ignored, every call carries its `account`, and a run is created for an account the first
+/// time a call names it (an unknown account is an error, and nothing is written).
 public struct RunToEnqueue {
     public var run: NewRun
+    public var routed: Bool
     public var produceCalls: (_ emit: (NewCall) throws -> Void) throws -> Void
 
-    public init(run: NewRun, produceCalls: @escaping (_ emit: (NewCall) throws -> Void) throws -> Void) {
+    public init(run: NewRun, routed: Bool = false,
+                produceCalls: @escaping (_ emit: (NewCall) throws -> Void) throws -> Void) {
         self.run = run
+        self.routed = routed
         self.produceCalls = produceCalls
     }
 }

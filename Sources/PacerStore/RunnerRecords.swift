@@ -79,7 +79,7 @@ public struct SpendGrant: Sendable, Equatable {
     /// The instant the tokens were spent (read inside the transaction).
     public var at: Int64
 
-    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64 = 0) {
+    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64) {
         self.granted = granted
         self.retryAt = retryAt
         self.lost = lost

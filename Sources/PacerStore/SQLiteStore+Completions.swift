@@ -46,6 +46,11 @@ extension SQLiteStore {
             // A late answer (this runner was found dead and its calls recovered meanwhile) is still the truth about
             // what the provider did: a call recovery left `uncertain`, or put back in the queue and not sent again
             // yet, takes its final outcome from it instead of staying unknown or being sent twice.
+            let lateAttempt = try db.makeStatement(sql: """
+                INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code,
+                                      classification, message)
+                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM calls WHERE id = ?)
+                """)
             let late = try db.makeStatement(sql: """
                 UPDATE calls SET state = ?, last_class = ?
                 WHERE id = ? AND lease_owner IS NULL
@@ -58,13 +63,16 @@ extension SQLiteStore {
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
                                                c.call, c.runner])
                 guard db.changesCount == 1 else {
-                    // The lease was lost. A try that never left changes nothing; a real answer is recorded.
+                    // The lease was lost. A try that never left changes nothing; a real answer is recorded (unless
+                    // the call itself was deleted meanwhile, by `account remove --purge`).
                     guard c.httpStatus != nil else { continue }
-                    try attempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
-                                                    c.httpStatus, c.code, c.classification,
-                                                    "late answer, after this runner's calls were recovered"
-                                                        + (c.message.map { ": " + $0 } ?? "")])
-                    guard c.state.isTerminal && c.state != .uncertain else { continue }
+                    try lateAttempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
+                                                        c.httpStatus, c.code, c.classification,
+                                                        "late answer, after this runner's calls were recovered"
+                                                            + (c.message.map { ": " + $0 } ?? ""), c.call])
+                    // Only an answer that settles the call for good (done, or already done) replaces what
+                    // recovery decided; a refusal or a failure leaves it to the runner that holds it now.
+                    guard c.state == .succeeded || c.state == .duplicate else { continue }
                     try late.execute(arguments: [c.state.rawValue, c.classification, c.call])
                     if db.changesCount == 1 {
                         try result.execute(arguments: [c.call, c.httpStatus, c.code, c.data, c.error, c.finishedAt])

@@ -18,54 +18,79 @@ extension SQLiteStore {
                 pending.removeAll(keepingCapacity: true)
             }
             var enqueued: [EnqueuedRun] = []
-            for item in runs {
-                let run = item.run
-                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?",
-                                        arguments: [run.account]) != nil else {
-                    throw StoreError(.unknownAccount, "no account named '\(run.account)' (see `pacer account add`)")
+            /// Inserts the run row for `run` on `account`, or finds the run that makes it unnecessary.
+            func open(_ run: NewRun, account: String) throws -> (id: Int64, skipped: Bool) {
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?", arguments: [account]) != nil else {
+                    throw StoreError(.unknownAccount, "no account named '\(account)' (see `pacer account add`)")
                 }
-                if let existing = try Self.existingRun(db, for: run) {
-                    enqueued.append(EnqueuedRun(run: existing, job: run.job, account: run.account, calls: 0, skipped: true))
-                    continue
-                }
+                var run = run
+                run.account = account
+                if let existing = try Self.existingRun(db, for: run) { return (existing, true) }
                 let overrides = run.overrides.isEmpty ? nil : JSONValue.object(
                     run.overrides.sorted { $0.key < $1.key }.map { .init($0.key, .string($0.value)) }).compactText
                 try db.execute(sql: """
                     INSERT INTO runs (job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms,
                                       overrides, created_at, schedule_tick)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [run.job, run.account, run.jobFile, run.retry.attempts,
+                    """, arguments: [run.job, account, run.jobFile, run.retry.attempts,
                                      run.retry.minimumBackoffMilliseconds, run.retry.maximumBackoffMilliseconds,
                                      overrides, run.createdAtMilliseconds, run.scheduleTick])
-                let runID = db.lastInsertedRowID
-                var count = 0
+                return (db.lastInsertedRowID, false)
+            }
+            for item in runs {
+                let run = item.run
+                // account -> (run id, skipped, calls); in the order accounts are first named.
+                var opened: [String: (id: Int64, skipped: Bool, calls: Int)] = [:]
+                var order: [String] = []
+                if !item.routed {
+                    let (id, skipped) = try open(run, account: run.account)
+                    opened[run.account] = (id, skipped, 0)
+                    order.append(run.account)
+                    if skipped {
+                        enqueued.append(EnqueuedRun(run: id, job: run.job, account: run.account, calls: 0, skipped: true))
+                        continue
+                    }
+                }
                 try item.produceCalls { call in
-                    pending += [runID, call.index, run.account, call.method.rawValue, call.path, call.params, call.body,
+                    let account = item.routed ? (call.account ?? run.account) : run.account
+                    if opened[account] == nil {
+                        let (id, skipped) = try open(run, account: account)
+                        opened[account] = (id, skipped, 0)
+                        order.append(account)
+                    }
+                    guard let target = opened[account], !target.skipped else { return }
+                    pending += [target.id, call.index, account, call.method.rawValue, call.path, call.params, call.body,
                                 call.weight, call.idempotent] as [DatabaseValueConvertible?]
+                    opened[account]?.calls += 1
                     if pending.count == Self.rowsPerInsert * 9 { try flush() }
-                    count += 1
                 }
                 try flush()
-                try db.execute(sql: "UPDATE runs SET call_count = ? WHERE id = ?", arguments: [count, runID])
-                enqueued.append(EnqueuedRun(run: runID, job: run.job, account: run.account, calls: count))
+                for account in order {
+                    let target = opened[account]!
+                    if !target.skipped {
+                        try db.execute(sql: "UPDATE runs SET call_count = ? WHERE id = ?", arguments: [target.calls, target.id])
+                    }
+                    enqueued.append(EnqueuedRun(run: target.id, job: run.job, account: account,
+                                                calls: target.skipped ? 0 : target.calls, skipped: target.skipped))
+                }
             }
             return enqueued
         }
     }
 
-    /// The run that makes `run` unnecessary: the same job's run for the same tick, or (for `--unique-for`) one
-    /// created within the period. Checked inside the enqueue's write transaction, so two overlapping enqueues
-    /// cannot both decide there is none.
+    /// The run that makes `run` unnecessary: the same job's run on the same account for the same tick, or (for
+    /// `--unique-for`) one created within the period. Checked inside the enqueue's write transaction, so two
+    /// overlapping enqueues cannot both decide there is none.
     static func existingRun(_ db: Database, for run: NewRun) throws -> Int64? {
         if let tick = run.scheduleTick,
-           let id = try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE job = ? AND schedule_tick = ?",
-                                       arguments: [run.job, tick]) {
+           let id = try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE job = ? AND account = ? AND schedule_tick = ?",
+                                       arguments: [run.job, run.account, tick]) {
             return id
         }
         if let since = run.uniqueSince {
             return try Int64.fetchOne(db, sql: """
-                SELECT id FROM runs WHERE job = ? AND created_at > ? ORDER BY created_at DESC LIMIT 1
-                """, arguments: [run.job, since])
+                SELECT id FROM runs WHERE job = ? AND account = ? AND created_at > ? ORDER BY created_at DESC LIMIT 1
+                """, arguments: [run.job, run.account, since])
         }
         return nil
     }

@@ -32,10 +32,13 @@ import Testing
     @Test func shippedExamplesEnqueueWithTheExpectedFanOut() throws {
         let jobs = repositoryRoot.appendingPathComponent("jobs")
         let files = ["kookeey-inventory", "kookeey-renew-lines", "kucoin-cancel-stale", "bitunix-batch-cancel",
-                     "bitz-bulk-cancel"].map { jobs.appendingPathComponent("\($0).yaml").path }
+                     "bitz-bulk-cancel", "kucoin-cancel-all-subaccounts", "kookeey-renew-by-account"]
+            .map { jobs.appendingPathComponent("\($0).yaml").path }
         let runs = try enqueuer.enqueue(files: files)
-        #expect(runs.map(\.calls) == [3, 4, 5, 3, 3]) // 3 groups; 4 lines; 5 rows; 45 ids by 20; 250 ids by 100
-        #expect(try queuedCalls() == 18)
+        // 3 groups; 4 lines; 5 rows; 45 ids by 20; 250 ids by 100; one sweep per kucoin-* account; 3 routed rows
+        #expect(runs.map(\.calls) == [3, 4, 5, 3, 3, 1, 3])
+        #expect(runs[5].account == "kucoin-main" && runs[6].account == "kookeey-main")
+        #expect(try queuedCalls() == 22)
         var bitz: [ResultRecord] = []
         try store.results(run: runs[4].run) { bitz.append($0) }
         #expect(bitz.map { $0.params.split(separator: ",").count } == [100, 100, 50])

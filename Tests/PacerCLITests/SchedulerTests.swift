@@ -130,5 +130,10 @@ import Testing
         let other = try store.schedules().first { $0.job == "other" }
         #expect(other?.lastError?.contains("gone") == true, "\(String(describing: other?.lastError))")
         #expect(try store.schedules().first { $0.job == "poll" }?.lastError == nil)
+        // `status` reports it too.
+        let broken = try store.schedules().filter { $0.lastError != nil }
+        let json = StatusCommand.json(try store.status(), brokenSchedules: broken).compactText
+        #expect(json.contains(#""schedule_errors":[{"job":"other","error":"#), "\(json)")
+        #expect(StatusCommand.scheduleErrors(broken).hasPrefix("\nschedule other: "))
     }
 }

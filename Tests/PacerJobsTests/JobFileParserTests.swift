@@ -10,14 +10,18 @@ import Testing
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }
         #expect(files.count >= 5)
         var accounts = Set<String>()
+        var targets: [AccountTarget] = []
         for file in files {
             let spec = try JobFileParser.parse(file: dir.appendingPathComponent(file).path)
-            accounts.insert(spec.account)
+            if case .one(let name) = spec.target { accounts.insert(name) } else { targets.append(spec.target) }
             // Each example expands to at least one call without an error.
             var planner = try CallPlanner(spec)
             #expect(try planner.next() != nil, "\(file) produced no call")
         }
         #expect(accounts == ["kookeey-main", "kucoin-main", "bitunix-main", "bitz-main"])
+        // And one example of each form over many accounts.
+        #expect(targets.contains(.matching(["kucoin-*"])))
+        #expect(targets.contains { if case .perItem = $0 { true } else { false } })
     }
 }
 
