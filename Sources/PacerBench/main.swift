@@ -3,7 +3,8 @@ import PacerCore
 import PacerStore
 
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
-// Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone).
+// Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),
+// scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -14,11 +15,17 @@ if let i = args.firstIndex(of: "--calls"), args.index(after: i) < args.endIndex,
 switch suite {
 case "enqueue":
     try EnqueueBenchmark(calls: calls).run()
+case "scale":
+    var parts: Set<String> = ["memory", "accounts", "many", "idle"]
+    if let i = args.firstIndex(of: "--parts"), args.index(after: i) < args.endIndex {
+        parts = Set(args[args.index(after: i)].split(separator: ",").map(String.init))
+    }
+    try await ScaleBenchmark(calls: calls, parts: parts).run()
 case "guarantees":
     try await RunnerBenchmark().guarantees()
 case "runner":
     try await RunnerBenchmark().run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale\n".utf8))
     exit(2)
 }

@@ -38,7 +38,9 @@ struct AccountWorker: Sendable {
                         pendingOwner = runnerID
                     }
                     if pending.isEmpty {
-                        try await runner.pause(milliseconds: runner.options.pollMilliseconds)
+                        // Nothing due: wait to be woken (the runner's loop watches when calls fall due), with a
+                        // long backstop in case a wake is ever missed.
+                        await runner.wakeups.wait(name, timeoutMilliseconds: runner.options.idleBackstopMilliseconds)
                         continue
                     }
                     while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {

@@ -20,6 +20,7 @@ public final class Runner: Sendable {
     let options: RunnerOptions
     let logger: Logger
     let slots: InFlightSlots
+    let wakeups = WakeBoard()
     let completions: CompletionWriter
     let progress: RunProgress
     /// Called at start and as each minute begins, while running without --drain (the scheduler's tick).
@@ -79,7 +80,10 @@ public final class Runner: Sendable {
     public var identity: RunnerIdentity { current.withLock { $0 } }
 
     /// Asks the runner to stop: no new claims; calls in flight finish; undispatched claims go back.
-    public func requestStop() { stopFlag.store(true, ordering: .relaxed) }
+    public func requestStop() {
+        stopFlag.store(true, ordering: .relaxed)
+        Task { await wakeups.wakeAll() }
+    }
     var isStopping: Bool { stopFlag.load(ordering: .relaxed) }
 
     /// A store call, off the cooperative pool (see `StoreExecutor`).
@@ -164,6 +168,7 @@ public final class Runner: Sendable {
             var workers = Set<String>()
             var lastTickMinute: Int64?
             var failingSince: Int64?
+            var accountsReadAt: Int64?
             let accountFilter = options.accounts
             while true {
                 // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
@@ -179,7 +184,14 @@ public final class Runner: Sendable {
                 if let deadline, clock.now() >= deadline { stoppedEarly = true; break }
                 do {
                     try await completions.flush()
-                    for account in try await io({ try $0.accounts() }) where account.pausedReason == nil
+                    let accounts: [Account]
+                    if accountsReadAt.map({ clock.now() - $0 >= options.accountsRefreshMilliseconds }) ?? true {
+                        accounts = try await io({ try $0.accounts() })
+                        accountsReadAt = clock.now()
+                    } else {
+                        accounts = []
+                    }
+                    for account in accounts where account.pausedReason == nil
                         && (accountFilter?.contains(account.name) ?? true) && !workers.contains(account.name) {
                         do {
                             let credentials = try CredentialResolver.resolve(account)
@@ -194,7 +206,15 @@ public final class Runner: Sendable {
                             logger.error("account paused", metadata: ["account": "\(account.name)", "reason": "\(error)"])
                         }
                     }
-                    if options.drain, try await io({ try $0.snapshot(accounts: accountFilter) }).workable == 0 { break }
+                    if options.drain, try await !io({ try $0.hasWork(accounts: accountFilter) }) { break }
+                    // Wake the idle workers whose accounts have calls due (one read for every account).
+                    let idle = await wakeups.idleAccounts
+                    if !idle.isEmpty {
+                        let now = clock.now()
+                        for (account, due) in try await io({ try $0.nextDue() }) where due <= now && idle.contains(account) {
+                            await wakeups.wake(account)
+                        }
+                    }
                     if let depths = await progress.report(snapshot: { try await self.io { try $0.snapshot(accounts: accountFilter) } },
                                                           now: clock.now(), logger: logger) {
                         for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }

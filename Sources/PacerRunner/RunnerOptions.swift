@@ -15,8 +15,12 @@ public struct RunnerOptions: Sendable {
     public var leaseMilliseconds: Int64 = 30_000
     public var heartbeatMilliseconds: Int64 = 1_000
     public var staleAfterMilliseconds: Int64 = 5_000
-    /// How often an idle worker looks for due calls, and the drain check runs.
+    /// How often the runner's loop looks for due calls (one read for all accounts) and the drain check runs.
     public var pollMilliseconds: Int64 = 50
+    /// How long an idle account worker waits for a wake before looking for itself (a backstop only).
+    public var idleBackstopMilliseconds: Int64 = 30_000
+    /// How often the list of accounts (new, paused, resumed) is re-read.
+    public var accountsRefreshMilliseconds: Int64 = 1_000
     /// Calls claimed at a time per account.
     public var claimBatch = 32
 

@@ -70,6 +70,12 @@ public protocol PacerStore: Sendable {
     /// answer), so its tokens stay spent a window after the answer.
     func complete(_ completions: [Completion]) throws
     func snapshot(accounts: [String]?) throws -> QueueSnapshot
+    /// Whether any call of an active (not paused) account is unfinished: the cheap question `--drain` asks
+    /// every turn (an index probe, however many calls are queued or finished).
+    func hasWork(accounts: [String]?) throws -> Bool
+    /// For each active account with calls waiting to be claimed: the earliest instant one is due. What wakes an
+    /// idle runner's workers, instead of each one polling with a write transaction.
+    func nextDue() throws -> [String: Int64]
 
     // MARK: Schedules
     /// Registers (or replaces) a schedule; ticks before `registeredAt` are never enqueued.

@@ -111,4 +111,32 @@ extension SQLiteStore {
             return QueueSnapshot(unfinished: unfinished, paused: paused, nextDueAt: nextDue)
         }
     }
+
+    public func hasWork(accounts: [String]?) throws -> Bool {
+        try pool.read { db in
+            // Each EXISTS matches one partial index's condition exactly, so each is a probe, not a scan.
+            let paused = "account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)"
+            let only = accounts.map { names in
+                names.isEmpty ? " AND 0" : " AND account IN (\(names.map { _ in "?" }.joined(separator: ",")))"
+            } ?? ""
+            let arguments = StatementArguments((accounts ?? []) + (accounts ?? []))
+            return try Bool.fetchOne(db, sql: """
+                SELECT EXISTS (SELECT 1 FROM calls WHERE state IN ('queued', 'retrying') AND \(paused)\(only))
+                    OR EXISTS (SELECT 1 FROM calls WHERE state = 'in_flight' AND \(paused)\(only))
+                """, arguments: arguments) ?? false
+        }
+    }
+
+    public func nextDue() throws -> [String: Int64] {
+        try pool.read { db in
+            var due: [String: Int64] = [:]
+            for row in try Row.fetchAll(db, sql: """
+                SELECT account, MIN(next_attempt_at) AS due FROM calls
+                WHERE state IN ('queued', 'retrying')
+                  AND account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)
+                GROUP BY account
+                """) { due[row["account"]] = row["due"] }
+            return due
+        }
+    }
 }
