@@ -110,12 +110,9 @@ struct AccountWorker: Sendable {
     }
 
     private func spend(_ calls: [ClaimedCall], as runnerID: String) async throws -> SpendGrant {
-        let name = account.name, window = self.window, limit = account.limit.count, clock = self.clock
-        let batch = calls.map { (id: $0.id, weight: $0.weight) }
-        return try await runner.io {
-            try $0.spend(account: name, calls: batch, runner: runnerID, now: clock.now, windowMilliseconds: window,
-                         configuredCount: limit)
-        }
+        try await runner.spends.spend(SpendRequest(account: account.name, calls: calls.map { (id: $0.id, weight: $0.weight) },
+                                                   windowMilliseconds: window, configuredCount: account.limit.count),
+                                      as: runnerID)
     }
 
     private func release(_ calls: [ClaimedCall], as runnerID: String) async throws {

@@ -21,6 +21,8 @@ public final class Runner: Sendable {
     let logger: Logger
     let slots: InFlightSlots
     let wakeups = WakeBoard()
+    /// Spends of every account, committed together.
+    let spends: SpendBatcher
     let completions: CompletionWriter
     let progress: RunProgress
     /// Called at start and as each minute begins, while running without --drain (the scheduler's tick).
@@ -53,6 +55,7 @@ public final class Runner: Sendable {
         slots = InFlightSlots(options.concurrency)
         completions = CompletionWriter { batch in try await StoreExecutor.run { try store.complete(batch) } }
         progress = RunProgress()
+        spends = SpendBatcher(store: store, clock: clock)
     }
 
     static func newIdentity() -> RunnerIdentity {

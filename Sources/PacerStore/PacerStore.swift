@@ -47,8 +47,10 @@ public protocol PacerStore: Sendable {
     /// the requests leave right after). `now` is read once the transaction holds the write lock: a time taken
     /// before waiting for the lock would record sends earlier than they happen. Each spend stays open (holding its
     /// tokens) until the call's completion settles it. Throws `runnerDeclaredDead` when `runner` is not registered.
-    func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
-               windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant
+    ///
+    /// Several requests (for different accounts, or the same one) are decided in one transaction, in order, with
+    /// one `now`: the runner gathers the spends of all its accounts into one durable commit (group commit).
+    func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64) throws -> [SpendGrant]
     /// Spends tokens for a call outside the queue (`pacer call`), owned by the registered runner `owner`.
     func reserve(account: String, weight: Int, owner: String, now: () -> Int64, windowMilliseconds: Int64,
                  configuredCount: Int) throws -> Reservation
@@ -93,6 +95,15 @@ public protocol PacerStore: Sendable {
     func resultSummary(run: Int64?, slowest: Int, failures: Int) throws -> ResultSummary
     /// Visits one record per call, in run and call order, without loading them all at once.
     func results(run: Int64?, _ visit: (ResultRecord) throws -> Void) throws
+}
+
+extension PacerStore {
+    /// One account's spend (see `spend(_:runner:now:)`).
+    public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
+                      windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
+        try spend([SpendRequest(account: account, calls: calls, windowMilliseconds: windowMilliseconds,
+                                configuredCount: configuredCount)], runner: runner, now: now)[0]
+    }
 }
 
 /// A run to queue. `produceCalls` is called inside the store's transaction and hands each call to `emit`;

@@ -69,6 +69,21 @@ public struct ClaimedCall: Sendable, Equatable {
     }
 }
 
+/// Tokens wanted for some of an account's claimed calls, in order.
+public struct SpendRequest: Sendable {
+    public var account: String
+    public var calls: [(id: Int64, weight: Int)]
+    public var windowMilliseconds: Int64
+    public var configuredCount: Int
+
+    public init(account: String, calls: [(id: Int64, weight: Int)], windowMilliseconds: Int64, configuredCount: Int) {
+        self.account = account
+        self.calls = calls
+        self.windowMilliseconds = windowMilliseconds
+        self.configuredCount = configuredCount
+    }
+}
+
 /// The limiter's answer for a batch of claimed calls: the ones that may leave now (already recorded as spent and
 /// dispatched), and when the rest may be tried.
 public struct SpendGrant: Sendable, Equatable {

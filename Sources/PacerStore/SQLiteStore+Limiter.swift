@@ -3,40 +3,53 @@ import PacerCore
 
 /// The cross-process limiter: spends, reservations, pacing after rate limits, clock offsets.
 extension SQLiteStore {
-    public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now clock: () -> Int64,
-                      windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
+    public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64) throws -> [SpendGrant] {
+        guard !requests.isEmpty else { return [] }
         // Durable: the requests leave as soon as this commits, so a power loss must not roll back the mark that
         // they were dispatched (a non-idempotent call would be sent again).
-        try writeImmediate(durable: true) { db in
+        return try writeImmediate(durable: true) { db in
             try Self.requireRegistered(db, runner)
             let now = clock()
-            let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
-                                         configuredCount: configuredCount)
-            if let cooldownUntil = bucket.cooldownUntil {
-                return SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now)
-            }
-            var log = bucket.log
-            var granted: [Int64] = [], lost: [Int64] = []
-            var retryAt: Int64?
             let mark = try db.makeStatement(sql: """
                 UPDATE calls SET dispatched_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                 """)
             let insert = try db.makeStatement(sql: """
                 INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, ?, ?, ?, 1, ?)
                 """)
-            for call in calls {
-                if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: log) {
-                    retryAt = until
-                    break
+            // Requests for the same account (from different tasks) are decided against one log, in order.
+            var logs: [String: (budget: WindowBudget, cooldownUntil: Int64?, log: [WindowBudget.Spend])] = [:]
+            var grants: [SpendGrant] = []
+            for request in requests {
+                if logs[request.account] == nil {
+                    let bucket = try Self.bucket(db, account: request.account, now: now,
+                                                 windowMilliseconds: request.windowMilliseconds,
+                                                 configuredCount: request.configuredCount)
+                    logs[request.account] = (bucket.budget, bucket.cooldownUntil, bucket.log)
+                    try Self.trim(db, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
                 }
-                try mark.execute(arguments: [now, call.id, runner])
-                guard db.changesCount == 1 else { lost.append(call.id); continue }
-                try insert.execute(arguments: [account, call.id, now, call.weight, runner])
-                log.append(.init(at: now, weight: call.weight, open: true))
-                granted.append(call.id)
+                let (budget, cooldownUntil, log) = logs[request.account]!
+                if let cooldownUntil {
+                    grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
+                    continue
+                }
+                var spent = log
+                var granted: [Int64] = [], lost: [Int64] = []
+                var retryAt: Int64?
+                for call in request.calls {
+                    if case .wait(let until) = budget.decide(weight: call.weight, now: now, log: spent) {
+                        retryAt = until
+                        break
+                    }
+                    try mark.execute(arguments: [now, call.id, runner])
+                    guard db.changesCount == 1 else { lost.append(call.id); continue }
+                    try insert.execute(arguments: [request.account, call.id, now, call.weight, runner])
+                    spent.append(.init(at: now, weight: call.weight, open: true))
+                    granted.append(call.id)
+                }
+                logs[request.account]?.log = spent
+                grants.append(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now))
             }
-            try Self.trim(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
-            return SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now)
+            return grants
         }
     }
 
