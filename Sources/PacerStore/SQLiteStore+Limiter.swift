@@ -16,37 +16,51 @@ extension SQLiteStore {
             let insert = try db.makeStatement(sql: """
                 INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, ?, ?, ?, 1, ?)
                 """)
-            // Requests for the same account (from different tasks) are decided against one log, in order.
-            var logs: [String: (budget: WindowBudget, cooldownUntil: Int64?, log: [WindowBudget.Spend])] = [:]
+            // Requests for the same account (from different tasks) are decided in order against one bucket. The
+            // bucket starts as the sum of what it holds (one aggregate over the index); the spends themselves are
+            // read only when a call does not fit, to find when enough tokens return. A big-N account far from its
+            // limit (4000/30s, or a limit that never binds) thus never reads its whole window per spend.
+            struct Bucket { var budget: WindowBudget; var cooldownUntil: Int64?; var held: Int; var log: [WindowBudget.Spend]? }
+            var buckets: [String: Bucket] = [:]
             var grants: [SpendGrant] = []
             for request in requests {
-                if logs[request.account] == nil {
-                    let bucket = try Self.bucket(db, account: request.account, now: now,
-                                                 windowMilliseconds: request.windowMilliseconds,
-                                                 configuredCount: request.configuredCount)
-                    logs[request.account] = (bucket.budget, bucket.cooldownUntil, bucket.log)
-                    try Self.trim(db, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
+                if buckets[request.account] == nil {
+                    let pacing = try Self.pacing(db, account: request.account, configuredCount: request.configuredCount)
+                    let window = request.windowMilliseconds
+                    buckets[request.account] = Bucket(
+                        budget: WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: window),
+                                             windowMilliseconds: window),
+                        cooldownUntil: pacing.cooldownUntil > now ? pacing.cooldownUntil : nil,
+                        held: try Self.held(db, account: request.account, now: now, windowMilliseconds: window),
+                        log: nil)
+                    try Self.trim(db, account: request.account, now: now, windowMilliseconds: window)
                 }
-                let (budget, cooldownUntil, log) = logs[request.account]!
-                if let cooldownUntil {
+                var bucket = buckets[request.account]!
+                if let cooldownUntil = bucket.cooldownUntil {
                     grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
                     continue
                 }
-                var spent = log
                 var granted: [Int64] = [], lost: [Int64] = []
                 var retryAt: Int64?
                 for call in request.calls {
-                    if case .wait(let until) = budget.decide(weight: call.weight, now: now, log: spent) {
-                        retryAt = until
-                        break
+                    if bucket.held + call.weight > bucket.budget.capacity {
+                        if bucket.log == nil {
+                            bucket.log = try Self.log(db, account: request.account, now: now,
+                                                      windowMilliseconds: request.windowMilliseconds)
+                        }
+                        if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: bucket.log!) {
+                            retryAt = until
+                            break
+                        }
                     }
                     try mark.execute(arguments: [now, call.id, runner])
                     guard db.changesCount == 1 else { lost.append(call.id); continue }
                     try insert.execute(arguments: [request.account, call.id, now, call.weight, runner])
-                    spent.append(.init(at: now, weight: call.weight, open: true))
+                    bucket.held += call.weight
+                    bucket.log?.append(.init(at: now, weight: call.weight, open: true))
                     granted.append(call.id)
                 }
-                logs[request.account]?.log = spent
+                buckets[request.account] = bucket
                 grants.append(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now))
             }
             return grants
@@ -87,6 +101,26 @@ extension SQLiteStore {
         }
     }
 
+    /// The weight of the spends still holding tokens at `now` (inside the window, or open).
+    static func held(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64) throws -> Int {
+        try Int.fetchOne(db, sql: """
+            SELECT (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ?1 AND at > ?2 AND open = 0)
+                 + (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ?1 AND open = 1)
+            """, arguments: [account, now - windowMilliseconds]) ?? 0
+    }
+
+    /// The spends still holding tokens at `now`, each with its instant.
+    static func log(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64) throws -> [WindowBudget.Spend] {
+        // Two indexed reads instead of one OR: the window's settled spends by (account, at), the open ones by the
+        // partial index.
+        try Row.fetchAll(db, sql: """
+            SELECT at, weight, 0 AS open FROM limiter_spends WHERE account = ?1 AND at > ?2 AND open = 0
+            UNION ALL
+            SELECT at, weight, 1 AS open FROM limiter_spends WHERE account = ?1 AND open = 1
+            """, arguments: [account, now - windowMilliseconds])
+            .map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"], open: $0["open"]) }
+    }
+
     /// The account's bucket at `now`, read inside the caller's write transaction: the cool-down if one is running,
     /// the capacity its pacing allows, and the spends still holding tokens (inside the window, or open).
     static func bucket(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64,
@@ -94,14 +128,7 @@ extension SQLiteStore {
         let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
         let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
                                   windowMilliseconds: windowMilliseconds)
-        // Two indexed reads instead of one OR: the window's settled spends by (account, at), the open ones by the
-        // partial index.
-        let log = try Row.fetchAll(db, sql: """
-            SELECT at, weight, 0 AS open FROM limiter_spends WHERE account = ?1 AND at > ?2 AND open = 0
-            UNION ALL
-            SELECT at, weight, 1 AS open FROM limiter_spends WHERE account = ?1 AND open = 1
-            """, arguments: [account, now - windowMilliseconds])
-            .map { WindowBudget.Spend(at: $0["at"], weight: $0["weight"], open: $0["open"]) }
+        let log = try Self.log(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
         return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget, log)
     }
 
