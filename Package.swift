@@ -64,6 +64,7 @@ let package = Package(
             dependencies: [
                 "PacerCore", "PacerProviders", "PacerStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -104,6 +105,8 @@ let package = Package(
             swiftSettings: strict),
         // Helpers shared by the test targets (temporary folders, the repository's location).
         .target(name: "PacerTestSupport", path: "Tests/PacerTestSupport", swiftSettings: strict),
+        // glibc's allocator statistics, for the memory regression test (bytes in use, not RSS).
+        .target(name: "CMallocInfo", path: "Tests/CMallocInfo"),
         .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore"], swiftSettings: strict),
         .testTarget(name: "PacerProvidersTests", dependencies: ["PacerProviders"], swiftSettings: strict),
         .testTarget(
@@ -113,6 +116,7 @@ let package = Package(
         .testTarget(
             name: "PacerRunnerTests",
             dependencies: ["PacerRunner", "PacerEmulator", "PacerStore", "PacerProviders", "PacerTestSupport", "pacer",
+                           "CMallocInfo",
                            "PacerCLI", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: strict),

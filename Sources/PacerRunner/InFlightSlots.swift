@@ -1,14 +1,21 @@
+import DequeModule
+
 /// Bounds the requests in flight across all accounts (`--concurrency`), and each account's share of them.
 ///
 /// An account may hold at most `total / active` slots, where `active` counts the accounts holding or waiting
 /// for slots. The cap is on what an account *holds*, not on each request for more: a slow account (answers that
 /// take seconds) would otherwise collect slot after slot until it held nearly all of them and every other
 /// account waited on its answers. Waiters are served in arrival order among those still under their share.
+///
+/// Every operation is O(1) in the number of accounts (the active count is kept, not recomputed), so 10,000
+/// accounts cost no more per slot than ten.
 actor InFlightSlots {
     private let total: Int
     private var free: Int
     private var held: [String: Int] = [:]
-    private var waiters: [(account: String, wanted: Int, continuation: CheckedContinuation<Int, Never>)] = []
+    /// Per account: slots held plus requests waiting; an account is active while this is above zero.
+    private var interest: [String: Int] = [:]
+    private var waiters: Deque<(account: String, wanted: Int, continuation: CheckedContinuation<Int, Never>)> = []
 
     init(_ count: Int) {
         total = max(1, count)
@@ -17,10 +24,8 @@ actor InFlightSlots {
 
     /// The most slots `account` may hold right now.
     func share(of account: String) -> Int {
-        var active = Set(held.keys)
-        for waiter in waiters { active.insert(waiter.account) }
-        active.insert(account)
-        return max(1, total / active.count)
+        let active = interest.count + (interest[account] == nil ? 1 : 0)
+        return max(1, total / active)
     }
 
     func holding(_ account: String) -> Int { held[account] ?? 0 }
@@ -31,6 +36,7 @@ actor InFlightSlots {
     /// served, so those still waiting are at their share and must not hold up an account that is not.
     func acquire(account: String, upTo wanted: Int) async -> Int {
         if let granted = take(account, wanted) { return granted }
+        interest[account, default: 0] += 1
         return await withCheckedContinuation { waiters.append((account, max(1, wanted), $0)) }
     }
 
@@ -39,6 +45,7 @@ actor InFlightSlots {
         free += count
         let left = (held[account] ?? 0) - count
         held[account] = left > 0 ? left : nil
+        lose(account, count)
         serveWaiters()
     }
 
@@ -47,17 +54,25 @@ actor InFlightSlots {
         guard room > 0 else { return nil }
         free -= room
         held[account, default: 0] += room
+        interest[account, default: 0] += room
         return room
+    }
+
+    private func lose(_ account: String, _ count: Int) {
+        let left = (interest[account] ?? 0) - count
+        interest[account] = left > 0 ? left : nil
     }
 
     private func serveWaiters() {
         var index = 0
         while index < waiters.count && free > 0 {
-            let waiter = waiters.remove(at: index)
+            let waiter = waiters[index]
+            lose(waiter.account, 1) // it stops waiting, whether served now or put back
             if let granted = take(waiter.account, waiter.wanted) {
+                waiters.remove(at: index)
                 waiter.continuation.resume(returning: granted)
             } else {
-                waiters.insert(waiter, at: index)
+                interest[waiter.account, default: 0] += 1
                 index += 1
             }
         }
