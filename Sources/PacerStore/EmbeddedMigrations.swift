@@ -177,5 +177,12 @@ DROP INDEX runs_schedule_tick;
 CREATE UNIQUE INDEX runs_schedule_tick ON runs(job, account, schedule_tick) WHERE schedule_tick IS NOT NULL;
 CREATE INDEX runs_job_account_created ON runs(job, account, created_at);
 """#),
+        ("0007_spends_covering_index", #"""
+-- A spend sums the weights its account holds inside the window. With the weight and the open flag in the index,
+-- that sum reads the index alone instead of visiting a table row per spend (thousands per window for a big-N
+-- account).
+DROP INDEX limiter_spends_account_at;
+CREATE INDEX limiter_spends_account_at ON limiter_spends(account, at, open, weight);
+"""#),
     ]
 }
