@@ -318,6 +318,7 @@ extension JobSpec {
     /// CSV columns named by `{{item.COLUMN}}` anywhere in the request.
     var columnsUsed: [String] {
         var all = request.path.columns
+        if case .perItem(let route) = target { all += route.columns }
         for p in request.params { all += p.value.templates.flatMap(\.columns) }
         all += request.body?.templates.flatMap(\.columns) ?? []
         return all

@@ -183,6 +183,9 @@ CREATE INDEX runs_job_account_created ON runs(job, account, created_at);
 -- account).
 DROP INDEX limiter_spends_account_at;
 CREATE INDEX limiter_spends_account_at ON limiter_spends(account, at, open, weight);
+-- The open spends' sum likewise reads its partial index alone.
+DROP INDEX limiter_spends_open;
+CREATE INDEX limiter_spends_open ON limiter_spends(account, weight) WHERE open = 1;
 """#),
     ]
 }

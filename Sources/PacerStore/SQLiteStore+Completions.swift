@@ -112,18 +112,41 @@ extension SQLiteStore {
         }
     }
 
+    /// The accounts that have calls waiting to be claimed, each found with one index probe (a skip-scan over
+    /// `calls_runnable`): the cost follows the number of such accounts, never the number of queued calls.
+    static let accountsWithRunnableCalls = """
+        WITH RECURSIVE runnable(name) AS (
+            SELECT (SELECT MIN(account) FROM calls WHERE state IN ('queued', 'retrying'))
+            UNION ALL
+            SELECT (SELECT MIN(account) FROM calls WHERE state IN ('queued', 'retrying') AND account > runnable.name)
+            FROM runnable WHERE runnable.name IS NOT NULL)
+        """
+
     public func hasWork(accounts: [String]?) throws -> Bool {
         try pool.read { db in
-            // Each EXISTS matches one partial index's condition exactly, so each is a probe, not a scan.
-            let paused = "account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)"
             let only = accounts.map { names in
                 names.isEmpty ? " AND 0" : " AND account IN (\(names.map { _ in "?" }.joined(separator: ",")))"
             } ?? ""
-            let arguments = StatementArguments((accounts ?? []) + (accounts ?? []))
+            let filter = StatementArguments(accounts ?? [])
+            let anyPaused = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM accounts WHERE paused_reason IS NOT NULL)") ?? false
+            // In-flight calls are few (bounded by the runners' concurrency): a plain look is cheap.
+            let paused = "account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)"
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM calls WHERE state = 'in_flight' AND \(paused)\(only))",
+                                 arguments: filter) == true {
+                return true
+            }
+            if !anyPaused {
+                // The common case: the first runnable call answers, one probe of the partial index.
+                return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM calls WHERE state IN ('queued', 'retrying')\(only))",
+                                         arguments: filter) ?? false
+            }
+            // A paused account's backlog must not be walked row by row: visit the accounts that have runnable calls.
+            let names = only.replacingOccurrences(of: "account IN", with: "name IN")
             return try Bool.fetchOne(db, sql: """
-                SELECT EXISTS (SELECT 1 FROM calls WHERE state IN ('queued', 'retrying') AND \(paused)\(only))
-                    OR EXISTS (SELECT 1 FROM calls WHERE state = 'in_flight' AND \(paused)\(only))
-                """, arguments: arguments) ?? false
+                \(Self.accountsWithRunnableCalls)
+                SELECT EXISTS (SELECT 1 FROM runnable WHERE name IS NOT NULL
+                                 AND name NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)\(names))
+                """, arguments: filter) ?? false
         }
     }
 
@@ -131,10 +154,12 @@ extension SQLiteStore {
         try pool.read { db in
             var due: [String: Int64] = [:]
             for row in try Row.fetchAll(db, sql: """
-                SELECT account, MIN(next_attempt_at) AS due FROM calls
-                WHERE state IN ('queued', 'retrying')
-                  AND account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)
-                GROUP BY account
+                \(Self.accountsWithRunnableCalls)
+                SELECT name AS account,
+                       (SELECT MIN(next_attempt_at) FROM calls
+                        WHERE account = runnable.name AND state IN ('queued', 'retrying')) AS due
+                FROM runnable
+                WHERE name IS NOT NULL AND name NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)
                 """) { due[row["account"]] = row["due"] }
             return due
         }

@@ -115,6 +115,22 @@ import Testing
         #expect(error.message.contains(expected), "got: \(error)")
     }
 
+    /// A routing column that the CSV does not have is an error of the job file, found when it is read.
+    @Test func aRoutingColumnMissingFromTheCSVIsRefusedWhenTheFileIsRead() throws {
+        dir.write("lines.csv", "account,line\nsolo,L1\n")
+        let file = dir.write("renew.yaml", """
+            name: renew
+            account: "{{item.acct}}"
+            request:
+              method: GET
+              path: /renew/{{item.line}}
+            items:
+              file: lines.csv
+            """)
+        let error = try #require(throws: JobFileError.self) { try JobFileParser.parse(file: file) }
+        #expect(error.field == "items.column" && error.message.contains("no column 'acct'"), "\(error)")
+    }
+
     /// A scheduled job over several accounts enqueues one run per account for each tick, once.
     @Test func aScheduledTickIsUniquePerAccount() throws {
         let file = dir.write("poll.yaml", "name: poll\naccounts: [broker-*]\nrequest:\n  method: GET\n  path: /stock\nschedule: \"*/5 * * * *\"\n")

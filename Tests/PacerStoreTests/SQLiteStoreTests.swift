@@ -34,6 +34,7 @@ import Testing
     @Test func abandonedTriesCountAsAttempts() throws { try conformance.abandonedTriesCountAsAttempts() }
     @Test func aLiveRunnersExpiredLeaseIsNotTaken() throws { try conformance.aLiveRunnersExpiredLeaseIsNotTaken() }
     @Test func lateAnswersAreKept() throws { try conformance.lateAnswersAreKept() }
+    @Test func workAndDueInstants() throws { try conformance.workAndDueInstants() }
 }
 
 /// SQLite specifics of the guarantees: the indexes behind heartbeats, and the durable dispatch mark.
@@ -164,3 +165,4 @@ import Testing
         }
     }
 }
+

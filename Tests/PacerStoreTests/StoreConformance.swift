@@ -446,4 +446,36 @@ struct StoreConformance {
         let summary = try store.resultSummary(run: nil, slowest: 5, failures: 5)
         #expect(summary.slowest.contains { $0.latencyMilliseconds == 6_500 }) // the late try is recorded
     }
+
+    /// `hasWork` and `nextDue` (what `--drain` and the wake board ask): paused accounts' calls do not count, the
+    /// account filter applies, in-flight calls count, and each account's earliest due instant is reported.
+    func workAndDueInstants() throws {
+        let store = try makeStore()
+        for name in ["a", "b", "c"] { try store.addAccount(Self.account(name), replace: false, nowMilliseconds: 0) }
+        #expect(try store.hasWork(accounts: nil) == false)
+        #expect(try store.nextDue().isEmpty)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("ja", "a"), produceCalls: Self.calls(3)),
+                               RunToEnqueue(run: Self.run("jb", "b"), produceCalls: Self.calls(2))])
+        #expect(try store.hasWork(accounts: nil))
+        #expect(try store.hasWork(accounts: ["c"]) == false)
+        #expect(try store.hasWork(accounts: ["b", "c"]))
+        #expect(try store.nextDue() == ["a": 0, "b": 0])
+        try store.pauseAccount("a", reason: "auth", nowMilliseconds: 0)
+        #expect(try store.nextDue() == ["b": 0])
+        #expect(try store.hasWork(accounts: ["a"]) == false)
+        // b's calls leave the queue (claimed): still work, but nothing left to wake for.
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        let claimed = try store.claim(account: "b", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 9)
+        #expect(try store.nextDue().isEmpty)
+        #expect(try store.hasWork(accounts: nil))
+        // Answered: one is done, one comes back due later.
+        try store.complete(claimed.enumerated().map { i, call in
+            Completion(call: call.id, runner: "r1", startedAt: 0, latencyMilliseconds: 1, httpStatus: 200, code: "0",
+                       classification: i == 0 ? "ok" : "transient", message: nil, state: i == 0 ? .succeeded : .retrying,
+                       attempts: 1, nextAttemptAt: 7_000, data: nil, error: nil, finishedAt: 1)
+        })
+        #expect(try store.nextDue() == ["b": 7_000])
+        try store.resumeAccount("a")
+        #expect(try store.nextDue() == ["a": 0, "b": 7_000])
+    }
 }
