@@ -7,6 +7,7 @@ import PacerCLI
 @main
 enum Pacer {
     static func main() async {
+        MallocArenas.limit()
         let level = ProcessInfo.processInfo.environment["PACER_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
