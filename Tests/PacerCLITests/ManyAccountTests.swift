@@ -24,6 +24,20 @@ import Testing
 
     var enqueuer: Enqueuer { Enqueuer(store: store, nowMilliseconds: { 1_000 }) }
 
+    /// A job that renews the lines of `lines.csv`, each on the account its `route` column names.
+    func routedRenewal(route: String = "account", params: String = "") -> String {
+        dir.write("renew.yaml", """
+            name: renew
+            account: "{{item.\(route)}}"
+            request:
+              method: GET
+              path: /renew/{{item.line}}
+            \(params)
+            items:
+              file: lines.csv
+            """)
+    }
+
     func records() throws -> [ResultRecord] {
         var out: [ResultRecord] = []
         try store.results(run: nil) { out.append($0) }
@@ -60,17 +74,7 @@ import Testing
 
     @Test func itemsAreRoutedToTheAccountTheyName() throws {
         dir.write("lines.csv", "account,line\nbroker-b,L1\nsolo,L2\nbroker-b,L3\n")
-        let file = dir.write("renew.yaml", """
-            name: renew
-            account: "{{item.account}}"
-            request:
-              method: GET
-              path: /renew/{{item.line}}
-              params:
-                by: "{{account}}"
-            items:
-              file: lines.csv
-            """)
+        let file = routedRenewal(params: "  params:\n    by: \"{{account}}\"")
         let runs = try enqueuer.enqueue(files: [file])
         #expect(runs.map(\.account) == ["broker-b", "solo"])
         #expect(runs.map(\.calls) == [2, 1])
@@ -82,15 +86,7 @@ import Testing
     @Test func anUnknownAccountInTheItemsIsRefusedWithItsLineAndNothingIsQueued() throws {
         dir.write("lines.csv", "account,line\nbroker-a,L1\nghost,L2\n")
         let good = dir.write("good.yaml", "name: good\naccount: solo\nrequest:\n  method: GET\n  path: /p\n")
-        let file = dir.write("renew.yaml", """
-            name: renew
-            account: "{{item.account}}"
-            request:
-              method: GET
-              path: /renew/{{item.line}}
-            items:
-              file: lines.csv
-            """)
+        let file = routedRenewal()
         let error = try #require(throws: JobFileError.self) { try enqueuer.enqueue(files: [good, file]) }
         #expect(error.file.hasSuffix("lines.csv") && error.line == 3, "\(error)")
         #expect(error.message.contains("'ghost'"))
@@ -118,15 +114,7 @@ import Testing
     /// A routing column that the CSV does not have is an error of the job file, found when it is read.
     @Test func aRoutingColumnMissingFromTheCSVIsRefusedWhenTheFileIsRead() throws {
         dir.write("lines.csv", "account,line\nsolo,L1\n")
-        let file = dir.write("renew.yaml", """
-            name: renew
-            account: "{{item.acct}}"
-            request:
-              method: GET
-              path: /renew/{{item.line}}
-            items:
-              file: lines.csv
-            """)
+        let file = routedRenewal(route: "acct")
         let error = try #require(throws: JobFileError.self) { try JobFileParser.parse(file: file) }
         #expect(error.field == "items.column" && error.message.contains("no column 'acct'"), "\(error)")
     }
