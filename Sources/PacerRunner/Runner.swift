@@ -135,8 +135,13 @@ public final class Runner: Sendable {
 
     /// Sleeps, waking early if a stop is requested.
     func pause(milliseconds: Int64) async throws {
+        try await pause(milliseconds: milliseconds) { self.isStopping }
+    }
+
+    /// Sleeps for `milliseconds`, looking every 20 ms whether `interrupted` says to wake early.
+    func pause(milliseconds: Int64, interrupted: () -> Bool) async throws {
         let until = clock.now() + milliseconds
-        while !isStopping, clock.now() < until {
+        while !interrupted(), clock.now() < until {
             try await clock.sleep(until: min(until, clock.now() + 20))
         }
     }
@@ -289,9 +294,8 @@ public final class Runner: Sendable {
     private func heartbeatLoop() async {
         while !heartbeatDone.load(ordering: .relaxed) {
             do {
-                for _ in 0..<max(1, options.heartbeatMilliseconds / 20) where !heartbeatDone.load(ordering: .relaxed) {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                // Not `pause(milliseconds:)`: the heartbeat outlives a stop request, until the last answer is written.
+                try await pause(milliseconds: options.heartbeatMilliseconds) { self.heartbeatDone.load(ordering: .relaxed) }
                 if heartbeatDone.load(ordering: .relaxed) { return }
                 let id = identity.id
                 let clock = self.clock, lease = options.leaseMilliseconds

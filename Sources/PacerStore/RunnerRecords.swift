@@ -149,13 +149,10 @@ public struct QueueSnapshot: Sendable, Equatable {
     public var unfinished: [String: Int]
     /// Unfinished calls of paused accounts, with the reason.
     public var paused: [String: String]
-    /// The earliest `next_attempt_at` among runnable calls of active accounts.
-    public var nextDueAt: Int64?
 
-    public init(unfinished: [String: Int], paused: [String: String], nextDueAt: Int64?) {
+    public init(unfinished: [String: Int], paused: [String: String]) {
         self.unfinished = unfinished
         self.paused = paused
-        self.nextDueAt = nextDueAt
     }
 
     /// Unfinished calls that some runner can still finish (those of paused accounts wait for a person).

@@ -22,10 +22,12 @@ extension SQLiteStore {
     public func complete(_ completions: [Completion]) throws {
         guard !completions.isEmpty else { return }
         try writeImmediate { db in
+            // Written only while the call exists: a late answer may come for a call `account remove --purge`
+            // deleted meanwhile.
             let attempt = try db.makeStatement(sql: """
                 INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code,
                                       classification, message)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM calls WHERE id = ?1)
                 """)
             let update = try db.makeStatement(sql: """
                 UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lease_owner = NULL,
@@ -46,11 +48,6 @@ extension SQLiteStore {
             // A late answer (this runner was found dead and its calls recovered meanwhile) is still the truth about
             // what the provider did: a call recovery left `uncertain`, or put back in the queue and not sent again
             // yet, takes its final outcome from it instead of staying unknown or being sent twice.
-            let lateAttempt = try db.makeStatement(sql: """
-                INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code,
-                                      classification, message)
-                SELECT ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM calls WHERE id = ?)
-                """)
             let late = try db.makeStatement(sql: """
                 UPDATE calls SET state = ?, last_class = ?
                 WHERE id = ? AND lease_owner IS NULL
@@ -66,10 +63,10 @@ extension SQLiteStore {
                     // The lease was lost. A try that never left changes nothing; a real answer is recorded (unless
                     // the call itself was deleted meanwhile, by `account remove --purge`).
                     guard c.httpStatus != nil else { continue }
-                    try lateAttempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
-                                                        c.httpStatus, c.code, c.classification,
-                                                        "late answer, after this runner's calls were recovered"
-                                                            + (c.message.map { ": " + $0 } ?? ""), c.call])
+                    try attempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
+                                                    c.httpStatus, c.code, c.classification,
+                                                    "late answer, after this runner's calls were recovered"
+                                                        + (c.message.map { ": " + $0 } ?? "")])
                     // Only an answer that settles the call for good (done, or already done) replaces what
                     // recovery decided; a refusal or a failure leaves it to the runner that holds it now.
                     guard c.state == .succeeded || c.state == .duplicate else { continue }
@@ -100,15 +97,7 @@ extension SQLiteStore {
             for row in try Row.fetchAll(db, sql: "SELECT name, paused_reason FROM accounts WHERE paused_reason IS NOT NULL") {
                 paused[row["name"]] = row["paused_reason"]
             }
-            var nextDue: Int64?
-            for row in try Row.fetchAll(db, sql: """
-                SELECT account, MIN(next_attempt_at) AS due FROM calls
-                WHERE state IN ('queued', 'retrying') GROUP BY account
-                """) where paused[row["account"]] == nil && (accounts?.contains(row["account"]) ?? true) {
-                let due: Int64 = row["due"]
-                nextDue = min(nextDue ?? due, due)
-            }
-            return QueueSnapshot(unfinished: unfinished, paused: paused, nextDueAt: nextDue)
+            return QueueSnapshot(unfinished: unfinished, paused: paused)
         }
     }
 
@@ -124,28 +113,30 @@ extension SQLiteStore {
 
     public func hasWork(accounts: [String]?) throws -> Bool {
         try pool.read { db in
-            let only = accounts.map { names in
-                names.isEmpty ? " AND 0" : " AND account IN (\(names.map { _ in "?" }.joined(separator: ",")))"
-            } ?? ""
+            // `--account` filters: " AND column IN (?, ...)", or nothing.
+            func only(_ column: String) -> String {
+                accounts.map { names in
+                    names.isEmpty ? " AND 0" : " AND \(column) IN (\(names.map { _ in "?" }.joined(separator: ",")))"
+                } ?? ""
+            }
             let filter = StatementArguments(accounts ?? [])
             let anyPaused = try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM accounts WHERE paused_reason IS NOT NULL)") ?? false
             // In-flight calls are few (bounded by the runners' concurrency): a plain look is cheap.
             let paused = "account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)"
-            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM calls WHERE state = 'in_flight' AND \(paused)\(only))",
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM calls WHERE state = 'in_flight' AND \(paused)\(only("account")))",
                                  arguments: filter) == true {
                 return true
             }
             if !anyPaused {
                 // The common case: the first runnable call answers, one probe of the partial index.
-                return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM calls WHERE state IN ('queued', 'retrying')\(only))",
+                return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM calls WHERE state IN ('queued', 'retrying')\(only("account")))",
                                          arguments: filter) ?? false
             }
             // A paused account's backlog must not be walked row by row: visit the accounts that have runnable calls.
-            let names = only.replacingOccurrences(of: "account IN", with: "name IN")
             return try Bool.fetchOne(db, sql: """
                 \(Self.accountsWithRunnableCalls)
                 SELECT EXISTS (SELECT 1 FROM runnable WHERE name IS NOT NULL
-                                 AND name NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)\(names))
+                                 AND name NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL)\(only("name")))
                 """, arguments: filter) ?? false
         }
     }

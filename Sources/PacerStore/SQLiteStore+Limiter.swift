@@ -25,12 +25,12 @@ extension SQLiteStore {
             var grants: [SpendGrant] = []
             for request in requests {
                 if buckets[request.account] == nil {
-                    let pacing = try Self.pacing(db, account: request.account, configuredCount: request.configuredCount)
                     let window = request.windowMilliseconds
+                    let (cooldownUntil, budget) = try Self.bucket(db, account: request.account, now: now,
+                                                                  windowMilliseconds: window,
+                                                                  configuredCount: request.configuredCount)
                     buckets[request.account] = Bucket(
-                        budget: WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: window),
-                                             windowMilliseconds: window),
-                        cooldownUntil: pacing.cooldownUntil > now ? pacing.cooldownUntil : nil,
+                        budget: budget, cooldownUntil: cooldownUntil,
                         held: try Self.held(db, account: request.account, now: now, windowMilliseconds: window),
                         log: nil)
                     try Self.trim(db, account: request.account, now: now, windowMilliseconds: window)
@@ -80,10 +80,12 @@ extension SQLiteStore {
         try writeImmediate(durable: true) { db in
             try Self.requireRegistered(db, owner)
             let now = clock()
-            let bucket = try Self.bucket(db, account: account, now: now, windowMilliseconds: windowMilliseconds,
-                                         configuredCount: configuredCount)
-            if let cooldownUntil = bucket.cooldownUntil { return .wait(until: cooldownUntil) }
-            switch bucket.budget.decide(weight: weight, now: now, log: bucket.log) {
+            let (cooldownUntil, budget) = try Self.bucket(db, account: account, now: now,
+                                                          windowMilliseconds: windowMilliseconds,
+                                                          configuredCount: configuredCount)
+            if let cooldownUntil { return .wait(until: cooldownUntil) }
+            let log = try Self.log(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
+            switch budget.decide(weight: weight, now: now, log: log) {
             case .wait(let until): return .wait(until: until)
             case .send:
                 try db.execute(sql: """
@@ -122,14 +124,13 @@ extension SQLiteStore {
     }
 
     /// The account's bucket at `now`, read inside the caller's write transaction: the cool-down if one is running,
-    /// the capacity its pacing allows, and the spends still holding tokens (inside the window, or open).
+    /// and the budget its pacing allows. What it holds is read separately (`held`, or `log` when needed).
     static func bucket(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64,
-                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget, log: [WindowBudget.Spend]) {
+                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget) {
         let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
         let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
                                   windowMilliseconds: windowMilliseconds)
-        let log = try Self.log(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
-        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget, log)
+        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget)
     }
 
     static func pacing(_ db: Database, account: String, configuredCount: Int) throws -> Pacing {
@@ -153,9 +154,7 @@ extension SQLiteStore {
             let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
             let offset = try Int64.fetchOne(db, sql: "SELECT clock_offset_ms FROM account_pacing WHERE account = ?",
                                             arguments: [account]) ?? 0
-            let spent = try Int.fetchOne(db, sql: """
-                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND (at > ? OR open = 1)
-                """, arguments: [account, now - windowMilliseconds]) ?? 0
+            let spent = try Self.held(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
             return AccountPacing(pacing: pacing, clockOffsetMilliseconds: offset, spentInWindow: spent)
         }
     }
