@@ -15,6 +15,8 @@ struct EnqueueCommand: ParsableCommand {
     @Option(name: .customLong("unique-for"),
             help: "Queue nothing (exit 0) for a job that had a run enqueued within this period, like 5m.")
     var uniqueFor: String?
+    @Flag(help: "Refuse a non-idempotent job that its provider could deduplicate with {{key}} and that has no key.")
+    var strict = false
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one job file") }
@@ -25,7 +27,8 @@ struct EnqueueCommand: ParsableCommand {
 
     func run() throws {
         let all = try Enqueuer(store: try store.open(), nowMilliseconds: WallClock.nowMilliseconds)
-            .enqueue(files: files, uniqueWithinMilliseconds: uniqueFor.flatMap(DurationText.milliseconds))
+            .enqueue(files: files, uniqueWithinMilliseconds: uniqueFor.flatMap(DurationText.milliseconds),
+                     strict: strict, warn: { warning in printError("warning: \(warning)") })
         let runs = all.filter { !$0.skipped }
         let skipped = all.filter(\.skipped)
         if json {

@@ -1,6 +1,7 @@
 import Foundation
 import PacerCore
 import PacerJobs
+import PacerProviders
 import PacerStore
 
 /// `pacer enqueue`: validate every job file, then queue them all in one transaction.
@@ -12,23 +13,43 @@ import PacerStore
 public struct Enqueuer {
     let store: any PacerStore
     let nowMilliseconds: () -> Int64
+    /// Makes `{{key}}` values (random unless a test fixes them).
+    var makeKey: () -> String = CallKey.random
 
     public init(store: any PacerStore, nowMilliseconds: @escaping () -> Int64) {
         self.store = store
         self.nowMilliseconds = nowMilliseconds
     }
 
-    public func enqueue(files: [String], uniqueWithinMilliseconds: Int64? = nil) throws -> [EnqueuedRun] {
+    public func enqueue(files: [String], uniqueWithinMilliseconds: Int64? = nil, strict: Bool = false,
+                        warn: (JobFileError) -> Void = { _ in }) throws -> [EnqueuedRun] {
         let specs = try files.map { file throws(JobFileError) in try JobFileParser.parse(file: file) }
-        return try enqueue(specs: specs, uniqueWithinMilliseconds: uniqueWithinMilliseconds)
+        return try enqueue(specs: specs, uniqueWithinMilliseconds: uniqueWithinMilliseconds, strict: strict, warn: warn)
     }
 
-    public func enqueue(specs: [JobSpec], scheduleTick: Int64? = nil,
-                        uniqueWithinMilliseconds: Int64? = nil) throws -> [EnqueuedRun] {
+    /// - Parameters:
+    ///   - strict: refuse a non-idempotent job its provider could deduplicate with `{{key}}` and that has none
+    ///     (see `unkeyedOrders`); without it such a job is queued and `warn` is told.
+    public func enqueue(specs: [JobSpec], scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil,
+                        strict: Bool = false, warn: (JobFileError) -> Void = { _ in }) throws -> [EnqueuedRun] {
         let targets = try check(specs)
+        for unkeyed in try unkeyedOrders(specs, targets: targets) {
+            if strict { throw unkeyed }
+            warn(unkeyed)
+        }
         let now = nowMilliseconds()
+        let providers = try self.providers(specs)
+        let makeKey = self.makeKey
         var runs: [RunToEnqueue] = []
         for (spec, accounts) in zip(specs, targets) {
+            /// Marks a call keyed when its key sits in its provider's dedupe field for its endpoint.
+            func keyed(_ call: NewCall, account: String) -> NewCall {
+                guard call.key != nil, let provider = providers[account],
+                      let field = provider.api.dedupeField(method: call.method, path: call.path) else { return call }
+                var call = call
+                call.keyed = spec.putsKey(inField: field)
+                return call
+            }
             func run(_ account: String) -> NewRun {
                 NewRun(job: spec.name, account: account, jobFile: spec.file, retry: spec.retry,
                        overrides: spec.overrides, createdAtMilliseconds: now, scheduleTick: scheduleTick,
@@ -36,19 +57,46 @@ public struct Enqueuer {
             }
             if case .perItem = spec.target {
                 runs.append(RunToEnqueue(run: run(spec.account), routed: true) { emit in
-                    var planner = try CallPlanner(spec)
-                    while let call = try planner.next() { try emit(call) }
+                    var planner = try CallPlanner(spec, makeKey: makeKey)
+                    while let call = try planner.next() { try emit(keyed(call, account: call.account ?? "")) }
                 })
                 continue
             }
             for account in accounts {
                 runs.append(RunToEnqueue(run: run(account)) { emit in
-                    var planner = try CallPlanner(spec, account: account)
-                    while let call = try planner.next() { try emit(call) }
+                    var planner = try CallPlanner(spec, account: account, makeKey: makeKey)
+                    while let call = try planner.next() { try emit(keyed(call, account: account)) }
                 })
             }
         }
         return try store.enqueue(runs)
+    }
+
+    /// The provider of every registered account, when some job uses `{{key}}` (and only then: a job without keys
+    /// needs none of this).
+    private func providers(_ specs: [JobSpec]) throws -> [String: Provider] {
+        guard specs.contains(where: \.usesKey) else { return [:] }
+        return Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0.provider) })
+    }
+
+    /// Non-idempotent jobs that could be keyed and are not: their provider deduplicates the endpoint on a field
+    /// that does not hold `{{key}}`, so a lost answer leaves such a call `uncertain` where a key would have made
+    /// re-sending safe. `enqueue` prints these; `enqueue --strict` refuses the job.
+    public func unkeyedOrders(_ specs: [JobSpec], targets: [[String]]) throws -> [JobFileError] {
+        var providers: [String: Provider]?
+        var found: [JobFileError] = []
+        for (spec, accounts) in zip(specs, targets) where !spec.idempotent {
+            if providers == nil { providers = Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0.provider) }) }
+            let path = spec.request.path.text
+            for provider in Set(accounts.compactMap { providers?[$0] }).sorted(by: { $0.rawValue < $1.rawValue }) {
+                guard let field = provider.api.dedupeField(method: spec.request.method, path: path),
+                      !spec.putsKey(inField: field) else { continue }
+                found.append(spec.error("request", "\(provider.rawValue) deduplicates \(spec.request.method.rawValue) \(path) "
+                    + "on '\(field)': put \(field): \"{{key}}\" in the request, or a call whose answer is lost ends "
+                    + "uncertain instead of being sent again safely"))
+            }
+        }
+        return found
     }
 
     /// Checks that need the store, and the accounts each job goes to: every account exists (for jobs that route

@@ -23,3 +23,8 @@ struct CLIError: Error, CustomStringConvertible {
 enum WallClock {
     static func nowMilliseconds() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded()) }
 }
+
+/// A line for the user on stderr (warnings), keeping stdout for results and `--json`.
+func printError(_ line: String) {
+    FileHandle.standardError.write(Data((line + "\n").utf8))
+}

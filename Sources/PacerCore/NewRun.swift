@@ -54,10 +54,18 @@ public struct NewCall: Sendable, Equatable {
     public var idempotent: Bool
     /// For a job that routes each item to its own account: the account this call goes to.
     public var account: String?
+    /// The call's `{{key}}`, when its job uses one: fixed here, at enqueue, and the same on every try.
+    public var key: String?
+    /// The key sits in the provider's dedupe field for this endpoint, so the provider refuses a second copy:
+    /// re-sending after an ambiguous answer is safe, and its duplicate-key answer means "done by an earlier try".
+    /// Decided at enqueue, where the account's provider is known.
+    public var keyed: Bool
 
     public init(index: Int, method: HTTPMethod, path: String, params: String, body: String?, weight: Int,
-                idempotent: Bool, account: String? = nil) {
+                idempotent: Bool, account: String? = nil, key: String? = nil, keyed: Bool = false) {
         self.account = account
+        self.key = key
+        self.keyed = keyed
         self.index = index
         self.method = method
         self.path = path

@@ -10,6 +10,9 @@ public enum NextStep: Sendable, Equatable {
     case fail(CallState)
     /// Fail the call and pause its account with this reason.
     case failAndPause(reason: String)
+    /// The provider answered "duplicate key" to a keyed call: look the order up by its key now (a fresh count of
+    /// tries), so the call's result holds the order an earlier try placed.
+    case lookUp
 }
 
 public enum RetryDecision {
@@ -41,11 +44,14 @@ public enum RetryDecision {
     ///   - previousWasClock: the call's previous try was already answered with a clock error.
     ///   - retryAfterMilliseconds: the provider's hint (rate-limit reset, long backoff).
     ///   - jitter: uniform in 0..<1.
+    ///   - idempotent: safe to send again: an idempotent call, or a keyed one (the provider refuses a second copy of
+    ///     its key).
     ///   - mayHaveExecuted: the answer can come after the provider acted (a 5xx, a 408, an internal error code):
-    ///     a non-idempotent call that got one ends `uncertain` instead of being sent again.
+    ///     a call that is not safe to send again ends `uncertain` instead.
+    ///   - canLookUp: a keyed call whose provider can look orders up by key: a duplicate answer leads to `lookUp`.
     public static func next(_ kind: Kind, code: String?, attemptsSoFar: Int, previousWasClock: Bool,
                             idempotent: Bool, policy: RetryPolicy, retryAfterMilliseconds: Int64?, now: Int64,
-                            jitter: Double, mayHaveExecuted: Bool = false) -> NextStep {
+                            jitter: Double, mayHaveExecuted: Bool = false, canLookUp: Bool = false) -> NextStep {
         func backoff() -> NextStep {
             let attempts = attemptsSoFar + 1
             guard attempts < policy.attempts else { return .fail(.dead) }
@@ -55,7 +61,7 @@ public enum RetryDecision {
         }
         switch kind {
         case .ok: return .succeed
-        case .duplicate: return .fail(.duplicate)
+        case .duplicate: return canLookUp ? .lookUp : .fail(.duplicate)
         case .permanent: return .fail(.failed)
         case .auth: return .failAndPause(reason: "auth error\(code.map { " \($0)" } ?? "") from the provider")
         case .rateLimited: return .retry(at: now + (retryAfterMilliseconds ?? 0), countsAsAttempt: false)
@@ -66,6 +72,27 @@ public enum RetryDecision {
         case .transient: return mayHaveExecuted && !idempotent ? .fail(.uncertain) : backoff()
         case .notSent: return backoff()
         case .unknownOutcome: return idempotent ? backoff() : .fail(.uncertain)
+        }
+    }
+
+    /// The next step after a try that looked up a keyed call's order (the provider had answered "duplicate key").
+    ///
+    /// Found: the call ends `duplicate`, done by an earlier try, with the order as its result. A refusal (no such
+    /// order) leaves the duplicate answer unconfirmed: the call fails, for a person to look at. A lookup is a read,
+    /// so failures without an answer are retried; when the tries run out the call still ends `duplicate`, which is
+    /// what the provider said, only without the order. Rate limits, clock and auth errors act as on any call.
+    public static func afterLookup(_ kind: Kind, code: String?, attemptsSoFar: Int, previousWasClock: Bool,
+                                   policy: RetryPolicy, retryAfterMilliseconds: Int64?, now: Int64,
+                                   jitter: Double) -> NextStep {
+        switch kind {
+        case .ok, .duplicate: return .fail(.duplicate)
+        case .permanent: return .fail(.failed)
+        case .rateLimited, .clock, .auth, .transient, .notSent, .unknownOutcome:
+            let step = next(kind, code: code, attemptsSoFar: attemptsSoFar, previousWasClock: previousWasClock,
+                            idempotent: true, policy: policy, retryAfterMilliseconds: retryAfterMilliseconds,
+                            now: now, jitter: jitter)
+            if case .fail(.dead) = step { return .fail(.duplicate) }
+            return step
         }
     }
 }

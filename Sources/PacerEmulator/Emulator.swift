@@ -75,6 +75,10 @@ public final class Emulator: Sendable {
                 _ = api.serve(request, key: key, logical: logical, state: state, now: now) // done, but the answer never arrives
                 state.reject(provider, key: key, .faultLostResponse)
                 return .dropped
+            case .gatewayTimeout:
+                _ = api.serve(request, key: key, logical: logical, state: state, now: now) // done, then the gateway gives up
+                state.reject(provider, key: key, .faultGatewayTimeout)
+                return EmulatorResponse(status: 504, body: "Gateway Timeout")
             case .slow(let ms):
                 try? await Task.sleep(for: .milliseconds(ms))
                 return api.serve(request, key: key, logical: logical, state: state, now: state.now())

@@ -81,6 +81,8 @@ public struct FaultSettings: Codable, Sendable, Equatable {
     public var drop: Double = 0
     /// Do the action, then close the connection: the client cannot know it happened.
     public var lostResponse: Double = 0
+    /// Do the action, then answer 504 as a gateway whose upstream was too slow: the client sees a failure.
+    public var gatewayTimeout: Double = 0
     /// Answer after `slowMilliseconds`.
     public var slow: Double = 0
     public var slowMilliseconds: Int = 200
@@ -101,6 +103,7 @@ public struct FaultSettings: Codable, Sendable, Equatable {
         unavailable = try c.decodeIfPresent(Double.self, forKey: .unavailable) ?? 0
         drop = try c.decodeIfPresent(Double.self, forKey: .drop) ?? 0
         lostResponse = try c.decodeIfPresent(Double.self, forKey: .lostResponse) ?? 0
+        gatewayTimeout = try c.decodeIfPresent(Double.self, forKey: .gatewayTimeout) ?? 0
         slow = try c.decodeIfPresent(Double.self, forKey: .slow) ?? 0
         slowMilliseconds = try c.decodeIfPresent(Int.self, forKey: .slowMilliseconds) ?? 200
         delayIn = try c.decodeIfPresent(Double.self, forKey: .delayIn) ?? 0

@@ -64,4 +64,6 @@ enum Rejection: String, Sendable {
     case faultDrop = "fault_drop"
     /// Not a refusal: the call was performed and its answer withheld. Counted with the refusals for the stats.
     case faultLostResponse = "fault_lost_response"
+    /// Not a refusal either: performed, then answered 504.
+    case faultGatewayTimeout = "fault_504"
 }

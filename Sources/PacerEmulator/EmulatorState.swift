@@ -86,7 +86,7 @@ final class EmulatorState: Sendable {
         case limited(resetMilliseconds: Int64)
     }
 
-    enum Fault { case rateLimit, clock, serverError, unavailable, drop, lostResponse, slow(milliseconds: Int) }
+    enum Fault { case rateLimit, clock, serverError, unavailable, drop, lostResponse, gatewayTimeout, slow(milliseconds: Int) }
 
     /// Counts the request as sent, admits it into the strict window if there is room, and draws a fault.
     func admit(_ provider: Provider, key: String, logicalCall: String, at now: Int64) -> Admission {
@@ -109,7 +109,8 @@ final class EmulatorState: Sendable {
             var fault: Fault? =
                 r.chance(f.rateLimit) ? .rateLimit : r.chance(f.clock) ? .clock : r.chance(f.serverError) ? .serverError
                 : r.chance(f.unavailable) ? .unavailable : r.chance(f.drop) ? .drop
-                : r.chance(f.lostResponse) ? .lostResponse : r.chance(f.slow) ? .slow(milliseconds: f.slowMilliseconds) : nil
+                : r.chance(f.lostResponse) ? .lostResponse : r.chance(f.gatewayTimeout) ? .gatewayTimeout
+                : r.chance(f.slow) ? .slow(milliseconds: f.slowMilliseconds) : nil
             if case .clock? = fault {
                 if clockAgain { fault = nil } else { state.clockFaulted.insert(call) }
             }

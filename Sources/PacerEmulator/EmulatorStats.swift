@@ -12,6 +12,9 @@ public struct EmulatorStats: Codable, Sendable, Equatable {
         public var maxSentInWindow: Int
         /// The most requests of this account being served at once.
         public var maxConcurrent: Int
+        /// Orders placed, with or without a client key, and the order each client key placed.
+        public var ordersPlaced: Int
+        public var orderKeys: [String: String]
     }
 
     public var accounts: [Account]
@@ -30,7 +33,8 @@ extension EmulatorState {
                 EmulatorStats.Account(provider: a.config.provider.rawValue, key: a.config.key, limit: a.config.limit,
                                       accepted: a.accepted, rejected: a.rejected,
                                       maxAcceptedInWindow: a.maxAcceptedInWindow, maxSentInWindow: a.maxSentInWindow,
-                                      maxConcurrent: a.maxConcurrent)
+                                      maxConcurrent: a.maxConcurrent, ordersPlaced: a.nextOrderNumber - 1,
+                                      orderKeys: a.placed)
             },
             calls: inner.calls)
     }

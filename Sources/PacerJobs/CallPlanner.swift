@@ -14,11 +14,17 @@ public struct CallPlanner {
     /// Params and body without placeholders are the same for every call: rendered once, not a million times.
     private let fixedParams: String?
     private let fixedBody: String??
+    /// Makes each call's `{{key}}`, when the job uses one (random; tests pass a deterministic maker).
+    private let makeKey: (() -> String)?
 
-    /// - Parameter account: the account the run goes to (`{{account}}`); ignored when the job routes each item
-    ///   to the account it names.
-    public init(_ spec: JobSpec, account: String? = nil) throws(JobFileError) {
+    /// - Parameters:
+    ///   - account: the account the run goes to (`{{account}}`); ignored when the job routes each item to the
+    ///     account it names.
+    ///   - makeKey: the source of `{{key}}` values; random keys (`CallKey.random`) unless a test fixes them.
+    public init(_ spec: JobSpec, account: String? = nil,
+                makeKey: @escaping () -> String = CallKey.random) throws(JobFileError) {
         self.spec = spec
+        self.makeKey = spec.usesKey ? makeKey : nil
         if case .perItem = spec.target { self.account = nil } else {
             self.account = account ?? { if case .one(let name) = spec.target { name } else { "" } }()
         }
@@ -58,6 +64,7 @@ public struct CallPlanner {
             if case .perItem(let route) = spec.target { context.account = context.render(route) }
         }
         defer { index += 1 }
+        if let makeKey { context.key = makeKey() }
         return render(context)
     }
 
@@ -72,7 +79,8 @@ public struct CallPlanner {
             body: fixedBody ?? spec.request.body?.render(context).compactText,
             weight: spec.weight,
             idempotent: spec.idempotent,
-            account: account == nil ? context.account : nil)
+            account: account == nil ? context.account : nil,
+            key: makeKey == nil ? nil : context.key)
     }
 
     /// The account each item names, with where it is written (items file and line), for checking every name

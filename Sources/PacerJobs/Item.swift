@@ -24,6 +24,8 @@ struct RenderContext {
     var columns: [String: Int]
     /// The account the call goes to (`{{account}}`).
     var account: String = ""
+    /// The call's `{{key}}`; empty when the job uses none.
+    var key: String = ""
     /// Path placeholders are percent-encoded so an item cannot add path segments or a query.
     var encode: (String) -> String = { $0 }
 
@@ -40,6 +42,7 @@ struct RenderContext {
             case .batch: out += encode((batch ?? []).map(\.text).joined(separator: join ?? ","))
             case .index: out += String(index)
             case .account: out += encode(account)
+            case .key: out += key
             }
         }
         return out

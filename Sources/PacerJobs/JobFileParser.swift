@@ -287,6 +287,8 @@ public enum JobFileParser {
                 case .batch:
                     guard batch != nil else { throw y.fail(node, field, "uses {{batch}} but the job has no 'batch'") }
                     usesItems = true
+                case .key:
+                    guard field != "account" else { throw y.fail(node, field, "{{key}} is a call's key and cannot name an account") }
                 case .literal, .index, .account: break
                 }
             }
@@ -315,6 +317,20 @@ public enum JobFileParser {
 }
 
 extension JobSpec {
+    /// Whether any part of the request uses `{{key}}`: each call then gets a key at enqueue.
+    public var usesKey: Bool {
+        request.path.usesKey || request.params.contains { $0.value.templates.contains(where: \.usesKey) }
+            || (request.body?.templates.contains(where: \.usesKey) ?? false)
+    }
+
+    /// Whether the request's top-level field `name` (a `params` member, or a member of `body:`'s object) holds
+    /// `{{key}}`: the test for a call being keyed when `name` is its provider's dedupe field.
+    public func putsKey(inField name: String) -> Bool {
+        var members = request.params
+        if case .object(let bodyMembers)? = request.body { members += bodyMembers }
+        return members.contains { $0.key == name && $0.value.templates.contains(where: \.usesKey) }
+    }
+
     /// CSV columns named by `{{item.COLUMN}}` anywhere in the request.
     var columnsUsed: [String] {
         var all = request.path.columns

@@ -1,4 +1,4 @@
-/// A string with placeholders: `{{item}}`, `{{item.COLUMN}}`, `{{batch}}`, `{{index}}`, `{{account}}`.
+/// A string with placeholders: `{{item}}`, `{{item.COLUMN}}`, `{{batch}}`, `{{index}}`, `{{account}}`, `{{key}}`.
 ///
 /// Templates are parsed once, when the job file is read, so a typo such as `{{itme}}` is reported with its
 /// position before anything is queued; rendering a million calls then only walks the parsed parts.
@@ -11,6 +11,8 @@ public struct Template: Sendable, Equatable {
         case index
         /// The name of the account the call is sent with.
         case account
+        /// The call's own key (see `CallKey`): unique, fixed at enqueue, the same on every try.
+        case key
     }
 
     public let parts: [Part]
@@ -29,15 +31,31 @@ public struct Template: Sendable, Equatable {
             case "batch": parts.append(.batch)
             case "index": parts.append(.index)
             case "account": parts.append(.account)
+            case "key": parts.append(.key)
             case let n where n.hasPrefix("item.") && n.count > 5: parts.append(.itemColumn(String(n.dropFirst(5))))
             default:
                 throw TemplateSyntaxError(
-                    message: "unknown placeholder '{{\(name)}}'; expected {{item}}, {{item.COLUMN}}, {{batch}}, {{index}} or {{account}}")
+                    message: "unknown placeholder '{{\(name)}}'; expected {{item}}, {{item.COLUMN}}, {{batch}}, {{index}}, {{account}} or {{key}}")
             }
             rest = rest[close.upperBound...]
         }
         if !rest.isEmpty { parts.append(.literal(String(rest))) }
         self.parts = parts
+    }
+
+    /// The template as written (placeholders in their canonical spelling).
+    public var text: String {
+        parts.map { part in
+            switch part {
+            case .literal(let s): s
+            case .item: "{{item}}"
+            case .itemColumn(let c): "{{item.\(c)}}"
+            case .batch: "{{batch}}"
+            case .index: "{{index}}"
+            case .account: "{{account}}"
+            case .key: "{{key}}"
+            }
+        }.joined()
     }
 
     /// True when the whole template is `{{batch}}`: such a value becomes a JSON array in a JSON body.
@@ -49,6 +67,7 @@ public struct Template: Sendable, Equatable {
     }
 
     public var usesItem: Bool { parts.contains(.item) }
+    public var usesKey: Bool { parts.contains(.key) }
     public var usesBatch: Bool { parts.contains(.batch) }
     public var columns: [String] {
         parts.compactMap { if case .itemColumn(let c) = $0 { c } else { nil } }

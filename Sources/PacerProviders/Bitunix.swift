@@ -46,6 +46,25 @@ public struct Bitunix: ProviderAPI {
         10001: CodeRule(.transient, ambiguous: true), // network error: may have reached the matching engine
     ]
 
+    // MARK: Dedupe: `clientId` on order placement.
+
+    static let placeOrderPath = "/api/v1/futures/trade/place_order"
+
+    public func dedupeField(method: HTTPMethod, path: String) -> String? {
+        method == .post && path == Self.placeOrderPath ? "clientId" : nil
+    }
+
+    /// 10008 answers a keyed order whose `clientId` was used. It is also a general "parameter not allowed" code,
+    /// so the runner confirms it with `lookup` before it calls the order done.
+    public func isDuplicateKey(_ outcome: Outcome) -> Bool { outcome.code == "10008" }
+
+    /// `GET /api/v1/futures/trade/get_order_detail?clientId=...` (not in PROVIDERS.md: Bitunix's order-detail
+    /// endpoint, which takes an `orderId` or the client's `clientId`).
+    public func lookup(_ request: APIRequest, key: String) -> APIRequest? {
+        guard dedupeField(method: request.method, path: request.path) != nil else { return nil }
+        return APIRequest(method: .get, path: "/api/v1/futures/trade/get_order_detail", params: [.init("clientId", .string(key))])
+    }
+
     public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
         let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {

@@ -44,6 +44,16 @@ public struct Kookeey: ProviderAPI {
         80004: CodeRule(.permanent), 80005: CodeRule(.permanent), 80008: CodeRule(.permanent),
     ]
 
+    // MARK: Dedupe: `orderno` on order methods.
+
+    /// Order methods take the caller's `orderno` and refuse a second submission of it (80007). Their names are not
+    /// published, so every method whose name mentions "order" counts; Kookeey has no lookup by `orderno`.
+    public func dedupeField(method: HTTPMethod, path: String) -> String? {
+        path.split(separator: "/").last?.lowercased().contains("order") == true ? "orderno" : nil
+    }
+
+    public func isDuplicateKey(_ outcome: Outcome) -> Bool { outcome.code == "80007" }
+
     public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
         let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {

@@ -87,6 +87,34 @@ public struct KuCoin: ProviderAPI {
                        serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
     }
 
+    // MARK: Dedupe: `clientOid` on order placement.
+
+    /// Placing an order (classic, high-frequency and margin) deduplicates on `clientOid`.
+    static let placeOrderPaths: Set<String> = ["/api/v1/orders", "/api/v1/hf/orders", "/api/v1/hf/orders/sync",
+                                               "/api/v1/margin/order"]
+
+    public func dedupeField(method: HTTPMethod, path: String) -> String? {
+        method == .post && Self.placeOrderPaths.contains(path) ? "clientOid" : nil
+    }
+
+    /// 400100 is KuCoin's generic parameter error (also "order does not exist" on a cancel): only its
+    /// "clientOid duplicated" message means the key was used.
+    public func isDuplicateKey(_ outcome: Outcome) -> Bool {
+        guard outcome.code == "400100", let message = outcome.message?.lowercased() else { return false }
+        return message.contains("clientoid") && message.contains("duplicat")
+    }
+
+    /// `GET /api/v1/order/client-order/{clientOid}`; high-frequency orders are looked up under their own path,
+    /// which also wants the symbol.
+    public func lookup(_ request: APIRequest, key: String) -> APIRequest? {
+        guard dedupeField(method: request.method, path: request.path) != nil else { return nil }
+        if request.path.hasPrefix("/api/v1/hf/") {
+            let symbol = (try? JSONValue(parsing: request.jsonBody))?["symbol"]?.plainText ?? ""
+            return APIRequest(method: .get, path: "/api/v1/hf/orders/client-order/\(key)", params: [.init("symbol", .string(symbol))])
+        }
+        return APIRequest(method: .get, path: "/api/v1/order/client-order/\(key)")
+    }
+
     /// The server's time from `GET /api/v1/timestamp` (`data` is epoch milliseconds).
     public static func serverTime(from reply: HTTPReply) -> Int64? {
         Envelope.parse(reply.body)?.text("data").flatMap { Int64($0) }

@@ -4,8 +4,8 @@ import PacerCore
 ///
 /// Implementations are pure: the time and the nonce are inputs, so a signature can be reproduced exactly
 /// (`pacer call --dry-run --at ... --nonce ...`) and golden-tested. Each provider lives in one file with its
-/// signer, its envelope parser and its table of codes.
-public protocol ProviderAPI: Sendable {
+/// signer, its envelope parser, its table of codes and its dedupe rules.
+public protocol ProviderAPI: DedupeRules {
     var provider: Provider { get }
     /// Length of the random nonce this provider wants, or `nil` when it takes none.
     var nonceLength: Int? { get }

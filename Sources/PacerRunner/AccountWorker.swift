@@ -139,8 +139,15 @@ struct AccountWorker: Sendable {
         var status: Int?
         var message: String?
         var sentRequest: SignedRequest?
+        // A keyed call the provider already answered "duplicate key" is looked up by its key instead of placed.
+        let lookingUp = call.lookupPending
+        var canLookUp = false
         do {
-            let request = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
+            let placing = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
+            let lookup = call.keyed ? call.key.flatMap { api.lookup(placing, key: $0) } : nil
+            canLookUp = lookup != nil
+            guard !lookingUp || lookup != nil else { throw LookupUnavailable() }
+            let request = lookingUp ? lookup! : placing
             let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
                                   inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
@@ -148,7 +155,12 @@ struct AccountWorker: Sendable {
             let reply = try await runner.transport.send(signed)
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let overrides = call.overrides.compactMapValues { Classification(name: $0) }
-            let interpreted = api.interpret(reply, overrides: overrides)
+            var interpreted = api.interpret(reply, overrides: overrides)
+            // The provider's "this key was already used" ends a keyed call as done (unless the job's `on:` says
+            // otherwise for that code).
+            if call.keyed && !lookingUp && api.isDuplicateKey(interpreted) && overrides[interpreted.code ?? ""] == nil {
+                interpreted.classification = .duplicate
+            }
             outcome = interpreted
             status = reply.status
             message = interpreted.message
@@ -156,23 +168,37 @@ struct AccountWorker: Sendable {
         } catch let error as JSONValue.ParseError {
             kind = .permanent
             message = "stored params are not valid JSON: \(error)"
+        } catch is LookupUnavailable {
+            kind = .duplicate // nothing to look the order up with: the duplicate answer stands
+            message = "the provider has no lookup for this call's key"
         } catch {
             kind = TransportFailure.kind(of: error)
             message = "no answer: " + Self.redacted("\(error)", sentRequest)
         }
         let now = clock.now()
-        let step = RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
-                                      previousWasClock: call.lastClass == "clock", idempotent: call.idempotent,
-                                      policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
-                                      now: now, jitter: Double.random(in: 0..<1),
-                                      mayHaveExecuted: outcome?.mayHaveExecuted ?? false)
+        let previousWasClock = call.lastClass == "clock", jitter = Double.random(in: 0..<1)
+        let step = lookingUp
+            ? RetryDecision.afterLookup(kind, code: outcome?.code, attemptsSoFar: call.attempts,
+                                        previousWasClock: previousWasClock, policy: call.retry,
+                                        retryAfterMilliseconds: outcome?.retryAfterMilliseconds, now: now, jitter: jitter)
+            : RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
+                                 previousWasClock: previousWasClock, idempotent: call.idempotent || call.keyed,
+                                 policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
+                                 now: now, jitter: jitter, mayHaveExecuted: outcome?.mayHaveExecuted ?? false,
+                                 canLookUp: canLookUp)
         var state = CallState.failed
         var counted = true // rate-limit deferrals and a first clock error do not use up an attempt
         var next: Int64 = 0
         var error: String? = nil
+        var attempts: Int?
         switch step {
         case .succeed:
             state = .succeeded
+        case .lookUp:
+            // The lookup gets tries of its own: the placing may have used them all up on lost answers.
+            state = .retrying
+            attempts = 0
+            next = now
         case .resignNow:
             // Correct the clock, then put the call straight back: the next try is signed with the new offset.
             await correctClock(outcome: outcome, sentAt: started, receivedAt: now, clockOffset: clockOffset)
@@ -201,9 +227,18 @@ struct AccountWorker: Sendable {
             next = at
         case .fail(let terminal):
             state = terminal
-            error = terminal == .uncertain
-                ? "the request may have reached the provider and the call is not idempotent: not sent again"
-                : message
+            switch terminal {
+            case .uncertain:
+                error = "the request may have reached the provider and the call is not idempotent: not sent again"
+            case .failed where lookingUp:
+                error = "the provider answered duplicate key, but looking the order up by its key finds none"
+                    + (message.map { ": " + $0 } ?? "")
+            case .duplicate where lookingUp && kind != .ok:
+                error = "done by an earlier try (the provider answered duplicate key); looking the order up failed"
+                    + (message.map { ": " + $0 } ?? "")
+            default:
+                error = message
+            }
         case .failAndPause(let reason):
             let name = account.name
             // If the pause cannot be written now, the call waits in the queue like its siblings; the next auth
@@ -219,12 +254,13 @@ struct AccountWorker: Sendable {
                 next = now
             }
         }
-        let attempts = call.attempts + (counted ? 1 : 0)
+        let lookupNext = state == .retrying && (lookingUp || step == .lookUp)
         await runner.completions.add(Completion(
             call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
-            httpStatus: status, code: outcome?.code, classification: kind.name, message: message, state: state,
-            attempts: attempts, nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error,
-            finishedAt: now))
+            httpStatus: status, code: outcome?.code, classification: kind.name,
+            message: lookingUp ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state, attempts: attempts ?? (call.attempts + (counted ? 1 : 0)),
+            nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
+            lookupPending: lookupNext))
         runner.noteFinished(account: account.name, state: state)
     }
 
@@ -264,6 +300,9 @@ struct AccountWorker: Sendable {
         runner.logger.info("clock corrected", metadata: ["account": "\(account.name)", "offset_ms": "\(offset)"])
     }
 }
+
+/// A call waits for a lookup its provider does not offer (a database written by another version of Pacer).
+struct LookupUnavailable: Error {}
 
 /// Random nonces from the system generator, in the alphabet providers accept.
 public enum Nonce {

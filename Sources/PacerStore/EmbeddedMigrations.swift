@@ -187,5 +187,15 @@ CREATE INDEX limiter_spends_account_at ON limiter_spends(account, at, open, weig
 DROP INDEX limiter_spends_open;
 CREATE INDEX limiter_spends_open ON limiter_spends(account, weight) WHERE open = 1;
 """#),
+        ("0008_call_keys", #"""
+-- Per-call dedupe keys ({{key}}, Contract 3). The key is made at enqueue and never changes, so every try of the
+-- call carries the same one; `keyed` says it sits in the provider's dedupe field, which makes re-sending safe.
+ALTER TABLE calls ADD COLUMN call_key TEXT;
+ALTER TABLE calls ADD COLUMN keyed INTEGER NOT NULL DEFAULT 0;
+-- The provider answered "duplicate key" and the runner is looking the order up by its key before the call ends.
+ALTER TABLE calls ADD COLUMN lookup_pending INTEGER NOT NULL DEFAULT 0;
+-- Unique in the database, as DESIGN.md promises; a partial index, so calls without a key cost nothing.
+CREATE UNIQUE INDEX calls_key ON calls(call_key) WHERE call_key IS NOT NULL;
+"""#),
     ]
 }

@@ -49,10 +49,19 @@ public struct ClaimedCall: Sendable, Equatable {
     public var retry: RetryPolicy
     /// The run's `on:` map, code -> classification name.
     public var overrides: [String: String]
+    /// The call's `{{key}}`, and whether it sits in the provider's dedupe field (see `NewCall.keyed`).
+    public var key: String?
+    public var keyed: Bool
+    /// The provider answered "duplicate key": this try looks the order up by its key instead of placing it.
+    public var lookupPending: Bool
 
     public init(id: Int64, run: Int64, account: String, method: HTTPMethod, path: String, params: String,
                 body: String?, weight: Int, idempotent: Bool, attempts: Int, lastClass: String?, retry: RetryPolicy,
+                key: String? = nil, keyed: Bool = false, lookupPending: Bool = false,
                 overrides: [String: String]) {
+        self.key = key
+        self.keyed = keyed
+        self.lookupPending = lookupPending
         self.id = id
         self.run = run
         self.account = account
@@ -114,6 +123,8 @@ public struct Completion: Sendable, Equatable {
     public var message: String?
     /// The state the call moves to.
     public var state: CallState
+    /// For `retrying`: the next try looks the order up by its key (the provider answered "duplicate key").
+    public var lookupPending: Bool
     /// The call's attempt count after this try.
     public var attempts: Int
     /// For `retrying`: when to try again.
@@ -125,7 +136,8 @@ public struct Completion: Sendable, Equatable {
 
     public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,
                 code: String?, classification: String, message: String?, state: CallState, attempts: Int,
-                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64) {
+                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookupPending: Bool = false) {
+        self.lookupPending = lookupPending
         self.call = call
         self.runner = runner
         self.startedAt = startedAt

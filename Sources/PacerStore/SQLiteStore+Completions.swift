@@ -30,8 +30,8 @@ extension SQLiteStore {
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM calls WHERE id = ?1)
                 """)
             let update = try db.makeStatement(sql: """
-                UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lease_owner = NULL,
-                    lease_expires_at = NULL, dispatched_at = NULL
+                UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lookup_pending = ?,
+                    lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
                 WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                 """)
             let result = try db.makeStatement(sql: """
@@ -58,7 +58,7 @@ extension SQLiteStore {
             for c in completions {
                 try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
-                                               c.call, c.runner])
+                                               c.lookupPending, c.call, c.runner])
                 guard db.changesCount == 1 else {
                     // The lease was lost. A try that never left changes nothing; a real answer is recorded (unless
                     // the call itself was deleted meanwhile, by `account remove --purge`).

@@ -8,10 +8,10 @@ extension SQLiteStore {
             // is mostly per statement step, so 64 rows a step is several times faster than one.
             let insertBatch = try db.makeStatement(sql: Self.insertCallsSQL(rows: Self.rowsPerInsert))
             var pending: [DatabaseValueConvertible?] = []
-            pending.reserveCapacity(Self.rowsPerInsert * 9)
+            pending.reserveCapacity(Self.rowsPerInsert * Self.columnsPerCall)
             func flush() throws {
                 guard !pending.isEmpty else { return }
-                let rows = pending.count / 9
+                let rows = pending.count / Self.columnsPerCall
                 let statement = rows == Self.rowsPerInsert ? insertBatch : try db.makeStatement(sql: Self.insertCallsSQL(rows: rows))
                 statement.setUncheckedArguments(StatementArguments(pending))
                 try statement.execute()
@@ -60,9 +60,9 @@ extension SQLiteStore {
                     }
                     guard let target = opened[account], !target.skipped else { return }
                     pending += [target.id, call.index, account, call.method.rawValue, call.path, call.params, call.body,
-                                call.weight, call.idempotent] as [DatabaseValueConvertible?]
+                                call.weight, call.idempotent, call.key, call.keyed] as [DatabaseValueConvertible?]
                     opened[account]?.calls += 1
-                    if pending.count == Self.rowsPerInsert * 9 { try flush() }
+                    if pending.count == Self.rowsPerInsert * Self.columnsPerCall { try flush() }
                 }
                 try flush()
                 for account in order {
@@ -96,9 +96,10 @@ extension SQLiteStore {
     }
 
     static let rowsPerInsert = 64
+    static let columnsPerCall = 11
 
     static func insertCallsSQL(rows: Int) -> String {
-        "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent) VALUES "
-            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent, call_key, keyed) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
     }
 }

@@ -68,20 +68,23 @@ extension SQLiteStore {
                 FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL
                 """)
             try db.execute(sql: "UPDATE calls SET attempts = attempts + 1 WHERE \(orphan) AND dispatched_at IS NOT NULL")
+            // A keyed call is safe to send again (the provider refuses a second copy of its key), like an idempotent one.
             let uncertain = try Int64.fetchAll(db, sql: """
-                SELECT id FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL AND idempotent = 0
+                SELECT id FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL AND idempotent = 0 AND keyed = 0
                 """)
             try Self.finish(db, uncertain, state: .uncertain, at: now, error: """
                 the runner stopped after sending; the outcome is unknown and the call is not idempotent, so it was \
                 not sent again
                 """)
-            let exhausted = try Int64.fetchAll(db, sql: """
-                SELECT c.id FROM calls c JOIN runs r ON r.id = c.run_id
+            let exhausted = try Row.fetchAll(db, sql: """
+                SELECT c.id, c.lookup_pending FROM calls c JOIN runs r ON r.id = c.run_id
                 WHERE c.\(orphan) AND c.dispatched_at IS NOT NULL AND c.attempts >= r.retry_attempts
                 """)
-            try Self.finish(db, exhausted, state: .dead, at: now, error: """
-                the runner stopped while this call was in flight on its last allowed attempt
-                """)
+            try Self.finish(db, exhausted.filter { !$0["lookup_pending"] }.map { $0["id"] }, state: .dead, at: now,
+                            error: "the runner stopped while this call was in flight on its last allowed attempt")
+            // The provider already said this key was used; only the lookup of the order ran out of tries.
+            try Self.finish(db, exhausted.filter { $0["lookup_pending"] }.map { $0["id"] }, state: .duplicate, at: now,
+                            error: "done by an earlier try (the provider answered duplicate key); looking the order up failed")
             try db.execute(sql: """
                 UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
                     next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
@@ -141,6 +144,7 @@ extension SQLiteStore {
             lastClass: row["last_class"],
             retry: RetryPolicy(attempts: row["retry_attempts"], minimumBackoffMilliseconds: row["backoff_min_ms"],
                                maximumBackoffMilliseconds: row["backoff_max_ms"]),
+            key: row["call_key"], keyed: row["keyed"], lookupPending: row["lookup_pending"],
             overrides: overrides)
     }
 

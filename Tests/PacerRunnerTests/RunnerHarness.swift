@@ -74,7 +74,7 @@ final class RunnerHarness: @unchecked Sendable {
                 switch provider {
                 case .kookeey:
                     call = NewCall(index: i, method: .get, path: idempotent ? "/renew" : "/order",
-                                   params: idempotent ? #"{"line":"\#(id)","days":30}"# : #"{"no":"\#(id)"}"#,
+                                   params: idempotent ? #"{"line":"\#(id)","days":30}"# : #"{"orderno":"\#(id)"}"#,
                                    body: nil, weight: 1, idempotent: idempotent)
                 case .kucoin:
                     call = idempotent

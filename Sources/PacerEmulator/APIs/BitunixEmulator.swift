@@ -71,10 +71,21 @@ struct BitunixEmulator: EmulatedAPI {
                 envelope(0, "Success", data: #"{"orderList":[],"total":"0"}"#)
             }
         case ("POST", "/api/v1/futures/trade/place_order"):
+            // An order with a `clientId` is placed once; a second with the same one is refused with 10008.
+            let clientId = (try? JSONValue(parsing: request.body))?["clientId"]?.plainText
             return state.perform(.bitunix, key: key, logicalCall: logical) { account in
+                if let clientId, account.placed[clientId] != nil { return envelope(10008, "Duplicate clientId") }
                 let order = "B\(account.nextOrderNumber)"
                 account.nextOrderNumber += 1
-                return envelope(0, "Success", data: #"{"orderId":\#(Answer.string(order))}"#)
+                if let clientId { account.placed[clientId] = order }
+                return envelope(0, "Success", data: #"{"orderId":\#(Answer.string(order)),"clientId":\#(Answer.string(clientId ?? ""))}"#)
+            }
+        case ("GET", "/api/v1/futures/trade/get_order_detail"):
+            let clientId = request.queryPairs.first { $0.key == "clientId" }?.value ?? ""
+            return state.perform(.bitunix, key: key, logicalCall: nil) { account in
+                guard let order = account.placed[clientId] else { return envelope(10002, "Order not exists") }
+                return envelope(0, "Success",
+                                data: #"{"orderId":\#(Answer.string(order)),"clientId":\#(Answer.string(clientId)),"status":"NEW"}"#)
             }
         default:
             state.reject(.bitunix, key: key, .notFound)

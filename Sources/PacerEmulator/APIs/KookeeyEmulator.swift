@@ -72,7 +72,7 @@ struct KookeeyEmulator: EmulatedAPI {
             }
         case "/order":
             // Orders carry the caller's own number; a second submission of it is a duplicate (80007).
-            guard let no = value("no") else { return envelope(code: 10006, msg: "no required") }
+            guard let no = value("orderno") else { return envelope(code: 10006, msg: "orderno required") }
             return state.perform(.kookeey, key: key, logicalCall: logical) { account in
                 if let existing = account.placed[no] {
                     return envelope(code: 80007, msg: "Duplicate order submission", data: #"{"order":\#(Answer.string(existing))}"#)

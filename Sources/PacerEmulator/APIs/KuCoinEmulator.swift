@@ -67,6 +67,16 @@ struct KuCoinEmulator: EmulatedAPI {
         let m = request.method
         // The classic and the high-frequency paths behave alike here.
         let orders = s.starts(with: ["api", "v1", "orders"]) ? 3 : s.starts(with: ["api", "v1", "hf", "orders"]) ? 4 : nil
+        // Looking an order up by its client id: classic `/api/v1/order/client-order/{id}`, high-frequency
+        // `/api/v1/hf/orders/client-order/{id}?symbol=`.
+        let byClient = s.count == 5 && s.starts(with: ["api", "v1", "order", "client-order"]) ? s[4]
+            : s.count == 6 && s.starts(with: ["api", "v1", "hf", "orders", "client-order"]) ? s[5] : nil
+        if m == "GET", let clientOid = byClient {
+            return state.perform(.kucoin, key: key, logicalCall: nil) { account in
+                guard let order = account.placed[clientOid] else { return error(404, "400100", "order not exist.") }
+                return ok(#"{"id":\#(Answer.string(order)),"clientOid":\#(Answer.string(clientOid)),"isActive":true}"#)
+            }
+        }
         if m == "GET", orders != nil {
             return state.perform(.kucoin, key: key, logicalCall: nil) { _ in
                 ok(#"{"currentPage":1,"pageSize":50,"totalNum":0,"totalPage":0,"items":[]}"#)

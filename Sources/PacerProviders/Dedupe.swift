@@ -1,0 +1,22 @@
+import PacerCore
+
+/// What a provider deduplicates on, for `{{key}}` (Contract 3). Each provider file implements these beside its
+/// signer and code table; a provider without client-chosen keys (Bit-Z) keeps the defaults: nothing is keyed.
+///
+/// A call is *keyed* when its request puts its key in `dedupeField` for its endpoint: the provider then refuses a
+/// second order with that key, so re-sending after an ambiguous answer cannot do the work twice, and the
+/// provider's duplicate-key answer means "done by an earlier try".
+public protocol DedupeRules: Sendable {
+    /// The top-level request field this endpoint deduplicates on, or `nil` when it does not.
+    func dedupeField(method: HTTPMethod, path: String) -> String?
+    /// Whether `outcome`, the answer to a keyed call, is the provider saying the key was already used.
+    func isDuplicateKey(_ outcome: Outcome) -> Bool
+    /// The request that looks up the order placed by `request` with `key`, or `nil` where the provider has none.
+    func lookup(_ request: APIRequest, key: String) -> APIRequest?
+}
+
+extension DedupeRules {
+    public func dedupeField(method: HTTPMethod, path: String) -> String? { nil }
+    public func isDuplicateKey(_ outcome: Outcome) -> Bool { false }
+    public func lookup(_ request: APIRequest, key: String) -> APIRequest? { nil }
+}
