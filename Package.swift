@@ -125,7 +125,9 @@ let package = Package(
             name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
-            name: "PacerCLITests", dependencies: ["PacerCLI", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer"],
+            name: "PacerCLITests",
+            dependencies: ["PacerCLI", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer",
+                           .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
     ]
 )

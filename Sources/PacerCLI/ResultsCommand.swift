@@ -17,7 +17,7 @@ struct ResultsCommand: ParsableCommand {
     var summary = false
 
     static let columns = ["run", "call", "job", "account", "method", "path", "params", "state", "attempts",
-                          "http_status", "code", "data", "error", "finished_at"]
+                          "http_status", "code", "data", "error", "finished_at", "key"]
 
     func run() throws {
         let opened = try store.open()
@@ -57,6 +57,7 @@ struct ResultsCommand: ParsableCommand {
         raw("attempts", String(r.attempts)); raw("http_status", r.httpStatus.map(String.init)); string("code", r.code)
         raw("data", r.data); string("error", r.error)
         string("finished_at", r.finishedAtMilliseconds.map(Timestamps.iso8601))
+        if let k = r.key { string("key", k) }
         return s + "}"
     }
 
@@ -79,7 +80,7 @@ struct ResultsCommand: ParsableCommand {
     static func csvRow(_ r: ResultRecord) -> [String] {
         [String(r.run), String(r.call), r.job, r.account, r.method, r.path, r.params, r.state.rawValue,
          String(r.attempts), r.httpStatus.map(String.init) ?? "", r.code ?? "", r.data ?? "", r.error ?? "",
-         r.finishedAtMilliseconds.map(Timestamps.iso8601) ?? ""]
+         r.finishedAtMilliseconds.map(Timestamps.iso8601) ?? "", r.key ?? ""]
     }
 }
 

@@ -287,9 +287,7 @@ public enum JobFileParser {
                 case .batch:
                     guard batch != nil else { throw y.fail(node, field, "uses {{batch}} but the job has no 'batch'") }
                     usesItems = true
-                case .key:
-                    guard field != "account" else { throw y.fail(node, field, "{{key}} is a call's key and cannot name an account") }
-                case .literal, .index, .account: break
+                case .literal, .index, .account, .key: break
                 }
             }
         }

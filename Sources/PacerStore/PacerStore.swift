@@ -209,8 +209,11 @@ public struct ResultRecord: Sendable, Equatable {
     public var data: String?
     public var error: String?
     public var finishedAtMilliseconds: Int64?
+    /// The call's `{{key}}`, when its job used one: the order's client id at the provider.
+    public var key: String?
 
-    public init(run: Int64, call: Int64, job: String, account: String, method: String, path: String, params: String, state: CallState, attempts: Int, httpStatus: Int?, code: String?, data: String?, error: String?, finishedAtMilliseconds: Int64?) {
+    public init(run: Int64, call: Int64, job: String, account: String, method: String, path: String, params: String, state: CallState, attempts: Int, httpStatus: Int?, code: String?, data: String?, error: String?, finishedAtMilliseconds: Int64?, key: String? = nil) {
+        self.key = key
         self.run = run
         self.call = call
         self.job = job

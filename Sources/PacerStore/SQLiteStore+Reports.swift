@@ -48,7 +48,7 @@ extension SQLiteStore {
     public func results(run: Int64?, _ visit: (ResultRecord) throws -> Void) throws {
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT c.run_id, c.id, r.job, c.account, c.method, c.path, c.params, c.state, c.attempts,
+                SELECT c.run_id, c.id, r.job, c.account, c.method, c.path, c.params, c.state, c.attempts, c.call_key,
                        res.http_status, res.code, res.data, res.error, res.finished_at
                 FROM calls c JOIN runs r ON r.id = c.run_id LEFT JOIN results res ON res.call_id = c.id
                 WHERE (?1 IS NULL OR c.run_id = ?1)
@@ -60,7 +60,7 @@ extension SQLiteStore {
                     method: row["method"], path: row["path"], params: row["params"],
                     state: CallState(rawValue: row["state"]) ?? .queued, attempts: row["attempts"],
                     httpStatus: row["http_status"], code: row["code"], data: row["data"], error: row["error"],
-                    finishedAtMilliseconds: row["finished_at"]))
+                    finishedAtMilliseconds: row["finished_at"], key: row["call_key"]))
             }
         }
     }

@@ -1,7 +1,8 @@
+import GRDB
 import Foundation
 import PacerCore
 import PacerJobs
-import PacerStore
+@testable import PacerStore
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
@@ -85,5 +86,85 @@ import Testing
         let error = try #require(throws: JobFileError.self) { try enqueuer.enqueue(files: [a, b]) }
         #expect(error.field == "name")
         #expect(try queuedCalls() == 0)
+    }
+}
+
+/// `{{key}}` at enqueue: calls are marked keyed only where the key sits in their provider's dedupe field, and an
+/// order that could be keyed and is not is warned about (refused with `--strict`).
+@Suite struct KeyedEnqueueTests {
+    let dir = TempDir()
+    let store: SQLiteStore
+
+    init() throws {
+        store = try SQLiteStore(path: dir.url.appendingPathComponent("pacer.sqlite").path)
+        for (name, provider) in [("kucoin-main", Provider.kucoin), ("bitunix-main", .bitunix), ("kookeey-main", .kookeey)] {
+            try store.addAccount(Account(name: name, provider: provider, baseURL: "http://127.0.0.1:9",
+                                         limit: RateLimit(count: 10, windowMilliseconds: 1000),
+                                         credentials: CredentialReferences(key: "k", secretEnv: "S")),
+                                 replace: false, nowMilliseconds: 0)
+        }
+    }
+
+    func job(_ name: String, account: String, method: String = "POST", path: String, params: String,
+             idempotent: Bool = false) -> String {
+        dir.write("\(name).yaml", """
+            name: \(name)
+            account: \(account)
+            request:
+              method: \(method)
+              path: \(path)
+              params:
+            \(params)
+            items:
+              range: 1..3
+            idempotent: \(idempotent)
+            """)
+    }
+
+    func rows() throws -> [(job: String, key: String?, keyed: Bool)] {
+        try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT r.job, c.call_key, c.keyed FROM calls c JOIN runs r ON r.id = c.run_id ORDER BY c.id")
+                .map { ($0["job"], $0["call_key"], $0["keyed"]) }
+        }
+    }
+
+    @Test func keyedOnlyInTheDedupeField() throws {
+        let files = [
+            job("kucoin", account: "kucoin-main", path: "/api/v1/orders", params: "    clientOid: \"{{key}}\"\n    price: \"{{item}}\""),
+            job("bitunix", account: "bitunix-main", path: "/api/v1/futures/trade/place_order",
+                params: "    clientId: \"{{key}}\"\n    qty: \"{{item}}\""),
+            job("kookeey", account: "kookeey-main", method: "GET", path: "/order",
+                params: "    orderno: \"{{key}}\"\n    n: \"{{item}}\""),
+            // The key in a field the provider does not deduplicate on: a key, but not keyed.
+            job("memo", account: "kucoin-main", path: "/api/v1/orders",
+                params: "    clientOid: \"fixed-{{item}}\"\n    remark: \"{{key}}\""),
+        ]
+        var warnings: [JobFileError] = []
+        _ = try Enqueuer(store: store, nowMilliseconds: { 0 }).enqueue(files: files, warn: { warnings.append($0) })
+        let all = try rows()
+        #expect(all.count == 12)
+        #expect(all.allSatisfy { $0.key.map(CallKey.isValid) == true })
+        #expect(Set(all.compactMap(\.key)).count == 12)
+        #expect(all.filter(\.keyed).map(\.job) == Array(repeating: "kucoin", count: 3) + Array(repeating: "bitunix", count: 3)
+                + Array(repeating: "kookeey", count: 3))
+        // The memo job places orders without a key in clientOid: warned about, with where to put it.
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.file == files[3] && warnings.first?.field == "request")
+        #expect(warnings.first?.message.contains("clientOid: \"{{key}}\"") == true)
+    }
+
+    @Test func strictRefusesAnUnkeyedOrderAndQueuesNothing() throws {
+        let unkeyed = job("unkeyed", account: "bitunix-main", path: "/api/v1/futures/trade/place_order",
+                          params: "    qty: \"{{item}}\"")
+        let fine = job("fine", account: "kucoin-main", path: "/api/v1/orders", params: "    clientOid: \"{{key}}\"\n    p: \"{{item}}\"")
+        let enqueuer = Enqueuer(store: store, nowMilliseconds: { 0 })
+        let error = try #require(throws: JobFileError.self) { try enqueuer.enqueue(files: [fine, unkeyed], strict: true) }
+        #expect(error.file == unkeyed && error.message.contains("clientId"))
+        #expect(try rows().isEmpty)
+        // Idempotent calls and endpoints without a dedupe field are never warned about.
+        let cancel = job("cancel", account: "bitunix-main", path: "/api/v1/futures/trade/cancel_orders", params: "    id: \"{{item}}\"")
+        let read = job("read", account: "kucoin-main", path: "/api/v1/orders", params: "    p: \"{{item}}\"", idempotent: true)
+        _ = try enqueuer.enqueue(files: [cancel, read], strict: true)
+        #expect(try rows().count == 6)
     }
 }

@@ -144,3 +144,53 @@ import Testing
         #expect(next(.transient, idempotent: false, mayHaveExecuted: false) == .retry(at: 1_100, countsAsAttempt: true))
     }
 }
+
+/// Keyed calls (`{{key}}` in the provider's dedupe field): safe to re-send, and a duplicate answer is confirmed by
+/// a lookup by key.
+@Suite struct KeyedRetryTests {
+    let policy = RetryPolicy(attempts: 3, minimumBackoffMilliseconds: 1_000, maximumBackoffMilliseconds: 10_000)
+
+    func placing(_ kind: RetryDecision.Kind, attempts: Int = 0, mayHaveExecuted: Bool = false,
+                 canLookUp: Bool = true) -> NextStep {
+        // The runner passes `idempotent || keyed`: a keyed order is safe to send again.
+        RetryDecision.next(kind, code: "C", attemptsSoFar: attempts, previousWasClock: false, idempotent: true,
+                           policy: policy, retryAfterMilliseconds: nil, now: 100, jitter: 0,
+                           mayHaveExecuted: mayHaveExecuted, canLookUp: canLookUp)
+    }
+
+    func lookup(_ kind: RetryDecision.Kind, attempts: Int = 0, previousWasClock: Bool = false) -> NextStep {
+        RetryDecision.afterLookup(kind, code: "C", attemptsSoFar: attempts, previousWasClock: previousWasClock,
+                                  policy: policy, retryAfterMilliseconds: nil, now: 100, jitter: 0)
+    }
+
+    @Test func aKeyedOrderIsSentAgainAfterAnAmbiguousAnswer() {
+        #expect(placing(.unknownOutcome) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(placing(.transient, mayHaveExecuted: true) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(placing(.transient, attempts: 2, mayHaveExecuted: true) == .fail(.dead))
+    }
+
+    @Test func aDuplicateAnswerLeadsToALookupWhereTheProviderHasOne() {
+        #expect(placing(.duplicate) == .lookUp)
+        #expect(placing(.duplicate, canLookUp: false) == .fail(.duplicate))
+        #expect(placing(.ok) == .succeed)
+    }
+
+    @Test func theLookupsAnswerDecides() {
+        #expect(lookup(.ok) == .fail(.duplicate))             // found: done by an earlier try
+        #expect(lookup(.permanent) == .fail(.failed))         // no such order: the duplicate answer is not confirmed
+        #expect(lookup(.unknownOutcome) == .retry(at: 1_100, countsAsAttempt: true)) // a read: try again
+        #expect(lookup(.transient, attempts: 2) == .fail(.duplicate)) // out of tries: what the provider said stands
+        #expect(lookup(.rateLimited) == .retry(at: 100, countsAsAttempt: false))
+        #expect(lookup(.clock(escalatesToAuth: false)) == .resignNow)
+        #expect(lookup(.auth) == .failAndPause(reason: "auth error C from the provider"))
+    }
+
+    @Test func keysAreShortDistinctAndInTheAllowedCharset() {
+        let keys = (0..<1_000).map { _ in CallKey.random() }
+        #expect(Set(keys).count == 1_000)
+        #expect(keys.allSatisfy { $0.count == CallKey.length && CallKey.isValid($0) })
+        #expect(keys.allSatisfy { $0.allSatisfy { $0.isLowercase || $0.isNumber } })
+        #expect(!CallKey.isValid("has space") && !CallKey.isValid(String(repeating: "a", count: 33)) && !CallKey.isValid(""))
+        #expect(CallKey.isValid("Order-123"))
+    }
+}

@@ -124,3 +124,59 @@ import Testing
         #expect(error.field == "items.file")
     }
 }
+
+/// `{{key}}`: one key per call, made at enqueue, in the request wherever the job puts it.
+@Suite struct CallKeyTemplateTests {
+    static let order = """
+        name: orders
+        account: a
+        request:
+          method: POST
+          path: /api/v1/orders
+          params:
+            clientOid: "{{key}}"
+            note: "order {{index}} ({{key}})"
+            price: "{{item}}"
+        items:
+          range: 1..5
+        idempotent: false
+        """
+
+    @Test func eachCallGetsItsOwnKeyEverywhereItIsUsed() throws {
+        let dir = TempDir()
+        let spec = try JobFileParser.parse(file: dir.write("job.yaml", Self.order))
+        #expect(spec.usesKey && spec.putsKey(inField: "clientOid") && !spec.putsKey(inField: "price"))
+        var counter = 0
+        var planner = try CallPlanner(spec, makeKey: { counter += 1; return "k\(counter)" })
+        var calls: [NewCall] = []
+        while let call = try planner.next() { calls.append(call) }
+        #expect(calls.map(\.key) == ["k1", "k2", "k3", "k4", "k5"])
+        #expect(calls[1].params == #"{"clientOid":"k2","note":"order 1 (k2)","price":"2"}"#)
+        // Random keys by default: all different.
+        var random = try CallPlanner(spec)
+        var keys = Set<String>()
+        while let call = try random.next() { keys.insert(try #require(call.key)) }
+        #expect(keys.count == 5)
+    }
+
+    @Test func aJobWithoutTheKeyPlaceholderHasNoKeys() throws {
+        let dir = TempDir()
+        let spec = try JobFileParser.parse(file: dir.write("job.yaml", Self.order.replacingOccurrences(of: "{{key}}", with: "x")))
+        #expect(!spec.usesKey)
+        var planner = try CallPlanner(spec)
+        #expect(try planner.next()?.key == nil)
+    }
+
+    @Test func aKeyCannotNameAnAccount() throws {
+        let dir = TempDir()
+        let path = dir.write("job.yaml", """
+            name: bad
+            account: "{{key}}"
+            request:
+              method: GET
+              path: /stock
+            """)
+        let error = try #require(throws: JobFileError.self) { try JobFileParser.parse(file: path) }
+        #expect(error.field == "account" && error.line == 2 && error.message.contains("to route each item"))
+    }
+}

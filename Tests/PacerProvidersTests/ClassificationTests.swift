@@ -138,3 +138,48 @@ import Testing
         #expect(!BitZ().interpret(bitz(-110), overrides: [:]).mayHaveExecuted)
     }
 }
+
+/// Each provider's dedupe rules: which field of which endpoint is deduplicated, which answer means "key already
+/// used", and how an order is looked up by its key.
+@Suite struct DedupeRuleTests {
+    @Test func fieldsPerEndpoint() {
+        #expect(KuCoin().dedupeField(method: .post, path: "/api/v1/orders") == "clientOid")
+        #expect(KuCoin().dedupeField(method: .post, path: "/api/v1/hf/orders") == "clientOid")
+        #expect(KuCoin().dedupeField(method: .delete, path: "/api/v1/orders") == nil)
+        #expect(KuCoin().dedupeField(method: .post, path: "/api/v1/deposit-addresses") == nil)
+        #expect(Bitunix().dedupeField(method: .post, path: "/api/v1/futures/trade/place_order") == "clientId")
+        #expect(Bitunix().dedupeField(method: .post, path: "/api/v1/futures/trade/cancel_orders") == nil)
+        #expect(Kookeey().dedupeField(method: .get, path: "/order") == "orderno")
+        #expect(Kookeey().dedupeField(method: .get, path: "/createOrder") == "orderno")
+        #expect(Kookeey().dedupeField(method: .get, path: "/renew") == nil)
+        #expect(BitZ().dedupeField(method: .post, path: "/Trade/addEntrustSheet") == nil)
+    }
+
+    @Test func duplicateKeyAnswers() {
+        let kucoin = KuCoin()
+        let duplicated = kucoin.interpret(HTTPReply(status: 400, body: #"{"code":"400100","msg":"clientOid duplicated"}"#),
+                                          overrides: [:])
+        #expect(kucoin.isDuplicateKey(duplicated))
+        // The same code on a cancel of an order that is gone is not about keys.
+        let gone = kucoin.interpret(HTTPReply(status: 400, body: #"{"code":"400100","msg":"order_not_exist_or_not_allow_to_cancel"}"#),
+                                    overrides: [:])
+        #expect(!kucoin.isDuplicateKey(gone) && gone.classification == .permanent)
+        #expect(Bitunix().isDuplicateKey(Bitunix().interpret(HTTPReply(status: 200, body: #"{"code":10008,"msg":"x","data":null}"#), overrides: [:])))
+        #expect(!Bitunix().isDuplicateKey(Bitunix().interpret(HTTPReply(status: 200, body: #"{"code":10002,"msg":"x","data":null}"#), overrides: [:])))
+        #expect(Kookeey().isDuplicateKey(Kookeey().interpret(ClassificationTests.kookeey(80007), overrides: [:])))
+    }
+
+    @Test func lookupsByKey() throws {
+        let classic = APIRequest(method: .post, path: "/api/v1/orders", params: [.init("clientOid", .string("k1"))])
+        #expect(KuCoin().lookup(classic, key: "k1") == APIRequest(method: .get, path: "/api/v1/order/client-order/k1"))
+        let hf = APIRequest(method: .post, path: "/api/v1/hf/orders",
+                            params: [.init("clientOid", .string("k2")), .init("symbol", .string("BTC-USDT"))])
+        #expect(KuCoin().lookup(hf, key: "k2") == APIRequest(method: .get, path: "/api/v1/hf/orders/client-order/k2",
+                                                             params: [.init("symbol", .string("BTC-USDT"))]))
+        let place = APIRequest(method: .post, path: "/api/v1/futures/trade/place_order")
+        #expect(Bitunix().lookup(place, key: "k3") == APIRequest(method: .get, path: "/api/v1/futures/trade/get_order_detail",
+                                                                 params: [.init("clientId", .string("k3"))]))
+        #expect(Kookeey().lookup(APIRequest(method: .get, path: "/order"), key: "k4") == nil)
+        #expect(KuCoin().lookup(APIRequest(method: .delete, path: "/api/v1/orders/1"), key: "k5") == nil)
+    }
+}

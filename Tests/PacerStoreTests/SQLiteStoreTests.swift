@@ -35,6 +35,9 @@ import Testing
     @Test func aLiveRunnersExpiredLeaseIsNotTaken() throws { try conformance.aLiveRunnersExpiredLeaseIsNotTaken() }
     @Test func lateAnswersAreKept() throws { try conformance.lateAnswersAreKept() }
     @Test func workAndDueInstants() throws { try conformance.workAndDueInstants() }
+    @Test func keysAreStoredWithTheCallAndUnique() throws { try conformance.keysAreStoredWithTheCallAndUnique() }
+    @Test func recoveryRequeuesKeyedOrders() throws { try conformance.recoveryRequeuesKeyedOrders() }
+    @Test func lookupsAreRemembered() throws { try conformance.lookupsAreRemembered() }
 }
 
 /// SQLite specifics of the guarantees: the indexes behind heartbeats, and the durable dispatch mark.

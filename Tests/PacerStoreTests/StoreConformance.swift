@@ -478,4 +478,80 @@ struct StoreConformance {
         try store.resumeAccount("a")
         #expect(try store.nextDue() == ["a": 0, "b": 7_000])
     }
+
+    // MARK: Keys
+
+    /// Orders with a `{{key}}`: `keyed` ones in the provider's dedupe field, one unkeyed (`k-free`).
+    static func orders(_ keys: [String?], keyed: Bool) -> (_ emit: (NewCall) throws -> Void) throws -> Void {
+        { emit in
+            for (i, key) in keys.enumerated() {
+                try emit(NewCall(index: i, method: .post, path: "/api/v1/orders", params: #"{"clientOid":"\#(key ?? "")"}"#,
+                                 body: nil, weight: 1, idempotent: false, key: key, keyed: keyed && key != nil))
+            }
+        }
+    }
+
+    /// The key is stored with the call and handed to every runner that claims it; keys are unique in the store.
+    func keysAreStoredWithTheCallAndUnique() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("j", "acct"), produceCalls: Self.orders(["k1", "k2", nil], keyed: true))])
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 9)
+        #expect(claimed.map(\.key) == ["k1", "k2", nil])
+        #expect(claimed.map(\.keyed) == [true, true, false])
+        #expect(claimed.allSatisfy { !$0.lookupPending })
+        var keys: [String?] = []
+        try store.results(run: nil) { keys.append($0.key) }
+        #expect(keys == ["k1", "k2", nil])
+        // A second call with a key already in the store is refused, and nothing of that enqueue is kept.
+        #expect(throws: (any Error).self) {
+            _ = try store.enqueue([RunToEnqueue(run: Self.run("j2", "acct"), produceCalls: Self.orders(["k3", "k1"], keyed: true))])
+        }
+        var count = 0
+        try store.results(run: nil) { _ in count += 1 }
+        #expect(count == 3)
+    }
+
+    /// A keyed order whose runner died after sending is safe to send again: recovery puts it back in the queue
+    /// (with its key), where an unkeyed one ends `uncertain`.
+    func recoveryRequeuesKeyedOrders() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("j", "acct"), produceCalls: Self.orders(["k1", "k2"], keyed: true)),
+                               RunToEnqueue(run: Self.run("j2", "acct"), produceCalls: Self.orders(["k3"], keyed: false))])
+        for r in ["r1", "r2"] { try store.registerRunner(RunnerIdentity(id: r, host: "h", pid: 1), now: { 0 }) }
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 9)
+        _ = try store.spend(account: "acct", calls: c.map { ($0.id, 1) }, runner: "r1", now: { 0 },
+                            windowMilliseconds: 1_000, configuredCount: 50)
+        let recovery = try store.recoverAbandoned(now: { 100 }) { record, _ in record.identity.id == "r1" }
+        #expect(recovery.uncertain == 1)
+        var states: [String?: CallState] = [:]
+        try store.results(run: nil) { states[$0.key] = $0.state }
+        #expect(states == ["k1": .retrying, "k2": .retrying, "k3": .uncertain])
+        let again = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 100, leaseUntil: 30_000, max: 9)
+        #expect(again.map(\.key) == ["k1", "k2"])
+    }
+
+    /// A completion can send a keyed call to be looked up by its key; the flag comes back with the claim and is
+    /// cleared when the call ends.
+    func lookupsAreRemembered() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("j", "acct"), produceCalls: Self.orders(["k1"], keyed: true))])
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        func answer(_ call: ClaimedCall, _ state: CallState, lookup: Bool, data: String? = nil) -> Completion {
+            Completion(call: call.id, runner: "r1", startedAt: 0, latencyMilliseconds: 1, httpStatus: 400,
+                       code: "400100", classification: "duplicate", message: "clientOid duplicated", state: state,
+                       attempts: 0, nextAttemptAt: 0, data: data, error: nil, finishedAt: 1, lookupPending: lookup)
+        }
+        let first = try #require(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1).first)
+        try store.complete([answer(first, .retrying, lookup: true)])
+        let second = try #require(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1, leaseUntil: 30_000, max: 1).first)
+        #expect(second.lookupPending && second.key == "k1" && second.attempts == 0)
+        try store.complete([answer(second, .duplicate, lookup: false, data: #"{"id":"o1"}"#)])
+        var result: ResultRecord?
+        try store.results(run: nil) { result = $0 }
+        #expect(result?.state == .duplicate && result?.data == #"{"id":"o1"}"# && result?.key == "k1")
+    }
 }
