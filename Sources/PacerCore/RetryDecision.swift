@@ -10,9 +10,21 @@ public enum NextStep: Sendable, Equatable {
     case fail(CallState)
     /// Fail the call and pause its account with this reason.
     case failAndPause(reason: String)
-    /// The provider answered "duplicate key" to a keyed call: look the order up by its key now (a fresh count of
-    /// tries), so the call's result holds the order an earlier try placed.
-    case lookUp
+    /// A keyed call: look its order up by its key now, with a fresh count of tries (see `LookupReason`).
+    case lookUp(LookupReason)
+    /// A lookup after an ambiguous answer found no order: the earlier try did not place it, send the order again now.
+    case sendAgain
+}
+
+/// Why a keyed call's next try looks its order up by key instead of placing it.
+public enum LookupReason: Int, Sendable, Equatable {
+    /// The provider answered "duplicate key": confirm that an order with this key exists, and fetch it.
+    case confirm = 1
+    /// The last try may have placed the order (no answer, a 5xx, its runner died): find out before sending it
+    /// again. A provider's dedupe can be narrower than its documents say (public reports have KuCoin keep
+    /// `clientOid` unique among *active* orders only), so where a lookup exists Pacer asks rather than relying on
+    /// the provider to refuse the second copy.
+    case probe = 2
 }
 
 public enum RetryDecision {
@@ -44,14 +56,15 @@ public enum RetryDecision {
     ///   - previousWasClock: the call's previous try was already answered with a clock error.
     ///   - retryAfterMilliseconds: the provider's hint (rate-limit reset, long backoff).
     ///   - jitter: uniform in 0..<1.
-    ///   - idempotent: safe to send again: an idempotent call, or a keyed one (the provider refuses a second copy of
-    ///     its key).
     ///   - mayHaveExecuted: the answer can come after the provider acted (a 5xx, a 408, an internal error code):
-    ///     a call that is not safe to send again ends `uncertain` instead.
-    ///   - canLookUp: a keyed call whose provider can look orders up by key: a duplicate answer leads to `lookUp`.
+    ///     a non-idempotent call that got one ends `uncertain` instead of being sent again, unless it is keyed.
+    ///   - keyed: its key sits in the provider's dedupe field. After an ambiguous answer it is looked up
+    ///     (`canLookUp`) or sent again (the provider refuses a second copy); it ends `uncertain` only when its tries
+    ///     run out with no way to look. A duplicate-key answer is confirmed by a lookup where there is one.
     public static func next(_ kind: Kind, code: String?, attemptsSoFar: Int, previousWasClock: Bool,
                             idempotent: Bool, policy: RetryPolicy, retryAfterMilliseconds: Int64?, now: Int64,
-                            jitter: Double, mayHaveExecuted: Bool = false, canLookUp: Bool = false) -> NextStep {
+                            jitter: Double, mayHaveExecuted: Bool = false, keyed: Bool = false,
+                            canLookUp: Bool = false) -> NextStep {
         func backoff() -> NextStep {
             let attempts = attemptsSoFar + 1
             guard attempts < policy.attempts else { return .fail(.dead) }
@@ -61,7 +74,7 @@ public enum RetryDecision {
         }
         switch kind {
         case .ok: return .succeed
-        case .duplicate: return canLookUp ? .lookUp : .fail(.duplicate)
+        case .duplicate: return keyed && canLookUp ? .lookUp(.confirm) : .fail(.duplicate)
         case .permanent: return .fail(.failed)
         case .auth: return .failAndPause(reason: "auth error\(code.map { " \($0)" } ?? "") from the provider")
         case .rateLimited: return .retry(at: now + (retryAfterMilliseconds ?? 0), countsAsAttempt: false)
@@ -69,30 +82,40 @@ public enum RetryDecision {
             if !previousWasClock { return .resignNow }
             // Still refused after correcting the clock: the key or secret is wrong, or the clock keeps drifting.
             return escalates ? .failAndPause(reason: "signature refused\(code.map { " (\($0))" } ?? "") after a clock correction") : backoff()
-        case .transient: return mayHaveExecuted && !idempotent ? .fail(.uncertain) : backoff()
+        case .transient: return mayHaveExecuted && !idempotent ? ambiguous() : backoff()
         case .notSent: return backoff()
-        case .unknownOutcome: return idempotent ? backoff() : .fail(.uncertain)
+        case .unknownOutcome: return idempotent ? backoff() : ambiguous()
+        }
+
+        /// A non-idempotent call that may have been carried out.
+        func ambiguous() -> NextStep {
+            guard keyed else { return .fail(.uncertain) }
+            if canLookUp { return .lookUp(.probe) }
+            let step = backoff()
+            return step == .fail(.dead) ? .fail(.uncertain) : step
         }
     }
 
-    /// The next step after a try that looked up a keyed call's order (the provider had answered "duplicate key").
+    /// The next step after a try that looked a keyed call's order up by its key.
     ///
-    /// Found: the call ends `duplicate`, done by an earlier try, with the order as its result. A refusal (no such
-    /// order) leaves the duplicate answer unconfirmed: the call fails, for a person to look at. A lookup is a read,
-    /// so failures without an answer are retried; when the tries run out the call still ends `duplicate`, which is
-    /// what the provider said, only without the order. Rate limits, clock and auth errors act as on any call.
-    public static func afterLookup(_ kind: Kind, code: String?, attemptsSoFar: Int, previousWasClock: Bool,
-                                   policy: RetryPolicy, retryAfterMilliseconds: Int64?, now: Int64,
-                                   jitter: Double) -> NextStep {
+    /// Found (the answer echoes the key): the call ends `duplicate`, done by an earlier try, with the order as its
+    /// result. Not found: after a duplicate-key answer (`confirm`) that answer was not about this order, so the call
+    /// fails for a person to look at; after an ambiguous answer (`probe`) the earlier try did not place it, so the
+    /// order is sent again. A lookup is a read: failures without an answer are retried, and when its tries run out
+    /// the call ends `uncertain`. Rate limits and clock errors act as on any call; auth pauses the account (the
+    /// runner keeps the call waiting for its lookup).
+    public static func afterLookup(_ kind: Kind, found: Bool, reason: LookupReason, code: String?, attemptsSoFar: Int,
+                                   previousWasClock: Bool, policy: RetryPolicy, retryAfterMilliseconds: Int64?,
+                                   now: Int64, jitter: Double) -> NextStep {
+        if found { return .fail(.duplicate) }
         switch kind {
-        case .ok, .duplicate: return .fail(.duplicate)
-        case .permanent: return .fail(.failed)
+        case .ok, .permanent, .duplicate:
+            return reason == .confirm ? .fail(.failed) : .sendAgain
         case .rateLimited, .clock, .auth, .transient, .notSent, .unknownOutcome:
             let step = next(kind, code: code, attemptsSoFar: attemptsSoFar, previousWasClock: previousWasClock,
                             idempotent: true, policy: policy, retryAfterMilliseconds: retryAfterMilliseconds,
                             now: now, jitter: jitter)
-            if case .fail(.dead) = step { return .fail(.duplicate) }
-            return step
+            return step == .fail(.dead) ? .fail(.uncertain) : step
         }
     }
 }

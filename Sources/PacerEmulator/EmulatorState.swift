@@ -23,6 +23,8 @@ final class EmulatorState: Sendable {
         /// Business state: order ids cancelled, client order ids placed.
         var cancelled = Set<String>()
         var placed: [String: String] = [:]
+        /// How often an order with each client key was submitted (placed, or refused as a duplicate).
+        var submitted: [String: Int] = [:]
         var nextOrderNumber = 1
     }
 

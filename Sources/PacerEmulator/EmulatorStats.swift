@@ -15,6 +15,9 @@ public struct EmulatorStats: Codable, Sendable, Equatable {
         /// Orders placed, with or without a client key, and the order each client key placed.
         public var ordersPlaced: Int
         public var orderKeys: [String: String]
+        /// How often an order with each client key was submitted: more than once means a re-send the provider's
+        /// dedupe had to stop.
+        public var keySubmissions: [String: Int]
     }
 
     public var accounts: [Account]
@@ -34,7 +37,7 @@ extension EmulatorState {
                                       accepted: a.accepted, rejected: a.rejected,
                                       maxAcceptedInWindow: a.maxAcceptedInWindow, maxSentInWindow: a.maxSentInWindow,
                                       maxConcurrent: a.maxConcurrent, ordersPlaced: a.nextOrderNumber - 1,
-                                      orderKeys: a.placed)
+                                      orderKeys: a.placed, keySubmissions: a.submitted)
             },
             calls: inner.calls)
     }

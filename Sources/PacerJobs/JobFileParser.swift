@@ -321,11 +321,16 @@ extension JobSpec {
             || (request.body?.templates.contains(where: \.usesKey) ?? false)
     }
 
-    /// Whether the request's top-level field `name` (a `params` member, or a member of `body:`'s object) holds
-    /// `{{key}}`: the test for a call being keyed when `name` is its provider's dedupe field.
+    /// Whether the request's top-level field `name` holds `{{key}}`: the test for a call being keyed when `name` is
+    /// its provider's dedupe field. Only where the request really carries it: a job with `body:` sends that body
+    /// instead of `params`, so there it is the body's top-level members that count.
     public func putsKey(inField name: String) -> Bool {
-        var members = request.params
-        if case .object(let bodyMembers)? = request.body { members += bodyMembers }
+        let members: [(key: String, value: TemplateValue)]
+        switch request.body {
+        case nil: members = request.params
+        case .object(let bodyMembers)?: members = bodyMembers
+        default: members = []
+        }
         return members.contains { $0.key == name && $0.value.templates.contains(where: \.usesKey) }
     }
 

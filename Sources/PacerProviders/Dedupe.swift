@@ -13,10 +13,18 @@ public protocol DedupeRules: Sendable {
     func isDuplicateKey(_ outcome: Outcome) -> Bool
     /// The request that looks up the order placed by `request` with `key`, or `nil` where the provider has none.
     func lookup(_ request: APIRequest, key: String) -> APIRequest?
+    /// Whether a lookup's answer shows the order placed with `key`.
+    func lookupFound(_ outcome: Outcome, key: String) -> Bool
 }
 
 extension DedupeRules {
     public func dedupeField(method: HTTPMethod, path: String) -> String? { nil }
     public func isDuplicateKey(_ outcome: Outcome) -> Bool { false }
     public func lookup(_ request: APIRequest, key: String) -> APIRequest? { nil }
+
+    /// Found only when the answer succeeded *and* its payload carries the key: an empty success (`"data": null`)
+    /// does not count as finding the order.
+    public func lookupFound(_ outcome: Outcome, key: String) -> Bool {
+        outcome.classification == .ok && outcome.data?.contains("\"\(key)\"") == true
+    }
 }

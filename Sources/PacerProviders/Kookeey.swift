@@ -47,9 +47,12 @@ public struct Kookeey: ProviderAPI {
     // MARK: Dedupe: `orderno` on order methods.
 
     /// Order methods take the caller's `orderno` and refuse a second submission of it (80007). Their names are not
-    /// published, so every method whose name mentions "order" counts; Kookeey has no lookup by `orderno`.
+    /// published, so a method counts when its name mentions "order" and none of the words of reading or cancelling;
+    /// Kookeey has no lookup by `orderno`.
     public func dedupeField(method: HTTPMethod, path: String) -> String? {
-        path.split(separator: "/").last?.lowercased().contains("order") == true ? "orderno" : nil
+        guard let name = path.split(separator: "/").last?.lowercased(), name.contains("order") else { return nil }
+        let notPlacing = ["cancel", "list", "query", "get", "detail", "info", "status", "release", "renew"]
+        return notPlacing.contains { name.contains($0) } ? nil : "orderno"
     }
 
     public func isDuplicateKey(_ outcome: Outcome) -> Bool { outcome.code == "80007" }

@@ -122,6 +122,7 @@ struct AccountWorker: Sendable {
 
     /// One try of one call. Tokens were spent at `spentAt` and the call marked dispatched: sign now and send —
     /// unless this runner may have been declared dead since (see `Runner.maySend`): then the call goes back unsent.
+    /// A keyed call waiting for a lookup sends the provider's lookup by key instead of the call itself.
     /// Never throws: whatever happens, the try ends as a completion.
     func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, clockOffset: ClockOffset) async {
         let started = clock.now()
@@ -131,7 +132,7 @@ struct AccountWorker: Sendable {
                 classification: RetryDecision.Kind.notSent.name,
                 message: "not sent: this runner's heartbeat is too old (the process was paused or the database blocked)",
                 state: .retrying, attempts: call.attempts, nextAttemptAt: started, data: nil, error: nil,
-                finishedAt: started))
+                finishedAt: started, lookup: call.lookup))
             return
         }
         var kind: RetryDecision.Kind
@@ -139,26 +140,32 @@ struct AccountWorker: Sendable {
         var status: Int?
         var message: String?
         var sentRequest: SignedRequest?
-        // A keyed call the provider already answered "duplicate key" is looked up by its key instead of placed.
-        let lookingUp = call.lookupPending
         var canLookUp = false
+        var found = false
         do {
             let placing = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
             let lookup = call.keyed ? call.key.flatMap { api.lookup(placing, key: $0) } : nil
             canLookUp = lookup != nil
-            guard !lookingUp || lookup != nil else { throw LookupUnavailable() }
-            let request = lookingUp ? lookup! : placing
+            let request: APIRequest
+            if call.lookup != nil {
+                guard let lookup else { throw LookupUnavailable() }
+                request = lookup
+            } else {
+                request = placing
+            }
             let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
                                   inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
             sentRequest = signed
             let reply = try await runner.transport.send(signed)
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
-            let overrides = call.overrides.compactMapValues { Classification(name: $0) }
+            // A job's `on:` map is about the call's own answers, never a lookup's.
+            let overrides = call.lookup != nil ? [:] : call.overrides.compactMapValues { Classification(name: $0) }
             var interpreted = api.interpret(reply, overrides: overrides)
-            // The provider's "this key was already used" ends a keyed call as done (unless the job's `on:` says
-            // otherwise for that code).
-            if call.keyed && !lookingUp && api.isDuplicateKey(interpreted) && overrides[interpreted.code ?? ""] == nil {
+            if call.lookup != nil {
+                found = call.key.map { api.lookupFound(interpreted, key: $0) } ?? false
+            } else if call.keyed && api.isDuplicateKey(interpreted) && overrides[interpreted.code ?? ""] == nil {
+                // The provider's "this key was already used".
                 interpreted.classification = .duplicate
             }
             outcome = interpreted
@@ -169,35 +176,34 @@ struct AccountWorker: Sendable {
             kind = .permanent
             message = "stored params are not valid JSON: \(error)"
         } catch is LookupUnavailable {
-            kind = .duplicate // nothing to look the order up with: the duplicate answer stands
-            message = "the provider has no lookup for this call's key"
+            // Nothing to look the order up with (recovery asks every keyed call to be looked up): as if not found.
+            kind = .permanent
+            message = "the provider has no lookup by key"
         } catch {
             kind = TransportFailure.kind(of: error)
             message = "no answer: " + Self.redacted("\(error)", sentRequest)
         }
         let now = clock.now()
-        let previousWasClock = call.lastClass == "clock", jitter = Double.random(in: 0..<1)
-        let step = lookingUp
-            ? RetryDecision.afterLookup(kind, code: outcome?.code, attemptsSoFar: call.attempts,
-                                        previousWasClock: previousWasClock, policy: call.retry,
-                                        retryAfterMilliseconds: outcome?.retryAfterMilliseconds, now: now, jitter: jitter)
-            : RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
-                                 previousWasClock: previousWasClock, idempotent: call.idempotent || call.keyed,
-                                 policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
-                                 now: now, jitter: jitter, mayHaveExecuted: outcome?.mayHaveExecuted ?? false,
-                                 canLookUp: canLookUp)
+        let step = decide(call, kind: kind, outcome: outcome, found: found, canLookUp: canLookUp, now: now)
         var state = CallState.failed
         var counted = true // rate-limit deferrals and a first clock error do not use up an attempt
         var next: Int64 = 0
         var error: String? = nil
+        var lookup = call.lookup // a lookup that must be tried again stays a lookup
         var attempts: Int?
         switch step {
         case .succeed:
             state = .succeeded
-        case .lookUp:
+        case .lookUp(let reason):
             // The lookup gets tries of its own: the placing may have used them all up on lost answers.
             state = .retrying
+            lookup = reason
             attempts = 0
+            next = now
+        case .sendAgain:
+            state = .retrying
+            lookup = nil
+            counted = false
             next = now
         case .resignNow:
             // Correct the clock, then put the call straight back: the next try is signed with the new offset.
@@ -206,62 +212,93 @@ struct AccountWorker: Sendable {
             counted = false
             next = now
         case .retry(let at, let countsAsAttempt):
-            if kind == .rateLimited {
-                let name = account.name, window = self.window, limit = account.limit.count
-                let retryAfter = outcome?.retryAfterMilliseconds
-                // The window before the refused call is measured from its spend: calls spent in the same batch
-                // left together and are not "before" it.
-                do {
-                    try await runner.io {
-                        try $0.recordRateLimit(account: name, sentAt: spentAt, nowMilliseconds: now,
-                                               retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
-                                               configuredCount: limit)
-                    }
-                } catch {
-                    runner.logger.error("cannot record a rate limit", metadata: ["account": "\(name)", "error": "\(error)"])
-                }
-                runner.noteRateLimit(account: account.name)
-            }
+            if kind == .rateLimited { await recordRateLimit(outcome: outcome, spentAt: spentAt, now: now) }
             state = .retrying
             counted = countsAsAttempt
             next = at
         case .fail(let terminal):
             state = terminal
-            switch terminal {
-            case .uncertain:
-                error = "the request may have reached the provider and the call is not idempotent: not sent again"
-            case .failed where lookingUp:
-                error = "the provider answered duplicate key, but looking the order up by its key finds none"
-                    + (message.map { ": " + $0 } ?? "")
-            case .duplicate where lookingUp && kind != .ok:
-                error = "done by an earlier try (the provider answered duplicate key); looking the order up failed"
-                    + (message.map { ": " + $0 } ?? "")
-            default:
-                error = message
-            }
+            error = Self.failure(terminal, lookup: call.lookup, keyed: call.keyed, message: message)
         case .failAndPause(let reason):
             let name = account.name
             // If the pause cannot be written now, the call waits in the queue like its siblings; the next auth
-            // answer pauses the account.
-            if (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? false {
+            // answer pauses the account. A lookup's call is an order already placed: it waits for the account's
+            // resumption rather than failing.
+            let paused = (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? false
+            if paused {
                 runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
+            }
+            if paused && call.lookup == nil {
                 state = .failed
                 error = reason
             } else {
-                // Sent alongside the call that paused the account: it waits in the queue with the others.
                 state = .retrying
                 counted = false
                 next = now
             }
         }
-        let lookupNext = state == .retrying && (lookingUp || step == .lookUp)
         await runner.completions.add(Completion(
             call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
             httpStatus: status, code: outcome?.code, classification: kind.name,
-            message: lookingUp ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state, attempts: attempts ?? (call.attempts + (counted ? 1 : 0)),
-            nextAttemptAt: next, data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
-            lookupPending: lookupNext))
+            message: call.lookup != nil ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state,
+            attempts: attempts ?? (call.attempts + (counted ? 1 : 0)), nextAttemptAt: next,
+            data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
+            lookup: state == .retrying ? lookup : nil))
         runner.noteFinished(account: account.name, state: state)
+    }
+
+    /// The retry policy's verdict on this try (PacerCore's pure `RetryDecision`).
+    private func decide(_ call: ClaimedCall, kind: RetryDecision.Kind, outcome: Outcome?, found: Bool,
+                        canLookUp: Bool, now: Int64) -> NextStep {
+        let previousWasClock = call.lastClass == "clock", jitter = Double.random(in: 0..<1)
+        if let reason = call.lookup {
+            return RetryDecision.afterLookup(kind, found: found, reason: reason, code: outcome?.code,
+                                             attemptsSoFar: call.attempts, previousWasClock: previousWasClock,
+                                             policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
+                                             now: now, jitter: jitter)
+        }
+        return RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
+                                  previousWasClock: previousWasClock, idempotent: call.idempotent, policy: call.retry,
+                                  retryAfterMilliseconds: outcome?.retryAfterMilliseconds, now: now, jitter: jitter,
+                                  mayHaveExecuted: outcome?.mayHaveExecuted ?? false, keyed: call.keyed,
+                                  canLookUp: canLookUp)
+    }
+
+    /// The error stored with a call that ended in `terminal`.
+    static func failure(_ terminal: CallState, lookup: LookupReason?, keyed: Bool, message: String?) -> String? {
+        let detail = message.map { ": " + $0 } ?? ""
+        switch (terminal, lookup) {
+        case (.uncertain, nil) where keyed:
+            return "the order may have been placed by a try whose answer was lost, and its tries ran out" + detail
+        case (.uncertain, nil):
+            return "the request may have reached the provider and the call is not idempotent: not sent again"
+        case (.uncertain, _):
+            return "the order may have been placed: looking it up by its key kept failing" + detail
+        case (.failed, .confirm?):
+            return "the provider answered duplicate key, but looking the order up by its key finds none" + detail
+        case (.duplicate, _?):
+            return nil // found: the result holds the order
+        default:
+            return message
+        }
+    }
+
+    /// Lowers the account's pace after a rate-limited answer (see `Pacing`).
+    private func recordRateLimit(outcome: Outcome?, spentAt: Int64, now: Int64) async {
+        let name = account.name, window = self.window, limit = account.limit.count
+        let retryAfter = outcome?.retryAfterMilliseconds
+        // The window before the refused call is measured from its spend: calls spent in the same batch left
+        // together and are not "before" it.
+        do {
+            try await runner.io {
+                try $0.recordRateLimit(account: name, sentAt: spentAt, nowMilliseconds: now,
+                                       retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
+                                       configuredCount: limit)
+            }
+        } catch {
+            runner.logger.error("cannot record a rate limit", metadata: ["account": "\(name)", "error": "\(error)"])
+        }
+        runner.noteRateLimit(account: account.name)
     }
 
     /// An error's text with every signed part of the request (header values, the query) taken out, so a
@@ -301,7 +338,8 @@ struct AccountWorker: Sendable {
     }
 }
 
-/// A call waits for a lookup its provider does not offer (a database written by another version of Pacer).
+/// A call waits for a lookup its provider does not offer (recovery asks every keyed call it requeues to be looked
+/// up first; Kookeey has no lookup).
 struct LookupUnavailable: Error {}
 
 /// Random nonces from the system generator, in the alphabet providers accept.

@@ -52,16 +52,16 @@ public struct ClaimedCall: Sendable, Equatable {
     /// The call's `{{key}}`, and whether it sits in the provider's dedupe field (see `NewCall.keyed`).
     public var key: String?
     public var keyed: Bool
-    /// The provider answered "duplicate key": this try looks the order up by its key instead of placing it.
-    public var lookupPending: Bool
+    /// This try looks the order up by its key instead of placing it, and why (see `LookupReason`).
+    public var lookup: LookupReason?
 
     public init(id: Int64, run: Int64, account: String, method: HTTPMethod, path: String, params: String,
                 body: String?, weight: Int, idempotent: Bool, attempts: Int, lastClass: String?, retry: RetryPolicy,
-                key: String? = nil, keyed: Bool = false, lookupPending: Bool = false,
+                key: String? = nil, keyed: Bool = false, lookup: LookupReason? = nil,
                 overrides: [String: String]) {
         self.key = key
         self.keyed = keyed
-        self.lookupPending = lookupPending
+        self.lookup = lookup
         self.id = id
         self.run = run
         self.account = account
@@ -123,8 +123,8 @@ public struct Completion: Sendable, Equatable {
     public var message: String?
     /// The state the call moves to.
     public var state: CallState
-    /// For `retrying`: the next try looks the order up by its key (the provider answered "duplicate key").
-    public var lookupPending: Bool
+    /// For `retrying`: the next try looks the order up by its key, and why.
+    public var lookup: LookupReason?
     /// The call's attempt count after this try.
     public var attempts: Int
     /// For `retrying`: when to try again.
@@ -136,8 +136,8 @@ public struct Completion: Sendable, Equatable {
 
     public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,
                 code: String?, classification: String, message: String?, state: CallState, attempts: Int,
-                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookupPending: Bool = false) {
-        self.lookupPending = lookupPending
+                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookup: LookupReason? = nil) {
+        self.lookup = lookup
         self.call = call
         self.runner = runner
         self.startedAt = startedAt

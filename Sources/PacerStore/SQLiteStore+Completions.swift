@@ -58,7 +58,7 @@ extension SQLiteStore {
             for c in completions {
                 try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
-                                               c.lookupPending, c.call, c.runner])
+                                               c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0, c.call, c.runner])
                 guard db.changesCount == 1 else {
                     // The lease was lost. A try that never left changes nothing; a real answer is recorded (unless
                     // the call itself was deleted meanwhile, by `account remove --purge`).

@@ -77,14 +77,22 @@ extension SQLiteStore {
                 not sent again
                 """)
             let exhausted = try Row.fetchAll(db, sql: """
-                SELECT c.id, c.lookup_pending FROM calls c JOIN runs r ON r.id = c.run_id
+                SELECT c.id, c.keyed FROM calls c JOIN runs r ON r.id = c.run_id
                 WHERE c.\(orphan) AND c.dispatched_at IS NOT NULL AND c.attempts >= r.retry_attempts
                 """)
-            try Self.finish(db, exhausted.filter { !$0["lookup_pending"] }.map { $0["id"] }, state: .dead, at: now,
+            try Self.finish(db, exhausted.filter { !$0["keyed"] }.map { $0["id"] }, state: .dead, at: now,
                             error: "the runner stopped while this call was in flight on its last allowed attempt")
-            // The provider already said this key was used; only the lookup of the order ran out of tries.
-            try Self.finish(db, exhausted.filter { $0["lookup_pending"] }.map { $0["id"] }, state: .duplicate, at: now,
-                            error: "done by an earlier try (the provider answered duplicate key); looking the order up failed")
+            // A keyed order out of tries may still have been placed by the abandoned one.
+            try Self.finish(db, exhausted.filter { $0["keyed"] }.map { $0["id"] }, state: .uncertain, at: now, error: """
+                the runner stopped while this keyed call was in flight on its last allowed attempt; the order may \
+                have been placed
+                """)
+            // A keyed order abandoned in flight is looked up by its key before it is sent again (a runner that
+            // cannot look it up sends it again, and the provider refuses a second copy).
+            try db.execute(sql: """
+                UPDATE calls SET lookup_pending = \(LookupReason.probe.rawValue)
+                WHERE \(orphan) AND dispatched_at IS NOT NULL AND keyed = 1 AND lookup_pending = 0
+                """)
             try db.execute(sql: """
                 UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
                     next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
@@ -144,7 +152,7 @@ extension SQLiteStore {
             lastClass: row["last_class"],
             retry: RetryPolicy(attempts: row["retry_attempts"], minimumBackoffMilliseconds: row["backoff_min_ms"],
                                maximumBackoffMilliseconds: row["backoff_max_ms"]),
-            key: row["call_key"], keyed: row["keyed"], lookupPending: row["lookup_pending"],
+            key: row["call_key"], keyed: row["keyed"], lookup: LookupReason(rawValue: row["lookup_pending"]),
             overrides: overrides)
     }
 

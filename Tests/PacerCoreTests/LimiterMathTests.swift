@@ -145,41 +145,54 @@ import Testing
     }
 }
 
-/// Keyed calls (`{{key}}` in the provider's dedupe field): safe to re-send, and a duplicate answer is confirmed by
-/// a lookup by key.
+/// Keyed calls (`{{key}}` in the provider's dedupe field): looked up before they are sent again, re-sent where
+/// the provider has no lookup, and a duplicate answer is confirmed by a lookup.
 @Suite struct KeyedRetryTests {
     let policy = RetryPolicy(attempts: 3, minimumBackoffMilliseconds: 1_000, maximumBackoffMilliseconds: 10_000)
 
     func placing(_ kind: RetryDecision.Kind, attempts: Int = 0, mayHaveExecuted: Bool = false,
                  canLookUp: Bool = true) -> NextStep {
-        // The runner passes `idempotent || keyed`: a keyed order is safe to send again.
-        RetryDecision.next(kind, code: "C", attemptsSoFar: attempts, previousWasClock: false, idempotent: true,
+        RetryDecision.next(kind, code: "C", attemptsSoFar: attempts, previousWasClock: false, idempotent: false,
                            policy: policy, retryAfterMilliseconds: nil, now: 100, jitter: 0,
-                           mayHaveExecuted: mayHaveExecuted, canLookUp: canLookUp)
+                           mayHaveExecuted: mayHaveExecuted, keyed: true, canLookUp: canLookUp)
     }
 
-    func lookup(_ kind: RetryDecision.Kind, attempts: Int = 0, previousWasClock: Bool = false) -> NextStep {
-        RetryDecision.afterLookup(kind, code: "C", attemptsSoFar: attempts, previousWasClock: previousWasClock,
-                                  policy: policy, retryAfterMilliseconds: nil, now: 100, jitter: 0)
+    func lookup(_ kind: RetryDecision.Kind, found: Bool = false, reason: LookupReason = .probe, attempts: Int = 0,
+                previousWasClock: Bool = false) -> NextStep {
+        RetryDecision.afterLookup(kind, found: found, reason: reason, code: "C", attemptsSoFar: attempts,
+                                  previousWasClock: previousWasClock, policy: policy, retryAfterMilliseconds: nil,
+                                  now: 100, jitter: 0)
     }
 
-    @Test func aKeyedOrderIsSentAgainAfterAnAmbiguousAnswer() {
-        #expect(placing(.unknownOutcome) == .retry(at: 1_100, countsAsAttempt: true))
-        #expect(placing(.transient, mayHaveExecuted: true) == .retry(at: 1_100, countsAsAttempt: true))
-        #expect(placing(.transient, attempts: 2, mayHaveExecuted: true) == .fail(.dead))
+    @Test func anAmbiguousAnswerIsLookedUpOrSentAgainNeverLeftUncertainWhileTriesRemain() {
+        #expect(placing(.unknownOutcome) == .lookUp(.probe))
+        #expect(placing(.transient, mayHaveExecuted: true) == .lookUp(.probe))
+        #expect(placing(.transient, attempts: 2, mayHaveExecuted: true) == .lookUp(.probe))
+        // No lookup (Kookeey): the provider's dedupe makes the re-send safe; out of tries it may have been placed.
+        #expect(placing(.unknownOutcome, canLookUp: false) == .retry(at: 1_100, countsAsAttempt: true))
+        #expect(placing(.unknownOutcome, attempts: 2, canLookUp: false) == .fail(.uncertain))
+        // Refusals before acting retry as for any call, and run out as `dead`.
+        #expect(placing(.transient, attempts: 2) == .fail(.dead))
     }
 
-    @Test func aDuplicateAnswerLeadsToALookupWhereTheProviderHasOne() {
-        #expect(placing(.duplicate) == .lookUp)
+    @Test func aDuplicateAnswerIsConfirmedWhereTheProviderCanLookUp() {
+        #expect(placing(.duplicate) == .lookUp(.confirm))
         #expect(placing(.duplicate, canLookUp: false) == .fail(.duplicate))
         #expect(placing(.ok) == .succeed)
+        // An unkeyed call's duplicate answer is what the code table says, with nothing to look up.
+        #expect(RetryDecision.next(.duplicate, code: nil, attemptsSoFar: 0, previousWasClock: false, idempotent: true,
+                                   policy: policy, retryAfterMilliseconds: nil, now: 0, jitter: 0, canLookUp: true)
+                == .fail(.duplicate))
     }
 
     @Test func theLookupsAnswerDecides() {
-        #expect(lookup(.ok) == .fail(.duplicate))             // found: done by an earlier try
-        #expect(lookup(.permanent) == .fail(.failed))         // no such order: the duplicate answer is not confirmed
+        #expect(lookup(.ok, found: true) == .fail(.duplicate))            // found: done by an earlier try
+        #expect(lookup(.ok, found: true, reason: .confirm) == .fail(.duplicate))
+        #expect(lookup(.permanent) == .sendAgain)                         // after a lost answer: not placed, send it
+        #expect(lookup(.ok) == .sendAgain)                                // an empty success is not the order
+        #expect(lookup(.permanent, reason: .confirm) == .fail(.failed))   // "duplicate" was not about this order
         #expect(lookup(.unknownOutcome) == .retry(at: 1_100, countsAsAttempt: true)) // a read: try again
-        #expect(lookup(.transient, attempts: 2) == .fail(.duplicate)) // out of tries: what the provider said stands
+        #expect(lookup(.transient, attempts: 2) == .fail(.uncertain))     // out of tries: nobody knows
         #expect(lookup(.rateLimited) == .retry(at: 100, countsAsAttempt: false))
         #expect(lookup(.clock(escalatesToAuth: false)) == .resignNow)
         #expect(lookup(.auth) == .failAndPause(reason: "auth error C from the provider"))

@@ -180,3 +180,26 @@ import Testing
         #expect(error.field == "account" && error.line == 2 && error.message.contains("to route each item"))
     }
 }
+
+@Suite struct KeyFieldTests {
+    /// With `body:`, a JSON-body provider sends the body instead of `params`: a key left in `params` is not sent,
+    /// so the call must not count as keyed.
+    @Test func aKeyCountsOnlyWhereTheRequestCarriesIt() throws {
+        let dir = TempDir()
+        let spec = try JobFileParser.parse(file: dir.write("job.yaml", """
+            name: orders
+            account: a
+            request:
+              method: POST
+              path: /api/v1/orders
+              params:
+                clientOid: "{{key}}"
+              body:
+                symbol: BTC-USDT
+                tag: "{{key}}"
+            idempotent: false
+            """))
+        #expect(!spec.putsKey(inField: "clientOid"))
+        #expect(spec.putsKey(inField: "tag"))
+    }
+}

@@ -98,6 +98,12 @@ import Testing
             let mine = keyed.filter { $0.account == provider.rawValue }
             // Exactly once: the provider holds one order per key, and only for our keys.
             #expect(Set(account.orderKeys.keys) == Set(mine.compactMap(\.key)), "\(provider)")
+            // Where the provider can look an order up by key, Pacer asks before sending again, so no order was ever
+            // submitted twice: exactly once does not rest on the provider's dedupe (KuCoin's covers active orders
+            // only). Kookeey has no lookup: its re-sends are stopped by its dedupe (80007).
+            if provider != .kookeey {
+                #expect(account.keySubmissions.values.allSatisfy { $0 == 1 }, "\(provider): \(account.keySubmissions.filter { $0.value > 1 })")
+            }
             // And the user sees each order's id in its result, even where the placing answer was lost.
             for r in mine {
                 let order = try #require(account.orderKeys[r.key!])

@@ -500,7 +500,7 @@ struct StoreConformance {
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 9)
         #expect(claimed.map(\.key) == ["k1", "k2", nil])
         #expect(claimed.map(\.keyed) == [true, true, false])
-        #expect(claimed.allSatisfy { !$0.lookupPending })
+        #expect(claimed.allSatisfy { $0.lookup == nil })
         var keys: [String?] = []
         try store.results(run: nil) { keys.append($0.key) }
         #expect(keys == ["k1", "k2", nil])
@@ -531,6 +531,8 @@ struct StoreConformance {
         #expect(states == ["k1": .retrying, "k2": .retrying, "k3": .uncertain])
         let again = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 100, leaseUntil: 30_000, max: 9)
         #expect(again.map(\.key) == ["k1", "k2"])
+        // Looked up by key before being sent again.
+        #expect(again.allSatisfy { $0.lookup == .probe })
     }
 
     /// A completion can send a keyed call to be looked up by its key; the flag comes back with the claim and is
@@ -540,16 +542,16 @@ struct StoreConformance {
         try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 0)
         _ = try store.enqueue([RunToEnqueue(run: Self.run("j", "acct"), produceCalls: Self.orders(["k1"], keyed: true))])
         try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
-        func answer(_ call: ClaimedCall, _ state: CallState, lookup: Bool, data: String? = nil) -> Completion {
+        func answer(_ call: ClaimedCall, _ state: CallState, lookup: LookupReason?, data: String? = nil) -> Completion {
             Completion(call: call.id, runner: "r1", startedAt: 0, latencyMilliseconds: 1, httpStatus: 400,
                        code: "400100", classification: "duplicate", message: "clientOid duplicated", state: state,
-                       attempts: 0, nextAttemptAt: 0, data: data, error: nil, finishedAt: 1, lookupPending: lookup)
+                       attempts: 0, nextAttemptAt: 0, data: data, error: nil, finishedAt: 1, lookup: lookup)
         }
         let first = try #require(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1).first)
-        try store.complete([answer(first, .retrying, lookup: true)])
+        try store.complete([answer(first, .retrying, lookup: .confirm)])
         let second = try #require(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1, leaseUntil: 30_000, max: 1).first)
-        #expect(second.lookupPending && second.key == "k1" && second.attempts == 0)
-        try store.complete([answer(second, .duplicate, lookup: false, data: #"{"id":"o1"}"#)])
+        #expect(second.lookup == .confirm && second.key == "k1" && second.attempts == 0)
+        try store.complete([answer(second, .duplicate, lookup: nil, data: #"{"id":"o1"}"#)])
         var result: ResultRecord?
         try store.results(run: nil) { result = $0 }
         #expect(result?.state == .duplicate && result?.data == #"{"id":"o1"}"# && result?.key == "k1")

@@ -74,6 +74,7 @@ struct BitunixEmulator: EmulatedAPI {
             // An order with a `clientId` is placed once; a second with the same one is refused with 10008.
             let clientId = (try? JSONValue(parsing: request.body))?["clientId"]?.plainText
             return state.perform(.bitunix, key: key, logicalCall: logical) { account in
+                if let clientId { account.submitted[clientId, default: 0] += 1 }
                 if let clientId, account.placed[clientId] != nil { return envelope(10008, "Duplicate clientId") }
                 let order = "B\(account.nextOrderNumber)"
                 account.nextOrderNumber += 1

@@ -74,6 +74,7 @@ struct KookeeyEmulator: EmulatedAPI {
             // Orders carry the caller's own number; a second submission of it is a duplicate (80007).
             guard let no = value("orderno") else { return envelope(code: 10006, msg: "orderno required") }
             return state.perform(.kookeey, key: key, logicalCall: logical) { account in
+                account.submitted[no, default: 0] += 1
                 if let existing = account.placed[no] {
                     return envelope(code: 80007, msg: "Duplicate order submission", data: #"{"order":\#(Answer.string(existing))}"#)
                 }

@@ -101,6 +101,7 @@ struct KuCoinEmulator: EmulatedAPI {
                 return error(400, "400100", "clientOid is required")
             }
             return state.perform(.kucoin, key: key, logicalCall: logical) { account in
+                account.submitted[clientOid, default: 0] += 1
                 if account.placed[clientOid] != nil { return error(400, "400100", "clientOid duplicated") }
                 let order = "6\(String(account.nextOrderNumber, radix: 16))"
                 account.nextOrderNumber += 1
