@@ -32,6 +32,10 @@ struct ScaleBenchmark {
         let p = Process()
         p.executableURL = runner.pacer
         p.arguments = ["run", "--db", db] + arguments
+        if let out = ProcessInfo.processInfo.environment["PACER_BENCH_PERF"] { // TEMP profiling
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
+            p.arguments = ["record", "-F", "499", "-g", "-o", out, "--", runner.pacer.path] + p.arguments!
+        }
         p.environment = runner.environment
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice

@@ -10,7 +10,7 @@ public enum NextStep: Sendable, Equatable {
     case fail(CallState)
     /// Fail the call and pause its account with this reason.
     case failAndPause(reason: String)
-    /// A keyed call: look its order up by its key now, with a fresh count of tries (see `LookupReason`).
+    /// A keyed call: look its order up by its key (see `LookupReason`); a probe waits `LookupReason.settle` first.
     case lookUp(LookupReason)
     /// A lookup after an ambiguous answer found no order: the earlier try did not place it, send the order again now.
     case sendAgain
@@ -25,6 +25,20 @@ public enum LookupReason: Int, Sendable, Equatable {
     /// `clientOid` unique among *active* orders only), so where a lookup exists Pacer asks rather than relying on
     /// the provider to refuse the second copy.
     case probe = 2
+
+    /// How long a probe waits before it asks: a provider may still be processing an order whose gateway answered
+    /// 504, and a lookup made too soon would miss it and send the order again.
+    public static let settleMilliseconds: Int64 = 1_000
+}
+
+/// What a lookup by key found.
+public enum LookupResult: Sendable, Equatable {
+    /// The answer shows the order placed with the key.
+    case found
+    /// The provider says plainly that it has no order with the key.
+    case notFound
+    /// Anything else (a failure, a refusal, an answer in an unknown shape): it proves nothing either way.
+    case unclear
 }
 
 public enum RetryDecision {
@@ -96,26 +110,35 @@ public enum RetryDecision {
         }
     }
 
-    /// The next step after a try that looked a keyed call's order up by its key.
+    /// The next step after a try that looked a keyed call's order up by its key. Every lookup try counts as an
+    /// attempt (rate-limit deferrals and a first clock error excepted), so place, probe, place again... ends.
     ///
-    /// Found (the answer echoes the key): the call ends `duplicate`, done by an earlier try, with the order as its
-    /// result. Not found: after a duplicate-key answer (`confirm`) that answer was not about this order, so the call
-    /// fails for a person to look at; after an ambiguous answer (`probe`) the earlier try did not place it, so the
-    /// order is sent again. A lookup is a read: failures without an answer are retried, and when its tries run out
-    /// the call ends `uncertain`. Rate limits and clock errors act as on any call; auth pauses the account (the
-    /// runner keeps the call waiting for its lookup).
-    public static func afterLookup(_ kind: Kind, found: Bool, reason: LookupReason, code: String?, attemptsSoFar: Int,
-                                   previousWasClock: Bool, policy: RetryPolicy, retryAfterMilliseconds: Int64?,
-                                   now: Int64, jitter: Double) -> NextStep {
-        if found { return .fail(.duplicate) }
-        switch kind {
-        case .ok, .permanent, .duplicate:
-            return reason == .confirm ? .fail(.failed) : .sendAgain
-        case .rateLimited, .clock, .auth, .transient, .notSent, .unknownOutcome:
-            let step = next(kind, code: code, attemptsSoFar: attemptsSoFar, previousWasClock: previousWasClock,
-                            idempotent: true, policy: policy, retryAfterMilliseconds: retryAfterMilliseconds,
-                            now: now, jitter: jitter)
-            return step == .fail(.dead) ? .fail(.uncertain) : step
+    /// Found: the call ends `duplicate`, done by an earlier try, with the order as its result. Not found: after a
+    /// duplicate-key answer (`confirm`) that answer was not about this order, so the call fails for a person to
+    /// look at; after an ambiguous answer (`probe`) the earlier try did not place it, so the order is sent again
+    /// while tries remain (`uncertain` when none do). An unclear answer proves nothing: failures are retried like
+    /// any read, and when tries run out, or the answer is a refusal in an unknown shape, the call ends
+    /// `uncertain`. Rate limits and clock errors act as on any call; auth pauses the account (the runner keeps the
+    /// call waiting for its lookup).
+    public static func afterLookup(_ kind: Kind, result: LookupResult, reason: LookupReason, code: String?,
+                                   attemptsSoFar: Int, previousWasClock: Bool, policy: RetryPolicy,
+                                   retryAfterMilliseconds: Int64?, now: Int64, jitter: Double) -> NextStep {
+        switch result {
+        case .found:
+            return .fail(.duplicate)
+        case .notFound:
+            if reason == .confirm { return .fail(.failed) }
+            return attemptsSoFar + 1 < policy.attempts ? .sendAgain : .fail(.uncertain)
+        case .unclear:
+            switch kind {
+            case .ok, .permanent, .duplicate:
+                return .fail(.uncertain)
+            case .rateLimited, .clock, .auth, .transient, .notSent, .unknownOutcome:
+                let step = next(kind, code: code, attemptsSoFar: attemptsSoFar, previousWasClock: previousWasClock,
+                                idempotent: true, policy: policy, retryAfterMilliseconds: retryAfterMilliseconds,
+                                now: now, jitter: jitter)
+                return step == .fail(.dead) ? .fail(.uncertain) : step
+            }
         }
     }
 }

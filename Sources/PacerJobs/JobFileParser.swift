@@ -321,9 +321,10 @@ extension JobSpec {
             || (request.body?.templates.contains(where: \.usesKey) ?? false)
     }
 
-    /// Whether the request's top-level field `name` holds `{{key}}`: the test for a call being keyed when `name` is
-    /// its provider's dedupe field. Only where the request really carries it: a job with `body:` sends that body
-    /// instead of `params`, so there it is the body's top-level members that count.
+    /// Whether the request's top-level field `name` is exactly `{{key}}`: the test for a call being keyed when
+    /// `name` is its provider's dedupe field. Exactly, because the order is looked up by the bare key (a value like
+    /// `ord-{{key}}` would never be found). Only where the request really carries it: a job with `body:` sends that
+    /// body instead of `params`, so there it is the body's top-level members that count.
     public func putsKey(inField name: String) -> Bool {
         let members: [(key: String, value: TemplateValue)]
         switch request.body {
@@ -331,7 +332,7 @@ extension JobSpec {
         case .object(let bodyMembers)?: members = bodyMembers
         default: members = []
         }
-        return members.contains { $0.key == name && $0.value.templates.contains(where: \.usesKey) }
+        return members.contains { $0.key == name && $0.value == .text(Template.key) }
     }
 
     /// CSV columns named by `{{item.COLUMN}}` anywhere in the request.

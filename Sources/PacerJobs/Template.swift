@@ -58,6 +58,11 @@ public struct Template: Sendable, Equatable {
         }.joined()
     }
 
+    /// `{{key}}` alone.
+    public static let key = Template(parts: [.key])
+
+    init(parts: [Part]) { self.parts = parts }
+
     /// True when the whole template is `{{batch}}`: such a value becomes a JSON array in a JSON body.
     public var isExactlyBatch: Bool { parts == [.batch] }
     public var isLiteral: Bool { parts.allSatisfy { if case .literal = $0 { true } else { false } } }

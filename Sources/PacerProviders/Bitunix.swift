@@ -71,7 +71,7 @@ public struct Bitunix: ProviderAPI {
             let byStatus = HTTPStatusRules.classify(reply.status)
             return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
                            message: "HTTP \(reply.status) without a Bitunix envelope", serverTimeMilliseconds: serverTime,
-                           mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
+                           mayHaveExecuted: HTTPStatusRules.mayHaveExecutedWithoutEnvelope(reply.status))
                 .overridden(by: overrides)
         }
         let rule = code == 0 ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)

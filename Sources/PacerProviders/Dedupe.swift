@@ -13,8 +13,8 @@ public protocol DedupeRules: Sendable {
     func isDuplicateKey(_ outcome: Outcome) -> Bool
     /// The request that looks up the order placed by `request` with `key`, or `nil` where the provider has none.
     func lookup(_ request: APIRequest, key: String) -> APIRequest?
-    /// Whether a lookup's answer shows the order placed with `key`.
-    func lookupFound(_ outcome: Outcome, key: String) -> Bool
+    /// What a lookup's answer says about the order placed with `key`.
+    func lookupResult(_ outcome: Outcome, key: String) -> LookupResult
 }
 
 extension DedupeRules {
@@ -22,9 +22,16 @@ extension DedupeRules {
     public func isDuplicateKey(_ outcome: Outcome) -> Bool { false }
     public func lookup(_ request: APIRequest, key: String) -> APIRequest? { nil }
 
-    /// Found only when the answer succeeded *and* its payload carries the key: an empty success (`"data": null`)
-    /// does not count as finding the order.
-    public func lookupFound(_ outcome: Outcome, key: String) -> Bool {
-        outcome.classification == .ok && outcome.data?.contains("\"\(key)\"") == true
+    /// Found only when the answer succeeded *and* its payload carries the key. Not found when it succeeded with
+    /// no payload (`"data": null`) or its message says the order does not exist. Anything else is unclear: a
+    /// refusal for another reason must not be read as "never placed", which would send the order again.
+    public func lookupResult(_ outcome: Outcome, key: String) -> LookupResult {
+        if outcome.classification == .ok {
+            if outcome.data?.contains("\"\(key)\"") == true { return .found }
+            return outcome.data == nil || outcome.data == "null" ? .notFound : .unclear
+        }
+        let message = outcome.message?.lowercased() ?? ""
+        let says = ["not exist", "not found", "does not exist"].contains { message.contains($0) }
+        return says && outcome.classification == .permanent ? .notFound : .unclear
     }
 }

@@ -62,7 +62,7 @@ public struct Kookeey: ProviderAPI {
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {
             return Outcome(HTTPStatusRules.classify(reply.status) == .ok ? .transient : HTTPStatusRules.classify(reply.status),
                            message: "HTTP \(reply.status) without a Kookeey envelope", serverTimeMilliseconds: serverTime,
-                           mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
+                           mayHaveExecuted: HTTPStatusRules.mayHaveExecutedWithoutEnvelope(reply.status))
         }
         let rule = code == 0 && envelope.bool("success") != false ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),

@@ -112,6 +112,10 @@ enum HTTPStatusRules {
     /// (a gateway's 502/504 in particular) can. Only 503 and 429 are refusals before the work, by convention, but
     /// gateways answer 503 for upstream failures too, so 503 counts as ambiguous as well.
     static func mayHaveExecuted(_ status: Int) -> Bool { status == 408 || (500..<600).contains(status) }
+
+    /// A success status whose body is not the provider's envelope (cut short, or a proxy's page): the request got
+    /// through, so whatever it asked for may have been done.
+    static func mayHaveExecutedWithoutEnvelope(_ status: Int) -> Bool { (200..<300).contains(status) || mayHaveExecuted(status) }
 }
 
 extension Outcome {

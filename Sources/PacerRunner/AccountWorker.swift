@@ -141,18 +141,16 @@ struct AccountWorker: Sendable {
         var message: String?
         var sentRequest: SignedRequest?
         var canLookUp = false
-        var found = false
+        var found = LookupResult.unclear
+        // Recovery asks every keyed call it puts back to be looked up first; where the provider has no lookup
+        // (Kookeey) the call is simply sent again, and the provider refuses a second copy of its key.
+        var lookingUp: LookupReason?
         do {
             let placing = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
             let lookup = call.keyed ? call.key.flatMap { api.lookup(placing, key: $0) } : nil
             canLookUp = lookup != nil
-            let request: APIRequest
-            if call.lookup != nil {
-                guard let lookup else { throw LookupUnavailable() }
-                request = lookup
-            } else {
-                request = placing
-            }
+            lookingUp = lookup == nil ? nil : call.lookup
+            let request = lookingUp != nil ? lookup! : placing
             let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
                                   inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
@@ -160,10 +158,10 @@ struct AccountWorker: Sendable {
             let reply = try await runner.transport.send(signed)
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             // A job's `on:` map is about the call's own answers, never a lookup's.
-            let overrides = call.lookup != nil ? [:] : call.overrides.compactMapValues { Classification(name: $0) }
+            let overrides = lookingUp != nil ? [:] : call.overrides.compactMapValues { Classification(name: $0) }
             var interpreted = api.interpret(reply, overrides: overrides)
-            if call.lookup != nil {
-                found = call.key.map { api.lookupFound(interpreted, key: $0) } ?? false
+            if lookingUp != nil {
+                found = call.key.map { api.lookupResult(interpreted, key: $0) } ?? .unclear
             } else if call.keyed && api.isDuplicateKey(interpreted) && overrides[interpreted.code ?? ""] == nil {
                 // The provider's "this key was already used".
                 interpreted.classification = .duplicate
@@ -175,32 +173,27 @@ struct AccountWorker: Sendable {
         } catch let error as JSONValue.ParseError {
             kind = .permanent
             message = "stored params are not valid JSON: \(error)"
-        } catch is LookupUnavailable {
-            // Nothing to look the order up with (recovery asks every keyed call to be looked up): as if not found.
-            kind = .permanent
-            message = "the provider has no lookup by key"
         } catch {
             kind = TransportFailure.kind(of: error)
             message = "no answer: " + Self.redacted("\(error)", sentRequest)
         }
         let now = clock.now()
-        let step = decide(call, kind: kind, outcome: outcome, found: found, canLookUp: canLookUp, now: now)
+        let step = decide(call, lookingUp: lookingUp, kind: kind, outcome: outcome, found: found, canLookUp: canLookUp,
+                          now: now)
         var state = CallState.failed
         var counted = true // rate-limit deferrals and a first clock error do not use up an attempt
         var next: Int64 = 0
         var error: String? = nil
-        var lookup = call.lookup // a lookup that must be tried again stays a lookup
-        var attempts: Int?
+        var lookup = lookingUp // a lookup that must be tried again stays a lookup
         switch step {
         case .succeed:
             state = .succeeded
         case .lookUp(let reason):
-            // The lookup gets tries of its own: the placing may have used them all up on lost answers.
             state = .retrying
             lookup = reason
-            attempts = 0
-            next = now
+            next = reason == .probe ? now + LookupReason.settleMilliseconds : now
         case .sendAgain:
+            // The probe (which counted) found nothing: the order goes out again at once.
             state = .retrying
             lookup = nil
             counted = false
@@ -218,7 +211,7 @@ struct AccountWorker: Sendable {
             next = at
         case .fail(let terminal):
             state = terminal
-            error = Self.failure(terminal, lookup: call.lookup, keyed: call.keyed, message: message)
+            error = Self.failure(terminal, lookup: lookingUp, keyed: call.keyed, message: message)
         case .failAndPause(let reason):
             let name = account.name
             // If the pause cannot be written now, the call waits in the queue like its siblings; the next auth
@@ -228,7 +221,7 @@ struct AccountWorker: Sendable {
             if paused {
                 runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
             }
-            if paused && call.lookup == nil {
+            if paused && lookingUp == nil {
                 state = .failed
                 error = reason
             } else {
@@ -240,19 +233,19 @@ struct AccountWorker: Sendable {
         await runner.completions.add(Completion(
             call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
             httpStatus: status, code: outcome?.code, classification: kind.name,
-            message: call.lookup != nil ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state,
-            attempts: attempts ?? (call.attempts + (counted ? 1 : 0)), nextAttemptAt: next,
+            message: lookingUp != nil ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state,
+            attempts: call.attempts + (counted ? 1 : 0), nextAttemptAt: next,
             data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
             lookup: state == .retrying ? lookup : nil))
         runner.noteFinished(account: account.name, state: state)
     }
 
     /// The retry policy's verdict on this try (PacerCore's pure `RetryDecision`).
-    private func decide(_ call: ClaimedCall, kind: RetryDecision.Kind, outcome: Outcome?, found: Bool,
-                        canLookUp: Bool, now: Int64) -> NextStep {
+    private func decide(_ call: ClaimedCall, lookingUp: LookupReason?, kind: RetryDecision.Kind, outcome: Outcome?,
+                        found: LookupResult, canLookUp: Bool, now: Int64) -> NextStep {
         let previousWasClock = call.lastClass == "clock", jitter = Double.random(in: 0..<1)
-        if let reason = call.lookup {
-            return RetryDecision.afterLookup(kind, found: found, reason: reason, code: outcome?.code,
+        if let reason = lookingUp {
+            return RetryDecision.afterLookup(kind, result: found, reason: reason, code: outcome?.code,
                                              attemptsSoFar: call.attempts, previousWasClock: previousWasClock,
                                              policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
                                              now: now, jitter: jitter)
@@ -273,7 +266,7 @@ struct AccountWorker: Sendable {
         case (.uncertain, nil):
             return "the request may have reached the provider and the call is not idempotent: not sent again"
         case (.uncertain, _):
-            return "the order may have been placed: looking it up by its key kept failing" + detail
+            return "the order may have been placed: looking it up by its key did not tell" + detail
         case (.failed, .confirm?):
             return "the provider answered duplicate key, but looking the order up by its key finds none" + detail
         case (.duplicate, _?):
@@ -337,10 +330,6 @@ struct AccountWorker: Sendable {
         runner.logger.info("clock corrected", metadata: ["account": "\(account.name)", "offset_ms": "\(offset)"])
     }
 }
-
-/// A call waits for a lookup its provider does not offer (recovery asks every keyed call it requeues to be looked
-/// up first; Kookeey has no lookup).
-struct LookupUnavailable: Error {}
 
 /// Random nonces from the system generator, in the alphabet providers accept.
 public enum Nonce {

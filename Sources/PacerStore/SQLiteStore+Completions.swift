@@ -49,10 +49,11 @@ extension SQLiteStore {
             // what the provider did: a call recovery left `uncertain`, or put back in the queue and not sent again
             // yet, takes its final outcome from it instead of staying unknown or being sent twice.
             let late = try db.makeStatement(sql: """
-                UPDATE calls SET state = ?, last_class = ?
+                UPDATE calls SET state = ?, last_class = ?, lookup_pending = 0
                 WHERE id = ? AND lease_owner IS NULL
                   AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
-                                                        AND error LIKE 'the runner stopped after sending%'))
+                                                        AND (error LIKE 'the runner stopped after sending%'
+                                                             OR error LIKE 'the runner stopped while this keyed call%')))
                        OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
                 """)
             for c in completions {

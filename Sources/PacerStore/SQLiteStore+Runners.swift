@@ -88,14 +88,19 @@ extension SQLiteStore {
                 have been placed
                 """)
             // A keyed order abandoned in flight is looked up by its key before it is sent again (a runner that
-            // cannot look it up sends it again, and the provider refuses a second copy).
+            // cannot look it up sends it again, and the provider refuses a second copy). Not before the grace a
+            // request handed to the dead runner's HTTP client has to leave (as for its spend above): a lookup made
+            // while that copy is still on its way would miss it and send the order a second time.
             try db.execute(sql: """
-                UPDATE calls SET lookup_pending = \(LookupReason.probe.rawValue)
-                WHERE \(orphan) AND dispatched_at IS NOT NULL AND keyed = 1 AND lookup_pending = 0
-                """)
+                UPDATE calls SET lookup_pending = CASE WHEN lookup_pending = 0 THEN \(LookupReason.probe.rawValue)
+                                                      ELSE lookup_pending END,
+                    next_attempt_at = ?
+                WHERE \(orphan) AND dispatched_at IS NOT NULL AND keyed = 1
+                """, arguments: [now + WindowBudget.deadOwnerGraceMilliseconds])
             try db.execute(sql: """
                 UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
-                    next_attempt_at = ?1, lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
+                    next_attempt_at = MAX(next_attempt_at, ?1), lease_owner = NULL, lease_expires_at = NULL,
+                    dispatched_at = NULL
                 WHERE \(orphan)
                 """, arguments: [now])
             return Recovery(requeued: db.changesCount, uncertain: uncertain.count, dead: exhausted.count,

@@ -135,9 +135,10 @@ import Testing
                 params: "    clientId: \"{{key}}\"\n    qty: \"{{item}}\""),
             job("kookeey", account: "kookeey-main", method: "GET", path: "/order",
                 params: "    orderno: \"{{key}}\"\n    n: \"{{item}}\""),
-            // The key in a field the provider does not deduplicate on: a key, but not keyed.
+            // The key in a field the provider does not deduplicate on, and a dedupe field that holds more than the
+            // key (the order is looked up by the bare key): keys, but not keyed.
             job("memo", account: "kucoin-main", path: "/api/v1/orders",
-                params: "    clientOid: \"fixed-{{item}}\"\n    remark: \"{{key}}\""),
+                params: "    clientOid: \"ord-{{key}}\"\n    remark: \"{{key}}\"\n    n: \"{{item}}\""),
         ]
         var warnings: [JobFileError] = []
         _ = try Enqueuer(store: store, nowMilliseconds: { 0 }).enqueue(files: files, warn: { warnings.append($0) })

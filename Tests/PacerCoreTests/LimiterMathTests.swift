@@ -157,9 +157,9 @@ import Testing
                            mayHaveExecuted: mayHaveExecuted, keyed: true, canLookUp: canLookUp)
     }
 
-    func lookup(_ kind: RetryDecision.Kind, found: Bool = false, reason: LookupReason = .probe, attempts: Int = 0,
-                previousWasClock: Bool = false) -> NextStep {
-        RetryDecision.afterLookup(kind, found: found, reason: reason, code: "C", attemptsSoFar: attempts,
+    func lookup(_ kind: RetryDecision.Kind, _ result: LookupResult = .unclear, reason: LookupReason = .probe,
+                attempts: Int = 0, previousWasClock: Bool = false) -> NextStep {
+        RetryDecision.afterLookup(kind, result: result, reason: reason, code: "C", attemptsSoFar: attempts,
                                   previousWasClock: previousWasClock, policy: policy, retryAfterMilliseconds: nil,
                                   now: 100, jitter: 0)
     }
@@ -186,16 +186,36 @@ import Testing
     }
 
     @Test func theLookupsAnswerDecides() {
-        #expect(lookup(.ok, found: true) == .fail(.duplicate))            // found: done by an earlier try
-        #expect(lookup(.ok, found: true, reason: .confirm) == .fail(.duplicate))
-        #expect(lookup(.permanent) == .sendAgain)                         // after a lost answer: not placed, send it
-        #expect(lookup(.ok) == .sendAgain)                                // an empty success is not the order
-        #expect(lookup(.permanent, reason: .confirm) == .fail(.failed))   // "duplicate" was not about this order
+        #expect(lookup(.ok, .found) == .fail(.duplicate))                     // found: done by an earlier try
+        #expect(lookup(.ok, .found, reason: .confirm) == .fail(.duplicate))
+        #expect(lookup(.permanent, .notFound) == .sendAgain)                  // after a lost answer: not placed
+        #expect(lookup(.ok, .notFound, attempts: 2) == .fail(.uncertain))     // ... but no tries left to place it
+        #expect(lookup(.permanent, .notFound, reason: .confirm) == .fail(.failed)) // "duplicate" was not this order
+        // A refusal in an unknown shape proves nothing: never read as "not placed".
+        #expect(lookup(.permanent) == .fail(.uncertain))
+        #expect(lookup(.ok) == .fail(.uncertain))
         #expect(lookup(.unknownOutcome) == .retry(at: 1_100, countsAsAttempt: true)) // a read: try again
-        #expect(lookup(.transient, attempts: 2) == .fail(.uncertain))     // out of tries: nobody knows
+        #expect(lookup(.transient, attempts: 2) == .fail(.uncertain))         // out of tries: nobody knows
         #expect(lookup(.rateLimited) == .retry(at: 100, countsAsAttempt: false))
         #expect(lookup(.clock(escalatesToAuth: false)) == .resignNow)
         #expect(lookup(.auth) == .failAndPause(reason: "auth error C from the provider"))
+    }
+
+    /// Place, lose the answer, probe, find nothing, place again...: every probe counts, so it ends.
+    @Test func placeAndProbeCannotLoopForever() {
+        var attempts = 0, steps = 0
+        var step = placing(.transient, attempts: attempts, mayHaveExecuted: true)
+        while steps < 100 {
+            steps += 1
+            attempts += 1                                  // the placing try counted
+            guard step == .lookUp(.probe) else { break }
+            step = lookup(.permanent, .notFound, attempts: attempts)
+            attempts += 1                                  // so did the probe
+            guard step == .sendAgain else { break }
+            step = placing(.transient, attempts: attempts, mayHaveExecuted: true)
+        }
+        #expect(step == .fail(.uncertain))
+        #expect(steps <= policy.attempts)
     }
 
     @Test func keysAreShortDistinctAndInTheAllowedCharset() {

@@ -183,3 +183,26 @@ import Testing
         #expect(KuCoin().lookup(APIRequest(method: .delete, path: "/api/v1/orders/1"), key: "k5") == nil)
     }
 }
+
+@Suite struct LookupResultTests {
+    /// Found only with the key in the answer; not found only when the provider says so; anything else unclear.
+    @Test func lookupAnswers() {
+        let kucoin = KuCoin()
+        func read(_ status: Int, _ body: String) -> LookupResult {
+            kucoin.lookupResult(kucoin.interpret(HTTPReply(status: status, body: body), overrides: [:]), key: "k1")
+        }
+        #expect(read(200, #"{"code":"200000","data":{"id":"o1","clientOid":"k1"}}"#) == .found)
+        #expect(read(200, #"{"code":"200000","data":{"id":"o1","clientOid":"k2"}}"#) == .unclear)
+        #expect(read(200, #"{"code":"200000","data":null}"#) == .notFound)
+        #expect(read(404, #"{"code":"400100","msg":"order not exist."}"#) == .notFound)
+        #expect(read(400, #"{"code":"400100","msg":"Parameter error"}"#) == .unclear)
+        #expect(read(404, "<html>Not Found</html>") == .unclear)
+        #expect(read(503, "") == .unclear)
+    }
+
+    /// A success without the provider's envelope may come after the work was done.
+    @Test func aSuccessWithoutAnEnvelopeMayHaveExecuted() {
+        #expect(Bitunix().interpret(HTTPReply(status: 200, body: "<html>"), overrides: [:]).mayHaveExecuted)
+        #expect(Kookeey().interpret(HTTPReply(status: 200, body: ""), overrides: [:]).mayHaveExecuted)
+    }
+}
