@@ -1,49 +1,116 @@
-/// How hard an account is driven after the provider pushes back: a cool-down, and a learned ceiling below the
-/// configured limit that recovers slowly.
+/// How hard an account is driven after the provider pushes back: a cool-down, and a ceiling below the configured
+/// limit that is learned only from evidence and given back within a few windows.
 ///
-/// When a provider answers "rate-limited" although the bucket allowed the call, its real limit is lower than the
-/// one configured (or another client shares the key). The ceiling drops to 90% of what was in flight over the last
-/// window (multiplicative decrease), and the whole account waits out the cool-down. It then grows back by 5% of
-/// `N` for every quiet 10 windows (additive increase), never above `N`. With a real limit `R < N` the pace settles
-/// just under `R`: a rejection happens at most once per recovery climb, instead of on every window.
+/// Providers answer "rate-limited" for two reasons: their real limit is lower than the one configured (or another
+/// client shares the key), or noise (a gateway's spurious 429, a blip). Noise must cost no more than its cool-down;
+/// a real limit must be learned quickly. So a refusal is *evidence* of a limit only when
+/// - it came at high fill: our own count of the window was within 10% of the capacity (the provider then took
+///   about what we thought, so learning costs at most 10%), or
+/// - it repeats the fill of two refusals in the last few windows (within 10% of `N`): three refusals at the same
+///   level are a limit, not chance (two happen by chance when bursts of calls meet random refusals).
+/// The learned ceiling is the fill the provider accepted before refusing. An isolated refusal at low fill only
+/// cools the account down (the provider's reset hint, else until the window the refused call was counted in has
+/// passed, when its own token comes back) and is remembered as a candidate.
+///
+/// Recovery: after `hold` quiet windows the ceiling is probed one unit higher (one refusal, not several, when the
+/// limit is still there), then climbs by 10% of `N` per window. Each refusal that confirms the same ceiling
+/// doubles the hold (1, 2, 4, 8 windows at most), so a real limit is probed rarely while noise is forgotten in a
+/// few windows.
+///
+/// A limit the provider *states* (KuCoin's `gw-ratelimit-limit`) is taken at once as `reportedLimit`, without
+/// evidence or recovery: the provider knows its limit.
 public struct Pacing: Sendable, Equatable {
     /// The configured limit count (`N`).
     public var configured: Int
     /// The learned ceiling, `nil` when none has been learned (full speed).
     public var ceiling: Int?
-    /// When the ceiling was last lowered or raised.
+    /// When the ceiling was last set.
     public var ceilingAt: Int64
     /// No sends before this instant.
     public var cooldownUntil: Int64
+    /// Refusals that confirmed the current ceiling (1 for a new one).
+    public var strikes: Int
+    /// The last two refusals that were not evidence on their own: their fills and instants, newest first.
+    public var candidateFill: Int?
+    public var candidateAt: Int64
+    public var olderCandidateFill: Int?
+    public var olderCandidateAt: Int64
+    /// The limit the provider reports in its answers, when it does.
+    public var reportedLimit: Int?
 
-    public init(configured: Int, ceiling: Int? = nil, ceilingAt: Int64 = 0, cooldownUntil: Int64 = 0) {
+    public init(configured: Int, ceiling: Int? = nil, ceilingAt: Int64 = 0, cooldownUntil: Int64 = 0,
+                strikes: Int = 0, candidateFill: Int? = nil, candidateAt: Int64 = 0, olderCandidateFill: Int? = nil,
+                olderCandidateAt: Int64 = 0, reportedLimit: Int? = nil) {
+        self.olderCandidateFill = olderCandidateFill
+        self.olderCandidateAt = olderCandidateAt
         self.configured = configured
         self.ceiling = ceiling
         self.ceilingAt = ceilingAt
         self.cooldownUntil = cooldownUntil
+        self.strikes = strikes
+        self.candidateFill = candidateFill
+        self.candidateAt = candidateAt
+        self.reportedLimit = reportedLimit
     }
 
-    static let decrease = 0.9
-    static let recoveryStepFraction = 0.05
-    static let recoveryWindows: Int64 = 10
+    /// Fills within this much of each other are "the same level"; also the recovery step per window.
+    var tolerance: Int { max(1, configured / 10) }
+    /// A candidate older than this many windows is forgotten.
+    static let evidenceWindows: Int64 = 10
+    static let maximumHoldWindows: Int64 = 8
+
+    /// The most the provider allows, as far as we know without learning: `N`, or less if it says so.
+    var limit: Int { min(configured, reportedLimit.map { max(1, $0) } ?? configured) }
+
+    var holdWindows: Int64 { min(Self.maximumHoldWindows, Int64(1) << Int64(max(0, min(strikes, 8) - 1))) }
 
     /// The bucket capacity to use at `now`, with the recovery since the last change applied.
     public func capacity(now: Int64, windowMilliseconds: Int64) -> Int {
-        guard let ceiling else { return configured }
-        let quietWindows = max(0, now - ceilingAt) / max(windowMilliseconds, 1)
-        let steps = Int(quietWindows / Self.recoveryWindows)
-        let step = max(1, Int(Double(configured) * Self.recoveryStepFraction))
-        return min(configured, ceiling + steps * step)
+        guard let ceiling else { return limit }
+        let quiet = max(0, now - ceilingAt) / max(windowMilliseconds, 1)
+        let steps = Int(min(quiet >= holdWindows ? quiet - holdWindows + 1 : 0, Int64(configured)))
+        guard steps > 0 else { return min(limit, ceiling) }
+        let raise = 1 + (steps - 1) * tolerance
+        return min(limit, ceiling + raise)
     }
 
-    /// A rate-limit answer at `now`: `sentInWindow` is the weight we had sent over the last window (including the
-    /// refused call); `retryAfter` is the provider's reset hint, if it gave one.
-    public mutating func rateLimited(now: Int64, sentInWindow: Int, retryAfterMilliseconds: Int64?,
-                                     windowMilliseconds: Int64) {
+    /// A rate-limit answer at `now` to a call sent at `sentAt`.
+    /// - Parameters:
+    ///   - fill: the weight we had in the provider's window before the refused call (what it accepted).
+    ///   - weight: the refused call's weight.
+    ///   - retryAfterMilliseconds: the provider's reset hint, if it gave one.
+    public mutating func rateLimited(now: Int64, sentAt: Int64? = nil, fill: Int, weight: Int = 1,
+                                     retryAfterMilliseconds: Int64?, windowMilliseconds: Int64) {
         let current = capacity(now: now, windowMilliseconds: windowMilliseconds)
-        let observed = max(1, Int(Double(max(sentInWindow - 1, 1)) * Self.decrease))
-        ceiling = max(1, min(current, observed))
+        let highFill = fill + weight > current - tolerance
+        func matches(_ f: Int?, _ at: Int64) -> Bool {
+            f.map { abs($0 - fill) <= tolerance } == true && now - at <= Self.evidenceWindows * windowMilliseconds
+        }
+        let repeated = matches(candidateFill, candidateAt) && matches(olderCandidateFill, olderCandidateAt)
+        guard highFill || repeated else {
+            // Isolated, at low fill: most likely noise. Wait it out and remember it.
+            (olderCandidateFill, olderCandidateAt) = (candidateFill, candidateAt)
+            (candidateFill, candidateAt) = (fill, now)
+            cooldownUntil = max(cooldownUntil, retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds))
+            return
+        }
+        let evidence = repeated ? min(fill, candidateFill ?? fill, olderCandidateFill ?? fill) : fill
+        let learned = max(1, min(current, evidence))
+        // A confirmation is a refusal met while probing above the ceiling (recovery raised the capacity) at about
+        // the same level; noise at a steady ceiling does not lengthen the hold.
+        let sameLevel = ceiling.map { abs($0 - learned) <= tolerance } == true
+        let confirms = sameLevel && current > (ceiling ?? 0)
+        strikes = confirms ? strikes + 1 : sameLevel ? max(strikes, 1) : 1
+        ceiling = learned
         ceilingAt = now
-        cooldownUntil = max(cooldownUntil, now + (retryAfterMilliseconds ?? windowMilliseconds))
+        candidateFill = nil
+        olderCandidateFill = nil
+        // The lower ceiling itself holds the account back until the window has room; a hint adds to it.
+        if let retryAfterMilliseconds { cooldownUntil = max(cooldownUntil, now + retryAfterMilliseconds) }
+    }
+
+    /// The provider stated its limit (KuCoin's `gw-ratelimit-limit`).
+    public mutating func reported(limit: Int) {
+        reportedLimit = limit >= configured ? nil : max(1, limit)
     }
 }

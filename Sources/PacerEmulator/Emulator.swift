@@ -39,7 +39,12 @@ public final class Emulator: Sendable {
         }
         state.track(provider, key: key, entering: true)
         defer { state.track(provider, key: key, entering: false) }
-        let answer = await serve(request, api: api, provider: provider, key: key, now: now)
+        var answer = await serve(request, api: api, provider: provider, key: key, now: now)
+        if let quota = state.quota(provider, key: key, now: now) {
+            let stated = api.quotaHeaders(limit: quota.limit, remaining: quota.remaining, resetMilliseconds: quota.reset)
+            let names = Set(answer.headers.map { $0.0.lowercased() })
+            answer.headers += stated.filter { !names.contains($0.0.lowercased()) }
+        }
         if let latency = state.account(provider, key: key)?.latencyMilliseconds, latency > 0 {
             try? await Task.sleep(for: .milliseconds(latency))
         }

@@ -30,10 +30,14 @@ public struct EmulatorConfig: Codable, Sendable {
         public var limit: String
         /// Every answer for this account takes this long (a slow account, for fairness tests).
         public var latencyMilliseconds: Int?
+        /// Another client sharing this account's quota: it spends this many requests of every window, evenly.
+        public var otherClientPerWindow: Int?
 
         public init(provider: Provider, key: String, secret: String, passphrase: String? = nil,
-                    partner: String? = nil, brokerKey: String? = nil, limit: String, latencyMilliseconds: Int? = nil) {
+                    partner: String? = nil, brokerKey: String? = nil, limit: String, latencyMilliseconds: Int? = nil,
+                    otherClientPerWindow: Int? = nil) {
             self.latencyMilliseconds = latencyMilliseconds
+            self.otherClientPerWindow = otherClientPerWindow
             self.provider = provider
             self.key = key
             self.secret = secret

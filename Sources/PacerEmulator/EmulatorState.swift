@@ -26,6 +26,8 @@ final class EmulatorState: Sendable {
         /// How often an order with each client key was submitted (placed, or refused as a duplicate).
         var submitted: [String: Int] = [:]
         var nextOrderNumber = 1
+        /// When the client sharing the quota (`otherClientPerWindow`) sends next.
+        var otherClientNext: Int64?
     }
 
     struct Inner {
@@ -97,6 +99,7 @@ final class EmulatorState: Sendable {
             guard var a = state.accounts[id] else { return .limited(resetMilliseconds: 0) }
             defer { state.accounts[id] = a }
             a.maxSentInWindow = max(a.maxSentInWindow, a.sent.record(now: now))
+            Self.otherClientSends(&a, now: now)
             guard a.window.admit(now: now) else {
                 a.rejected[Rejection.rateLimited.rawValue, default: 0] += 1
                 return .limited(resetMilliseconds: a.window.resetMilliseconds(now: now))
@@ -117,6 +120,33 @@ final class EmulatorState: Sendable {
                 if clockAgain { fault = nil } else { state.clockFaulted.insert(call) }
             }
             return .admitted(fault: fault)
+        }
+    }
+
+    /// The other client's requests due by `now` take their places in the window (counted at `now`, so the log stays
+    /// in time order; the runner sends often enough that this is close to their real spacing).
+    static func otherClientSends(_ a: inout AccountRuntime, now: Int64) {
+        guard let perWindow = a.config.otherClientPerWindow, perWindow > 0 else { return }
+        let every = max(1, a.window.windowMilliseconds / Int64(perWindow))
+        var next = a.otherClientNext ?? now
+        // After a long idle gap only the last window's worth matters.
+        next = max(next, now - a.window.windowMilliseconds)
+        while next <= now {
+            _ = a.window.admit(now: now)
+            next += every
+        }
+        a.otherClientNext = next
+    }
+
+    /// The account's quota as KuCoin's `gw-ratelimit-*` headers state it: the limit, what is left in the window
+    /// at `now`, and milliseconds until the oldest admission leaves it (a whole window when it is empty).
+    func quota(_ provider: Provider, key: String, now: Int64) -> (limit: Int, remaining: Int, reset: Int64)? {
+        inner.withLock { state in
+            guard var a = state.accounts[Self.id(provider, key)] else { return nil }
+            a.window.expire(now: now)
+            let reset = a.window.admitted.first.map { max(0, $0 + a.window.windowMilliseconds - now) }
+                ?? a.window.windowMilliseconds
+            return (a.window.limit, max(0, a.window.limit - a.window.count), reset)
         }
     }
 

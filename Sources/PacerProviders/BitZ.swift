@@ -52,7 +52,7 @@ public struct BitZ: ProviderAPI {
             return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
                            message: "HTTP \(reply.status) without a Bit-Z envelope", serverTimeMilliseconds: dateHeader,
                            mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
-                .overridden(by: overrides)
+                .hinted(by: reply).overridden(by: overrides)
         }
         let serverTime = envelope.int("time").map { Int64($0) * 1000 } ?? dateHeader
         // Errors may also come as status 200 with a negative code as the payload.
@@ -64,6 +64,6 @@ public struct BitZ: ProviderAPI {
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
                        data: code == 200 ? envelope.json("data") : nil,
                        retryAfterMilliseconds: rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).hinted(by: reply).overridden(by: overrides)
     }
 }

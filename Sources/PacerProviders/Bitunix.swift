@@ -72,11 +72,11 @@ public struct Bitunix: ProviderAPI {
             return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
                            message: "HTTP \(reply.status) without a Bitunix envelope", serverTimeMilliseconds: serverTime,
                            mayHaveExecuted: HTTPStatusRules.mayHaveExecutedWithoutEnvelope(reply.status))
-                .overridden(by: overrides)
+                .hinted(by: reply).overridden(by: overrides)
         }
         let rule = code == 0 ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
                        data: envelope.json("data"), retryAfterMilliseconds: rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).hinted(by: reply).overridden(by: overrides)
     }
 }

@@ -15,12 +15,16 @@ public protocol DedupeRules: Sendable {
     func lookup(_ request: APIRequest, key: String) -> APIRequest?
     /// What a lookup's answer says about the order placed with `key`.
     func lookupResult(_ outcome: Outcome, key: String) -> LookupResult
+    /// Whether `outcome` says the work of `request` is already done (a cancel of an order that is gone). After an
+    /// earlier try that may have reached the provider, the runner reads it as "done by that try".
+    func isAlreadyDone(_ outcome: Outcome, request: APIRequest) -> Bool
 }
 
 extension DedupeRules {
     public func dedupeField(method: HTTPMethod, path: String) -> String? { nil }
     public func isDuplicateKey(_ outcome: Outcome) -> Bool { false }
     public func lookup(_ request: APIRequest, key: String) -> APIRequest? { nil }
+    public func isAlreadyDone(_ outcome: Outcome, request: APIRequest) -> Bool { false }
 
     /// Found only when the answer succeeded *and* its payload carries the key. Not found when it succeeded with
     /// no payload (`"data": null`) or its message says the order does not exist. Anything else is unclear: a

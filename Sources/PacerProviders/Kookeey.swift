@@ -57,16 +57,22 @@ public struct Kookeey: ProviderAPI {
 
     public func isDuplicateKey(_ outcome: Outcome) -> Bool { outcome.code == "80007" }
 
+    /// 20003 "Data already exists" (and 80007 for an order): what the call creates is there already.
+    public func isAlreadyDone(_ outcome: Outcome, request: APIRequest) -> Bool {
+        outcome.code == "20003" || outcome.code == "80007"
+    }
+
     public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
         let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
         guard reply.status == 200, let envelope = Envelope.parse(reply.body), let code = envelope.int("code") else {
             return Outcome(HTTPStatusRules.classify(reply.status) == .ok ? .transient : HTTPStatusRules.classify(reply.status),
                            message: "HTTP \(reply.status) without a Kookeey envelope", serverTimeMilliseconds: serverTime,
                            mayHaveExecuted: HTTPStatusRules.mayHaveExecutedWithoutEnvelope(reply.status))
+                .hinted(by: reply)
         }
         let rule = code == 0 && envelope.bool("success") != false ? CodeRule(.ok) : Self.codes[code] ?? CodeRule(.permanent)
         return Outcome(rule.classification, code: String(code), message: envelope.text("msg"),
                        data: envelope.json("data"), retryAfterMilliseconds: rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).hinted(by: reply).overridden(by: overrides)
     }
 }

@@ -84,7 +84,25 @@ public struct KuCoin: ProviderAPI {
         return Outcome(rule.classification, code: code ?? (reply.status == 200 ? nil : String(reply.status)),
                        message: envelope?.text("msg"), data: envelope?.json("data"),
                        retryAfterMilliseconds: rule.classification == .rateLimited ? reset : rule.retryAfterMilliseconds,
-                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous).overridden(by: overrides)
+                       serverTimeMilliseconds: serverTime, mayHaveExecuted: rule.ambiguous, quota: Self.quota(reply))
+            .hinted(by: reply).overridden(by: overrides)
+    }
+
+    /// `gw-ratelimit-limit`, `gw-ratelimit-remaining`, `gw-ratelimit-reset` (ms until the window resets), sent
+    /// with every answer: the account's pool as KuCoin counts it.
+    static func quota(_ reply: HTTPReply) -> ProviderQuota? {
+        let limit = reply.header("gw-ratelimit-limit").flatMap { Int($0) }
+        let remaining = reply.header("gw-ratelimit-remaining").flatMap { Int($0) }
+        let reset = reply.header("gw-ratelimit-reset").flatMap { Int64($0) }
+        guard limit != nil || remaining != nil else { return nil }
+        return ProviderQuota(limit: limit, remaining: remaining, resetMilliseconds: reset)
+    }
+
+    /// A cancel (`DELETE .../orders/{id}`) answered 400100 "order_not_exist_or_not_allow_to_cancel": the order is
+    /// gone, possibly cancelled by an earlier try whose answer was lost.
+    public func isAlreadyDone(_ outcome: Outcome, request: APIRequest) -> Bool {
+        guard request.method == .delete, outcome.code == "400100", let message = outcome.message?.lowercased() else { return false }
+        return message.contains("not_exist") || message.contains("not exist") || message.contains("not_allow_to_cancel")
     }
 
     // MARK: Dedupe: `clientOid` on order placement.

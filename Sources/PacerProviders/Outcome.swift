@@ -1,3 +1,4 @@
+import Foundation
 import PacerCore
 
 /// The scheduler's vocabulary for an answer (see PROVIDERS.md).
@@ -68,11 +69,14 @@ public struct Outcome: Sendable, Equatable {
     /// a non-idempotent call could do it twice. Failures the provider guarantees happened before acting (rate
     /// limits, signature and auth refusals, "busy", "insufficient inventory", maintenance) leave this false.
     public var mayHaveExecuted: Bool
+    /// The account's quota as the provider reports it in this answer, when it does (KuCoin's headers).
+    public var quota: ProviderQuota?
 
     public init(_ classification: Classification, code: String? = nil, message: String? = nil, data: String? = nil,
                 retryAfterMilliseconds: Int64? = nil, serverTimeMilliseconds: Int64? = nil,
-                mayHaveExecuted: Bool = false) {
+                mayHaveExecuted: Bool = false, quota: ProviderQuota? = nil) {
         self.mayHaveExecuted = mayHaveExecuted
+        self.quota = quota
         self.classification = classification
         self.code = code
         self.message = message
@@ -118,7 +122,27 @@ enum HTTPStatusRules {
     static func mayHaveExecutedWithoutEnvelope(_ status: Int) -> Bool { (200..<300).contains(status) || mayHaveExecuted(status) }
 }
 
+extension HTTPReply {
+    /// `Retry-After`, in milliseconds: delay-seconds, or an HTTP-date measured against the answer's own `Date`
+    /// (so our clock's error does not enter).
+    var retryAfterMilliseconds: Int64? {
+        guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if let seconds = Int64(value) { return max(0, seconds) * 1000 }
+        guard let at = HTTPDate.milliseconds(value), let date = header("Date").flatMap(HTTPDate.milliseconds) else { return nil }
+        return max(0, at - date)
+    }
+}
+
 extension Outcome {
+    /// Takes the standard `Retry-After` header as the wait for a refusal that has no hint of the provider's own.
+    func hinted(by reply: HTTPReply) -> Outcome {
+        guard retryAfterMilliseconds == nil, classification == .rateLimited || classification == .transient,
+              let hint = reply.retryAfterMilliseconds else { return self }
+        var copy = self
+        copy.retryAfterMilliseconds = hint
+        return copy
+    }
+
     /// Applies a job's `on:` overrides, keyed by the provider's code.
     func overridden(by overrides: [String: Classification]) -> Outcome {
         guard let code, let replacement = overrides[code] else { return self }

@@ -160,12 +160,19 @@ struct AccountWorker: Sendable {
             // A job's `on:` map is about the call's own answers, never a lookup's.
             let overrides = lookingUp != nil ? [:] : call.overrides.compactMapValues { Classification(name: $0) }
             var interpreted = api.interpret(reply, overrides: overrides)
+            let overridden = overrides[interpreted.code ?? ""] != nil
             if lookingUp != nil {
                 found = call.key.map { api.lookupResult(interpreted, key: $0) } ?? .unclear
-            } else if call.keyed && api.isDuplicateKey(interpreted) && overrides[interpreted.code ?? ""] == nil {
+            } else if call.keyed && api.isDuplicateKey(interpreted) && !overridden {
                 // The provider's "this key was already used".
                 interpreted.classification = .duplicate
+            } else if let by = call.maybeDoneBy, !overridden, interpreted.classification != .ok,
+                      api.isAlreadyDone(interpreted, request: placing) {
+                // "Already done" right after a try that may have reached the provider: that try did it.
+                interpreted.classification = .duplicate
+                interpreted.message = "already done, probably by try \(by)" + (interpreted.message.map { " (\($0))" } ?? "")
             }
+            if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
             outcome = interpreted
             status = reply.status
             message = interpreted.message
@@ -205,7 +212,9 @@ struct AccountWorker: Sendable {
             counted = false
             next = now
         case .retry(let at, let countsAsAttempt):
-            if kind == .rateLimited { await recordRateLimit(outcome: outcome, spentAt: spentAt, now: now) }
+            if kind == .rateLimited {
+                await recordRateLimit(call: call.id, runner: runnerID, outcome: outcome, spentAt: spentAt, now: now)
+            }
             state = .retrying
             counted = countsAsAttempt
             next = at
@@ -236,7 +245,8 @@ struct AccountWorker: Sendable {
             message: lookingUp != nil ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state,
             attempts: call.attempts + (counted ? 1 : 0), nextAttemptAt: next,
             data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
-            lookup: state == .retrying ? lookup : nil))
+            lookup: state == .retrying ? lookup : nil,
+            mayHaveActed: lookingUp == nil && (kind == .unknownOutcome || outcome?.mayHaveExecuted == true)))
         runner.noteFinished(account: account.name, state: state)
     }
 
@@ -276,15 +286,14 @@ struct AccountWorker: Sendable {
         }
     }
 
-    /// Lowers the account's pace after a rate-limited answer (see `Pacing`).
-    private func recordRateLimit(outcome: Outcome?, spentAt: Int64, now: Int64) async {
+    /// Lowers the account's pace after a rate-limited answer, when the answer is evidence (see `Pacing`).
+    private func recordRateLimit(call: Int64, runner runnerID: String, outcome: Outcome?, spentAt: Int64,
+                                 now: Int64) async {
         let name = account.name, window = self.window, limit = account.limit.count
         let retryAfter = outcome?.retryAfterMilliseconds
-        // The window before the refused call is measured from its spend: calls spent in the same batch left
-        // together and are not "before" it.
         do {
             try await runner.io {
-                try $0.recordRateLimit(account: name, sentAt: spentAt, nowMilliseconds: now,
+                try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: spentAt, nowMilliseconds: now,
                                        retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
                                        configuredCount: limit)
             }
@@ -292,6 +301,24 @@ struct AccountWorker: Sendable {
             runner.logger.error("cannot record a rate limit", metadata: ["account": "\(name)", "error": "\(error)"])
         }
         runner.noteRateLimit(account: account.name)
+    }
+
+    /// The provider's own account of the quota (KuCoin's headers on every answer). Written only when it says
+    /// something new: a limit other than the last one reported, or little left (where another client sharing the
+    /// key shows), or a refusal. Answers in between cost nothing.
+    private func noteQuota(_ quota: ProviderQuota, rateLimited: Bool) async {
+        let changed = quota.limit.map { runner.quotaMemory.exchange(account: account.name, limit: $0) } ?? false
+        let low = quota.remaining.map { remaining in remaining <= max(1, (quota.limit ?? account.limit.count) / 10) } ?? false
+        guard changed || low || rateLimited else { return }
+        let name = account.name, window = self.window, limit = account.limit.count, now = clock.now()
+        do {
+            try await runner.io {
+                try $0.recordQuota(account: name, quota, nowMilliseconds: now, windowMilliseconds: window,
+                                   configuredCount: limit)
+            }
+        } catch {
+            runner.logger.error("cannot record the provider's quota", metadata: ["account": "\(name)", "error": "\(error)"])
+        }
     }
 
     /// An error's text with every signed part of the request (header values, the query) taken out, so a

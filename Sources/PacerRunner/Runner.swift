@@ -21,6 +21,8 @@ public final class Runner: Sendable {
     let logger: Logger
     let slots: InFlightSlots
     let wakeups = WakeBoard()
+    /// The limit each account's provider last reported (KuCoin's headers), so only a change is written.
+    let quotaMemory = QuotaMemory()
     /// Spends of every account, committed together.
     let spends: SpendBatcher
     let completions: CompletionWriter

@@ -57,10 +57,15 @@ public protocol PacerStore: Sendable {
     /// The answer to a reserved spend arrived at `answeredAt`: its tokens come back a window after that.
     func settle(spend: Int64, answeredAt: Int64) throws
     func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
-    /// A rate-limit answer to a call sent at `sentAt`: lowers the account's ceiling to what the window held
-    /// before that call, and cools the account down (see `Pacing`).
-    func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
-                         windowMilliseconds: Int64, configuredCount: Int) throws
+    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`: what the window held before that call is
+    /// evidence of the provider's real limit (see `Pacing`).
+    func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
+                         retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws
+    /// The provider stated its limit and what is left of it (KuCoin's `gw-ratelimit-*` headers): a limit below
+    /// the configured one becomes the ceiling at once, and when the provider has less left than we think, the
+    /// difference is held as spent until its reset (another client uses the same key).
+    func recordQuota(account: String, _ quota: ProviderQuota, nowMilliseconds: Int64, windowMilliseconds: Int64,
+                     configuredCount: Int) throws
     func setClockOffset(account: String, milliseconds: Int64) throws
     @discardableResult
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool

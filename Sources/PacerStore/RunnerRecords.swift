@@ -54,11 +54,14 @@ public struct ClaimedCall: Sendable, Equatable {
     public var keyed: Bool
     /// This try looks the order up by its key instead of placing it, and why (see `LookupReason`).
     public var lookup: LookupReason?
+    /// The latest earlier try that may have reached the provider (no answer, a 5xx, its runner died), if any.
+    public var maybeDoneBy: Int?
 
     public init(id: Int64, run: Int64, account: String, method: HTTPMethod, path: String, params: String,
                 body: String?, weight: Int, idempotent: Bool, attempts: Int, lastClass: String?, retry: RetryPolicy,
-                key: String? = nil, keyed: Bool = false, lookup: LookupReason? = nil,
+                key: String? = nil, keyed: Bool = false, lookup: LookupReason? = nil, maybeDoneBy: Int? = nil,
                 overrides: [String: String]) {
+        self.maybeDoneBy = maybeDoneBy
         self.key = key
         self.keyed = keyed
         self.lookup = lookup
@@ -125,6 +128,8 @@ public struct Completion: Sendable, Equatable {
     public var state: CallState
     /// For `retrying`: the next try looks the order up by its key, and why.
     public var lookup: LookupReason?
+    /// This try may have reached the provider without our knowing what it did (no answer, a 5xx, a 408).
+    public var mayHaveActed: Bool
     /// The call's attempt count after this try.
     public var attempts: Int
     /// For `retrying`: when to try again.
@@ -136,8 +141,10 @@ public struct Completion: Sendable, Equatable {
 
     public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,
                 code: String?, classification: String, message: String?, state: CallState, attempts: Int,
-                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookup: LookupReason? = nil) {
+                nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookup: LookupReason? = nil,
+                mayHaveActed: Bool = false) {
         self.lookup = lookup
+        self.mayHaveActed = mayHaveActed
         self.call = call
         self.runner = runner
         self.startedAt = startedAt

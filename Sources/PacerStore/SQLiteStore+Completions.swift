@@ -31,6 +31,7 @@ extension SQLiteStore {
                 """)
             let update = try db.makeStatement(sql: """
                 UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lookup_pending = ?,
+                    maybe_done_by = CASE WHEN ? THEN ? ELSE maybe_done_by END,
                     lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
                 WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                 """)
@@ -59,7 +60,8 @@ extension SQLiteStore {
             for c in completions {
                 try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
-                                               c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0, c.call, c.runner])
+                                               c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0,
+                                               c.mayHaveActed, c.attempts, c.call, c.runner])
                 guard db.changesCount == 1 else {
                     // The lease was lost. A try that never left changes nothing; a real answer is recorded (unless
                     // the call itself was deleted meanwhile, by `account remove --purge`).

@@ -137,15 +137,24 @@ extension SQLiteStore {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM account_pacing WHERE account = ?", arguments: [account])
         else { return Pacing(configured: configuredCount) }
         return Pacing(configured: configuredCount, ceiling: row["ceiling"], ceilingAt: row["ceiling_at"],
-                      cooldownUntil: row["cooldown_until"])
+                      cooldownUntil: row["cooldown_until"], strikes: row["strikes"], candidateFill: row["candidate_fill"],
+                      candidateAt: row["candidate_at"], olderCandidateFill: row["older_candidate_fill"],
+                      olderCandidateAt: row["older_candidate_at"], reportedLimit: row["reported_limit"])
     }
 
     static func savePacing(_ db: Database, account: String, _ pacing: Pacing) throws {
         try db.execute(sql: """
-            INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until) VALUES (?, ?, ?, ?)
+            INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
+                                        candidate_at, older_candidate_fill, older_candidate_at, reported_limit)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
-                cooldown_until = excluded.cooldown_until
-            """, arguments: [account, pacing.ceiling, pacing.ceilingAt, pacing.cooldownUntil])
+                cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
+                candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
+                older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
+                reported_limit = excluded.reported_limit
+            """, arguments: [account, pacing.ceiling, pacing.ceilingAt, pacing.cooldownUntil, pacing.strikes,
+                             pacing.candidateFill, pacing.candidateAt, pacing.olderCandidateFill,
+                             pacing.olderCandidateAt, pacing.reportedLimit])
     }
 
     public func pacing(account: String, nowMilliseconds now: Int64, windowMilliseconds: Int64,
@@ -159,17 +168,43 @@ extension SQLiteStore {
         }
     }
 
-    public func recordRateLimit(account: String, sentAt: Int64, nowMilliseconds now: Int64,
+    public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds now: Int64,
                                 retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
         try writeImmediate { db in
             var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
             // What the window held before the refused call left: the provider's real limit is about that much.
-            let before = try Int.fetchOne(db, sql: """
-                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND at < ?
-                """, arguments: [account, sentAt - windowMilliseconds, sentAt]) ?? 0
-            pacing.rateLimited(now: now, sentInWindow: before + 1, retryAfterMilliseconds: retryAfterMilliseconds,
-                               windowMilliseconds: windowMilliseconds)
+            // "Before" by spend order (ids grow as spends are made), not by `at`, which an answer moves forward:
+            // calls of the same batch spent ahead of this one count, later ones do not.
+            let spend = try Row.fetchOne(db, sql: """
+                SELECT id, weight FROM limiter_spends WHERE call_id = ? AND owner = ? ORDER BY id DESC LIMIT 1
+                """, arguments: [call, runner])
+            let fill = try Int.fetchOne(db, sql: """
+                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND id < ?
+                """, arguments: [account, sentAt - windowMilliseconds, spend?["id"] ?? Int64.max]) ?? 0
+            pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: spend?["weight"] ?? 1,
+                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds)
             try Self.savePacing(db, account: account, pacing)
+        }
+    }
+
+    public func recordQuota(account: String, _ quota: ProviderQuota, nowMilliseconds now: Int64,
+                            windowMilliseconds: Int64, configuredCount: Int) throws {
+        try writeImmediate { db in
+            var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+            if let limit = quota.limit, (limit >= configuredCount ? nil : limit) != pacing.reportedLimit {
+                pacing.reported(limit: limit)
+                try Self.savePacing(db, account: account, pacing)
+            }
+            guard let remaining = quota.remaining, let reset = quota.resetMilliseconds, reset > 0 else { return }
+            // What we think is left: the capacity less what we hold. The provider has seen everything we sent
+            // before its answer, so if it has less left, someone else spends from the same quota: hold the
+            // difference as spent until the provider's window resets, as a spend made `window - reset` ago.
+            let held = try Self.held(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
+            let ours = pacing.capacity(now: now, windowMilliseconds: windowMilliseconds) - held
+            guard remaining < ours else { return }
+            try db.execute(sql: """
+                INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, NULL, ?, ?, 0, NULL)
+                """, arguments: [account, now + min(reset, windowMilliseconds) - windowMilliseconds, ours - remaining])
         }
     }
 

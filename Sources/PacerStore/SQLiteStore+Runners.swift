@@ -67,7 +67,10 @@ extension SQLiteStore {
                        'the runner stopped before recording an answer'
                 FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL
                 """)
-            try db.execute(sql: "UPDATE calls SET attempts = attempts + 1 WHERE \(orphan) AND dispatched_at IS NOT NULL")
+            try db.execute(sql: """
+                UPDATE calls SET attempts = attempts + 1, maybe_done_by = attempts + 1
+                WHERE \(orphan) AND dispatched_at IS NOT NULL
+                """)
             // A keyed call is safe to send again (the provider refuses a second copy of its key), like an idempotent one.
             let uncertain = try Int64.fetchAll(db, sql: """
                 SELECT id FROM calls WHERE \(orphan) AND dispatched_at IS NOT NULL AND idempotent = 0 AND keyed = 0
@@ -158,6 +161,7 @@ extension SQLiteStore {
             retry: RetryPolicy(attempts: row["retry_attempts"], minimumBackoffMilliseconds: row["backoff_min_ms"],
                                maximumBackoffMilliseconds: row["backoff_max_ms"]),
             key: row["call_key"], keyed: row["keyed"], lookup: LookupReason(rawValue: row["lookup_pending"]),
+            maybeDoneBy: row["maybe_done_by"],
             overrides: overrides)
     }
 

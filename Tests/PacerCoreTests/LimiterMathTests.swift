@@ -91,21 +91,71 @@ import Testing
         #expect(pacing.capacity(now: 0, windowMilliseconds: 1_000) == 50)
     }
 
-    @Test func aRateLimitLowersTheCeilingAndCoolsDown() {
+    /// One refusal at 40% fill is noise: it costs its cool-down and nothing more.
+    @Test func anIsolatedRefusalAtLowFillOnlyCoolsDown() {
         var pacing = Pacing(configured: 50)
-        pacing.rateLimited(now: 10_000, sentInWindow: 31, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
-        #expect(pacing.ceiling == 27)             // 90% of the 30 that were accepted
-        #expect(pacing.cooldownUntil == 11_000)   // one window without a hint
-        #expect(pacing.capacity(now: 10_500, windowMilliseconds: 1_000) == 27)
-        pacing.rateLimited(now: 12_000, sentInWindow: 5, retryAfterMilliseconds: 3_000, windowMilliseconds: 1_000)
-        #expect(pacing.ceiling == 3)
-        #expect(pacing.cooldownUntil == 15_000)
+        pacing.rateLimited(now: 10_000, sentAt: 9_900, fill: 20, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == nil)
+        #expect(pacing.cooldownUntil == 10_900)           // without a hint: until the refused call's window passed
+        #expect(pacing.capacity(now: 10_500, windowMilliseconds: 1_000) == 50)
+        pacing.rateLimited(now: 20_000, fill: 5, retryAfterMilliseconds: 300, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == nil && pacing.cooldownUntil == 20_300)
     }
 
-    @Test(arguments: [(Int64(0), 27), (9_999, 27), (10_000, 29), (20_000, 31), (1_000_000, 50)])
-    func theCeilingRecoversSlowly(elapsed: Int64, expected: Int) {
-        let pacing = Pacing(configured: 50, ceiling: 27, ceilingAt: 0)
+    /// A third refusal at the same fill within a few windows is a limit: learned at the lowest of them.
+    @Test func aRepeatedRefusalAtTheSameFillIsLearned() {
+        var pacing = Pacing(configured: 50)
+        pacing.rateLimited(now: 10_000, fill: 30, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        pacing.rateLimited(now: 11_000, fill: 33, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == nil)                    // two may be chance
+        pacing.rateLimited(now: 12_000, fill: 32, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 30 && pacing.strikes == 1) // three are a limit: the lowest of them
+        // Too far apart in time, or in fill: not the same evidence.
+        var apart = Pacing(configured: 50)
+        apart.rateLimited(now: 10_000, fill: 30, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        apart.rateLimited(now: 40_000, fill: 30, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(apart.ceiling == nil)
+        apart.rateLimited(now: 41_000, fill: 10, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(apart.ceiling == nil)
+    }
+
+    /// At high fill (within 10% of the capacity) one refusal is enough, and costs at most that 10%.
+    @Test func aRefusalAtHighFillIsLearnedAtOnce() {
+        var pacing = Pacing(configured: 50)
+        pacing.rateLimited(now: 10_000, fill: 46, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 46 && pacing.cooldownUntil == 0)
+    }
+
+    /// Recovery: after the hold, one unit (a probe), then 10% of N per window; each confirmation while probing
+    /// doubles the hold.
+    @Test(arguments: [(1, Int64(0), 40), (1, 999, 40), (1, 1_000, 41), (1, 2_000, 46), (1, 3_000, 50), (3, 3_000, 40),
+                      (3, 4_000, 41), (3, 5_000, 46), (9, 7_000, 40), (9, 8_000, 41)])
+    func theCeilingRecoversInAFewWindows(strikes: Int, elapsed: Int64, expected: Int) {
+        let pacing = Pacing(configured: 50, ceiling: 40, ceilingAt: 0, strikes: strikes)
         #expect(pacing.capacity(now: elapsed, windowMilliseconds: 1_000) == expected)
+    }
+
+    @Test func aConfirmationIsARefusalWhileProbingAboveTheCeiling() {
+        var pacing = Pacing(configured: 50, ceiling: 40, ceilingAt: 0, strikes: 1)
+        // Probing at 41 by t = 1 s; refused again at 40: the limit is confirmed, the hold doubles.
+        pacing.rateLimited(now: 1_000, fill: 40, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 40 && pacing.strikes == 2)
+        // A refusal at the steady ceiling (not probing) neither lengthens the hold nor forgets it.
+        pacing.rateLimited(now: 1_100, fill: 39, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 39 && pacing.strikes == 2)
+        // A refusal at another level starts over.
+        pacing.rateLimited(now: 1_200, fill: 20, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.strikes == 2 && pacing.candidateFill == 20) // low fill, isolated: a candidate only
+    }
+
+    /// A limit the provider states is the ceiling at once, and follows what it states next.
+    @Test func aReportedLimitIsTakenAsIs() {
+        var pacing = Pacing(configured: 30)
+        pacing.reported(limit: 20)
+        #expect(pacing.capacity(now: 0, windowMilliseconds: 1_000) == 20)
+        #expect(pacing.capacity(now: 1_000_000, windowMilliseconds: 1_000) == 20)
+        pacing.reported(limit: 40)
+        #expect(pacing.reportedLimit == nil && pacing.capacity(now: 0, windowMilliseconds: 1_000) == 30)
     }
 }
 

@@ -154,7 +154,9 @@ import Testing
         let total = series.last?.1 ?? 0
         let afterTwoSeconds = series.first { $0.0 >= 2_000 }?.1 ?? total
         #expect(total > 0, "the lower real limit was hit at first")
-        #expect(afterTwoSeconds == total, "rejections kept growing after the runner adapted: \(series)")
+        // Once learned, the limit is probed rarely (a unit above it, the hold doubling with each confirmation).
+        #expect(total - afterTwoSeconds <= 6, "rejections kept growing after the runner adapted: \(series)")
+        #expect(total <= 20)
         #expect((h.emulator.stats().account("kookeey-key")?.maxAcceptedInWindow ?? 99) <= 20)
     }
 

@@ -22,6 +22,7 @@ import Testing
     @Test func claimsAreExclusive() throws { try conformance.claimsAreExclusive() }
     @Test func spendsRespectTheWindowAndLeases() throws { try conformance.spendsRespectTheWindowAndLeases() }
     @Test func rateLimitsCoolTheAccountDown() throws { try conformance.rateLimitsCoolTheAccountDown() }
+    @Test func providerQuotasAreFollowed() throws { try conformance.providerQuotasAreFollowed() }
     @Test func reservationsShareTheBucket() throws { try conformance.reservationsShareTheBucket() }
     @Test func completionsMoveCallsOnAndKeepResults() throws { try conformance.completionsMoveCallsOnAndKeepResults() }
     @Test func deadRunnersCallsAreRecovered() throws { try conformance.deadRunnersCallsAreRecovered() }

@@ -206,19 +206,53 @@ struct StoreConformance {
         #expect(grant.granted.isEmpty && grant.retryAt == 1_000)
     }
 
+    /// A refusal's fill is what the window held before the refused call, by spend order: a call spent ahead of it
+    /// in the same batch counts, one after it does not. An isolated refusal at low fill cools down; three at the
+    /// same fill are learned.
     func rateLimitsCoolTheAccountDown() throws {
-        let store = try storeWithCalls(3)
-        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 3)
-        _ = try store.spend(account: "acct", calls: [(claimed[0].id, 1)], runner: "r1", now: { 0 },
+        let store = try storeWithCalls(4)
+        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 4)
+        _ = try store.spend(account: "acct", calls: claimed.map { ($0.id, 1) }, runner: "r1", now: { 0 },
                             windowMilliseconds: 1_000, configuredCount: 50)
-        try store.recordRateLimit(account: "acct", sentAt: 5, nowMilliseconds: 10, retryAfterMilliseconds: 2_000,
-                                  windowMilliseconds: 1_000, configuredCount: 50)
-        let blocked = try store.spend(account: "acct", calls: [(claimed[1].id, 1)], runner: "r1", now: { 500 },
+        try store.recordRateLimit(account: "acct", call: claimed[2].id, runner: "r1", sentAt: 0, nowMilliseconds: 10,
+                                  retryAfterMilliseconds: 2_000, windowMilliseconds: 1_000, configuredCount: 50)
+        var pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.pacing.ceiling == nil)
+        #expect(pacing.pacing.candidateFill == 2)           // claimed[0] and [1] left before it
+        #expect(pacing.pacing.cooldownUntil == 2_010)
+        let blocked = try store.spend(account: "acct", calls: [(claimed[3].id, 1)], runner: "r1", now: { 500 },
                                       windowMilliseconds: 1_000, configuredCount: 50)
         #expect(blocked.granted.isEmpty && blocked.retryAt == 2_010)
-        let pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
-        #expect(pacing.pacing.ceiling == 1)
-        #expect(pacing.pacing.cooldownUntil == 2_010)
+        try store.recordRateLimit(account: "acct", call: claimed[1].id, runner: "r1", sentAt: 0, nowMilliseconds: 20,
+                                  retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 50)
+        pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.pacing.ceiling == nil && pacing.pacing.olderCandidateFill == 2 && pacing.pacing.candidateFill == 1)
+        try store.recordRateLimit(account: "acct", call: claimed[3].id, runner: "r1", sentAt: 0, nowMilliseconds: 30,
+                                  retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 50)
+        pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.pacing.ceiling == 1 && pacing.pacing.strikes == 1)
+    }
+
+    /// The provider's own count: a stated limit below ours is the ceiling; less left than we think is held as
+    /// spent until its reset.
+    func providerQuotasAreFollowed() throws {
+        let store = try storeWithCalls(1)
+        try store.recordQuota(account: "acct", ProviderQuota(limit: 30, remaining: 30, resetMilliseconds: 1_000),
+                              nowMilliseconds: 0, windowMilliseconds: 1_000, configuredCount: 50)
+        var pacing = try store.pacing(account: "acct", nowMilliseconds: 0, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.pacing.capacity(now: 0, windowMilliseconds: 1_000) == 30 && pacing.spentInWindow == 0)
+        // Another client used 20 of the 30: we think 30 are left, the provider says 10, for 400 ms more.
+        try store.recordQuota(account: "acct", ProviderQuota(limit: 30, remaining: 10, resetMilliseconds: 400),
+                              nowMilliseconds: 100, windowMilliseconds: 1_000, configuredCount: 50)
+        pacing = try store.pacing(account: "acct", nowMilliseconds: 100, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.spentInWindow == 20)
+        pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.spentInWindow == 0)
+        // Saying the same again changes nothing (our view already holds the difference).
+        try store.recordQuota(account: "acct", ProviderQuota(limit: 30, remaining: 10, resetMilliseconds: 400),
+                              nowMilliseconds: 100, windowMilliseconds: 1_000, configuredCount: 50)
+        pacing = try store.pacing(account: "acct", nowMilliseconds: 100, windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(pacing.spentInWindow == 20)
     }
 
     func completionsMoveCallsOnAndKeepResults() throws {

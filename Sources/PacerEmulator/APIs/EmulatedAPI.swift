@@ -16,6 +16,12 @@ protocol EmulatedAPI: Sendable {
     /// Performs the call on the account's state; records `logical` (its `logicalCall`) when it changes or reads
     /// something.
     func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState, now: Int64) -> EmulatorResponse
+    /// Headers stating the account's quota on every answer, for providers that send them (KuCoin).
+    func quotaHeaders(limit: Int, remaining: Int, resetMilliseconds: Int64) -> [(String, String)]
+}
+
+extension EmulatedAPI {
+    func quotaHeaders(limit: Int, remaining: Int, resetMilliseconds: Int64) -> [(String, String)] { [] }
 }
 
 enum Authentication {

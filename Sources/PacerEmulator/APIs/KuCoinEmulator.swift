@@ -57,6 +57,12 @@ struct KuCoinEmulator: EmulatedAPI {
         return r
     }
 
+    /// KuCoin states the pool on every answer.
+    func quotaHeaders(limit: Int, remaining: Int, resetMilliseconds: Int64) -> [(String, String)] {
+        [("gw-ratelimit-limit", String(limit)), ("gw-ratelimit-remaining", String(remaining)),
+         ("gw-ratelimit-reset", String(resetMilliseconds))]
+    }
+
     func clockError(now: Int64) -> EmulatorResponse {
         error(401, "400002", "KC-API-TIMESTAMP Invalid -- Time differs from server time by more than 5 s")
     }
