@@ -50,12 +50,19 @@ struct RunnerBenchmark {
     }
 
     /// `accounts` accounts cycling over the providers, each with `limit`, a secret in `PACER_BENCH_SECRET_i`.
-    func setup(accounts: Int, limit: String, faults: FaultSettings = .init()) async throws -> Setup {
+    /// - Parameters:
+    ///   - limitOf: account i's configured limit, when they differ (default: `limit` for all).
+    ///   - enforcedOf: the limit the emulator enforces on account i (default: its configured one).
+    ///   - providerOf: account i's provider (default: cycling over the four).
+    func setup(accounts: Int, limit: String, faults: FaultSettings = .init(), limitOf: ((Int) -> String)? = nil,
+               enforcedOf: ((Int) -> String)? = nil, providerOf: ((Int) -> Provider)? = nil) async throws -> Setup {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pacer-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let providers = (0..<accounts).map { Provider.allCases[$0 % 4] }
+        let providers = (0..<accounts).map { providerOf?($0) ?? Provider.allCases[$0 % 4] }
+        let limits = (0..<accounts).map { limitOf?($0) ?? limit }
         let emulator = try Emulator(config: EmulatorConfig(accounts: providers.enumerated().map { i, p in
-            .init(provider: p, key: "key\(i)", secret: "secret\(i)", passphrase: p == .kucoin ? "pass" : nil, limit: limit)
+            .init(provider: p, key: "key\(i)", secret: "secret\(i)", passphrase: p == .kucoin ? "pass" : nil,
+                  limit: enforcedOf?(i) ?? limits[i])
         }, faults: faults))
         let running = try await emulator.start()
         let store = try SQLiteStore(path: dir.appendingPathComponent("pacer.sqlite").path)
@@ -63,7 +70,7 @@ struct RunnerBenchmark {
         for (i, p) in providers.enumerated() {
             setenv("PACER_BENCH_SECRET_\(i)", "secret\(i)", 1)
             try store.addAccount(Account(name: "acct\(i)", provider: p, baseURL: running.baseURL(p),
-                                         limit: RateLimit(parsing: limit)!,
+                                         limit: RateLimit(parsing: limits[i])!,
                                          credentials: CredentialReferences(key: "key\(i)", secretEnv: "PACER_BENCH_SECRET_\(i)",
                                                                            passphraseEnv: p == .kucoin ? "PACER_BENCH_PASSPHRASE" : nil)),
                                  replace: false, nowMilliseconds: 0)
@@ -74,10 +81,10 @@ struct RunnerBenchmark {
     }
 
     /// Idempotent calls the emulator counts: Kookeey renew, KuCoin cancel, Bitunix and Bit-Z batch cancels.
-    func enqueue(_ s: Setup, account i: Int, count: Int) throws {
-        let provider = Provider.allCases[i % 4]
+    func enqueue(_ s: Setup, account i: Int, count: Int, provider: Provider? = nil, retry: RetryPolicy = .default) throws {
+        let provider = provider ?? Provider.allCases[i % 4]
         _ = try s.store.enqueue([RunToEnqueue(run: NewRun(job: "bench\(i)", account: "acct\(i)", jobFile: "-",
-                                                          retry: .default, createdAtMilliseconds: 0)) { emit in
+                                                          retry: retry, createdAtMilliseconds: 0)) { emit in
             for n in 0..<count {
                 let id = "a\(i)-\(n)"
                 switch provider {

@@ -4,7 +4,8 @@ import PacerStore
 
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
 // Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),
-// scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000).
+// scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000),
+// noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -25,7 +26,9 @@ case "guarantees":
     try await RunnerBenchmark().guarantees()
 case "runner":
     try await RunnerBenchmark().run()
+case "noise":
+    try await NoiseBenchmark().run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise\n".utf8))
     exit(2)
 }

@@ -206,3 +206,38 @@ import Testing
         #expect(Kookeey().interpret(HTTPReply(status: 200, body: ""), overrides: [:]).mayHaveExecuted)
     }
 }
+
+/// What providers say about their limits: KuCoin's quota headers, the standard Retry-After, and "already done".
+@Suite struct ProviderHintTests {
+    @Test func kucoinStatesItsQuotaOnEveryAnswer() {
+        let reply = HTTPReply(status: 200, headers: [("gw-ratelimit-limit", "20"), ("gw-ratelimit-remaining", "7"),
+                                                     ("gw-ratelimit-reset", "830")],
+                              body: #"{"code":"200000","data":{}}"#)
+        #expect(KuCoin().interpret(reply, overrides: [:]).quota == ProviderQuota(limit: 20, remaining: 7, resetMilliseconds: 830))
+        #expect(KuCoin().interpret(HTTPReply(status: 200, body: #"{"code":"200000"}"#), overrides: [:]).quota == nil)
+    }
+
+    @Test func retryAfterInSecondsOrAsADate() {
+        let seconds = HTTPReply(status: 429, headers: [("Retry-After", "3")], body: "")
+        #expect(Kookeey().interpret(seconds, overrides: [:]).retryAfterMilliseconds == 3_000)
+        let date = HTTPReply(status: 503, headers: [("Date", "Sun, 29 Nov 2026 16:00:00 GMT"),
+                                                    ("Retry-After", "Sun, 29 Nov 2026 16:00:05 GMT")], body: "")
+        #expect(Bitunix().interpret(date, overrides: [:]).retryAfterMilliseconds == 5_000)
+        // The provider's own hint wins (KuCoin's reset).
+        let both = HTTPReply(status: 429, headers: [("Retry-After", "9"), ("gw-ratelimit-reset", "250")],
+                             body: #"{"code":"429000","msg":"Too Many Requests"}"#)
+        #expect(KuCoin().interpret(both, overrides: [:]).retryAfterMilliseconds == 250)
+    }
+
+    @Test func alreadyDoneAnswers() {
+        let kucoin = KuCoin()
+        let gone = kucoin.interpret(HTTPReply(status: 400, body: #"{"code":"400100","msg":"order_not_exist_or_not_allow_to_cancel"}"#),
+                                    overrides: [:])
+        #expect(kucoin.isAlreadyDone(gone, request: APIRequest(method: .delete, path: "/api/v1/orders/1")))
+        #expect(!kucoin.isAlreadyDone(gone, request: APIRequest(method: .post, path: "/api/v1/orders")))
+        #expect(Kookeey().isAlreadyDone(Kookeey().interpret(ClassificationTests.kookeey(20003), overrides: [:]),
+                                        request: APIRequest(method: .get, path: "/whitelist")))
+        #expect(!Bitunix().isAlreadyDone(Bitunix().interpret(HTTPReply(status: 200, body: #"{"code":10002,"msg":"x"}"#), overrides: [:]),
+                                         request: APIRequest(method: .post, path: "/x")))
+    }
+}

@@ -275,4 +275,40 @@ import Testing
         #expect(quietDone - busyStart < (busyDone - busyStart) / 4,
                 "quiet done after \(quietDone - busyStart) ms of \(busyDone - busyStart) ms")
     }
+
+    /// A cancel whose answer was lost did cancel the order; its retry is told "order does not exist". That is the
+    /// earlier try's work, not a failure: the call ends `duplicate` with a note naming the try.
+    @Test func aCancelThatWasAlreadyDoneByALostTryEndsDuplicate() async throws {
+        var faults = FaultSettings()
+        faults.seed = 5
+        faults.lostResponse = 0.3
+        let h = try await RunnerHarness(configured: "50/1s", faults: faults)
+        try h.enqueue(.kucoin, count: 40)
+        _ = try await h.runInProcess { $0.maxSeconds = 60 }
+        await h.stop()
+        let states = try h.states()
+        #expect(states[.failed] == nil, "\(states)")
+        #expect((states[.duplicate] ?? 0) > 0 && (states[.succeeded] ?? 0) + (states[.duplicate] ?? 0) == 40, "\(states)")
+        let notes = try await h.store.pool.read { db in
+            try String.fetchAll(db, sql: """
+                SELECT a.message FROM attempts a JOIN calls c ON c.id = a.call_id
+                WHERE c.state = 'duplicate' AND a.classification = 'duplicate'
+                """)
+        }
+        #expect(notes.count == states[.duplicate] && notes.allSatisfy { $0.hasPrefix("already done, probably by try ") }, "\(notes)")
+    }
+
+    /// KuCoin states its limit on every answer: the first answer's "20" becomes the ceiling, so a configuration
+    /// of 30 costs at most the refusals of calls already on their way.
+    @Test func kucoinsStatedLimitIsFollowedAtOnce() async throws {
+        let h = try await RunnerHarness(configured: "30/1s", enforced: "20/1s")
+        try h.enqueue(.kucoin, count: 80)
+        _ = try await h.runInProcess { $0.maxSeconds = 60; $0.concurrency = 4 }
+        await h.stop()
+        #expect(try h.states() == [.succeeded: 80])
+        let account = try #require(h.emulator.stats().account("kucoin-key"))
+        #expect((account.rejected["rate_limited"] ?? 0) <= 3, "\(account.rejected)")
+        let pacing = try h.store.pacing(account: "kucoin", nowMilliseconds: 0, windowMilliseconds: 1_000, configuredCount: 30)
+        #expect(pacing.pacing.reportedLimit == 20)
+    }
 }
