@@ -72,6 +72,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict),
+        // Putting work in the queue: the enqueuer (job files -> runs, one transaction) and the scheduler (schedules
+        // -> runs at each tick). Domain logic the CLI, the runner's tick and a dashboard all share.
+        .target(
+            name: "PacerQueue",
+            dependencies: ["PacerCore", "PacerJobs", "PacerStore", "PacerProviders"],
+            swiftSettings: strict),
         // The store protocol and its SQLite implementation (migrations embedded).
         .target(
             name: "PacerStore",
@@ -81,7 +87,7 @@ let package = Package(
         .target(
             name: "PacerCLI",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner",
+                "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner", "PacerQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
@@ -98,7 +104,7 @@ let package = Package(
         .executableTarget(
             name: "PacerBench",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore", "PacerCLI", "PacerRunner", "PacerEmulator", "PacerProviders",
+                "PacerCore", "PacerJobs", "PacerStore", "PacerQueue", "PacerRunner", "PacerEmulator", "PacerProviders",
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
@@ -126,7 +132,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",
-            dependencies: ["PacerCLI", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer",
+            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
     ]

@@ -1,6 +1,6 @@
 import Foundation
 import GRDBSQLite
-import PacerCLI
+import PacerQueue
 import PacerCore
 import PacerStore
 

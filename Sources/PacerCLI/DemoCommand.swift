@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PacerCore
+import PacerQueue
 import PacerEmulator
 import PacerRunner
 import PacerStore

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PacerCore
 import PacerJobs
+import PacerQueue
 import PacerStore
 
 struct EnqueueCommand: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import PacerCore
+import PacerQueue
 import PacerRunner
 import Prometheus
 import UnixSignals

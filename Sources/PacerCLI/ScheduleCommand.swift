@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PacerCore
 import PacerJobs
+import PacerQueue
 import PacerStore
 
 /// `pacer schedule add|list|remove`: recurring jobs, ticked by `pacer run` without --drain.

@@ -6,6 +6,7 @@ import PacerJobs
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
+@testable import PacerQueue
 
 @Suite struct EnqueueTests {
     let dir = TempDir()

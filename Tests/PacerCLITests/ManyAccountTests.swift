@@ -5,6 +5,7 @@ import PacerStore
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
+@testable import PacerQueue
 
 /// Jobs over many accounts (Contract 3): `accounts:` names and globs, items routed by `account: "{{item.account}}"`,
 /// and the `{{account}}` placeholder.

@@ -5,6 +5,7 @@ import PacerStore
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
+@testable import PacerQueue
 
 /// Schedules with an injected clock: no test here waits for a minute to pass.
 @Suite struct SchedulerTests {
