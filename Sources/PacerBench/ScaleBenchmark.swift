@@ -32,7 +32,8 @@ struct ScaleBenchmark {
         let p = Process()
         p.executableURL = runner.pacer
         p.arguments = ["run", "--db", db] + arguments
-        if let out = ProcessInfo.processInfo.environment["PACER_BENCH_PERF"] { // TEMP profiling
+        // PACER_BENCH_PERF=FILE: record a CPU profile of the runner (`perf report -i FILE`).
+        if let out = ProcessInfo.processInfo.environment["PACER_BENCH_PERF"] {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
             p.arguments = ["record", "-F", "499", "-g", "-o", out, "--", runner.pacer.path] + p.arguments!
         }
