@@ -24,32 +24,32 @@ extension SQLiteStore {
         try writeImmediate { db in
             // Written only while the call exists: a late answer may come for a call `account remove --purge`
             // deleted meanwhile.
-            let attempt = try db.makeStatement(sql: """
+            let attempt = try db.cachedStatement(sql: """
                 INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code,
                                       classification, message)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM calls WHERE id = ?1)
                 """)
-            let update = try db.makeStatement(sql: """
+            let update = try db.cachedStatement(sql: """
                 UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lookup_pending = ?,
                     maybe_done_by = CASE WHEN ? THEN ? ELSE maybe_done_by END,
                     lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
                 WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                 """)
-            let result = try db.makeStatement(sql: """
+            let result = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
                 VALUES (?, ?, ?, ?, ?, ?)
                 """)
             // The provider saw the request before its answer came back: settle this runner's spend for the call
             // at the answer, so its tokens stay spent a window from then. Another runner's spend for the same call
             // (after recovery) is not ours to settle.
-            let settle = try db.makeStatement(sql: """
+            let settle = try db.cachedStatement(sql: """
                 UPDATE limiter_spends SET at = MAX(at, ?), open = 0
                 WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = ? AND owner = ?)
                 """)
             // A late answer (this runner was found dead and its calls recovered meanwhile) is still the truth about
             // what the provider did: a call recovery left `uncertain`, or put back in the queue and not sent again
             // yet, takes its final outcome from it instead of staying unknown or being sent twice.
-            let late = try db.makeStatement(sql: """
+            let late = try db.cachedStatement(sql: """
                 UPDATE calls SET state = ?, last_class = ?, lookup_pending = 0
                 WHERE id = ? AND lease_owner IS NULL
                   AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id

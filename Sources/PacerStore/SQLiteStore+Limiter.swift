@@ -10,10 +10,10 @@ extension SQLiteStore {
         return try writeImmediate(durable: true) { db in
             try Self.requireRegistered(db, runner)
             let now = clock()
-            let mark = try db.makeStatement(sql: """
+            let mark = try db.cachedStatement(sql: """
                 UPDATE calls SET dispatched_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                 """)
-            let insert = try db.makeStatement(sql: """
+            let insert = try db.cachedStatement(sql: """
                 INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, ?, ?, ?, 1, ?)
                 """)
             // Requests for the same account (from different tasks) are decided in order against one bucket. The
@@ -105,10 +105,10 @@ extension SQLiteStore {
 
     /// The weight of the spends still holding tokens at `now` (inside the window, or open).
     static func held(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64) throws -> Int {
-        try Int.fetchOne(db, sql: """
+        try Int.fetchOne(db.cachedStatement(sql: """
             SELECT (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ?1 AND at > ?2 AND open = 0)
                  + (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ?1 AND open = 1)
-            """, arguments: [account, now - windowMilliseconds]) ?? 0
+            """), arguments: [account, now - windowMilliseconds]) ?? 0
     }
 
     /// The spends still holding tokens at `now`, each with its instant.
@@ -134,7 +134,7 @@ extension SQLiteStore {
     }
 
     static func pacing(_ db: Database, account: String, configuredCount: Int) throws -> Pacing {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM account_pacing WHERE account = ?", arguments: [account])
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM account_pacing WHERE account = ?"), arguments: [account])
         else { return Pacing(configured: configuredCount) }
         return Pacing(configured: configuredCount, ceiling: row["ceiling"], ceilingAt: row["ceiling_at"],
                       cooldownUntil: row["cooldown_until"], strikes: row["strikes"], candidateFill: row["candidate_fill"],

@@ -17,11 +17,11 @@ extension SQLiteStore {
     public func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64? {
         try writeImmediate { db in
             let at = now()
-            try db.execute(sql: "UPDATE runners SET heartbeat_at = ? WHERE id = ?", arguments: [at, runner])
+            try db.cachedStatement(sql: "UPDATE runners SET heartbeat_at = ? WHERE id = ?").execute(arguments: [at, runner])
             guard db.changesCount == 1 else { return nil }
-            try db.execute(sql: """
+            try db.cachedStatement(sql: """
                 UPDATE calls SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'in_flight'
-                """, arguments: [at + leaseMilliseconds, runner])
+                """).execute(arguments: [at + leaseMilliseconds, runner])
             return at
         }
     }
@@ -33,7 +33,7 @@ extension SQLiteStore {
     /// Throws `runnerDeclaredDead` unless `runner` is registered: the fence that keeps a runner that woke up
     /// after being declared dead from claiming or sending anything.
     static func requireRegistered(_ db: Database, _ runner: String) throws {
-        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM runners WHERE id = ?", arguments: [runner]) != nil else {
+        guard try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM runners WHERE id = ?"), arguments: [runner]) != nil else {
             throw StoreError(.runnerDeclaredDead, "runner \(runner) was declared dead by another runner")
         }
     }
@@ -128,23 +128,25 @@ extension SQLiteStore {
                       max: Int) throws -> [ClaimedCall] {
         try writeImmediate { db in
             try Self.requireRegistered(db, runner)
-            let paused = try String.fetchOne(db, sql: "SELECT paused_reason FROM accounts WHERE name = ?",
+            let paused = try String.fetchOne(db.cachedStatement(sql: "SELECT paused_reason FROM accounts WHERE name = ?"),
                                              arguments: [account])
             guard paused == nil else { return [] }
-            let ids = try Int64.fetchAll(db, sql: """
+            // Cached statements: the claim runs once per account turn, and preparing SQL (with GRDB's authorizer)
+            // cost more than running it.
+            let ids = try Int64.fetchAll(db.cachedStatement(sql: """
                 UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
                 WHERE id IN (SELECT id FROM calls
                              WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?
                              ORDER BY next_attempt_at, id LIMIT ?)
                 RETURNING id
-                """, arguments: [runner, leaseUntil, account, now, max])
+                """), arguments: [runner, leaseUntil, account, now, max])
             guard !ids.isEmpty else { return [] }
-            return try Row.fetchAll(db, sql: """
+            return try Row.fetchAll(db.cachedStatement(sql: """
                 SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
                 FROM calls c JOIN runs r ON r.id = c.run_id
                 WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
                 ORDER BY c.next_attempt_at, c.id
-                """, arguments: StatementArguments(ids)).map(Self.claimed(from:))
+                """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
         }
     }
 
