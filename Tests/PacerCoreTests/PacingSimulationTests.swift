@@ -31,7 +31,7 @@ struct PacingSimulation {
         var provider: [Int64] = []       // every request the provider admitted, ours and the other client's
         var acceptedAt: [Int64] = []
         var refused = 0
-        var random = SplitMix(seed: 42)
+        var random = SeededRandom(seed: 42) // every run of the table is the same
         let otherEvery = otherClient > 0 ? window / Int64(otherClient) : Int64.max
         var otherNext: Int64 = 0
         func count(_ log: [Int64], _ now: Int64) -> Int {
@@ -55,7 +55,7 @@ struct PacingSimulation {
             if now >= pacing.cooldownUntil && count(ours, now) < capacity {
                 let fill = count(ours, now)
                 ours.append(now)
-                let spurious = random.next() < noise
+                let spurious = random.chance(noise)
                 if !spurious && count(provider, now) < limit(now) {
                     provider.append(now)
                     acceptedAt.append(now)
@@ -70,19 +70,6 @@ struct PacingSimulation {
         return Result(accepted: acceptedAt.count, refused: refused, acceptedBetween: { from, to in
             Double(acceptedAt.filter { $0 >= from && $0 < to }.count) / (Double(to - from) / Double(window))
         })
-    }
-}
-
-/// A small seeded generator, so every run of the table is the same.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
     }
 }
 

@@ -1,11 +1,11 @@
-/// SplitMix64: a small, fast generator whose sequence is fixed by its seed, so a fault-injection run can be
-/// repeated exactly.
-struct SeededRandom: RandomNumberGenerator, Sendable {
+/// SplitMix64: a small, fast generator whose sequence is fixed by its seed, so a fault-injection run (or a
+/// simulation) can be repeated exactly.
+public struct SeededRandom: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -14,7 +14,7 @@ struct SeededRandom: RandomNumberGenerator, Sendable {
     }
 
     /// True with probability `p`.
-    mutating func chance(_ p: Double) -> Bool {
+    public mutating func chance(_ p: Double) -> Bool {
         guard p > 0 else { return false }
         return Double(next() >> 11) / Double(1 << 53) < p
     }
