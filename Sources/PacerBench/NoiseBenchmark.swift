@@ -49,7 +49,7 @@ struct NoiseBenchmark {
         await s.running.stop()
         let stats = s.emulator.stats()
         let over = stats.accounts.enumerated().filter { _, a in
-            a.maxAcceptedInWindow > counts[Int(a.key.dropFirst(3))!] || (a.rejected["rate_limited"] ?? 0) > 0
+            a.maxSentInWindow > counts[Int(a.key.dropFirst(3))!] || (a.rejected["rate_limited"] ?? 0) > 0
         }.count
         let twice = stats.duplicatedCalls.keys.filter { $0.contains("order") && $0.contains("once-") }.count
         let notDone = try await s.store.pool.read { db in

@@ -6,8 +6,10 @@
 /// a real limit must be learned quickly. So a refusal is *evidence* of a limit only when
 /// - it came at high fill: our own count of the window was within 10% of the capacity (the provider then took
 ///   about what we thought, so learning costs at most 10%), or
-/// - it repeats the fill of two refusals in the last few windows (within 10% of `N`): three refusals at the same
-///   level are a limit, not chance (two happen by chance when bursts of calls meet random refusals).
+/// - it repeats the fill of two refusals in the last few windows (within 10% of `N`), all at least half the
+///   capacity: three refusals at the same level are a limit, not chance (two happen by chance when bursts of calls
+///   meet random refusals). Refusals at less than half the capacity are never evidence: right after a cool-down
+///   every burst starts from an empty window, and random refusals there would otherwise teach a ceiling near 0.
 /// The learned ceiling is the fill the provider accepted before refusing. An isolated refusal at low fill only
 /// cools the account down (the provider's reset hint, else until the window the refused call was counted in has
 /// passed, when its own token comes back) and is remembered as a candidate.
@@ -86,11 +88,14 @@ public struct Pacing: Sendable, Equatable {
         func matches(_ f: Int?, _ at: Int64) -> Bool {
             f.map { abs($0 - fill) <= tolerance } == true && now - at <= Self.evidenceWindows * windowMilliseconds
         }
-        let repeated = matches(candidateFill, candidateAt) && matches(olderCandidateFill, olderCandidateAt)
+        let substantial = 2 * fill >= current
+        let repeated = substantial && matches(candidateFill, candidateAt) && matches(olderCandidateFill, olderCandidateAt)
         guard highFill || repeated else {
-            // Isolated, at low fill: most likely noise. Wait it out and remember it.
-            (olderCandidateFill, olderCandidateAt) = (candidateFill, candidateAt)
-            (candidateFill, candidateAt) = (fill, now)
+            // Isolated, at low fill: most likely noise. Wait it out, and remember it if it could be evidence later.
+            if substantial {
+                (olderCandidateFill, olderCandidateAt) = (candidateFill, candidateAt)
+                (candidateFill, candidateAt) = (fill, now)
+            }
             cooldownUntil = max(cooldownUntil, retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds))
             return
         }

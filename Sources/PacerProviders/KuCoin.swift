@@ -66,7 +66,7 @@ public struct KuCoin: ProviderAPI {
     public func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome {
         let serverTime = reply.header("Date").flatMap(HTTPDate.milliseconds)
         // gw-ratelimit-reset: milliseconds until the account's window resets.
-        let reset = reply.header("gw-ratelimit-reset").flatMap { Int64($0) }
+        let reset = reply.header("gw-ratelimit-reset").flatMap { Int64($0) }.map(HintBounds.clamp)
         let envelope = Envelope.parse(reply.body)
         let code = envelope?.text("code")
         let rule: CodeRule
@@ -93,7 +93,7 @@ public struct KuCoin: ProviderAPI {
     static func quota(_ reply: HTTPReply) -> ProviderQuota? {
         let limit = reply.header("gw-ratelimit-limit").flatMap { Int($0) }
         let remaining = reply.header("gw-ratelimit-remaining").flatMap { Int($0) }
-        let reset = reply.header("gw-ratelimit-reset").flatMap { Int64($0) }
+        let reset = reply.header("gw-ratelimit-reset").flatMap { Int64($0) }.map(HintBounds.clamp)
         guard limit != nil || remaining != nil else { return nil }
         return ProviderQuota(limit: limit, remaining: remaining, resetMilliseconds: reset)
     }

@@ -127,10 +127,17 @@ extension HTTPReply {
     /// (so our clock's error does not enter).
     var retryAfterMilliseconds: Int64? {
         guard let value = header("Retry-After")?.trimmingCharacters(in: .whitespaces) else { return nil }
-        if let seconds = Int64(value) { return max(0, seconds) * 1000 }
+        if let seconds = Int64(value) { return HintBounds.clamp(min(seconds, HintBounds.maximum / 1000) * 1000) }
         guard let at = HTTPDate.milliseconds(value), let date = header("Date").flatMap(HTTPDate.milliseconds) else { return nil }
-        return max(0, at - date)
+        return HintBounds.clamp(at - date)
     }
+}
+
+/// A provider's wait hint is taken between 0 and a day: a hostile or broken header must neither overflow the
+/// arithmetic on instants nor hold an account for years.
+enum HintBounds {
+    static let maximum: Int64 = 86_400_000
+    static func clamp(_ milliseconds: Int64) -> Int64 { min(max(0, milliseconds), maximum) }
 }
 
 extension Outcome {

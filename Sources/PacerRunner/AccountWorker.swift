@@ -304,18 +304,19 @@ struct AccountWorker: Sendable {
     }
 
     /// The provider's own account of the quota (KuCoin's headers on every answer). Written only when it says
-    /// something new: a limit other than the last one reported, or little left (where another client sharing the
-    /// key shows), or a refusal. Answers in between cost nothing.
+    /// something new: a limit other than the last one written, or little left (where another client sharing the
+    /// key shows) or a refusal, at most once a second per account. Answers in between cost nothing.
     private func noteQuota(_ quota: ProviderQuota, rateLimited: Bool) async {
-        let changed = quota.limit.map { runner.quotaMemory.exchange(account: account.name, limit: $0) } ?? false
-        let low = quota.remaining.map { remaining in remaining <= max(1, (quota.limit ?? account.limit.count) / 10) } ?? false
-        guard changed || low || rateLimited else { return }
         let name = account.name, window = self.window, limit = account.limit.count, now = clock.now()
+        let low = quota.remaining.map { $0 <= max(1, (quota.limit ?? limit) / 10) } ?? false
+        guard runner.quotaMemory.shouldWrite(account: name, limit: quota.limit, low: low, rateLimited: rateLimited,
+                                             now: now) else { return }
         do {
             try await runner.io {
                 try $0.recordQuota(account: name, quota, nowMilliseconds: now, windowMilliseconds: window,
                                    configuredCount: limit)
             }
+            runner.quotaMemory.wrote(account: name, limit: quota.limit, at: now)
         } catch {
             runner.logger.error("cannot record the provider's quota", metadata: ["account": "\(name)", "error": "\(error)"])
         }

@@ -24,6 +24,12 @@ public enum CredentialResolver {
         }
         let secret: String
         if let file = refs.secretFile {
+            // As ssh does with keys: a secret others can read is not a secret, and is refused.
+            var info = stat()
+            if stat(file, &info) == 0, info.st_mode & 0o077 != 0 {
+                throw CredentialError("account '\(account.name)': the secret file '\(file)' can be read by others "
+                                      + "(mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 '\(file)'")
+            }
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw CredentialError("account '\(account.name)': cannot read the secret file '\(file)'")
             }

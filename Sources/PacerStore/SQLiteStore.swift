@@ -22,12 +22,28 @@ public final class SQLiteStore: PacerStore {
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
+        try Self.makePrivate(path)
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
             throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
         }
         try SchemaMigrator(migrations: EmbeddedMigrations.all).migrate(pool, path: path)
+    }
+
+    /// The database holds account data (results, order ids): it is created readable by its owner only, and an
+    /// existing one with wider permissions is narrowed. SQLite gives its `-wal` and `-shm` files the database
+    /// file's permissions, so they follow.
+    static func makePrivate(_ path: String) throws(StoreError) {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            defer { close(fd) }
+            var info = stat()
+            if fstat(fd, &info) == 0, info.st_mode & 0o077 != 0, fchmod(fd, 0o600) != 0 {
+                throw StoreError(.database, "cannot make '\(path)' private (mode 0600): \(String(cString: strerror(errno)))")
+            }
+        }
+        for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) } // left by an older run, if any
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so two processes never

@@ -103,6 +103,16 @@ import Testing
     }
 
     /// A third refusal at the same fill within a few windows is a limit: learned at the lowest of them.
+    /// Right after a cool-down bursts start from an empty window: refusals there are never evidence, or noise would
+    /// teach a ceiling near 0.
+    @Test func refusalsAtLessThanHalfTheCapacityAreNeverEvidence() {
+        var pacing = Pacing(configured: 4_000)
+        for (i, fill) in [3, 1, 2, 0, 2, 1].enumerated() {
+            pacing.rateLimited(now: Int64(i) * 100, fill: fill, retryAfterMilliseconds: nil, windowMilliseconds: 30_000)
+        }
+        #expect(pacing.ceiling == nil && pacing.candidateFill == nil)
+    }
+
     @Test func aRepeatedRefusalAtTheSameFillIsLearned() {
         var pacing = Pacing(configured: 50)
         pacing.rateLimited(now: 10_000, fill: 30, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)

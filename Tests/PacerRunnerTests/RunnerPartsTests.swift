@@ -1,5 +1,7 @@
+import Foundation
 import PacerCore
 import PacerStore
+import PacerTestSupport
 import Synchronization
 import Testing
 @testable import PacerRunner
@@ -65,5 +67,21 @@ import Testing
         await slots.release(account: "fast", 4)
         #expect(await slowAgain.value == 4)
         #expect(await slots.holding("slow") == 8)
+    }
+}
+
+/// As ssh does with keys: a secret file others can read is refused, with the fix in the message.
+@Suite struct SecretFileTests {
+    @Test func aSecretFileReadableByOthersIsRefused() throws {
+        let dir = TempDir()
+        let file = dir.write("secret", "s3cr3t\n")
+        let account = Account(name: "a", provider: .kookeey, baseURL: "http://127.0.0.1:9", limit: RateLimit(count: 1, windowMilliseconds: 1_000),
+                              credentials: CredentialReferences(key: "k", secretFile: file))
+        chmod(file, 0o644)
+        let error = try #require(throws: CredentialError.self) { try CredentialResolver.resolve(account) }
+        #expect(error.description.contains("can be read by others (mode 644)") && error.description.contains("chmod 600"))
+        #expect(!error.description.contains("s3cr3t"))
+        chmod(file, 0o600)
+        #expect(try CredentialResolver.resolve(account).secret == "s3cr3t")
     }
 }

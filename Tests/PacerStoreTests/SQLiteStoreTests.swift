@@ -170,3 +170,32 @@ import Testing
     }
 }
 
+
+/// The database holds account data: it and its WAL and shared-memory files are private to their owner.
+@Suite struct PrivateFileTests {
+    func mode(_ path: String) -> mode_t? {
+        var info = stat()
+        return stat(path, &info) == 0 ? info.st_mode & 0o777 : nil
+    }
+
+    @Test func theDatabaseAndItsWALAreCreatedPrivate() throws {
+        let dir = TempDir()
+        let path = dir.url.appendingPathComponent("p.sqlite").path
+        let old = umask(0o022) // a usual umask would leave them world-readable
+        defer { umask(old) }
+        let store = try SQLiteStore(path: path)
+        try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 0)
+        for file in [path, path + "-wal", path + "-shm"] {
+            #expect(mode(file) == 0o600, "\(file): \(String(mode(file) ?? 0, radix: 8))")
+        }
+    }
+
+    @Test func anExistingWorldReadableDatabaseIsNarrowed() throws {
+        let dir = TempDir()
+        let path = dir.url.appendingPathComponent("p.sqlite").path
+        _ = try SQLiteStore(path: path)
+        chmod(path, 0o644)
+        _ = try SQLiteStore(path: path)
+        #expect(mode(path) == 0o600)
+    }
+}

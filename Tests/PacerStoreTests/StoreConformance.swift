@@ -207,30 +207,29 @@ struct StoreConformance {
     }
 
     /// A refusal's fill is what the window held before the refused call, by spend order: a call spent ahead of it
-    /// in the same batch counts, one after it does not. An isolated refusal at low fill cools down; three at the
-    /// same fill are learned.
+    /// in the same batch counts, one after it does not. An isolated refusal cools down; one at less than half the
+    /// capacity is never evidence; three at the same substantial fill are learned.
     func rateLimitsCoolTheAccountDown() throws {
-        let store = try storeWithCalls(4)
-        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 4)
-        _ = try store.spend(account: "acct", calls: claimed.map { ($0.id, 1) }, runner: "r1", now: { 0 },
-                            windowMilliseconds: 1_000, configuredCount: 50)
-        try store.recordRateLimit(account: "acct", call: claimed[2].id, runner: "r1", sentAt: 0, nowMilliseconds: 10,
-                                  retryAfterMilliseconds: 2_000, windowMilliseconds: 1_000, configuredCount: 50)
-        var pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
-        #expect(pacing.pacing.ceiling == nil)
-        #expect(pacing.pacing.candidateFill == 2)           // claimed[0] and [1] left before it
-        #expect(pacing.pacing.cooldownUntil == 2_010)
-        let blocked = try store.spend(account: "acct", calls: [(claimed[3].id, 1)], runner: "r1", now: { 500 },
-                                      windowMilliseconds: 1_000, configuredCount: 50)
-        #expect(blocked.granted.isEmpty && blocked.retryAt == 2_010)
-        try store.recordRateLimit(account: "acct", call: claimed[1].id, runner: "r1", sentAt: 0, nowMilliseconds: 20,
-                                  retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 50)
-        pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
-        #expect(pacing.pacing.ceiling == nil && pacing.pacing.olderCandidateFill == 2 && pacing.pacing.candidateFill == 1)
-        try store.recordRateLimit(account: "acct", call: claimed[3].id, runner: "r1", sentAt: 0, nowMilliseconds: 30,
-                                  retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 50)
-        pacing = try store.pacing(account: "acct", nowMilliseconds: 500, windowMilliseconds: 1_000, configuredCount: 50)
-        #expect(pacing.pacing.ceiling == 1 && pacing.pacing.strikes == 1)
+        let store = try storeWithCalls(8)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 8)
+        _ = try store.spend(account: "acct", calls: c.map { ($0.id, 1) }, runner: "r1", now: { 0 },
+                            windowMilliseconds: 1_000, configuredCount: 8)
+        func refused(_ call: ClaimedCall, at now: Int64, retryAfter: Int64? = nil) throws -> Pacing {
+            try store.recordRateLimit(account: "acct", call: call.id, runner: "r1", sentAt: 0, nowMilliseconds: now,
+                                      retryAfterMilliseconds: retryAfter, windowMilliseconds: 1_000, configuredCount: 8)
+            return try store.pacing(account: "acct", nowMilliseconds: now, windowMilliseconds: 1_000, configuredCount: 8).pacing
+        }
+        var pacing = try refused(c[4], at: 10, retryAfter: 2_000)     // c[0]...c[3] left before it
+        #expect(pacing.ceiling == nil && pacing.candidateFill == 4 && pacing.cooldownUntil == 2_010)
+        let blocked = try store.spend(account: "acct", calls: [], runner: "r1", now: { 500 },
+                                      windowMilliseconds: 1_000, configuredCount: 8)
+        #expect(blocked.granted.isEmpty)
+        pacing = try refused(c[1], at: 20)                            // fill 1 of 8: never evidence
+        #expect(pacing.candidateFill == 4 && pacing.olderCandidateFill == nil)
+        pacing = try refused(c[5], at: 30)
+        #expect(pacing.ceiling == nil && pacing.candidateFill == 5 && pacing.olderCandidateFill == 4)
+        pacing = try refused(c[4], at: 40)                            // a third at about 4: a limit
+        #expect(pacing.ceiling == 4 && pacing.strikes == 1)
     }
 
     /// The provider's own count: a stated limit below ours is the ceiling; less left than we think is held as
