@@ -51,6 +51,7 @@ import Testing
 
     @Test func kookeeyVectors() throws {
         let token = dir.write("kookeey.token", "1234567ABCDEFG\n")
+        chmod(token, 0o600) // a secret file others can read is refused
         _ = try pacer(["account", "add", "kk", "--provider", "kookeey", "--base-url", "https://kookeey.com",
                        "--limit", "10/1s", "--key", "1", "--secret-file", token])
         for (g, signature) in [("433", "ZDQyNmExY2FiOWZhNDdiMjAzNTYyYmFhZDZmMWIyNzM4N2FjM2JmMA%3D%3D"),

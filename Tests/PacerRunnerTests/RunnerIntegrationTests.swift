@@ -155,8 +155,9 @@ import Testing
         let afterTwoSeconds = series.first { $0.0 >= 2_000 }?.1 ?? total
         #expect(total > 0, "the lower real limit was hit at first")
         // Once learned, the limit is probed rarely (a unit above it, the hold doubling with each confirmation).
-        #expect(total - afterTwoSeconds <= 6, "rejections kept growing after the runner adapted: \(series)")
-        #expect(total <= 20)
+        // (A limit 60% below the configured one: the first burst alone is refused up to 30 times at concurrency 16.)
+        #expect(total - afterTwoSeconds <= 10, "rejections kept growing after the runner adapted: \(series)")
+        #expect(total <= 30, "\(series)")
         #expect((h.emulator.stats().account("kookeey-key")?.maxAcceptedInWindow ?? 99) <= 20)
     }
 
