@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "pacer", targets: ["pacer"]),
         .executable(name: "pacer-bench", targets: ["PacerBench"]),
+        .executable(name: "pacer-fuzz", targets: ["PacerFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -78,6 +79,11 @@ let package = Package(
             name: "PacerQueue",
             dependencies: ["PacerCore", "PacerJobs", "PacerStore", "PacerProviders"],
             swiftSettings: strict),
+        // Fuzz targets for the parsers (scripts/fuzz.sh builds them with libFuzzer; a normal build replays inputs).
+        .executableTarget(
+            name: "PacerFuzz",
+            dependencies: ["PacerCore", "PacerJobs", "PacerProviders"],
+            swiftSettings: strict),
         // The store protocol and its SQLite implementation (migrations embedded).
         .target(
             name: "PacerStore",
@@ -132,7 +138,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",
-            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer",
+            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer", "PacerFuzz",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
     ]
