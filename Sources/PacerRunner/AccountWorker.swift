@@ -78,7 +78,7 @@ struct AccountWorker: Sendable {
                     pending = [] // no longer ours: recovery gave them back to the queue
                     try? await runner.reregister(after: runnerID)
                 } catch {
-                    runner.logger.error("store error; retrying", metadata: ["account": "\(name)", "error": "\(error)"])
+                    await runner.noteStoreError(error, account: name)
                     try? await runner.pause(milliseconds: 1_000)
                 }
             }

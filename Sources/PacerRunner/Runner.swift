@@ -34,6 +34,8 @@ public final class Runner: Sendable {
     private let current: Mutex<RunnerIdentity>
     /// The instant of our latest successful heartbeat (or registration), in our clock.
     private let lastHeartbeat = Atomic<Int64>(0)
+    /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
+    private let lastDiskFullNote = Atomic<Int64>(Int64.min / 2)
     /// The same instant on the monotonic clock (what `maySend` measures against).
     private let lastBeatMonotonic = Atomic<Int64>(0)
     private let origin = ContinuousClock.now
@@ -148,6 +150,24 @@ public final class Runner: Sendable {
         }
     }
 
+    /// Logs a store error that is being retried. A full disk meets every worker at once: it is said once every
+    /// 10 s, plainly, with the answers waiting in memory; other errors are logged as they come.
+    func noteStoreError(_ error: any Error, account: String? = nil) async {
+        if let store = error as? StoreError, store.kind == .diskFull {
+            let now = monotonicMilliseconds()
+            let last = lastDiskFullNote.load(ordering: .relaxed)
+            guard now - last >= 10_000, lastDiskFullNote.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
+            else { return }
+            let waiting = await completions.waiting
+            logger.error("\(store.message); nothing is claimed or sent until then, answers received are kept",
+                         metadata: ["answers_waiting": "\(waiting)"])
+            return
+        }
+        var metadata: Logger.Metadata = ["error": "\(error)"]
+        if let account { metadata["account"] = "\(account)" }
+        logger.error("store error; retrying", metadata: metadata)
+    }
+
     /// How long the main loop retries a failing database before giving up.
     static let giveUpAfterMilliseconds: Int64 = 120_000
 
@@ -232,16 +252,20 @@ public final class Runner: Sendable {
                     failingSince = nil
                     try await clock.sleep(until: clock.now() + options.pollMilliseconds)
                 } catch {
-                    // A busy database passes; one that keeps failing (read-only, full, corrupt) ends the run
-                    // rather than leave a cron-launched `--drain` retrying forever.
-                    let since = failingSince ?? clock.now()
+                    // A busy database passes; one that keeps failing (read-only, corrupt) ends the run rather than
+                    // leave a cron-launched `--drain` retrying forever. A full disk is the exception: nothing is
+                    // claimed or sent meanwhile (every claim and spend is a write), the answers already received
+                    // are kept in memory, and the run goes on once space is freed (or ends at --max-seconds or a
+                    // signal, logging what it could not write).
+                    let diskFull = (error as? StoreError)?.kind == .diskFull
+                    let since = diskFull ? nil : failingSince ?? clock.now()
                     failingSince = since
-                    if clock.now() - since >= Self.giveUpAfterMilliseconds {
+                    if let since, clock.now() - since >= Self.giveUpAfterMilliseconds {
                         logger.error("the database keeps failing; stopping", metadata: ["error": "\(error)"])
                         failure = error
                         break
                     }
-                    logger.error("store error; retrying", metadata: ["error": "\(error)"])
+                    await noteStoreError(error)
                     try? await clock.sleep(until: clock.now() + 1_000)
                 }
             }
@@ -323,6 +347,8 @@ public final class Runner: Sendable {
                 }
             } catch is CancellationError {
                 return
+            } catch let error as StoreError where error.kind == .diskFull {
+                await noteStoreError(error)
             } catch {
                 logger.error("heartbeat failed; retrying", metadata: ["error": "\(error)"])
             }

@@ -26,6 +26,11 @@ public final class SQLiteStore: PacerStore {
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
+            let folder = (path as NSString).deletingLastPathComponent
+            if access(path, W_OK) != 0 && errno != ENOENT || access(folder.isEmpty ? "." : folder, W_OK) != 0 {
+                throw StoreError(.readOnly, "cannot open database '\(path)': it or its folder cannot be written "
+                                 + "(\(String(cString: strerror(errno)))); Pacer must be able to write both")
+            }
             throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
         }
         try SchemaMigrator(migrations: EmbeddedMigrations.all).migrate(pool, path: path)
@@ -54,6 +59,24 @@ public final class SQLiteStore: PacerStore {
     /// Every other transaction keeps `NORMAL`, which survives a killed process and loses at most the latest
     /// commits on a power loss (an answer then recorded again as `abandoned`, or a call queued again).
     func writeImmediate<T>(durable: Bool = false, _ body: (Database) throws -> T) throws -> T {
+        do { return try transaction(durable: durable, body) } catch let error as DatabaseError {
+            throw plain(error) ?? error
+        }
+    }
+
+    /// The failures an operator must act on, said plainly: a full disk, a read-only database.
+    func plain(_ error: DatabaseError) -> StoreError? {
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            return StoreError(.diskFull, "disk full: the database '\(path)' cannot grow; free space on its filesystem")
+        case .SQLITE_READONLY:
+            return StoreError(.readOnly, "the database '\(path)' is read-only: Pacer must be able to write it and its folder")
+        default:
+            return nil
+        }
+    }
+
+    private func transaction<T>(durable: Bool, _ body: (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in
             if durable { try db.execute(sql: "PRAGMA synchronous = FULL") }
             defer { if durable { try? db.execute(sql: "PRAGMA synchronous = NORMAL") } }
@@ -74,7 +97,13 @@ public final class SQLiteStore: PacerStore {
     }
 
     static func describe(_ error: Error) -> String {
-        if let db = error as? DatabaseError { return db.message ?? "\(db.resultCode)" }
+        if let db = error as? DatabaseError {
+            switch db.resultCode {
+            case .SQLITE_FULL: return "disk full (free space on the database's filesystem)"
+            case .SQLITE_READONLY: return "the database is read-only (Pacer must be able to write it and its folder)"
+            default: return db.message ?? "\(db.resultCode)"
+            }
+        }
         return "\(error)"
     }
 }

@@ -9,6 +9,10 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         /// The runner is not registered any more: another runner found it dead (it was paused, or its heartbeat
         /// stopped) and gave its calls to others. It must not send anything and must register again.
         case runnerDeclaredDead
+        /// The database's filesystem is full: nothing can be written until space is freed.
+        case diskFull
+        /// The database (or its folder) cannot be written.
+        case readOnly
     }
 
     public let kind: Kind
