@@ -91,9 +91,9 @@ struct NoiseBenchmark {
                                      params: #"{"clientOid":"\#(id)","symbol":"BTC-USDT"}"#, body: nil, weight: 1,
                                      idempotent: false))
                 case .bitz:
-                    // Bit-Z places no orders here: more cancels instead.
-                    try emit(NewCall(index: n, method: .post, path: "/Trade/cancelAllEntrustSheet", params: #"{"ids":"\#(id)"}"#,
-                                     body: nil, weight: 1, idempotent: true))
+                    // Bit-Z places no orders here: more cancels instead (idempotent, so not named "once-").
+                    try emit(NewCall(index: n, method: .post, path: "/Trade/cancelAllEntrustSheet",
+                                     params: #"{"ids":"more-\#(i)-\#(n)"}"#, body: nil, weight: 1, idempotent: true))
                 }
             }
         }])

@@ -5,7 +5,8 @@ import PacerStore
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
 // Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),
 // scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000),
-// noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers).
+// noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
+// soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -28,7 +29,12 @@ case "runner":
     try await RunnerBenchmark().run()
 case "noise":
     try await NoiseBenchmark().run()
+case "soak":
+    var soak = SoakBenchmark()
+    if let i = args.firstIndex(of: "--kills"), args.index(after: i) < args.endIndex,
+       let n = Int(args[args.index(after: i)]) { soak.kills = n }
+    try await soak.run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak\n".utf8))
     exit(2)
 }
