@@ -27,12 +27,14 @@ final class RunnerHarness: @unchecked Sendable {
     /// - Parameters:
     ///   - configured: the limit Pacer is told; `enforced`: the one the emulator applies (default: the same).
     ///   - latency: how long the emulator takes to answer each provider's account (a slow account).
+    ///   - otherClient: requests per window another client spends from a provider's account.
     init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init(),
-         latency: [Provider: Int] = [:]) async throws {
+         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:]) async throws {
         for (name, value) in Self.environment { setenv(name, value, 1) }
         emulator = try Emulator(config: EmulatorConfig(accounts: Provider.allCases.map { p in
             .init(provider: p, key: "\(p.rawValue)-key", secret: Self.secrets[p]!,
-                  passphrase: p == .kucoin ? "kc-pass" : nil, limit: enforced ?? configured, latencyMilliseconds: latency[p])
+                  passphrase: p == .kucoin ? "kc-pass" : nil, limit: enforced ?? configured, latencyMilliseconds: latency[p],
+                  otherClientPerWindow: otherClient[p])
         }, faults: faults))
         running = try await emulator.start()
         store = try SQLiteStore(path: dir.url.appendingPathComponent("pacer.sqlite").path)

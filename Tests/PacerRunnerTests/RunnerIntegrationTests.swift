@@ -312,4 +312,22 @@ import Testing
         let pacing = try h.store.pacing(account: "kucoin", nowMilliseconds: 0, windowMilliseconds: 1_000, configuredCount: 30)
         #expect(pacing.pacing.reportedLimit == 20)
     }
+
+    /// Another client spends 8 of every 20 requests of the KuCoin account's quota. KuCoin's `remaining` shows it:
+    /// Pacer holds the difference as spent until the reset, so refusals stay few.
+    @Test func aSecondClientOnTheSameKeyIsSeenInKuCoinsRemaining() async throws {
+        let h = try await RunnerHarness(configured: "20/1s", otherClient: [.kucoin: 8])
+        try h.enqueue(.kucoin, count: 60)
+        _ = try await h.runInProcess { $0.maxSeconds = 60; $0.concurrency = 4 }
+        await h.stop()
+        #expect(try h.states() == [.succeeded: 60])
+        let account = try #require(h.emulator.stats().account("kucoin-key"))
+        #expect((account.rejected["rate_limited"] ?? 0) <= 12, "\(account.rejected)")
+        #expect(account.maxAcceptedInWindow <= 20)
+        // The other client's share was held from what KuCoin said (spends of no call, no runner).
+        let held = try await h.store.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM limiter_spends WHERE call_id IS NULL AND owner IS NULL") ?? 0
+        }
+        #expect(held > 0)
+    }
 }
