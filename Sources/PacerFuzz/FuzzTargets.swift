@@ -62,10 +62,23 @@ enum Replay {
             FileHandle.standardError.write(Data("usage: pacer-fuzz jobfile|json|answers FILE...\n".utf8))
             exit(2)
         }
-        for path in args.dropFirst() {
-            target.run(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        let inputs = try args.dropFirst().map { Array(try Data(contentsOf: URL(fileURLWithPath: $0))) }
+        for input in inputs { target.run(input) }
+        print("replayed \(inputs.count) input\(inputs.count == 1 ? "" : "s") through \(name)")
+        // PACER_FUZZ_REPEAT=N: a leak check without a sanitizer. After one round has filled every cache, N more
+        // rounds must not grow the resident set: memory kept per input would show as growth.
+        if let rounds = ProcessInfo.processInfo.environment["PACER_FUZZ_REPEAT"].flatMap(Int.init), rounds > 0 {
+            let before = residentKilobytes()
+            for _ in 0..<rounds { for input in inputs { target.run(input) } }
+            let after = residentKilobytes()
+            print("\(rounds) more rounds (\(rounds * inputs.count) runs): resident \(before) KB -> \(after) KB")
         }
-        print("replayed \(args.count - 1) input\(args.count == 2 ? "" : "s") through \(name)")
+    }
+
+    /// The resident set from /proc/self/statm, in kilobytes.
+    static func residentKilobytes() -> Int {
+        let fields = (try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8))?.split(separator: " ") ?? []
+        return fields.count > 1 ? (Int(fields[1]) ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE))) / 1024 : 0
     }
 }
 #endif
