@@ -324,10 +324,7 @@ import Testing
         let account = try #require(h.emulator.stats().account("kucoin-key"))
         #expect((account.rejected["rate_limited"] ?? 0) <= 12, "\(account.rejected)")
         #expect(account.maxAcceptedInWindow <= 20)
-        // The other client's share was held from what KuCoin said (spends of no call, no runner).
-        let held = try await h.store.pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM limiter_spends WHERE call_id IS NULL AND owner IS NULL") ?? 0
-        }
-        #expect(held > 0)
+        // (How the difference is held, as spends of no call, is the store's conformance case
+        // providerQuotasAreFollowed; such rows are trimmed once out of the window, so they are not counted here.)
     }
 }
