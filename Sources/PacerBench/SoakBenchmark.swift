@@ -38,7 +38,8 @@ struct SoakBenchmark {
         let started = Date()
         let steady = try (0..<2).map { _ in try launch(s) }
         var killed = 0
-        var victim = try launch(s)
+        // The victim runs without --drain, so every kill finds it running (even once the queue is nearly empty).
+        var victim = try launch(s, drain: false)
         // Bounded: `kills` kills, and at most 10 minutes.
         while killed < kills && Date().timeIntervalSince(started) < 600 {
             try await Task.sleep(for: .milliseconds(Int.random(in: 150...900)))
@@ -47,8 +48,9 @@ struct SoakBenchmark {
                 killed += 1
             }
             victim.waitUntilExit()
-            victim = try launch(s)
+            victim = try launch(s, drain: false)
         }
+        victim.terminate() // a last, graceful stop; the final drain below finishes what is left
         let killedAt = Date().timeIntervalSince(started)
         let final = try launch(s)
         for p in steady + [victim, final] {
@@ -102,10 +104,10 @@ struct SoakBenchmark {
     func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }
 
     /// One `pacer run --drain` process (stderr kept quiet: a killed runner's half-written lines are expected).
-    func launch(_ s: RunnerBenchmark.Setup) throws -> Process {
+    func launch(_ s: RunnerBenchmark.Setup, drain: Bool = true) throws -> Process {
         let p = Process()
         p.executableURL = runner.pacer
-        p.arguments = ["run", "--drain", "--max-seconds", "600", "--db", s.db]
+        p.arguments = ["run"] + (drain ? ["--drain"] : []) + ["--max-seconds", "600", "--db", s.db]
         p.environment = runner.environment
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice

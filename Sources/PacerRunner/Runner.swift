@@ -168,6 +168,10 @@ public final class Runner: Sendable {
         logger.error("store error; retrying", metadata: metadata)
     }
 
+    /// Tries (a second apart) to write the last answers at exit: a failing database, and a full disk.
+    static let finalFlushTries = 30
+    static let finalFlushDiskFullTries = 600
+
     /// How long the main loop retries a failing database before giving up.
     static let giveUpAfterMilliseconds: Int64 = 120_000
 
@@ -182,8 +186,19 @@ public final class Runner: Sendable {
         let start = clock.now()
         let me = identity
         let clock = self.clock
-        let mark = monotonicMilliseconds()
-        lastHeartbeat.store(try await io { try $0.registerRunner(me, now: clock.now) }, ordering: .relaxed)
+        var mark = monotonicMilliseconds()
+        // Started on a full disk: wait for space (or a stop) rather than fail, as the loop below does.
+        while true {
+            do {
+                lastHeartbeat.store(try await io { try $0.registerRunner(me, now: clock.now) }, ordering: .relaxed)
+                break
+            } catch let error as StoreError where error.kind == .diskFull && !isStopping
+                        && options.maxSeconds.map({ clock.now() - start < Int64($0 * 1000) }) ?? true {
+                await noteStoreError(error)
+                try? await clock.sleep(until: clock.now() + 1_000)
+                mark = monotonicMilliseconds()
+            }
+        }
         lastBeatMonotonic.store(mark, ordering: .relaxed)
         _ = try? await recover()
         let deadline = options.maxSeconds.map { start + Int64($0 * 1000) }
@@ -273,15 +288,24 @@ public final class Runner: Sendable {
         }
         // Every worker has ended and every send has handed in its answer: write them all before leaving, trying
         // again (while the heartbeat keeps our leases) rather than dropping answers already received.
+        // On a full disk the answers wait longer (10 minutes) for space: they cannot be asked for again.
         var unwritten: (any Error)?
-        for attempt in 0..<30 {
+        var attempt = 0
+        while true {
             do {
                 try await completions.flush()
                 unwritten = nil
                 break
             } catch {
                 unwritten = error
-                logger.error("cannot write answers yet; retrying", metadata: ["attempt": "\(attempt + 1)", "error": "\(error)"])
+                attempt += 1
+                let diskFull = (error as? StoreError)?.kind == .diskFull
+                if attempt >= (diskFull ? Self.finalFlushDiskFullTries : Self.finalFlushTries) { break }
+                if diskFull {
+                    await noteStoreError(error)
+                } else {
+                    logger.error("cannot write answers yet; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
+                }
                 try? await Task.sleep(for: .seconds(1))
             }
         }

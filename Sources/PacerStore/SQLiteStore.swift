@@ -26,10 +26,17 @@ public final class SQLiteStore: PacerStore {
         do {
             pool = try DatabasePool(path: path, configuration: config)
         } catch {
+            // Corrupt first, then the folder, then permissions: each has its own fix.
+            let code = (error as? DatabaseError)?.resultCode
             let folder = (path as NSString).deletingLastPathComponent
-            if access(path, W_OK) != 0 && errno != ENOENT || access(folder.isEmpty ? "." : folder, W_OK) != 0 {
-                throw StoreError(.readOnly, "cannot open database '\(path)': it or its folder cannot be written "
-                                 + "(\(String(cString: strerror(errno)))); Pacer must be able to write both")
+            if code != .SQLITE_NOTADB && code != .SQLITE_CORRUPT {
+                if access(folder.isEmpty ? "." : folder, F_OK) != 0 {
+                    throw StoreError(.database, "cannot open database '\(path)': its folder '\(folder)' does not exist")
+                }
+                if access(path, W_OK) != 0 && errno != ENOENT || access(folder.isEmpty ? "." : folder, W_OK) != 0 {
+                    throw StoreError(.readOnly, "cannot open database '\(path)': it or its folder cannot be written "
+                                     + "(\(String(cString: strerror(errno)))); Pacer must be able to write both")
+                }
             }
             throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
         }
@@ -40,15 +47,24 @@ public final class SQLiteStore: PacerStore {
     /// existing one with wider permissions is narrowed. SQLite gives its `-wal` and `-shm` files the database
     /// file's permissions, so they follow.
     static func makePrivate(_ path: String) throws(StoreError) {
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard !path.isEmpty, path != ":memory:", !path.hasPrefix("file:") else { return }
+        // O_NOFOLLOW: a dangling link is not followed to create its target.
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
         if fd >= 0 {
             defer { close(fd) }
             var info = stat()
-            if fstat(fd, &info) == 0, info.st_mode & 0o077 != 0, fchmod(fd, 0o600) != 0 {
+            // A database owned by someone else stays as its owner set it (and works if we may write it).
+            if fstat(fd, &info) == 0, info.st_uid == geteuid(), info.st_mode & 0o077 != 0, fchmod(fd, 0o600) != 0 {
                 throw StoreError(.database, "cannot make '\(path)' private (mode 0600): \(String(cString: strerror(errno)))")
             }
         }
-        for suffix in ["-wal", "-shm"] { chmod(path + suffix, 0o600) } // left by an older run, if any
+        // SQLite keeps its -wal and -shm beside the resolved file: narrow any left there by an older run.
+        var resolved = path
+        if let real = realpath(path, nil) {
+            resolved = String(cString: real)
+            free(real)
+        }
+        for suffix in ["-wal", "-shm"] { chmod(resolved + suffix, 0o600) }
     }
 
     /// Runs `body` in a `BEGIN IMMEDIATE` transaction: the write lock is taken up front, so two processes never
@@ -64,10 +80,21 @@ public final class SQLiteStore: PacerStore {
         }
     }
 
+    /// Whether the filesystem holding `path` has (next to) no room left for us.
+    static func noRoom(beside path: String) -> Bool {
+        var info = statvfs()
+        let folder = (path as NSString).deletingLastPathComponent
+        guard statvfs(folder.isEmpty ? "." : folder, &info) == 0 else { return false }
+        return UInt64(info.f_bavail) * UInt64(info.f_frsize) < 1 << 20
+    }
+
     /// The failures an operator must act on, said plainly: a full disk, a read-only database.
     func plain(_ error: DatabaseError) -> StoreError? {
         switch error.resultCode {
         case .SQLITE_FULL:
+            return StoreError(.diskFull, "disk full: the database '\(path)' cannot grow; free space on its filesystem")
+        case .SQLITE_IOERR where Self.noRoom(beside: path):
+            // A full disk can also come back as a write, fsync or shared-memory I/O error (ENOSPC, a quota).
             return StoreError(.diskFull, "disk full: the database '\(path)' cannot grow; free space on its filesystem")
         case .SQLITE_READONLY:
             return StoreError(.readOnly, "the database '\(path)' is read-only: Pacer must be able to write it and its folder")

@@ -39,6 +39,8 @@ import Testing
         let enqueue = try await enqueued
         let stderr = try await h.wait(runners, seconds: 30)
         await h.stop()
+        // Each runner ran its 14 s and stopped as asked, none gave up on the database.
+        #expect(runners.allSatisfy { $0.process.terminationStatus == 0 }, "\(runners.map { $0.process.terminationStatus }) \(stderr)")
 
         #expect(enqueue.status == 0 && enqueue.stdout.contains("100000 calls queued"), "\(enqueue.stdout) \(enqueue.stderr)")
         #expect(statuses.count > 10 && statuses.allSatisfy { $0.status == 0 }, "\(statuses.map(\.stderr).filter { !$0.isEmpty })")

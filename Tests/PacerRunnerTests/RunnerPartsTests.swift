@@ -83,5 +83,12 @@ import Testing
         #expect(!error.description.contains("s3cr3t"))
         chmod(file, 0o600)
         #expect(try CredentialResolver.resolve(account).secret == "s3cr3t")
+        // A FIFO (or any non-regular file) is refused rather than read, which could block forever.
+        let fifo = dir.url.appendingPathComponent("fifo").path
+        mkfifo(fifo, 0o600)
+        let viaFifo = Account(name: "f", provider: .kookeey, baseURL: "http://127.0.0.1:9", limit: RateLimit(count: 1, windowMilliseconds: 1_000),
+                              credentials: CredentialReferences(key: "k", secretFile: fifo))
+        let fifoError = try #require(throws: CredentialError.self) { try CredentialResolver.resolve(viaFifo) }
+        #expect(fifoError.description.contains("not a regular file"))
     }
 }
