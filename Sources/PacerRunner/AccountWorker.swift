@@ -149,8 +149,13 @@ struct AccountWorker: Sendable {
             let placing = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
             let lookup = call.keyed ? call.key.flatMap { api.lookup(placing, key: $0) } : nil
             canLookUp = lookup != nil
-            lookingUp = lookup == nil ? nil : call.lookup
-            let request = lookingUp != nil ? lookup! : placing
+            let request: APIRequest
+            if let lookup, let reason = call.lookup {
+                lookingUp = reason
+                request = lookup
+            } else {
+                request = placing
+            }
             let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
                                   inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))

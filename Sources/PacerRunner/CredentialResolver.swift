@@ -34,39 +34,39 @@ public enum CredentialResolver {
                            partner: refs.partner, brokerName: refs.brokerName,
                            brokerKey: try env(refs.brokerKeyEnv, "broker key"))
     }
-}
 
-/// Reads a secret file as ssh reads a key: opened once (no swap between the check and the read), a regular file
-/// (a FIFO would block), owned by us, readable by nobody else. Errors name the file and the fix, never its content.
-func readSecretFile(_ file: String, account: String) throws -> String {
-    let fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-    guard fd >= 0 else { throw CredentialError("account '\(account)': cannot read the secret file '\(file)'") }
-    defer { close(fd) }
-    var info = stat()
-    guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-        throw CredentialError("account '\(account)': the secret file '\(file)' is not a regular file")
-    }
-    guard info.st_uid == geteuid() || geteuid() == 0 else {
-        throw CredentialError("account '\(account)': the secret file '\(file)' belongs to another user")
-    }
-    guard info.st_mode & 0o077 == 0 else {
-        throw CredentialError("account '\(account)': the secret file '\(file)' can be read by others "
-                              + "(mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 '\(file)'")
-    }
-    var bytes: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while bytes.count < 1 << 20 {
-        let n = read(fd, &buffer, buffer.count)
-        guard n > 0 else {
-            guard n == 0 else { throw CredentialError("account '\(account)': cannot read the secret file '\(file)'") }
-            break
+    /// Reads a secret file as ssh reads a key: opened once (no swap between the check and the read), a regular file
+    /// (a FIFO would block), owned by us, readable by nobody else. Errors name the file and the fix, never its content.
+    static func readSecretFile(_ file: String, account: String) throws -> String {
+        let fd = open(file, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { throw CredentialError("account '\(account)': cannot read the secret file '\(file)'") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw CredentialError("account '\(account)': the secret file '\(file)' is not a regular file")
         }
-        bytes += buffer[0..<n]
+        guard info.st_uid == geteuid() || geteuid() == 0 else {
+            throw CredentialError("account '\(account)': the secret file '\(file)' belongs to another user")
+        }
+        guard info.st_mode & 0o077 == 0 else {
+            throw CredentialError("account '\(account)': the secret file '\(file)' can be read by others "
+                                  + "(mode \(String(info.st_mode & 0o777, radix: 8))); run: chmod 600 '\(file)'")
+        }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while bytes.count < 1 << 20 {
+            let n = read(fd, &buffer, buffer.count)
+            guard n > 0 else {
+                guard n == 0 else { throw CredentialError("account '\(account)': cannot read the secret file '\(file)'") }
+                break
+            }
+            bytes += buffer[0..<n]
+        }
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            throw CredentialError("account '\(account)': the secret file '\(file)' is not UTF-8 text")
+        }
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
-    guard let text = String(validating: bytes, as: UTF8.self) else {
-        throw CredentialError("account '\(account)': the secret file '\(file)' is not UTF-8 text")
-    }
-    return text.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// A secret that cannot be read: names the account and the variable or file, never a value.

@@ -90,17 +90,14 @@ public final class SQLiteStore: PacerStore {
 
     /// The failures an operator must act on, said plainly: a full disk, a read-only database.
     func plain(_ error: DatabaseError) -> StoreError? {
-        switch error.resultCode {
-        case .SQLITE_FULL:
+        // A full disk can also come back as a write, fsync or shared-memory I/O error (ENOSPC, a quota).
+        if error.resultCode == .SQLITE_FULL || (error.resultCode == .SQLITE_IOERR && Self.noRoom(beside: path)) {
             return StoreError(.diskFull, "disk full: the database '\(path)' cannot grow; free space on its filesystem")
-        case .SQLITE_IOERR where Self.noRoom(beside: path):
-            // A full disk can also come back as a write, fsync or shared-memory I/O error (ENOSPC, a quota).
-            return StoreError(.diskFull, "disk full: the database '\(path)' cannot grow; free space on its filesystem")
-        case .SQLITE_READONLY:
-            return StoreError(.readOnly, "the database '\(path)' is read-only: Pacer must be able to write it and its folder")
-        default:
-            return nil
         }
+        if error.resultCode == .SQLITE_READONLY {
+            return StoreError(.readOnly, "the database '\(path)' is read-only: Pacer must be able to write it and its folder")
+        }
+        return nil
     }
 
     private func transaction<T>(durable: Bool, _ body: (Database) throws -> T) throws -> T {
@@ -119,6 +116,7 @@ public final class SQLiteStore: PacerStore {
     /// Maps any error to a `StoreError`, keeping the ones the store raised itself.
     func storeCall<T>(_ body: () throws -> T) throws(StoreError) -> T {
         do { return try body() } catch let error as StoreError { throw error } catch {
+            if let db = error as? DatabaseError, let plain = plain(db) { throw plain }
             throw StoreError(.database, "database error: \(Self.describe(error))")
         }
     }
