@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
         // Pure domain: values, limits, durations, cron, JSON. No I/O, time is always passed in.
@@ -89,11 +91,24 @@ let package = Package(
             name: "PacerStore",
             dependencies: ["PacerCore", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
+        // The store protocol on PostgreSQL (several machines, one limit): postgres-nio, the database server's clock.
+        .target(
+            name: "PacerPostgres",
+            dependencies: [
+                "PacerCore", "PacerStore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // Command implementations; the executable only calls into this.
         .target(
             name: "PacerCLI",
             dependencies: [
                 "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner", "PacerQueue",
+                "PacerPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
@@ -134,7 +149,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(
-            name: "PacerStoreTests", dependencies: ["PacerStore", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "PacerStoreTests",
+            dependencies: ["PacerStore", "PacerPostgres", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",

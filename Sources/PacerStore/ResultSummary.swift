@@ -20,6 +20,14 @@ public struct ResultSummary: Sendable, Equatable {
         public var path: String
         public var latencyMilliseconds: Int64
         public var classification: String
+
+        public init(call: Int64, method: String, path: String, latencyMilliseconds: Int64, classification: String) {
+            self.call = call
+            self.method = method
+            self.path = path
+            self.latencyMilliseconds = latencyMilliseconds
+            self.classification = classification
+        }
     }
 
     public struct Failure: Sendable, Equatable {
@@ -29,6 +37,15 @@ public struct ResultSummary: Sendable, Equatable {
         public var state: CallState
         public var code: String?
         public var error: String?
+
+        public init(call: Int64, method: String, path: String, state: CallState, code: String?, error: String?) {
+            self.call = call
+            self.method = method
+            self.path = path
+            self.state = state
+            self.code = code
+            self.error = error
+        }
     }
 
     public var byCode: [CodeCount]
@@ -36,4 +53,11 @@ public struct ResultSummary: Sendable, Equatable {
     public var failures: [Failure]
     /// All calls that ended failed, dead or uncertain (`failures` lists the first few).
     public var failureCount: Int
+
+    public init(byCode: [CodeCount], slowest: [SlowTry], failures: [Failure], failureCount: Int) {
+        self.byCode = byCode
+        self.slowest = slowest
+        self.failures = failures
+        self.failureCount = failureCount
+    }
 }

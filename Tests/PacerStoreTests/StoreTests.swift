@@ -6,39 +6,38 @@ import PacerTestSupport
 import Testing
 @testable import PacerStore
 
-@Suite struct SQLiteStoreConformanceTests {
+/// The conformance suite, run against every store: SQLite (the embedded default) and PostgreSQL (the throwaway
+/// server `scripts/with-postgres.sh` starts, or the one `PACER_TEST_POSTGRES` names).
+@Suite struct StoreConformanceTests {
+    static let kinds = StoreKind.allCases
     let dir = TempDir()
-    var conformance: StoreConformance {
-        let dir = self.dir
-        return StoreConformance { try SQLiteStore(path: dir.url.appendingPathComponent("\(UUID()).sqlite").path) }
-    }
 
-    @Test func accountsRoundTrip() throws { try conformance.accountsRoundTrip() }
-    @Test func enqueueCountsAndStatus() throws { try conformance.enqueueCountsAndStatus() }
-    @Test func enqueueIsAllOrNothing() throws { try conformance.enqueueIsAllOrNothing() }
-    @Test func manyCallsKeepTheirOrder() throws { try conformance.manyCallsKeepTheirOrder() }
-    @Test func resultsInRunAndCallOrder() throws { try conformance.resultsInRunAndCallOrder() }
-    @Test func removingAnAccountWithRunsNeedsPurge() throws { try conformance.removingAnAccountWithRunsNeedsPurge() }
-    @Test func claimsAreExclusive() throws { try conformance.claimsAreExclusive() }
-    @Test func spendsRespectTheWindowAndLeases() throws { try conformance.spendsRespectTheWindowAndLeases() }
-    @Test func rateLimitsCoolTheAccountDown() throws { try conformance.rateLimitsCoolTheAccountDown() }
-    @Test func providerQuotasAreFollowed() throws { try conformance.providerQuotasAreFollowed() }
-    @Test func reservationsShareTheBucket() throws { try conformance.reservationsShareTheBucket() }
-    @Test func completionsMoveCallsOnAndKeepResults() throws { try conformance.completionsMoveCallsOnAndKeepResults() }
-    @Test func deadRunnersCallsAreRecovered() throws { try conformance.deadRunnersCallsAreRecovered() }
-    @Test func summariesCountCodesAndListFailures() throws { try conformance.summariesCountCodesAndListFailures() }
-    @Test func pausedAccountsAreNotClaimed() throws { try conformance.pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
-    @Test func unansweredSpendsHoldTheirTokens() throws { try conformance.unansweredSpendsHoldTheirTokens() }
-    @Test func reservationsHoldUntilSettled() throws { try conformance.reservationsHoldUntilSettled() }
-    @Test func recoverySettlesADeadRunnersSpends() throws { try conformance.recoverySettlesADeadRunnersSpends() }
-    @Test func aRunnerDeclaredDeadIsFenced() throws { try conformance.aRunnerDeclaredDeadIsFenced() }
-    @Test func abandonedTriesCountAsAttempts() throws { try conformance.abandonedTriesCountAsAttempts() }
-    @Test func aLiveRunnersExpiredLeaseIsNotTaken() throws { try conformance.aLiveRunnersExpiredLeaseIsNotTaken() }
-    @Test func lateAnswersAreKept() throws { try conformance.lateAnswersAreKept() }
-    @Test func workAndDueInstants() throws { try conformance.workAndDueInstants() }
-    @Test func keysAreStoredWithTheCallAndUnique() throws { try conformance.keysAreStoredWithTheCallAndUnique() }
-    @Test func recoveryRequeuesKeyedOrders() throws { try conformance.recoveryRequeuesKeyedOrders() }
-    @Test func lookupsAreRemembered() throws { try conformance.lookupsAreRemembered() }
+    @Test(arguments: kinds) func accountsRoundTrip(_ kind: StoreKind) throws { try kind.conformance(dir).accountsRoundTrip() }
+    @Test(arguments: kinds) func enqueueCountsAndStatus(_ kind: StoreKind) throws { try kind.conformance(dir).enqueueCountsAndStatus() }
+    @Test(arguments: kinds) func enqueueIsAllOrNothing(_ kind: StoreKind) throws { try kind.conformance(dir).enqueueIsAllOrNothing() }
+    @Test(arguments: kinds) func manyCallsKeepTheirOrder(_ kind: StoreKind) throws { try kind.conformance(dir).manyCallsKeepTheirOrder() }
+    @Test(arguments: kinds) func resultsInRunAndCallOrder(_ kind: StoreKind) throws { try kind.conformance(dir).resultsInRunAndCallOrder() }
+    @Test(arguments: kinds) func removingAnAccountWithRunsNeedsPurge(_ kind: StoreKind) throws { try kind.conformance(dir).removingAnAccountWithRunsNeedsPurge() }
+    @Test(arguments: kinds) func claimsAreExclusive(_ kind: StoreKind) throws { try kind.conformance(dir).claimsAreExclusive() }
+    @Test(arguments: kinds) func spendsRespectTheWindowAndLeases(_ kind: StoreKind) throws { try kind.conformance(dir).spendsRespectTheWindowAndLeases() }
+    @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: StoreKind) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
+    @Test(arguments: kinds) func providerQuotasAreFollowed(_ kind: StoreKind) throws { try kind.conformance(dir).providerQuotasAreFollowed() }
+    @Test(arguments: kinds) func reservationsShareTheBucket(_ kind: StoreKind) throws { try kind.conformance(dir).reservationsShareTheBucket() }
+    @Test(arguments: kinds) func completionsMoveCallsOnAndKeepResults(_ kind: StoreKind) throws { try kind.conformance(dir).completionsMoveCallsOnAndKeepResults() }
+    @Test(arguments: kinds) func deadRunnersCallsAreRecovered(_ kind: StoreKind) throws { try kind.conformance(dir).deadRunnersCallsAreRecovered() }
+    @Test(arguments: kinds) func summariesCountCodesAndListFailures(_ kind: StoreKind) throws { try kind.conformance(dir).summariesCountCodesAndListFailures() }
+    @Test(arguments: kinds) func pausedAccountsAreNotClaimed(_ kind: StoreKind) throws { try kind.conformance(dir).pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
+    @Test(arguments: kinds) func unansweredSpendsHoldTheirTokens(_ kind: StoreKind) throws { try kind.conformance(dir).unansweredSpendsHoldTheirTokens() }
+    @Test(arguments: kinds) func reservationsHoldUntilSettled(_ kind: StoreKind) throws { try kind.conformance(dir).reservationsHoldUntilSettled() }
+    @Test(arguments: kinds) func recoverySettlesADeadRunnersSpends(_ kind: StoreKind) throws { try kind.conformance(dir).recoverySettlesADeadRunnersSpends() }
+    @Test(arguments: kinds) func aRunnerDeclaredDeadIsFenced(_ kind: StoreKind) throws { try kind.conformance(dir).aRunnerDeclaredDeadIsFenced() }
+    @Test(arguments: kinds) func abandonedTriesCountAsAttempts(_ kind: StoreKind) throws { try kind.conformance(dir).abandonedTriesCountAsAttempts() }
+    @Test(arguments: kinds) func aLiveRunnersExpiredLeaseIsNotTaken(_ kind: StoreKind) throws { try kind.conformance(dir).aLiveRunnersExpiredLeaseIsNotTaken() }
+    @Test(arguments: kinds) func lateAnswersAreKept(_ kind: StoreKind) throws { try kind.conformance(dir).lateAnswersAreKept() }
+    @Test(arguments: kinds) func workAndDueInstants(_ kind: StoreKind) throws { try kind.conformance(dir).workAndDueInstants() }
+    @Test(arguments: kinds) func keysAreStoredWithTheCallAndUnique(_ kind: StoreKind) throws { try kind.conformance(dir).keysAreStoredWithTheCallAndUnique() }
+    @Test(arguments: kinds) func recoveryRequeuesKeyedOrders(_ kind: StoreKind) throws { try kind.conformance(dir).recoveryRequeuesKeyedOrders() }
+    @Test(arguments: kinds) func lookupsAreRemembered(_ kind: StoreKind) throws { try kind.conformance(dir).lookupsAreRemembered() }
 }
 
 /// SQLite specifics of the guarantees: the indexes behind heartbeats, and the durable dispatch mark.

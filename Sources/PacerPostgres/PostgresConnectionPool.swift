@@ -1,0 +1,104 @@
+import Dispatch
+import Logging
+import NIOCore
+import NIOPosix
+import PacerStore
+import PostgresNIO
+import Synchronization
+
+/// A few connections, taken one per transaction and given back after it.
+///
+/// postgres-nio's own pool (`PostgresClient`) is async; the store's methods are synchronous and run on their own
+/// threads (see `PostgresStore`), so a plain blocking pool over `PostgresConnection`s fits better. A caller that
+/// finds every connection taken opens another, up to `maxConnections`, then waits for one to come back.
+final class PostgresConnectionPool: Sendable {
+    private struct State {
+        var idle: [PostgresConnection] = []
+        var open = 0
+        var closed = false
+    }
+
+    let location: PostgresLocation
+    let maxConnections: Int
+    private let state = Mutex(State())
+    private let returned = DispatchSemaphoreBox()
+    private static let logger = Logger(label: "pacer.postgres")
+    private static let nextID = Atomic<Int>(0)
+
+    init(location: PostgresLocation, maxConnections: Int) {
+        self.location = location
+        self.maxConnections = max(1, maxConnections)
+    }
+
+    func take() throws(StoreError) -> PostgresConnection {
+        while true {
+            enum Step { case use(PostgresConnection), open, wait }
+            let step = state.withLock { state -> Step in
+                if let connection = state.idle.popLast() { return .use(connection) }
+                if state.open < maxConnections {
+                    state.open += 1
+                    return .open
+                }
+                return .wait
+            }
+            switch step {
+            case .use(let connection):
+                if !connection.isClosed { return connection }
+                state.withLock { $0.open -= 1 }
+            case .open:
+                do { return try connect() } catch {
+                    state.withLock { $0.open -= 1 }
+                    returned.signal()
+                    throw error
+                }
+            case .wait:
+                returned.wait(seconds: 1)
+            }
+        }
+    }
+
+    func give(_ connection: PostgresConnection, healthy: Bool) {
+        let keep = healthy && !connection.isClosed
+        let close = state.withLock { state -> Bool in
+            if keep && !state.closed {
+                state.idle.append(connection)
+                return false
+            }
+            state.open -= 1
+            return true
+        }
+        if close { let _: EventLoopFuture<Void> = connection.close() }
+        returned.signal()
+    }
+
+    func closeAll() {
+        let idle = state.withLock { state -> [PostgresConnection] in
+            state.closed = true
+            defer { state.idle = [] }
+            return state.idle
+        }
+        for connection in idle {
+            let closing: EventLoopFuture<Void> = connection.close()
+            try? closing.wait()
+        }
+    }
+
+    private func connect() throws(StoreError) -> PostgresConnection {
+        let configuration = try location.configuration()
+        let id = Self.nextID.add(1, ordering: .relaxed).newValue
+        do {
+            return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                  configuration: configuration, id: id, logger: Self.logger).wait()
+        } catch {
+            let detail = (error as? PSQLError)?.serverInfo?[.message] ?? "\((error as? PSQLError)?.code.description ?? "\(error)")"
+            throw StoreError(.database, "cannot connect to PostgreSQL \(location.display): \(detail)")
+        }
+    }
+}
+
+/// A counting semaphore that waits at most a while (a connection given back wakes one waiter).
+final class DispatchSemaphoreBox: Sendable {
+    private let semaphore = DispatchSemaphore(value: 0)
+    func signal() { semaphore.signal() }
+    func wait(seconds: Double) { _ = semaphore.wait(timeout: .now() + seconds) }
+}

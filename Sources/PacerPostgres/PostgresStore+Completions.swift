@@ -1,0 +1,127 @@
+import PacerCore
+import PacerStore
+import PostgresNIO
+
+/// Completions: each try recorded, its call moved on, its spend settled (the same rules as the SQLite store).
+extension PostgresStore {
+    public func complete(_ completions: [Completion]) throws {
+        guard !completions.isEmpty else { return }
+        try transaction { tx in
+            let serverNow = try tx.now(caller: completions.map(\.finishedAt).max() ?? 0).now
+            var requeued = false
+            for original in completions {
+                // On the server's clock the answer arrived "now" (a little after it did: the token is held a
+                // little longer, never shorter), and the runner's instants move with it.
+                var c = original
+                if clockSource == .database {
+                    let shift = serverNow - c.finishedAt
+                    c.finishedAt += shift
+                    c.startedAt += shift
+                    if c.nextAttemptAt > 0 { c.nextAttemptAt += shift }
+                }
+                try tx.execute("""
+                    UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
+                    WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = \(c.call) AND owner = \(c.runner))
+                    """)
+                let lookup = Int64(c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0)
+                let moved = try tx.execute("""
+                    UPDATE calls SET state = \(c.state.rawValue), attempts = \(Int64(c.attempts)),
+                        next_attempt_at = \(c.nextAttemptAt), last_class = \(c.classification), lookup_pending = \(lookup),
+                        maybe_done_by = CASE WHEN \(c.mayHaveActed) THEN \(Int64(c.attempts)) ELSE maybe_done_by END,
+                        lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
+                    WHERE id = \(c.call) AND lease_owner = \(c.runner) AND state = 'in_flight'
+                    """)
+                guard moved == 1 else {
+                    // The lease was lost (see the SQLite store): a real answer is still recorded, and one that
+                    // settles the call for good replaces what recovery decided.
+                    guard c.httpStatus != nil else { continue }
+                    try Self.recordAttempt(tx, c, message: "late answer, after this runner's calls were recovered"
+                                           + (c.message.map { ": " + $0 } ?? ""))
+                    guard c.state == .succeeded || c.state == .duplicate else { continue }
+                    let replaced = try tx.execute("""
+                        UPDATE calls SET state = \(c.state.rawValue), last_class = \(c.classification), lookup_pending = 0
+                        WHERE id = \(c.call) AND lease_owner IS NULL
+                          AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
+                                   AND (error LIKE 'the runner stopped after sending%'
+                                        OR error LIKE 'the runner stopped while this keyed call%')))
+                               OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
+                        """)
+                    if replaced == 1 { try Self.recordResult(tx, c) }
+                    continue
+                }
+                try Self.recordAttempt(tx, c, message: c.message)
+                if c.state.isTerminal { try Self.recordResult(tx, c) }
+                if c.state == .retrying { requeued = true }
+            }
+            if requeued { try tx.execute("NOTIFY pacer_work") }
+        }
+    }
+
+    static func recordAttempt(_ tx: PostgresTransaction, _ c: Completion, message: String?) throws {
+        try tx.execute("""
+            INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code, classification, message)
+            SELECT \(c.call), \(Int64(c.attempts)), \(c.runner), \(c.startedAt), \(c.latencyMilliseconds),
+                   \(c.httpStatus.map(Int64.init)), \(c.code), \(c.classification), \(message)
+            WHERE EXISTS (SELECT 1 FROM calls WHERE id = \(c.call))
+            """)
+    }
+
+    static func recordResult(_ tx: PostgresTransaction, _ c: Completion) throws {
+        try tx.execute("""
+            INSERT INTO results (call_id, http_status, code, data, error, finished_at)
+            VALUES (\(c.call), \(c.httpStatus.map(Int64.init)), \(c.code), \(c.data), \(c.error), \(c.finishedAt))
+            ON CONFLICT (call_id) DO UPDATE SET http_status = excluded.http_status, code = excluded.code,
+                data = excluded.data, error = excluded.error, finished_at = excluded.finished_at
+            """)
+    }
+
+    public func snapshot(accounts: [String]?) throws -> QueueSnapshot {
+        try read { tx in
+            var unfinished: [String: Int] = [:]
+            for row in try tx.rows("""
+                SELECT account, COUNT(*) AS n FROM calls WHERE state IN ('queued', 'retrying', 'in_flight') GROUP BY account
+                """) {
+                let account = try row.get("account", as: String.self)
+                if accounts?.contains(account) ?? true { unfinished[account] = try row.get("n", as: Int.self) }
+            }
+            var paused: [String: String] = [:]
+            for row in try tx.rows("SELECT name, paused_reason FROM accounts WHERE paused_reason IS NOT NULL") {
+                paused[try row.get("name")] = try row.get("paused_reason")
+            }
+            return QueueSnapshot(unfinished: unfinished, paused: paused)
+        }
+    }
+
+    public func hasWork(accounts: [String]?) throws -> Bool {
+        try read { tx in
+            // In-flight calls are few (bounded by the runners' concurrency); runnable ones are found with one
+            // probe of the partial index per active account.
+            try tx.value("""
+                SELECT EXISTS (SELECT 1 FROM calls c WHERE c.state = 'in_flight'
+                                 AND (\(accounts)::text[] IS NULL OR c.account = ANY(\(accounts)::text[]))
+                                 AND c.account NOT IN (SELECT name FROM accounts WHERE paused_reason IS NOT NULL))
+                    OR EXISTS (SELECT 1 FROM accounts a WHERE a.paused_reason IS NULL
+                                 AND (\(accounts)::text[] IS NULL OR a.name = ANY(\(accounts)::text[]))
+                                 AND EXISTS (SELECT 1 FROM calls c WHERE c.account = a.name
+                                               AND c.state IN ('queued', 'retrying')))
+                """, as: Bool.self) ?? false
+        }
+    }
+
+    public func nextDue() throws -> [String: Int64] {
+        try read { tx in
+            var due: [String: Int64] = [:]
+            // One index probe per active account (the partial index is ordered by due time): the cost follows the
+            // accounts, never the queued calls.
+            for row in try tx.rows("""
+                SELECT a.name, (SELECT c.next_attempt_at FROM calls c
+                                WHERE c.account = a.name AND c.state IN ('queued', 'retrying')
+                                ORDER BY c.next_attempt_at LIMIT 1) AS due
+                FROM accounts a WHERE a.paused_reason IS NULL
+                """) {
+                if let at = try row.get("due", as: Int64?.self) { due[try row.get("name")] = at }
+            }
+            return due
+        }
+    }
+}

@@ -1,0 +1,232 @@
+import PacerCore
+import PacerStore
+import PostgresNIO
+
+/// The limiter shared by every machine: spends, reservations, pacing after rate limits, clock offsets.
+///
+/// **Per-account serialisation** is a transaction-scoped advisory lock on the account's name, not a row lock on
+/// `accounts`: the account row is also locked by enqueues (foreign-key checks), pauses and `account add
+/// --replace`, none of which should queue behind a spend or make one wait; an advisory lock couples only the
+/// limiter's own transactions, is released by the commit (a crashed client cannot leave it held) and is held for
+/// the few statements of one decision. Locks of several accounts are taken in name order, so two runners
+/// spending for overlapping accounts cannot deadlock.
+extension PostgresStore {
+    static func lockLimiter(_ tx: PostgresTransaction, accounts: [String]) throws {
+        for account in Set(accounts).sorted() {
+            try tx.execute("SELECT pg_advisory_xact_lock(hashtextextended('pacer.limiter:' || \(account), 0))")
+        }
+    }
+
+    public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64) throws -> [SpendGrant] {
+        guard !requests.isEmpty else { return [] }
+        return try transaction { tx in
+            try Self.requireRegistered(tx, runner)
+            try Self.lockLimiter(tx, accounts: requests.map(\.account))
+            // Read once every lock is held: an instant taken before waiting for them would record sends earlier
+            // than they happen.
+            let now = try tx.now(clock)
+            struct Bucket { var budget: WindowBudget; var cooldownUntil: Int64?; var held: Int; var log: [WindowBudget.Spend]? }
+            var buckets: [String: Bucket] = [:]
+            var grants: [SpendGrant] = []
+            for request in requests {
+                if buckets[request.account] == nil {
+                    let window = request.windowMilliseconds
+                    let (cooldownUntil, budget) = try Self.bucket(tx, account: request.account, now: now,
+                                                                  windowMilliseconds: window,
+                                                                  configuredCount: request.configuredCount)
+                    buckets[request.account] = Bucket(
+                        budget: budget, cooldownUntil: cooldownUntil,
+                        held: try Self.held(tx, account: request.account, now: now, windowMilliseconds: window), log: nil)
+                    try Self.trim(tx, account: request.account, now: now, windowMilliseconds: window)
+                }
+                var bucket = buckets[request.account]!
+                if let cooldownUntil = bucket.cooldownUntil {
+                    grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
+                    continue
+                }
+                var granted: [Int64] = [], lost: [Int64] = []
+                var retryAt: Int64?
+                for call in request.calls {
+                    if bucket.held + call.weight > bucket.budget.capacity {
+                        if bucket.log == nil {
+                            bucket.log = try Self.log(tx, account: request.account, now: now,
+                                                      windowMilliseconds: request.windowMilliseconds)
+                        }
+                        if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: bucket.log!) {
+                            retryAt = until
+                            break
+                        }
+                    }
+                    let marked = try tx.execute("""
+                        UPDATE calls SET dispatched_at = \(now)
+                        WHERE id = \(call.id) AND lease_owner = \(runner) AND state = 'in_flight'
+                        """)
+                    guard marked == 1 else { lost.append(call.id); continue }
+                    try tx.execute("""
+                        INSERT INTO limiter_spends (account, call_id, at, weight, open, owner)
+                        VALUES (\(request.account), \(call.id), \(now), \(Int64(call.weight)), TRUE, \(runner))
+                        """)
+                    bucket.held += call.weight
+                    bucket.log?.append(.init(at: now, weight: call.weight, open: true))
+                    granted.append(call.id)
+                }
+                buckets[request.account] = bucket
+                grants.append(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now))
+            }
+            return grants
+        }
+    }
+
+    /// Settled spends long out of the window no longer matter; trim them now and then. Open spends never.
+    static func trim(_ tx: PostgresTransaction, account: String, now: Int64, windowMilliseconds: Int64) throws {
+        guard Int.random(in: 0..<64) == 0 else { return }
+        let before = now - WindowBudget.keepSettledMilliseconds(windowMilliseconds: windowMilliseconds)
+        try tx.execute("DELETE FROM limiter_spends WHERE account = \(account) AND at <= \(before) AND NOT open")
+    }
+
+    public func reserve(account: String, weight: Int, owner: String, now clock: () -> Int64,
+                        windowMilliseconds: Int64, configuredCount: Int) throws -> Reservation {
+        try transaction { tx in
+            try Self.requireRegistered(tx, owner)
+            try Self.lockLimiter(tx, accounts: [account])
+            let now = try tx.now(clock)
+            let (cooldownUntil, budget) = try Self.bucket(tx, account: account, now: now,
+                                                          windowMilliseconds: windowMilliseconds,
+                                                          configuredCount: configuredCount)
+            if let cooldownUntil { return .wait(until: cooldownUntil) }
+            let log = try Self.log(tx, account: account, now: now, windowMilliseconds: windowMilliseconds)
+            switch budget.decide(weight: weight, now: now, log: log) {
+            case .wait(let until): return .wait(until: until)
+            case .send:
+                let id = try tx.value("""
+                    INSERT INTO limiter_spends (account, call_id, at, weight, open, owner)
+                    VALUES (\(account), NULL, \(now), \(Int64(weight)), TRUE, \(owner)) RETURNING id
+                    """, as: Int64.self)
+                return .spent(id: id ?? 0)
+            }
+        }
+    }
+
+    public func settle(spend: Int64, answeredAt: Int64) throws {
+        try transaction { tx in
+            // On the server's clock, the answer is "now": later than it arrived, which only holds the token longer.
+            let at = try tx.now(caller: answeredAt).now
+            try tx.execute("UPDATE limiter_spends SET open = FALSE, at = GREATEST(at, \(at)) WHERE id = \(spend)")
+        }
+    }
+
+    /// The weight of the spends still holding tokens at `now` (inside the window, or open).
+    static func held(_ tx: PostgresTransaction, account: String, now: Int64, windowMilliseconds: Int64) throws -> Int {
+        try tx.value("""
+            SELECT ((SELECT COALESCE(SUM(weight), 0) FROM limiter_spends
+                     WHERE account = \(account) AND at > \(now - windowMilliseconds) AND NOT open)
+                  + (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = \(account) AND open))::bigint
+            """, as: Int.self) ?? 0
+    }
+
+    static func log(_ tx: PostgresTransaction, account: String, now: Int64, windowMilliseconds: Int64) throws -> [WindowBudget.Spend] {
+        try tx.rows("""
+            SELECT at, weight, open FROM limiter_spends
+            WHERE account = \(account) AND ((at > \(now - windowMilliseconds) AND NOT open) OR open)
+            """).map { WindowBudget.Spend(at: try $0.get("at"), weight: try $0.get("weight", as: Int.self), open: try $0.get("open")) }
+    }
+
+    static func bucket(_ tx: PostgresTransaction, account: String, now: Int64, windowMilliseconds: Int64,
+                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget) {
+        let pacing = try Self.pacing(tx, account: account, configuredCount: configuredCount)
+        let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
+                                  windowMilliseconds: windowMilliseconds)
+        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget)
+    }
+
+    static func pacing(_ tx: PostgresTransaction, account: String, configuredCount: Int) throws -> Pacing {
+        guard let row = try tx.row("SELECT * FROM account_pacing WHERE account = \(account)") else {
+            return Pacing(configured: configuredCount)
+        }
+        return Pacing(configured: configuredCount, ceiling: try row.get("ceiling", as: Int?.self),
+                      ceilingAt: try row.get("ceiling_at"), cooldownUntil: try row.get("cooldown_until"),
+                      strikes: try row.get("strikes", as: Int.self), candidateFill: try row.get("candidate_fill", as: Int?.self),
+                      candidateAt: try row.get("candidate_at"),
+                      olderCandidateFill: try row.get("older_candidate_fill", as: Int?.self),
+                      olderCandidateAt: try row.get("older_candidate_at"),
+                      reportedLimit: try row.get("reported_limit", as: Int?.self))
+    }
+
+    static func savePacing(_ tx: PostgresTransaction, account: String, _ p: Pacing) throws {
+        try tx.execute("""
+            INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
+                                        candidate_at, older_candidate_fill, older_candidate_at, reported_limit)
+            VALUES (\(account), \(p.ceiling.map(Int64.init)), \(p.ceilingAt), \(p.cooldownUntil), \(Int64(p.strikes)),
+                    \(p.candidateFill.map(Int64.init)), \(p.candidateAt), \(p.olderCandidateFill.map(Int64.init)),
+                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)))
+            ON CONFLICT (account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
+                cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
+                candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
+                older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
+                reported_limit = excluded.reported_limit
+            """)
+    }
+
+    public func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64,
+                       configuredCount: Int) throws -> AccountPacing {
+        try read { tx in
+            let now = try tx.now(caller: nowMilliseconds).now
+            let pacing = try Self.pacing(tx, account: account, configuredCount: configuredCount)
+            let offset = try tx.value("SELECT clock_offset_ms FROM account_pacing WHERE account = \(account)", as: Int64.self) ?? 0
+            let spent = try Self.held(tx, account: account, now: now, windowMilliseconds: windowMilliseconds)
+            return AccountPacing(pacing: pacing, clockOffsetMilliseconds: offset, spentInWindow: spent)
+        }
+    }
+
+    public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
+        try transaction { tx in
+            try Self.lockLimiter(tx, accounts: [account])
+            let now = try tx.now(caller: nowMilliseconds).now
+            var pacing = try Self.pacing(tx, account: account, configuredCount: configuredCount)
+            // What the window held before the refused call left (by spend order), as in the SQLite store.
+            let spend = try tx.row("""
+                SELECT id, weight FROM limiter_spends WHERE call_id = \(call) AND owner = \(runner) ORDER BY id DESC LIMIT 1
+                """)
+            let spendID = try spend?.get("id", as: Int64.self) ?? Int64.max
+            let fill = try tx.value("""
+                SELECT COALESCE(SUM(weight), 0)::bigint FROM limiter_spends
+                WHERE account = \(account) AND at > \(sentAt - windowMilliseconds) AND id < \(spendID)
+                """, as: Int.self) ?? 0
+            pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: try spend?.get("weight", as: Int.self) ?? 1,
+                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds)
+            try Self.savePacing(tx, account: account, pacing)
+        }
+    }
+
+    public func recordQuota(account: String, _ quota: ProviderQuota, nowMilliseconds: Int64, windowMilliseconds: Int64,
+                            configuredCount: Int) throws {
+        try transaction { tx in
+            try Self.lockLimiter(tx, accounts: [account])
+            let now = try tx.now(caller: nowMilliseconds).now
+            var pacing = try Self.pacing(tx, account: account, configuredCount: configuredCount)
+            if let limit = quota.limit, (limit >= configuredCount ? nil : limit) != pacing.reportedLimit {
+                pacing.reported(limit: limit)
+                try Self.savePacing(tx, account: account, pacing)
+            }
+            guard let remaining = quota.remaining, let reset = quota.resetMilliseconds, reset > 0 else { return }
+            let held = try Self.held(tx, account: account, now: now, windowMilliseconds: windowMilliseconds)
+            let ours = pacing.capacity(now: now, windowMilliseconds: windowMilliseconds) - held
+            guard remaining < ours else { return }
+            try tx.execute("""
+                INSERT INTO limiter_spends (account, call_id, at, weight, open, owner)
+                VALUES (\(account), NULL, \(now + min(reset, windowMilliseconds) - windowMilliseconds),
+                        \(Int64(ours - remaining)), FALSE, NULL)
+                """)
+        }
+    }
+
+    public func setClockOffset(account: String, milliseconds: Int64) throws {
+        try transaction { tx in
+            try tx.execute("""
+                INSERT INTO account_pacing (account, clock_offset_ms) VALUES (\(account), \(milliseconds))
+                ON CONFLICT (account) DO UPDATE SET clock_offset_ms = excluded.clock_offset_ms
+                """)
+        }
+    }
+}

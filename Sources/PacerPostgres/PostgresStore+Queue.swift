@@ -1,0 +1,118 @@
+import PacerCore
+import PacerStore
+import PostgresNIO
+
+/// Enqueueing runs and their calls.
+extension PostgresStore {
+    /// Rows per multi-row INSERT: 1,000 rows of 11 values stays far below PostgreSQL's 65,535 parameters.
+    static let rowsPerInsert = 1_000
+    /// The advisory lock that serialises enqueues, so "is there already a run for this tick (or within
+    /// --unique-for)?" and the insert that follows are one decision across machines, as SQLite's write lock makes
+    /// them.
+    static let enqueueLockKey: Int64 = 0x7061_6365_7201
+
+    public func enqueue(_ runs: [RunToEnqueue]) throws -> [EnqueuedRun] {
+        try transaction { tx in
+            try tx.execute("SELECT pg_advisory_xact_lock(\(Self.enqueueLockKey))")
+            var rows: [NewCall] = [], rowRuns: [(run: Int64, account: String)] = []
+            func flush() throws {
+                guard !rows.isEmpty else { return }
+                var sql = "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent, call_key, keyed) VALUES "
+                var binds = PostgresBindings(capacity: rows.count * 11)
+                for (i, call) in rows.enumerated() {
+                    let base = i * 11
+                    sql += (i == 0 ? "" : ", ") + "(" + (1...11).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
+                    binds.append(rowRuns[i].run)
+                    binds.append(Int64(call.index))
+                    binds.append(rowRuns[i].account)
+                    binds.append(call.method.rawValue)
+                    binds.append(call.path)
+                    binds.append(call.params)
+                    binds.append(call.body)
+                    binds.append(Int64(call.weight))
+                    binds.append(call.idempotent)
+                    binds.append(call.key)
+                    binds.append(call.keyed)
+                }
+                try tx.execute(PostgresQuery(unsafeSQL: sql, binds: binds))
+                rows.removeAll(keepingCapacity: true)
+                rowRuns.removeAll(keepingCapacity: true)
+            }
+            func open(_ run: NewRun, account: String) throws -> (id: Int64, skipped: Bool) {
+                guard try tx.row("SELECT 1 FROM accounts WHERE name = \(account)") != nil else {
+                    throw StoreError(.unknownAccount, "no account named '\(account)' (see `pacer account add`)")
+                }
+                var run = run
+                run.account = account
+                if let existing = try Self.existingRun(tx, for: run) { return (existing, true) }
+                let overrides = run.overrides.isEmpty ? nil : JSONValue.object(
+                    run.overrides.sorted { $0.key < $1.key }.map { .init($0.key, .string($0.value)) }).compactText
+                let id = try tx.value("""
+                    INSERT INTO runs (job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms,
+                                      overrides, created_at, schedule_tick)
+                    VALUES (\(run.job), \(account), \(run.jobFile), \(Int64(run.retry.attempts)),
+                            \(run.retry.minimumBackoffMilliseconds), \(run.retry.maximumBackoffMilliseconds),
+                            \(overrides), \(run.createdAtMilliseconds), \(run.scheduleTick))
+                    RETURNING id
+                    """, as: Int64.self)
+                return (id ?? 0, false)
+            }
+            var enqueued: [EnqueuedRun] = []
+            for item in runs {
+                let run = item.run
+                var opened: [String: (id: Int64, skipped: Bool, calls: Int)] = [:]
+                var order: [String] = []
+                if !item.routed {
+                    let (id, skipped) = try open(run, account: run.account)
+                    opened[run.account] = (id, skipped, 0)
+                    order.append(run.account)
+                    if skipped {
+                        enqueued.append(EnqueuedRun(run: id, job: run.job, account: run.account, calls: 0, skipped: true))
+                        continue
+                    }
+                }
+                try item.produceCalls { call in
+                    let account = item.routed ? (call.account ?? run.account) : run.account
+                    if opened[account] == nil {
+                        let (id, skipped) = try open(run, account: account)
+                        opened[account] = (id, skipped, 0)
+                        order.append(account)
+                    }
+                    guard let target = opened[account], !target.skipped else { return }
+                    rows.append(call)
+                    rowRuns.append((target.id, account))
+                    opened[account]?.calls += 1
+                    if rows.count == Self.rowsPerInsert { try flush() }
+                }
+                try flush()
+                for account in order {
+                    let target = opened[account]!
+                    if !target.skipped {
+                        try tx.execute("UPDATE runs SET call_count = \(Int64(target.calls)) WHERE id = \(target.id)")
+                    }
+                    enqueued.append(EnqueuedRun(run: target.id, job: run.job, account: account,
+                                                calls: target.skipped ? 0 : target.calls, skipped: target.skipped))
+                }
+            }
+            // Runners on every machine LISTEN here: new work wakes them without polling.
+            try tx.execute("NOTIFY pacer_work")
+            return enqueued
+        }
+    }
+
+    /// The run that makes `run` unnecessary (the same tick, or `--unique-for`), read under the enqueue lock.
+    static func existingRun(_ tx: PostgresTransaction, for run: NewRun) throws -> Int64? {
+        if let tick = run.scheduleTick, let id = try tx.value("""
+            SELECT id FROM runs WHERE job = \(run.job) AND account = \(run.account) AND schedule_tick = \(tick)
+            """, as: Int64.self) {
+            return id
+        }
+        if let since = run.uniqueSince {
+            return try tx.value("""
+                SELECT id FROM runs WHERE job = \(run.job) AND account = \(run.account) AND created_at > \(since)
+                ORDER BY created_at DESC LIMIT 1
+                """, as: Int64.self)
+        }
+        return nil
+    }
+}

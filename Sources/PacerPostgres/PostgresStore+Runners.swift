@@ -1,0 +1,182 @@
+import PacerCore
+import PacerStore
+import PostgresNIO
+
+/// Runners, leases, claims and recovery.
+extension PostgresStore {
+    /// Serialises recoveries: two machines finding the same dead runner at once must not both record its
+    /// abandoned tries (each statement of a READ COMMITTED transaction sees the other's work only once committed).
+    static let recoveryLockKey: Int64 = 0x7061_6365_7202
+
+    @discardableResult
+    public func registerRunner(_ runner: RunnerIdentity, now: () -> Int64) throws -> Int64 {
+        try transaction { tx in
+            let at = try tx.now(now)
+            try tx.execute("""
+                INSERT INTO runners (id, host, pid, started_at, heartbeat_at)
+                VALUES (\(runner.id), \(runner.host), \(Int64(runner.pid)), \(at), \(at))
+                ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, started_at = excluded.started_at,
+                    heartbeat_at = excluded.heartbeat_at
+                """)
+            return at
+        }
+    }
+
+    public func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64? {
+        try transaction { tx in
+            let at = try tx.now(now)
+            guard try tx.execute("UPDATE runners SET heartbeat_at = \(at) WHERE id = \(runner)") == 1 else { return nil }
+            try tx.execute("""
+                UPDATE calls SET lease_expires_at = \(at + leaseMilliseconds)
+                WHERE lease_owner = \(runner) AND state = 'in_flight'
+                """)
+            return at
+        }
+    }
+
+    public func unregisterRunner(_ runner: String) throws {
+        try transaction { tx in try tx.execute("DELETE FROM runners WHERE id = \(runner)") }
+    }
+
+    /// Throws `runnerDeclaredDead` unless `runner` is registered. `FOR SHARE` keeps the row until we commit: a
+    /// recovery on another machine that condemns this runner waits for our transaction, then sees what it did
+    /// (a call marked dispatched is recovered as dispatched, never as unsent).
+    static func requireRegistered(_ tx: PostgresTransaction, _ runner: String) throws {
+        guard try tx.row("SELECT 1 FROM runners WHERE id = \(runner) FOR SHARE") != nil else {
+            throw StoreError(.runnerDeclaredDead, "runner \(runner) was declared dead by another runner")
+        }
+    }
+
+    public func recoverAbandoned(now clock: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery {
+        try transaction { tx in
+            try tx.execute("SELECT pg_advisory_xact_lock(\(Self.recoveryLockKey))")
+            let now = try tx.now(clock)
+            var dead: [String] = []
+            for row in try tx.rows("SELECT id, host, pid, heartbeat_at FROM runners ORDER BY id") {
+                let record = RunnerRecord(identity: RunnerIdentity(id: try row.get("id"), host: try row.get("host"),
+                                                                   pid: Int32(try row.get("pid", as: Int64.self))),
+                                          heartbeatAt: try row.get("heartbeat_at"))
+                if isDead(record, now) { dead.append(record.identity.id) }
+            }
+            // Waits for any transaction of theirs still holding their row (a spend in progress): what it marked
+            // dispatched is then seen by the statements below.
+            if !dead.isEmpty { try tx.execute("DELETE FROM runners WHERE id = ANY(\(dead))") }
+            let grace = now + WindowBudget.deadOwnerGraceMilliseconds
+            try tx.execute("""
+                UPDATE limiter_spends SET open = FALSE, at = GREATEST(at, \(grace))
+                WHERE open AND (owner IS NULL OR owner NOT IN (SELECT id FROM runners))
+                """)
+            let orphan = "state = 'in_flight' AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runners))"
+            try tx.execute("""
+                INSERT INTO attempts (call_id, attempt, runner, started_at, classification, message)
+                SELECT id, attempts + 1, COALESCE(lease_owner, '?'), dispatched_at, 'abandoned',
+                       'the runner stopped before recording an answer'
+                FROM calls WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL
+                """)
+            try tx.execute("""
+                UPDATE calls SET attempts = attempts + 1, maybe_done_by = attempts + 1
+                WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL
+                """)
+            let uncertain = try tx.rows("""
+                SELECT id FROM calls WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL AND NOT idempotent AND NOT keyed
+                """).map { try $0.get("id", as: Int64.self) }
+            try Self.finish(tx, uncertain, state: .uncertain, at: now, error: """
+                the runner stopped after sending; the outcome is unknown and the call is not idempotent, so it was \
+                not sent again
+                """)
+            let exhausted = try tx.rows("""
+                SELECT c.id, c.keyed FROM calls c JOIN runs r ON r.id = c.run_id
+                WHERE c.\(unescaped: orphan) AND c.dispatched_at IS NOT NULL AND c.attempts >= r.retry_attempts
+                """).map { (id: try $0.get("id", as: Int64.self), keyed: try $0.get("keyed", as: Bool.self)) }
+            try Self.finish(tx, exhausted.filter { !$0.keyed }.map(\.id), state: .dead, at: now,
+                            error: "the runner stopped while this call was in flight on its last allowed attempt")
+            try Self.finish(tx, exhausted.filter(\.keyed).map(\.id), state: .uncertain, at: now, error: """
+                the runner stopped while this keyed call was in flight on its last allowed attempt; the order may \
+                have been placed
+                """)
+            try tx.execute("""
+                UPDATE calls SET lookup_pending = CASE WHEN lookup_pending = 0 THEN \(Int64(LookupReason.probe.rawValue))
+                                                      ELSE lookup_pending END,
+                    next_attempt_at = \(grace)
+                WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL AND keyed
+                """)
+            let requeued = try tx.execute("""
+                UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                    next_attempt_at = GREATEST(next_attempt_at, \(now)), lease_owner = NULL, lease_expires_at = NULL,
+                    dispatched_at = NULL
+                WHERE \(unescaped: orphan)
+                """)
+            if requeued > 0 { try tx.execute("NOTIFY pacer_work") }
+            return Recovery(requeued: requeued, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
+        }
+    }
+
+    /// Ends orphaned calls in a terminal state with a result that says why.
+    static func finish(_ tx: PostgresTransaction, _ calls: [Int64], state: CallState, at now: Int64, error: String) throws {
+        guard !calls.isEmpty else { return }
+        try tx.execute("""
+            INSERT INTO results (call_id, http_status, code, data, error, finished_at)
+            SELECT id, NULL, NULL, NULL, \(error), \(now) FROM unnest(\(calls)::bigint[]) AS id
+            ON CONFLICT (call_id) DO UPDATE SET http_status = NULL, code = NULL, data = NULL, error = excluded.error,
+                finished_at = excluded.finished_at
+            """)
+        try tx.execute("""
+            UPDATE calls SET state = \(state.rawValue), lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(\(calls))
+            """)
+    }
+
+    public func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
+                      max: Int) throws -> [ClaimedCall] {
+        try transaction { tx in
+            try Self.requireRegistered(tx, runner)
+            let (now, shift) = try tx.now(caller: nowMilliseconds)
+            guard try tx.row("SELECT 1 FROM accounts WHERE name = \(account) AND paused_reason IS NULL") != nil else { return [] }
+            // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
+            return try tx.rows("""
+                WITH claimed AS (
+                    UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
+                        dispatched_at = NULL
+                    WHERE id IN (SELECT id FROM calls
+                                 WHERE account = \(account) AND state IN ('queued', 'retrying') AND next_attempt_at <= \(now)
+                                 ORDER BY next_attempt_at, id LIMIT \(Int64(max))
+                                 FOR UPDATE SKIP LOCKED)
+                    RETURNING *)
+                SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
+                FROM claimed c JOIN runs r ON r.id = c.run_id
+                ORDER BY c.next_attempt_at, c.id
+                """).map(Self.claimed(from:))
+        }
+    }
+
+    static func claimed(from row: PostgresRandomAccessRow) throws -> ClaimedCall {
+        var overrides: [String: String] = [:]
+        if let text = try row.get("overrides", as: String?.self), case .object(let members) = try JSONValue(parsing: text) {
+            for m in members { overrides[m.key] = m.value.plainText }
+        }
+        return ClaimedCall(
+            id: try row.get("id"), run: try row.get("run_id"), account: try row.get("account"),
+            method: HTTPMethod(rawValue: try row.get("method")) ?? .get, path: try row.get("path"),
+            params: try row.get("params"), body: try row.get("body"), weight: try row.get("weight", as: Int.self),
+            idempotent: try row.get("idempotent"), attempts: try row.get("attempts", as: Int.self),
+            lastClass: try row.get("last_class"),
+            retry: RetryPolicy(attempts: try row.get("retry_attempts", as: Int.self),
+                               minimumBackoffMilliseconds: try row.get("backoff_min_ms"),
+                               maximumBackoffMilliseconds: try row.get("backoff_max_ms")),
+            key: try row.get("call_key"), keyed: try row.get("keyed"),
+            lookup: LookupReason(rawValue: try row.get("lookup_pending", as: Int.self)),
+            maybeDoneBy: try row.get("maybe_done_by", as: Int?.self),
+            overrides: overrides)
+    }
+
+    public func release(_ calls: [Int64], runner: String) throws {
+        guard !calls.isEmpty else { return }
+        try transaction { tx in
+            let released = try tx.execute("""
+                UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                    lease_owner = NULL, lease_expires_at = NULL
+                WHERE id = ANY(\(calls)) AND lease_owner = \(runner) AND state = 'in_flight' AND dispatched_at IS NULL
+                """)
+            if released > 0 { try tx.execute("NOTIFY pacer_work") }
+        }
+    }
+}
