@@ -131,7 +131,8 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Helpers shared by the test targets (temporary folders, the repository's location).
-        .target(name: "PacerTestSupport", path: "Tests/PacerTestSupport", swiftSettings: strict),
+        .target(name: "PacerTestSupport", dependencies: ["PacerPostgres"], path: "Tests/PacerTestSupport",
+                swiftSettings: strict),
         // glibc's allocator statistics, for the memory regression test (bytes in use, not RSS).
         .target(name: "CMallocInfo", path: "Tests/CMallocInfo"),
         .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore"], swiftSettings: strict),
@@ -142,7 +143,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerRunnerTests",
-            dependencies: ["PacerRunner", "PacerEmulator", "PacerStore", "PacerProviders", "PacerTestSupport", "pacer",
+            dependencies: ["PacerRunner", "PacerEmulator", "PacerStore", "PacerPostgres", "PacerProviders", "PacerTestSupport", "pacer",
                            "CMallocInfo",
                            "PacerCLI", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Prometheus", package: "swift-prometheus")],

@@ -63,7 +63,8 @@ struct CallCommand: AsyncParsableCommand {
         _ = try? opened.recoverAbandoned(now: WallClock.nowMilliseconds) { record, _ in
             Runner.isGoneLocally(record.identity)
         }
-        try opened.registerRunner(identity, now: WallClock.nowMilliseconds)
+        // The store's clock minus ours (the database server's on PostgreSQL): a retry instant it gives is on its clock.
+        let storeOffset = try opened.registerRunner(identity, now: WallClock.nowMilliseconds) - WallClock.nowMilliseconds()
         defer { try? opened.unregisterRunner(identity.id) }
         let heartbeat = Task {
             while !Task.isCancelled {
@@ -85,7 +86,7 @@ struct CallCommand: AsyncParsableCommand {
             case .spent(let id): spend = id
             case .wait(let retryAt):
                 guard retryAt < deadline else { throw CLIError("account '\(account)' is cooling down; try again later") }
-                try await Task.sleep(for: .milliseconds(max(1, retryAt - WallClock.nowMilliseconds())))
+                try await Task.sleep(for: .milliseconds(max(1, retryAt - WallClock.nowMilliseconds() - storeOffset)))
             }
         }
         let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: members)

@@ -1,16 +1,26 @@
 import ArgumentParser
 import Foundation
+import PacerPostgres
 import PacerStore
 
-/// `--db PATH`, shared by every subcommand: default `$PACER_DB`, else `./pacer.sqlite`.
+/// `--db PATH|URL`, shared by every subcommand: default `$PACER_DB`, else `./pacer.sqlite`. A path is an SQLite
+/// database (one machine); `postgres://USER@HOST:PORT/DB` is a PostgreSQL database shared by several machines
+/// (password from `PGPASSWORD` or `~/.pgpass`, never a flag; `?sslmode=` as libpq has it).
 struct StoreOptions: ParsableArguments {
-    @Option(name: .long, help: "The database file (default: $PACER_DB, else ./pacer.sqlite).")
+    @Option(name: .long, help: ArgumentHelp(
+        "The database: an SQLite file, or postgres://USER@HOST:PORT/DB (default: $PACER_DB, else ./pacer.sqlite).",
+        valueName: "path-or-url"))
     var db: String?
 
     var path: String { db ?? ProcessInfo.processInfo.environment["PACER_DB"] ?? "./pacer.sqlite" }
 
-    func open() throws -> SQLiteStore {
-        try SQLiteStore(path: path)
+    func open() throws -> any PacerStore {
+        try Self.open(path)
+    }
+
+    static func open(_ location: String) throws -> any PacerStore {
+        if PostgresLocation.isURL(location) { return try PostgresStore(url: location) }
+        return try SQLiteStore(path: location)
     }
 }
 

@@ -111,3 +111,12 @@ public struct PostgresLocation: Sendable, Equatable {
         return fields
     }
 }
+
+extension PostgresLocation {
+    /// The location as a URL again (no password: there never is one).
+    public var url: String {
+        var text = "postgres://\(user)@\(host):\(port)/\(database)?sslmode=\(sslMode)"
+        if let root = sslRootCert { text += "&sslrootcert=\(root)" }
+        return text
+    }
+}

@@ -67,7 +67,8 @@ struct AccountWorker: Sendable {
                         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
                         if !pending.isEmpty, let retryAt = grant.retryAt {
                             runner.noteWait(account: name)
-                            try await runner.pause(milliseconds: max(1, retryAt - clock.now()))
+                            // `retryAt` is on the store's clock (the database server's, on PostgreSQL).
+                            try await runner.pause(milliseconds: max(1, retryAt - runner.storeNow()))
                         }
                     }
                     if !pending.isEmpty && runner.identity.id == runnerID {

@@ -40,6 +40,11 @@ public final class Runner: Sendable {
     private let lastBeatMonotonic = Atomic<Int64>(0)
     private let origin = ContinuousClock.now
     private let heartbeatDone = Atomic<Bool>(false)
+    /// The store's clock minus ours, measured at each registration and heartbeat. Zero for SQLite (the store's
+    /// clock is ours); PostgreSQL stamps with the server's clock, which another machine's runner may see seconds
+    /// apart from its own. Instants the store hands back (due times, a spend's retry instant) are compared with
+    /// `storeNow()`, so a skewed runner neither polls early nor sleeps late.
+    private let storeOffset = Atomic<Int64>(0)
     private let watch: Mutex<HeartbeatWatch>
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
@@ -108,6 +113,14 @@ public final class Runner: Sendable {
             && monotonicMilliseconds() - lastBeatMonotonic.load(ordering: .relaxed) <= options.staleAfterMilliseconds / 2
     }
 
+    /// Our clock moved onto the store's (see `storeOffset`).
+    func storeNow() -> Int64 { clock.now() + storeOffset.load(ordering: .relaxed) }
+
+    /// Notes the store's instant `at` against ours, `local`, read inside the same transaction.
+    private func noteStoreClock(_ at: Int64, local: Int64) {
+        storeOffset.store(at - local, ordering: .relaxed)
+    }
+
     /// Milliseconds on a monotonic clock: intervals measured in-process must not jump with the wall clock.
     func monotonicMilliseconds() -> Int64 {
         let elapsed = ContinuousClock.now - origin
@@ -121,7 +134,9 @@ public final class Runner: Sendable {
         let fresh = Self.newIdentity()
         let clock = self.clock
         let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
-        let at = try await io { try $0.registerRunner(fresh, now: clock.now) }
+        let local = Mutex<Int64>(0)
+        let at = try await io { try $0.registerRunner(fresh, now: { local.withLock { $0 = clock.now(); return $0 } }) }
+        noteStoreClock(at, local: local.withLock { $0 })
         let published = current.withLock { identity -> Bool in
             guard identity.id == oldID else { return false }
             identity = fresh
@@ -190,7 +205,10 @@ public final class Runner: Sendable {
         // Started on a full disk: wait for space (or a stop) rather than fail, as the loop below does.
         while true {
             do {
-                lastHeartbeat.store(try await io { try $0.registerRunner(me, now: clock.now) }, ordering: .relaxed)
+                let local = Mutex<Int64>(0)
+                let at = try await io { try $0.registerRunner(me, now: { local.withLock { $0 = clock.now(); return $0 } }) }
+                lastHeartbeat.store(at, ordering: .relaxed)
+                noteStoreClock(at, local: local.withLock { $0 })
                 break
             } catch let error as StoreError where error.kind == .diskFull && !isStopping
                         && options.maxSeconds.map({ clock.now() - start < Int64($0 * 1000) }) ?? true {
@@ -255,7 +273,7 @@ public final class Runner: Sendable {
                     // Wake the idle workers whose accounts have calls due (one read for every account).
                     let idle = await wakeups.idleAccounts
                     if !idle.isEmpty {
-                        let now = clock.now()
+                        let now = storeNow()
                         for (account, due) in try await io({ try $0.nextDue() }) where due <= now && idle.contains(account) {
                             await wakeups.wake(account)
                         }
@@ -352,16 +370,20 @@ public final class Runner: Sendable {
                 // The beat's monotonic instant is read inside the transaction, with its wall-clock stamp: a pause
                 // between the commit and our resuming must not make an old beat look fresh.
                 let beat = try await io { [self] store in
-                    var mark: Int64 = 0
-                    let at = try store.heartbeat(runner: id, now: { mark = monotonicMilliseconds(); return clock.now() },
-                                                 leaseMilliseconds: lease)
-                    return at.map { ($0, mark) }
+                    var mark: Int64 = 0, local: Int64 = 0
+                    let at = try store.heartbeat(runner: id, now: {
+                        mark = monotonicMilliseconds()
+                        local = clock.now()
+                        return local
+                    }, leaseMilliseconds: lease)
+                    return at.map { ($0, mark, local) }
                 }
-                guard let (at, mark) = beat else {
+                guard let (at, mark, local) = beat else {
                     try await reregister(after: id)
                     continue
                 }
                 lastHeartbeat.store(at, ordering: .relaxed)
+                noteStoreClock(at, local: local)
                 lastBeatMonotonic.store(mark, ordering: .relaxed)
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {

@@ -49,7 +49,7 @@ import Testing
                 "\(everything.filter { $0.localizedCaseInsensitiveContains("locked") })")
         // No call was claimed twice: none was performed twice at the provider, and none has more tries than attempts.
         #expect(h.emulator.stats().duplicatedCalls.isEmpty, "\(h.emulator.stats().duplicatedCalls.prefix(5))")
-        let doubled = try await h.store.pool.read { db in
+        let doubled = try await h.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM (SELECT call_id FROM attempts WHERE classification = 'ok' GROUP BY call_id HAVING COUNT(*) > 1)
                 """) ?? -1

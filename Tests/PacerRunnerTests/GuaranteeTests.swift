@@ -64,7 +64,7 @@ import Testing
         #expect(done["kookeey"]?.count == 60)
         // Measured from the fast account's first request, so a slow start of the runner (a loaded CI machine)
         // does not count. Starved, it would wait for the slow account's slots: a second per 4 calls, 15 s.
-        let firstSend = try await h.store.pool.read { db in
+        let firstSend = try await h.sqlite.pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT MIN(a.started_at) FROM attempts a JOIN calls c ON c.id = a.call_id WHERE c.account = 'kookeey'")
         } ?? Int64(started.timeIntervalSince1970 * 1000)
         let fastDone = (done["kookeey"]?.max() ?? .max) - firstSend
@@ -178,7 +178,7 @@ import Testing
             #expect(account.maxSentInWindow <= 50, "\(account.key) sent \(account.maxSentInWindow) in one window")
         }
         // The paused runner came back under a new id and did work after it.
-        let ids = try await h.store.pool.read { db in
+        let ids = try await h.sqlite.pool.read { db in
             try String.fetchAll(db, sql: "SELECT DISTINCT runner FROM attempts WHERE classification != 'abandoned'")
         }
         #expect(ids.count >= 3, "runner ids that recorded answers: \(ids)")

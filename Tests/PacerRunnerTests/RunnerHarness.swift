@@ -3,17 +3,24 @@ import PacerCore
 import PacerEmulator
 import PacerProviders
 import PacerRunner
+import PacerPostgres
 @testable import PacerStore
 import PacerTestSupport
 
 /// An emulator on 127.0.0.1, a fresh database with one account per provider pointing at it, and helpers to queue
-/// work and run runners in-process or as `pacer run` processes.
+/// work and run runners in-process or as `pacer run` processes. The database is SQLite, or a new database on the
+/// test PostgreSQL server (`PACER_TEST_POSTGRES`, see `scripts/with-postgres.sh`).
 final class RunnerHarness: @unchecked Sendable {
+    enum Database { case sqlite, postgres }
+
     let dir = TempDir()
     let emulator: Emulator
     let running: RunningEmulator
-    let store: SQLiteStore
-    var dbPath: String { dir.url.appendingPathComponent("pacer.sqlite").path }
+    let store: any PacerStore
+    /// What `pacer --db` is given: the SQLite file's path or the PostgreSQL URL.
+    let dbPath: String
+    /// The SQLite store, for tests that read its tables directly.
+    var sqlite: SQLiteStore { store as! SQLiteStore }
 
     static let secrets: [Provider: String] = [.kookeey: "kk-secret", .kucoin: "kc-secret", .bitunix: "bu-secret",
                                               .bitz: "bz-secret"]
@@ -29,7 +36,7 @@ final class RunnerHarness: @unchecked Sendable {
     ///   - latency: how long the emulator takes to answer each provider's account (a slow account).
     ///   - otherClient: requests per window another client spends from a provider's account.
     init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init(),
-         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:]) async throws {
+         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:], database: Database = .sqlite) async throws {
         for (name, value) in Self.environment { setenv(name, value, 1) }
         emulator = try Emulator(config: EmulatorConfig(accounts: Provider.allCases.map { p in
             .init(provider: p, key: "\(p.rawValue)-key", secret: Self.secrets[p]!,
@@ -37,7 +44,15 @@ final class RunnerHarness: @unchecked Sendable {
                   otherClientPerWindow: otherClient[p])
         }, faults: faults))
         running = try await emulator.start()
-        store = try SQLiteStore(path: dir.url.appendingPathComponent("pacer.sqlite").path)
+        switch database {
+        case .sqlite:
+            dbPath = dir.url.appendingPathComponent("pacer.sqlite").path
+            store = try SQLiteStore(path: dbPath)
+        case .postgres:
+            let location = try TestPostgres.freshDatabase()
+            dbPath = location.url
+            store = try PostgresStore(location: location)
+        }
         for p in Provider.allCases {
             try store.addAccount(Account(
                 name: p.rawValue, provider: p, baseURL: running.baseURL(p), limit: RateLimit(parsing: configured)!,
@@ -144,7 +159,7 @@ final class RunnerHarness: @unchecked Sendable {
     }
 
     func attemptsByClassification() throws -> [String: Int] {
-        try store.pool.read { db in
+        try sqlite.pool.read { db in
             var out: [String: Int] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT classification, COUNT(*) AS n FROM attempts GROUP BY classification") {
                 out[row["classification"]] = row["n"]

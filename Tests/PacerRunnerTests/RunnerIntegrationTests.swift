@@ -52,7 +52,7 @@ import Testing
             #expect(account.rejected["rate_limited"] == nil)
         }
         // All three took part.
-        let runners = try await h.store.pool.read { db in
+        let runners = try await h.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(DISTINCT runner) FROM attempts") ?? 0
         }
         #expect(runners == 3)
@@ -94,7 +94,7 @@ import Testing
 
         // Rate-limit deferrals and clock errors answered by a re-sign used no attempt: per call, attempts equals
         // its tries that counted (a clock error counts only when the try before it was a clock error too).
-        let mismatches = try await h.store.pool.read { db in
+        let mismatches = try await h.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM calls c WHERE c.attempts != (
                     SELECT COUNT(*) FROM attempts a WHERE a.call_id = c.id AND a.classification != 'rate-limited'
@@ -198,7 +198,7 @@ import Testing
         #expect(stats.calls.count - performed.count == 300)
         #expect(performed.values.allSatisfy { $0 == 1 }, "\(performed.filter { $0.value > 1 })")
         #expect(performed.count >= orders[.succeeded] ?? 0)
-        let triesOfUncertain = try await h.store.pool.read { db in
+        let triesOfUncertain = try await h.sqlite.pool.read { db in
             try String.fetchAll(db, sql: """
                 SELECT a.classification FROM calls c JOIN attempts a ON a.call_id = c.id WHERE c.state = 'uncertain'
                 """)
@@ -267,7 +267,7 @@ import Testing
         _ = try await h.runInProcess { $0.concurrency = 4 }
         await h.stop()
         #expect(try h.states() == [.succeeded: 1_520])
-        let (quietDone, busyDone, busyStart) = try await h.store.pool.read { db in
+        let (quietDone, busyDone, busyStart) = try await h.sqlite.pool.read { db in
             (try Int64.fetchOne(db, sql: "SELECT MAX(r.finished_at) FROM results r JOIN calls c ON c.id = r.call_id WHERE c.account = 'bitz'") ?? 0,
              try Int64.fetchOne(db, sql: "SELECT MAX(r.finished_at) FROM results r JOIN calls c ON c.id = r.call_id WHERE c.account = 'kookeey'") ?? 0,
              try Int64.fetchOne(db, sql: "SELECT MIN(a.started_at) FROM attempts a") ?? 0)
@@ -290,7 +290,7 @@ import Testing
         let states = try h.states()
         #expect(states[.failed] == nil, "\(states)")
         #expect((states[.duplicate] ?? 0) > 0 && (states[.succeeded] ?? 0) + (states[.duplicate] ?? 0) == 40, "\(states)")
-        let notes = try await h.store.pool.read { db in
+        let notes = try await h.sqlite.pool.read { db in
             try String.fetchAll(db, sql: """
                 SELECT a.message FROM attempts a JOIN calls c ON c.id = a.call_id
                 WHERE c.state = 'duplicate' AND a.classification = 'duplicate'

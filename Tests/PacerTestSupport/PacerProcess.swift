@@ -49,10 +49,17 @@ public enum PacerProcess {
         }
     }
 
-    public static func start(_ arguments: [String], environment: [String: String] = [:]) throws -> Running {
+    /// Starts `pacer` with `arguments`; `through` names a program that runs it (e.g. `faketime -f +2s`).
+    public static func start(_ arguments: [String], environment: [String: String] = [:],
+                             through wrapper: [String] = []) throws -> Running {
         let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
+        if let program = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: program)
+            process.arguments = Array(wrapper.dropFirst()) + [binary.path] + arguments
+        } else {
+            process.executableURL = binary
+            process.arguments = arguments
+        }
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out

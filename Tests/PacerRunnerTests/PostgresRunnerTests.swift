@@ -1,0 +1,130 @@
+import Foundation
+import PacerCore
+import PacerEmulator
+@testable import PacerPostgres
+import PacerProviders
+import PacerRunner
+import PacerStore
+import PacerTestSupport
+import Testing
+
+/// `pacer run` on PostgreSQL (the throwaway server of `scripts/with-postgres.sh`) against the emulator on
+/// 127.0.0.1: several runners as if on several machines, whose clocks disagree, sharing one limit per account.
+@Suite(.serialized) struct PostgresRunnerTests {
+    /// Debian's `faketime` (libfaketime) shifts a process's wall clock, not its monotonic clock, by `offset`, as a
+    /// machine whose clock is off would have it.
+    static func skewed(_ offset: String) -> [String] { ["/usr/bin/faketime", "-f", offset] }
+    static let faketimeEnvironment = ["FAKETIME_DONT_FAKE_MONOTONIC": "1"]
+
+    static func runnerCount(_ h: RunnerHarness) throws -> Int {
+        try (h.store as! PostgresStore).read { tx in
+            try tx.value("SELECT COUNT(DISTINCT runner) FROM attempts WHERE classification != 'abandoned'", as: Int.self) ?? 0
+        }
+    }
+
+    /// The skew is real: a process started through `faketime -f +2s` reads a clock 2 s ahead.
+    @Test func faketimeSkewsTheWallClock() throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/faketime")
+        process.arguments = ["-f", "+2s", "/bin/date", "+%s%3N"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        process.waitUntilExit()
+        let theirs = Int64(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        let ours = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(abs(theirs - ours - 2_000) < 500, "faketime +2s gave \(theirs - ours) ms (install Debian's faketime)")
+    }
+
+    /// Three runners, two of them with clocks 2 s ahead and 1.5 s behind, drain a mixed workload on all four
+    /// providers with faults on: every call once, no window over the limit at the emulator, no order twice.
+    @Test func threeRunnersWithSkewedClocksShareOneLimit() async throws {
+        var faults = FaultSettings()
+        faults.seed = 7
+        faults.rateLimit = 0.02
+        faults.serverError = 0.03
+        faults.unavailable = 0.03
+        faults.drop = 0.02
+        faults.lostResponse = 0.02
+        faults.slow = 0.05
+        faults.slowMilliseconds = 30
+        let h = try await RunnerHarness(configured: "20/1s", faults: faults, database: .postgres)
+        for p in Provider.allCases { try h.enqueueReads(p, count: 40) }
+        try h.enqueue(.kookeey, count: 20, idempotent: false, job: "kookeey-orders")
+        try h.enqueue(.kucoin, count: 20, idempotent: false, job: "kucoin-orders")
+        let env = RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "warning"]) { $1 }
+            .merging(Self.faketimeEnvironment) { $1 }
+        let processes = try [[], Self.skewed("+2s"), Self.skewed("-1.5s")].map { wrapper in
+            try PacerProcess.start(["run", "--drain", "--max-seconds", "90", "--db", h.dbPath], environment: env,
+                                   through: wrapper)
+        }
+        let stderr = try await h.wait(processes, seconds: 120)
+        await h.stop()
+        for (p, err) in zip(processes, stderr) { #expect(p.process.terminationStatus == 0, "stderr: \(err)") }
+
+        var byJob: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { byJob[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        for job in ["kookeey-job", "kucoin-reads", "bitunix-job", "bitz-job"] {
+            #expect(byJob[job] == [.succeeded: 40], "\(job): \(byJob[job] ?? [:])")
+        }
+        for job in ["kookeey-orders", "kucoin-orders"] {
+            let states = byJob[job] ?? [:]
+            #expect(Set(states.keys).isSubset(of: [.succeeded, .uncertain]) && states.values.reduce(0, +) == 20,
+                    "\(job): \(states)")
+        }
+        let stats = h.emulator.stats()
+        let orders = stats.calls.filter { $0.key.contains("/order") || $0.key.contains("POST /api/v1/orders") }
+        #expect(orders.values.allSatisfy { $0 == 1 }, "an order was performed twice: \(orders.filter { $0.value > 1 })")
+        for account in stats.accounts {
+            #expect(account.maxSentInWindow <= 20, "\(account.key) sent \(account.maxSentInWindow) in one window")
+            #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)")
+        }
+        let runners = try (h.store as! PostgresStore).read { tx in
+            try tx.rows("SELECT runner, COUNT(*) AS n FROM attempts GROUP BY runner").map { "\(try $0.get("runner", as: String.self)): \(try $0.get("n", as: Int.self))" }
+        }
+        #expect(try Self.runnerCount(h) == 3, "all three runners took part: \(runners)")
+    }
+
+    /// A runner killed without warning mid-run: another finds it dead and finishes the queue, nothing lost and no
+    /// order sent twice (the SQLite test of the same name, on PostgreSQL).
+    @Test func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing() async throws {
+        let h = try await RunnerHarness(configured: "50/1s", database: .postgres)
+        try h.enqueue(.kookeey, count: 150)
+        try h.enqueue(.bitz, count: 150)
+        try h.enqueue(.kucoin, count: 100, idempotent: false, job: "kucoin-orders")
+        let victim = try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath],
+                                            environment: RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "error"]) { $1 })
+        let started = Date()
+        while Date().timeIntervalSince(started) < 15, h.emulator.stats().accounts.map(\.accepted).reduce(0, +) < 120 {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        kill(victim.process.processIdentifier, SIGKILL)
+        victim.process.waitUntilExit()
+        #expect(victim.process.terminationReason == .uncaughtSignal)
+        let acceptedBeforeKill = h.emulator.stats().accounts.map(\.accepted).reduce(0, +)
+        #expect(acceptedBeforeKill >= 120 && acceptedBeforeKill < 400, "killed mid-run, after \(acceptedBeforeKill)")
+
+        let summary = try await h.runInProcess { $0.maxSeconds = 60 }
+        await h.stop()
+        #expect(summary.held.isEmpty)
+        var byJob: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { byJob[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        #expect(byJob["kookeey-job"] == [.succeeded: 150])
+        #expect(byJob["bitz-job"] == [.succeeded: 150])
+        let orders = byJob["kucoin-orders"] ?? [:]
+        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 100, "\(orders)")
+        let stats = h.emulator.stats()
+        let performed = stats.calls.filter { $0.key.contains("POST /api/v1/orders") }
+        #expect(stats.calls.count - performed.count == 300)
+        #expect(performed.values.allSatisfy { $0 == 1 }, "\(performed.filter { $0.value > 1 })")
+        let uncertainTries = try (h.store as! PostgresStore).read { tx in
+            try tx.rows("""
+                SELECT a.classification FROM calls c JOIN attempts a ON a.call_id = c.id WHERE c.state = 'uncertain'
+                """).map { try $0.get("classification", as: String.self) }
+        }
+        #expect(uncertainTries.count == orders[.uncertain] ?? 0, "an uncertain call was tried again")
+        #expect(uncertainTries.allSatisfy { $0 == "abandoned" })
+        for account in stats.accounts { #expect(account.maxSentInWindow <= 50, "\(account.key)") }
+    }
+}
