@@ -80,8 +80,7 @@ public struct PostgresLocation: Sendable, Equatable {
     }
 
     /// `PGPASSWORD`, else the first matching line of the password file, else none (trust or peer auth).
-    func password() throws(StoreError) -> String? {
-        let env = ProcessInfo.processInfo.environment
+    func password(environment env: [String: String] = ProcessInfo.processInfo.environment) throws(StoreError) -> String? {
         if let password = env["PGPASSWORD"] { return password }
         let file = env["PGPASSFILE"] ?? (NSHomeDirectory() + "/.pgpass")
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }

@@ -1,0 +1,125 @@
+import Foundation
+import PacerCore
+@testable import PacerPostgres
+import PacerStore
+import PacerTestSupport
+import Testing
+
+/// PostgreSQL specifics: the server's clock, migrations under concurrent starts, and the connection URL.
+@Suite struct PostgresStoreTests {
+    static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
+
+    /// With the database clock (what `pacer` uses), a runner's idea of the time does not matter: registration and
+    /// spends are stamped with the server's clock.
+    @Test func spendsAreStampedWithTheServersClock() throws {
+        let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .database)
+        try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 1)
+        _ = try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "a"), produceCalls: StoreConformance.calls(2))])
+        let skewed: () -> Int64 = { 1_000 } // a runner whose clock is badly wrong
+        let registered = try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: skewed)
+        #expect(abs(registered - Self.nowMilliseconds()) < 5_000, "registered at \(registered)")
+        let claimed = try store.claim(account: "a", runner: "r", nowMilliseconds: 1_000, leaseUntil: 31_000, max: 10)
+        #expect(claimed.count == 2, "due calls are judged on the server's clock too")
+        let grant = try store.spend(account: "a", calls: claimed.map { ($0.id, 1) }, runner: "r", now: skewed,
+                                    windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(grant.granted.count == 2)
+        #expect(abs(grant.at - Self.nowMilliseconds()) < 5_000, "spent at \(grant.at)")
+        // The lease the runner asked for (30 s from its "now") is kept as 30 s from the server's.
+        let lease = try store.read { tx in try tx.value("SELECT MIN(lease_expires_at) FROM calls", as: Int64.self) }
+        #expect(abs((lease ?? 0) - grant.at - 30_000) < 5_000)
+    }
+
+    /// A retry the runner schedules 10 s ahead of its own (skewed) clock is due 10 s ahead of the server's.
+    @Test func aRunnersInstantsMoveOntoTheServersClock() throws {
+        let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .database)
+        try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 1)
+        _ = try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "a"), produceCalls: StoreConformance.calls(1))])
+        try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: { 0 })
+        let call = try #require(try store.claim(account: "a", runner: "r", nowMilliseconds: 0, leaseUntil: 30_000, max: 1).first)
+        let runnerNow: Int64 = 5_000 // the runner believes it is 1970
+        try store.complete([Completion(call: call.id, runner: "r", startedAt: runnerNow - 10, latencyMilliseconds: 10,
+                                       httpStatus: 503, code: nil, classification: "transient", message: nil,
+                                       state: .retrying, attempts: 1, nextAttemptAt: runnerNow + 10_000, data: nil,
+                                       error: nil, finishedAt: runnerNow)])
+        let due = try #require(try store.nextDue()["a"])
+        #expect(abs(due - Self.nowMilliseconds() - 10_000) < 5_000, "due \(due - Self.nowMilliseconds()) ms from now")
+    }
+
+    /// Several processes opening a new database at once: one applies the schema, the others wait and use it.
+    @Test func concurrentStartsMigrateOnce() async throws {
+        let location = try TestPostgres.freshDatabase()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<4 {
+                group.addTask { _ = try PostgresStore(location: location, clock: .caller) }
+            }
+            try await group.waitForAll()
+        }
+        let store = try PostgresStore(location: location, clock: .caller)
+        let applied = try store.read { tx in try tx.rows("SELECT name FROM pacer_migrations").map { try $0.get("name", as: String.self) } }
+        #expect(applied == PostgresMigrations.all.map(\.name))
+    }
+
+    @Test func aNewerSchemaIsRefused() throws {
+        let location = try TestPostgres.freshDatabase()
+        let store = try PostgresStore(location: location, clock: .caller)
+        try store.transaction { tx in try tx.execute("INSERT INTO pacer_migrations VALUES ('9999_future', 0)") }
+        let error = #expect(throws: StoreError.self) { _ = try PostgresStore(location: location, clock: .caller) }
+        #expect(error?.kind == .newerSchema)
+        #expect(error?.message.contains("9999_future") == true)
+    }
+
+    @Test func embeddedMigrationsMatchTheFiles() throws {
+        let dir = repositoryRoot.appendingPathComponent("migrations/postgres")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".sql") }.sorted()
+        #expect(files.map { String($0.dropLast(4)) } == PostgresMigrations.all.map(\.name))
+        for (file, embedded) in zip(files, PostgresMigrations.all) {
+            let text = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)
+            #expect(text.trimmingCharacters(in: .newlines) == embedded.sql.trimmingCharacters(in: .newlines),
+                    "\(file) differs from its embedded copy: run scripts/embed-migrations.sh")
+        }
+    }
+
+    @Test func anUnreachableServerIsSaidPlainly() throws {
+        let error = #expect(throws: StoreError.self) {
+            _ = try PostgresStore(url: "postgres://pacer@127.0.0.1:1/nothing?sslmode=disable")
+        }
+        #expect(error?.message.contains("cannot connect to PostgreSQL postgres://pacer@127.0.0.1:1/nothing") == true,
+                "\(error?.message ?? "")")
+    }
+}
+
+/// The connection URL, as libpq users write it.
+@Suite struct PostgresLocationTests {
+    @Test func urlsAreReadLikeLibpqs() throws {
+        let full = try PostgresLocation(url: "postgres://ops@db.internal:6543/pacer?sslmode=verify-full&sslrootcert=/etc/ca.pem")
+        #expect(full.host == "db.internal" && full.port == 6543 && full.user == "ops" && full.database == "pacer")
+        #expect(full.sslMode == "verify-full" && full.sslRootCert == "/etc/ca.pem")
+        let short = try PostgresLocation(url: "postgresql://ops@db.internal/pacer")
+        #expect(short.port == 5432 && short.sslMode == "prefer")
+        #expect(try PostgresLocation(url: short.url) == short)
+    }
+
+    @Test func badURLsAreRefusedWithReasons() {
+        let password = #expect(throws: StoreError.self) { _ = try PostgresLocation(url: "postgres://ops:hunter2@db/pacer") }
+        #expect(password?.message.contains("PGPASSWORD") == true)
+        #expect(password?.message.contains("hunter2") == false, "the password is never repeated")
+        let option = #expect(throws: StoreError.self) { _ = try PostgresLocation(url: "postgres://ops@db/pacer?sslmod=require") }
+        #expect(option?.message.contains("sslmod") == true)
+        let mode = #expect(throws: StoreError.self) { _ = try PostgresLocation(url: "postgres://ops@db/pacer?sslmode=always") }
+        #expect(mode?.message.contains("sslmode 'always'") == true)
+        #expect(!PostgresLocation.isURL("./pacer.sqlite"))
+    }
+
+    @Test func thePasswordComesFromTheEnvironmentOrAPrivatePgpass() throws {
+        let dir = TempDir()
+        let location = try PostgresLocation(url: "postgres://ops@db.internal:6543/pacer")
+        #expect(try location.password(environment: ["PGPASSWORD": "from-env"]) == "from-env")
+        let file = dir.write("pgpass", "# comment\nother:5432:*:ops:nope\ndb.internal:6543:*:ops:pa\\:ss\n*:*:*:*:fallback\n")
+        chmod(file, 0o600)
+        #expect(try location.password(environment: ["PGPASSFILE": file]) == "pa:ss")
+        chmod(file, 0o644)
+        let open = #expect(throws: StoreError.self) { _ = try location.password(environment: ["PGPASSFILE": file]) }
+        #expect(open?.message.contains("chmod 600") == true)
+        #expect(try location.password(environment: ["PGPASSFILE": dir.url.appendingPathComponent("none").path]) == nil)
+    }
+}
