@@ -67,7 +67,11 @@ final class PostgresConnectionPool: Sendable {
             state.open -= 1
             return true
         }
-        if close { let _: EventLoopFuture<Void> = connection.close() }
+        if close {
+            // Waited for: postgres-nio requires a connection to be closed before it is released.
+            let closing: EventLoopFuture<Void> = connection.close()
+            try? closing.wait()
+        }
         returned.signal()
     }
 

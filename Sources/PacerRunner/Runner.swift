@@ -233,6 +233,9 @@ public final class Runner: Sendable {
             var failingSince: Int64?
             var accountsReadAt: Int64?
             let accountFilter = options.accounts
+            var watch: (any WorkWatch)?
+            var watchTriedAt: Int64?
+            var nextDueLook = Int64.min
             while true {
                 // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
                 if !options.drain, let onTick, clock.now() / 60_000 != lastTickMinute {
@@ -270,12 +273,21 @@ public final class Runner: Sendable {
                         }
                     }
                     if options.drain, try await !io({ try $0.hasWork(accounts: accountFilter) }) { break }
-                    // Wake the idle workers whose accounts have calls due (one read for every account).
+                    // Wake the idle workers whose accounts have calls due (one read for every account). With a store
+                    // that signals new work, the read is made only when signalled, when a due instant it already
+                    // knows of has come, or at a backstop; otherwise every turn.
                     let idle = await wakeups.idleAccounts
                     if !idle.isEmpty {
                         let now = storeNow()
-                        for (account, due) in try await io({ try $0.nextDue() }) where due <= now && idle.contains(account) {
-                            await wakeups.wake(account)
+                        watch = renewedWatch(watch, now: now, lastTry: &watchTriedAt)
+                        let signalled = workSignalled.exchange(false, ordering: .relaxed)
+                        if watch?.isWatching != true || signalled || now >= nextDueLook {
+                            let due = try await io({ try $0.nextDue() })
+                            for (account, at) in due where at <= now && idle.contains(account) {
+                                await wakeups.wake(account)
+                            }
+                            nextDueLook = min(now + options.notifiedBackstopMilliseconds,
+                                              due.values.filter { $0 > now }.min() ?? Int64.max)
                         }
                     }
                     if let depths = await progress.report(snapshot: { try await self.io { try $0.snapshot(accounts: accountFilter) } },
@@ -302,6 +314,7 @@ public final class Runner: Sendable {
                     try? await clock.sleep(until: clock.now() + 1_000)
                 }
             }
+            watch?.stop()
             requestStop()
         }
         // Every worker has ended and every send has handed in its answer: write them all before leaving, trying
@@ -424,6 +437,24 @@ public final class Runner: Sendable {
             }
             watch.withLock { $0.keepOnly(seen.subtracting(recovery.deadRunners)) }
             return recovery
+        }
+    }
+
+    /// Set when the store signals new work (see `WorkNotifying`).
+    private let workSignalled = Atomic<Bool>(false)
+
+    /// The store's work signal, opened (or opened again after its connection was lost) at most every 10 s.
+    private func renewedWatch(_ watch: (any WorkWatch)?, now: Int64, lastTry: inout Int64?) -> (any WorkWatch)? {
+        guard let notifying = store as? any WorkNotifying else { return nil }
+        if let watch, watch.isWatching { return watch }
+        if let last = lastTry, now - last < 10_000 { return watch }
+        lastTry = now
+        watch?.stop()
+        do {
+            return try notifying.watchForWork { [weak self] in self?.workSignalled.store(true, ordering: .relaxed) }
+        } catch {
+            logger.warning("cannot watch for new work; looking every turn instead", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 

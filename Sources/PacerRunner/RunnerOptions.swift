@@ -17,6 +17,9 @@ public struct RunnerOptions: Sendable {
     public var staleAfterMilliseconds: Int64 = 5_000
     /// How often the runner's loop looks for due calls (one read for all accounts) and the drain check runs.
     public var pollMilliseconds: Int64 = 50
+    /// With a store that signals new work (PostgreSQL's NOTIFY), how long the loop goes without looking for due
+    /// calls when nothing signalled and no known due instant passed (a backstop against a lost notification).
+    public var notifiedBackstopMilliseconds: Int64 = 2_000
     /// How long an idle account worker waits for a wake before looking for itself (a backstop only).
     public var idleBackstopMilliseconds: Int64 = 30_000
     /// How often the list of accounts (new, paused, resumed) is re-read.

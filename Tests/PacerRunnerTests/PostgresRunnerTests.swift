@@ -6,6 +6,7 @@ import PacerProviders
 import PacerRunner
 import PacerStore
 import PacerTestSupport
+import Synchronization
 import Testing
 
 /// `pacer run` on PostgreSQL (the throwaway server of `scripts/with-postgres.sh`) against the emulator on
@@ -126,5 +127,43 @@ import Testing
         #expect(uncertainTries.count == orders[.uncertain] ?? 0, "an uncertain call was tried again")
         #expect(uncertainTries.allSatisfy { $0 == "abandoned" })
         for account in stats.accounts { #expect(account.maxSentInWindow <= 50, "\(account.key)") }
+    }
+
+    /// An idle runner on PostgreSQL learns of new work from NOTIFY, not from polling: with the backstop look set
+    /// to a minute, calls enqueued (by another process, in effect) while it idles are still done within seconds.
+    @Test func anIdleRunnerIsWokenByNotify() async throws {
+        let h = try await RunnerHarness(configured: "50/1s", database: .postgres)
+        let enqueuedAt = Mutex<Date?>(nil)
+        async let summary = h.runInProcess {
+            $0.drain = false
+            $0.maxSeconds = 12
+            $0.notifiedBackstopMilliseconds = 60_000
+            $0.idleBackstopMilliseconds = 60_000
+        }
+        try await Task.sleep(for: .seconds(2)) // registered, every account looked at once, idle
+        let other = try PostgresStore(url: h.dbPath)
+        // The runner listens (so the quick finish below is NOTIFY's doing, not a poll's).
+        let listening = try other.read { tx in
+            try tx.value("""
+                SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'LISTEN pacer_work' AND datname = current_database()
+                """, as: Int.self) ?? 0
+        }
+        #expect(listening == 1)
+        enqueuedAt.withLock { $0 = Date() }
+        _ = try other.enqueue([RunToEnqueue(run: NewRun(job: "late", account: "kookeey", jobFile: "late.yaml",
+                                                        retry: .default, createdAtMilliseconds: 0)) { emit in
+            for i in 0..<5 {
+                try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(i)"}"#, body: nil,
+                                 weight: 1, idempotent: true))
+            }
+        }])
+        var doneAfter: Double?
+        for _ in 0..<200 where doneAfter == nil { // at most 10 s
+            if try h.states() == [.succeeded: 5] { doneAfter = Date().timeIntervalSince(enqueuedAt.withLock { $0 }!) }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        _ = try await summary
+        await h.stop()
+        #expect(doneAfter != nil && doneAfter! < 5, "done \(doneAfter.map { "\($0) s" } ?? "never") after enqueue")
     }
 }
