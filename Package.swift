@@ -126,6 +126,7 @@ let package = Package(
             name: "PacerBench",
             dependencies: [
                 "PacerCore", "PacerJobs", "PacerStore", "PacerQueue", "PacerRunner", "PacerEmulator", "PacerProviders",
+                "PacerPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -52,16 +52,16 @@ struct NoiseBenchmark {
             a.maxSentInWindow > counts[Int(a.key.dropFirst(3))!] || (a.rejected["rate_limited"] ?? 0) > 0
         }.count
         let twice = stats.duplicatedCalls.keys.filter { $0.contains("order") && $0.contains("once-") }.count
-        let notDone = try await s.store.pool.read { db in
+        let notDone = try await s.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM calls WHERE idempotent = 1 AND state NOT IN ('succeeded', 'duplicate')
                 """) ?? 0
         }
         // From the first request to the last answer: the pacing's work, without the processes' start-up.
-        let span = try await s.store.pool.read { db in
+        let span = try await s.sqlite.pool.read { db in
             try Double(Int64.fetchOne(db, sql: "SELECT MAX(started_at + COALESCE(latency_ms, 0)) - MIN(started_at) FROM attempts") ?? 0) / 1000
         }
-        let uncertain = try await s.store.pool.read { db in
+        let uncertain = try await s.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE state = 'uncertain'") ?? 0
         }
         // Strict windows: account i's last call can leave (perAccount - N) / N windows after its first.

@@ -4,6 +4,7 @@ import PacerCore
 import PacerEmulator
 import PacerProviders
 import PacerRunner
+import PacerPostgres
 import PacerStore
 
 /// The runner against the in-process emulator on 127.0.0.1, all figures from one run:
@@ -45,8 +46,16 @@ struct RunnerBenchmark {
         let dir: URL
         let emulator: Emulator
         let running: RunningEmulator
-        let store: SQLiteStore
-        var db: String { dir.appendingPathComponent("pacer.sqlite").path }
+        let store: any PacerStore
+        /// What `pacer --db` is given: the SQLite file, or the PostgreSQL database's URL.
+        let db: String
+        var sqlite: SQLiteStore { store as! SQLiteStore }
+    }
+
+    /// Where a setup keeps its state: a new SQLite file, or a new database on the PostgreSQL server at this URL.
+    enum Database {
+        case sqlite
+        case postgres(server: String)
     }
 
     /// `accounts` accounts cycling over the providers, each with `limit`, a secret in `PACER_BENCH_SECRET_i`.
@@ -55,7 +64,8 @@ struct RunnerBenchmark {
     ///   - enforcedOf: the limit the emulator enforces on account i (default: its configured one).
     ///   - providerOf: account i's provider (default: cycling over the four).
     func setup(accounts: Int, limit: String, faults: FaultSettings = .init(), limitOf: ((Int) -> String)? = nil,
-               enforcedOf: ((Int) -> String)? = nil, providerOf: ((Int) -> Provider)? = nil) async throws -> Setup {
+               enforcedOf: ((Int) -> String)? = nil, providerOf: ((Int) -> Provider)? = nil,
+               database: Database = .sqlite) async throws -> Setup {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pacer-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let providers = (0..<accounts).map { providerOf?($0) ?? Provider.allCases[$0 % 4] }
@@ -65,7 +75,7 @@ struct RunnerBenchmark {
                   limit: enforcedOf?(i) ?? limits[i])
         }, faults: faults))
         let running = try await emulator.start()
-        let store = try SQLiteStore(path: dir.appendingPathComponent("pacer.sqlite").path)
+        let (store, db) = try Self.open(database, dir: dir)
         setenv("PACER_BENCH_PASSPHRASE", "pass", 1)
         for (i, p) in providers.enumerated() {
             setenv("PACER_BENCH_SECRET_\(i)", "secret\(i)", 1)
@@ -77,7 +87,21 @@ struct RunnerBenchmark {
             _ = try store.enqueue([RunToEnqueue(run: NewRun(job: "bench\(i)", account: "acct\(i)", jobFile: "-",
                                                             retry: .default, createdAtMilliseconds: 0)) { _ in }])
         }
-        return Setup(dir: dir, emulator: emulator, running: running, store: store)
+        return Setup(dir: dir, emulator: emulator, running: running, store: store, db: db)
+    }
+
+    /// A new, empty store of the kind asked for, and what `--db` names it by.
+    static func open(_ database: Database, dir: URL) throws -> (any PacerStore, String) {
+        switch database {
+        case .sqlite:
+            let path = dir.appendingPathComponent("pacer.sqlite").path
+            return (try SQLiteStore(path: path), path)
+        case .postgres(let server):
+            var location = try PostgresLocation(url: server)
+            location.database = "pacer_bench_" + UUID().uuidString.prefix(8).lowercased()
+            try PostgresStore.createDatabase(location.database, on: try PostgresLocation(url: server))
+            return (try PostgresStore(location: location), location.url)
+        }
     }
 
     /// Idempotent calls the emulator counts: Kookeey renew, KuCoin cancel, Bitunix and Bit-Z batch cancels.
@@ -125,7 +149,18 @@ struct RunnerBenchmark {
 
     /// First and last send per account, from the attempts the runners recorded.
     func sendSpans(_ s: Setup) throws -> [String: (first: Int64, last: Int64, calls: Int)] {
-        try s.store.pool.read { db in
+        if let postgres = s.store as? PostgresStore {
+            var out: [String: (Int64, Int64, Int)] = [:]
+            for row in try postgres.rows("""
+                SELECT c.account, MIN(a.started_at), MAX(a.started_at), COUNT(*) FROM attempts a
+                JOIN calls c ON c.id = a.call_id GROUP BY c.account
+                """) {
+                let (account, first, last, n) = try row.decode((String, Int64, Int64, Int).self)
+                out[account] = (first, last, n)
+            }
+            return out
+        }
+        return try s.sqlite.pool.read { db in
             var out: [String: (Int64, Int64, Int)] = [:]
             for row in try Row.fetchAll(db, sql: """
                 SELECT c.account, MIN(a.started_at) AS first, MAX(a.started_at) AS last, COUNT(*) AS n
@@ -137,15 +172,15 @@ struct RunnerBenchmark {
 
     // MARK: Figures
 
-    func utilization(processes: Int) async throws {
+    func utilization(processes: Int, database: Database = .sqlite, label: String = "") async throws {
         let accounts = 4, n = 20, perAccount = 220 // 20/1s for about 10 s each
-        let s = try await setup(accounts: accounts, limit: "\(n)/1s")
+        let s = try await setup(accounts: accounts, limit: "\(n)/1s", database: database)
         for i in 0..<accounts { try enqueue(s, account: i, count: perAccount) }
         let wall = try runProcesses(s, count: processes)
         await s.running.stop()
         let spans = try sendSpans(s)
         let stats = s.emulator.stats()
-        var line = String(format: "  utilization, %d process%@ (%.1f s):", processes, processes == 1 ? "" : "es", wall)
+        var line = String(format: "  utilization%@, %d process%@ (%.1f s):", label, processes, processes == 1 ? "" : "es", wall)
         var worst = 1.0
         for i in 0..<accounts {
             guard let span = spans["acct\(i)"] else { continue }
@@ -175,17 +210,16 @@ struct RunnerBenchmark {
                      + "/ ideal %.1f s = %.3f (target <= 1.02)", makespan, wall, ideal, makespan / ideal))
     }
 
-    func throughput() async throws {
-        let s = try await setup(accounts: 1, limit: "100000000/1s")
+    func throughput(database: Database = .sqlite, label: String = "", calls: Int = 20_000) async throws {
+        let s = try await setup(accounts: 1, limit: "100000000/1s", database: database)
         // The emulator's raw capacity: a bare client repeating one signed Kookeey call from 64 tasks for 3 s.
         let raw = try await bareLoad(s, seconds: 3, concurrency: 64)
-        let calls = 20_000
         try enqueue(s, account: 0, count: calls)
         let wall = try runProcesses(s, count: 1, extra: ["--concurrency", "64"])
         await s.running.stop()
         let rate = Double(calls) / wall
-        print(String(format: "  pipeline: %d calls in %.2f s = %.0f calls/s; bare client %.0f req/s; ratio %.2f (target >= 0.3)",
-                     calls, wall, rate, raw, rate / raw))
+        print(String(format: "  pipeline%@: %d calls in %.2f s = %.0f calls/s; bare client %.0f req/s; ratio %.2f (target >= 0.3)",
+                     label, calls, wall, rate, raw, rate / raw))
     }
 
     func bareLoad(_ s: Setup, seconds: Double, concurrency: Int) async throws -> Double {

@@ -109,7 +109,7 @@ struct ScaleBenchmark {
         for v in violating.prefix(3) {
             print("    over the limit: \(v.key) sent \(v.maxSentInWindow) in a window, refused \(v.rejected)")
         }
-        let done = try await s.store.pool.read { db in
+        let done = try await s.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE state = 'succeeded'") ?? 0
         }
         // At the limit each account needs (perAccount - n) / n seconds after its first window.

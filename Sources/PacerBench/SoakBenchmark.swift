@@ -63,7 +63,7 @@ struct SoakBenchmark {
         await s.running.stop()
 
         let stats = s.emulator.stats()
-        let states = try await s.store.pool.read { db in
+        let states = try await s.sqlite.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT state, idempotent, COUNT(*) AS n FROM calls GROUP BY state, idempotent")
                 .map { (state: $0["state"] as String, idempotent: $0["idempotent"] as Bool, n: $0["n"] as Int) }
         }

@@ -6,7 +6,8 @@ import PacerStore
 // Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),
 // scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000),
 // noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
-// soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh).
+// soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
+// postgres [--calls N] (enqueue, utilization and pipeline on PostgreSQL beside SQLite; scripts/with-postgres.sh).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -27,6 +28,8 @@ case "guarantees":
     try await RunnerBenchmark().guarantees()
 case "runner":
     try await RunnerBenchmark().run()
+case "postgres":
+    try await PostgresBenchmark(calls: calls).run()
 case "noise":
     try await NoiseBenchmark().run()
 case "soak":
@@ -35,6 +38,6 @@ case "soak":
        let n = Int(args[args.index(after: i)]) { soak.kills = n }
     try await soak.run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak, postgres\n".utf8))
     exit(2)
 }

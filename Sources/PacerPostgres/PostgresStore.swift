@@ -47,6 +47,12 @@ public final class PostgresStore: PacerStore {
 
     deinit { pool.closeAll() }
 
+    /// Runs one read-only statement and returns its rows, for tools that read the database directly (benchmarks,
+    /// diagnostics), as `SQLiteStore.pool` serves them on SQLite.
+    public func rows(_ sql: String) throws -> [PostgresRow] {
+        try read { tx in try tx.query(PostgresQuery(unsafeSQL: sql)).rows }
+    }
+
     /// Runs `body` in one transaction on one connection. A deadlock or serialization failure (another machine's
     /// transaction crossed ours) rolls back and runs the whole body again, a few times; database errors roll back
     /// and are thrown as `StoreError`s; an error of the body's own (an enqueue's call producer) is rethrown as is.
