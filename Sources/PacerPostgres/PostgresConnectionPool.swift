@@ -30,7 +30,11 @@ final class PostgresConnectionPool: Sendable {
         self.maxConnections = max(1, maxConnections)
     }
 
+    /// How long a caller waits for a connection when all are taken.
+    static let takeTimeoutSeconds = 30.0
+
     func take() throws(StoreError) -> PostgresConnection {
+        let deadline = DispatchTime.now() + Self.takeTimeoutSeconds
         while true {
             enum Step { case use(PostgresConnection), open, wait }
             let step = state.withLock { state -> Step in
@@ -52,6 +56,10 @@ final class PostgresConnectionPool: Sendable {
                     throw error
                 }
             case .wait:
+                if DispatchTime.now() > deadline {
+                    throw StoreError(.database, "no connection to PostgreSQL \(location.display) came free within "
+                                     + "\(Int(Self.takeTimeoutSeconds)) s")
+                }
                 returned.wait(seconds: 1)
             }
         }
@@ -87,12 +95,30 @@ final class PostgresConnectionPool: Sendable {
         }
     }
 
+    /// Every session's limits. A client that stops in the middle of a transaction (its machine lost, its process
+    /// paused) is cut off after 5 s, which releases its locks (a limiter lock, its runner row) for every other
+    /// machine; a lock or statement that waits longer than that fails and is retried by its caller instead of
+    /// stalling a runner.
+    static let sessionSettings = """
+        SELECT set_config('idle_in_transaction_session_timeout', '5s', false),
+               set_config('lock_timeout', '5s', false),
+               set_config('statement_timeout', '60s', false)
+        """
+
     private func connect() throws(StoreError) -> PostgresConnection {
         let configuration = try location.configuration()
         let id = Self.nextID.add(1, ordering: .relaxed).newValue
         do {
-            return try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
-                                                  configuration: configuration, id: id, logger: Self.logger).wait()
+            let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
+                                                            configuration: configuration, id: id, logger: Self.logger).wait()
+            do {
+                _ = try connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: Self.logger).wait()
+            } catch {
+                let closing: EventLoopFuture<Void> = connection.close()
+                try? closing.wait()
+                throw error
+            }
+            return connection
         } catch {
             let detail = (error as? PSQLError)?.serverInfo?[.message] ?? "\((error as? PSQLError)?.code.description ?? "\(error)")"
             throw StoreError(.database, "cannot connect to PostgreSQL \(location.display): \(detail)")

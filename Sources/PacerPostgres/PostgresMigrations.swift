@@ -74,6 +74,7 @@ CREATE TABLE calls (
     maybe_done_by    BIGINT
 );
 CREATE INDEX calls_run_state ON calls(run_id, state);
+CREATE INDEX calls_run_seq ON calls(run_id, seq, id);
 CREATE INDEX calls_runnable ON calls(account, next_attempt_at, id) WHERE state IN ('queued', 'retrying');
 CREATE INDEX calls_leased ON calls(lease_owner) WHERE state = 'in_flight';
 CREATE UNIQUE INDEX calls_key ON calls(call_key) WHERE call_key IS NOT NULL;

@@ -6,12 +6,8 @@ import PostgresNIO
 extension PostgresStore {
     public func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
         try typed { try transaction { tx in
-            let exists = try tx.row("SELECT 1 FROM accounts WHERE name = \(account.name) FOR UPDATE") != nil
-            if exists && !replace {
-                throw StoreError(.accountExists, "account '\(account.name)' exists; use --replace to change it")
-            }
             let c = account.credentials
-            try tx.execute("""
+            let inserted = try tx.execute("""
                 INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
                     secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
                 VALUES (\(account.name), \(account.provider.rawValue), \(account.baseURL), \(Int64(account.limit.count)),
@@ -24,7 +20,13 @@ extension PostgresStore {
                     passphrase_env = excluded.passphrase_env, partner = excluded.partner,
                     broker_name = excluded.broker_name, broker_key_env = excluded.broker_key_env,
                     paused_reason = NULL, paused_at = NULL
+                WHERE \(replace)
                 """)
+            // Without --replace an existing name changes nothing (the conflict's WHERE) and is refused; the
+            // insert and the check are one statement, so two machines adding the same name cannot both succeed.
+            if !replace && inserted == 0 {
+                throw StoreError(.accountExists, "account '\(account.name)' exists; use --replace to change it")
+            }
         } }
     }
 

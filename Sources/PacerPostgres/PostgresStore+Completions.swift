@@ -19,9 +19,11 @@ extension PostgresStore {
                     c.startedAt += shift
                     if c.nextAttemptAt > 0 { c.nextAttemptAt += shift }
                 }
+                // Every open spend of ours for the call: a spend whose commit was lost with its connection and was
+                // made again left two.
                 try tx.execute("""
                     UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
-                    WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = \(c.call) AND owner = \(c.runner))
+                    WHERE call_id = \(c.call) AND owner = \(c.runner) AND open
                     """)
                 let lookup = Int64(c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0)
                 let moved = try tx.execute("""
@@ -63,6 +65,9 @@ extension PostgresStore {
             SELECT \(c.call), \(Int64(c.attempts)), \(c.runner), \(c.startedAt), \(c.latencyMilliseconds),
                    \(c.httpStatus.map(Int64.init)), \(c.code), \(c.classification), \(message)
             WHERE EXISTS (SELECT 1 FROM calls WHERE id = \(c.call))
+              -- once: a batch written again after a lost COMMIT answer must not record its tries twice
+              AND NOT EXISTS (SELECT 1 FROM attempts WHERE call_id = \(c.call) AND runner = \(c.runner)
+                                AND started_at = \(c.startedAt) AND classification = \(c.classification))
             """)
     }
 

@@ -44,34 +44,47 @@ extension PostgresStore {
                     grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
                     continue
                 }
-                var granted: [Int64] = [], lost: [Int64] = []
+                // The calls that fit, in order, decided in memory; then one statement marks them dispatched and one
+                // records their spends: two round trips per account while its lock is held, however many calls.
+                var fitting: [(id: Int64, weight: Int)] = []
                 var retryAt: Int64?
+                var held = bucket.held
                 for call in request.calls {
-                    if bucket.held + call.weight > bucket.budget.capacity {
+                    if held + call.weight > bucket.budget.capacity {
                         if bucket.log == nil {
                             bucket.log = try Self.log(tx, account: request.account, now: now,
                                                       windowMilliseconds: request.windowMilliseconds)
                         }
-                        if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: bucket.log!) {
+                        let chosen = fitting.map { WindowBudget.Spend(at: now, weight: $0.weight, open: true) }
+                        if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now,
+                                                                        log: bucket.log! + chosen) {
                             retryAt = until
                             break
                         }
                     }
-                    let marked = try tx.execute("""
+                    fitting.append(call)
+                    held += call.weight
+                }
+                var marked = Set<Int64>()
+                if !fitting.isEmpty {
+                    let ids = fitting.map(\.id), weights = fitting.map { Int64($0.weight) }
+                    marked = Set(try tx.rows("""
                         UPDATE calls SET dispatched_at = \(now)
-                        WHERE id = \(call.id) AND lease_owner = \(runner) AND state = 'in_flight'
-                        """)
-                    guard marked == 1 else { lost.append(call.id); continue }
+                        WHERE id = ANY(\(ids)) AND lease_owner = \(runner) AND state = 'in_flight' RETURNING id
+                        """).map { try $0.get("id", as: Int64.self) })
                     try tx.execute("""
                         INSERT INTO limiter_spends (account, call_id, at, weight, open, owner)
-                        VALUES (\(request.account), \(call.id), \(now), \(Int64(call.weight)), TRUE, \(runner))
+                        SELECT \(request.account), u.id, \(now), u.weight, TRUE, \(runner)
+                        FROM unnest(\(ids)::bigint[], \(weights)::bigint[]) AS u(id, weight)
+                        WHERE u.id = ANY(\(Array(marked))::bigint[])
                         """)
-                    bucket.held += call.weight
-                    bucket.log?.append(.init(at: now, weight: call.weight, open: true))
-                    granted.append(call.id)
                 }
+                let granted = fitting.filter { marked.contains($0.id) }
+                bucket.held += granted.reduce(0) { $0 + $1.weight }
+                bucket.log?.append(contentsOf: granted.map { .init(at: now, weight: $0.weight, open: true) })
+                grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt,
+                                         lost: fitting.map(\.id).filter { !marked.contains($0) }, at: now))
                 buckets[request.account] = bucket
-                grants.append(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now))
             }
             return grants
         }

@@ -25,11 +25,10 @@ extension PostgresStore {
     public func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64? {
         try transaction { tx in
             let at = try tx.now(now)
+            // Leases are not extended here (SQLite does): no one reads their expiry (a live runner's calls are
+            // never taken by the clock alone), and rewriting every in-flight row each second would lock calls in
+            // another order than completions do, and deadlock with them.
             guard try tx.execute("UPDATE runners SET heartbeat_at = \(at) WHERE id = \(runner)") == 1 else { return nil }
-            try tx.execute("""
-                UPDATE calls SET lease_expires_at = \(at + leaseMilliseconds)
-                WHERE lease_owner = \(runner) AND state = 'in_flight'
-                """)
             return at
         }
     }
@@ -38,35 +37,48 @@ extension PostgresStore {
         try transaction { tx in try tx.execute("DELETE FROM runners WHERE id = \(runner)") }
     }
 
-    /// Throws `runnerDeclaredDead` unless `runner` is registered. `FOR SHARE` keeps the row until we commit: a
-    /// recovery on another machine that condemns this runner waits for our transaction, then sees what it did
-    /// (a call marked dispatched is recovered as dispatched, never as unsent).
+    /// Throws `runnerDeclaredDead` unless `runner` is registered. `FOR KEY SHARE` keeps the row until we commit:
+    /// a recovery on another machine that condemns this runner (a DELETE) waits for our transaction, then sees what
+    /// it did (a call marked dispatched is recovered as dispatched, never as unsent). The weakest lock that does:
+    /// our own heartbeat (an UPDATE of a non-key column) goes on beside it instead of queueing behind our claims.
     static func requireRegistered(_ tx: PostgresTransaction, _ runner: String) throws {
-        guard try tx.row("SELECT 1 FROM runners WHERE id = \(runner) FOR SHARE") != nil else {
+        guard try tx.row("SELECT 1 FROM runners WHERE id = \(runner) FOR KEY SHARE") != nil else {
             throw StoreError(.runnerDeclaredDead, "runner \(runner) was declared dead by another runner")
         }
     }
 
     public func recoverAbandoned(now clock: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery {
         try transaction { tx in
-            try tx.execute("SELECT pg_advisory_xact_lock(\(Self.recoveryLockKey))")
+            // One recovery at a time; a runner that finds another recovering skips its turn (the other does the work)
+            // rather than queue its heartbeat loop behind it.
+            guard try tx.value("SELECT pg_try_advisory_xact_lock(\(Self.recoveryLockKey))", as: Bool.self) == true else {
+                return Recovery(requeued: 0, uncertain: 0, dead: 0, deadRunners: [])
+            }
             let now = try tx.now(clock)
             var dead: [String] = []
             for row in try tx.rows("SELECT id, host, pid, heartbeat_at FROM runners ORDER BY id") {
                 let record = RunnerRecord(identity: RunnerIdentity(id: try row.get("id"), host: try row.get("host"),
                                                                    pid: Int32(try row.get("pid", as: Int64.self))),
                                           heartbeatAt: try row.get("heartbeat_at"))
-                if isDead(record, now) { dead.append(record.identity.id) }
+                guard isDead(record, now) else { continue }
+                // Only as we saw it: a heartbeat that committed since our look keeps its runner alive. The DELETE
+                // waits for any transaction of theirs still holding their row (a spend in progress): what it marked
+                // dispatched is then seen by the statements below.
+                if try tx.execute("""
+                    DELETE FROM runners WHERE id = \(record.identity.id) AND heartbeat_at = \(record.heartbeatAt)
+                    """) == 1 {
+                    dead.append(record.identity.id)
+                }
             }
-            // Waits for any transaction of theirs still holding their row (a spend in progress): what it marked
-            // dispatched is then seen by the statements below.
-            if !dead.isEmpty { try tx.execute("DELETE FROM runners WHERE id = ANY(\(dead))") }
             let grace = now + WindowBudget.deadOwnerGraceMilliseconds
             try tx.execute("""
                 UPDATE limiter_spends SET open = FALSE, at = GREATEST(at, \(grace))
                 WHERE open AND (owner IS NULL OR owner NOT IN (SELECT id FROM runners))
                 """)
             let orphan = "state = 'in_flight' AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runners))"
+            // Lock the orphans first: a late completion of theirs then waits for this recovery and finds the lease
+            // gone, instead of landing between its statements.
+            try tx.execute("SELECT id FROM calls WHERE \(unescaped: orphan) ORDER BY id FOR UPDATE")
             try tx.execute("""
                 INSERT INTO attempts (call_id, attempt, runner, started_at, classification, message)
                 SELECT id, attempts + 1, COALESCE(lease_owner, '?'), dispatched_at, 'abandoned',
@@ -127,12 +139,28 @@ extension PostgresStore {
 
     public func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
                       max: Int) throws -> [ClaimedCall] {
+        // If the connection is lost during COMMIT, the claim may have been made without our knowing which calls it
+        // holds: they would stay leased to this live runner, unsent, until it exits. So the calls are given back
+        // (on another connection) whenever the claim fails after choosing them; if it never committed, that
+        // changes nothing.
+        var chosen: [Int64] = []
+        do {
+            return try claimOnce(account: account, runner: runner, nowMilliseconds: nowMilliseconds,
+                                 leaseUntil: leaseUntil, max: max) { chosen = $0 }
+        } catch {
+            if !chosen.isEmpty { try? release(chosen, runner: runner) }
+            throw error
+        }
+    }
+
+    private func claimOnce(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64, max: Int,
+                           chose: ([Int64]) -> Void) throws -> [ClaimedCall] {
         try transaction { tx in
             try Self.requireRegistered(tx, runner)
             let (now, shift) = try tx.now(caller: nowMilliseconds)
             guard try tx.row("SELECT 1 FROM accounts WHERE name = \(account) AND paused_reason IS NULL") != nil else { return [] }
             // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
-            return try tx.rows("""
+            let calls = try tx.rows("""
                 WITH claimed AS (
                     UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
                         dispatched_at = NULL
@@ -145,6 +173,8 @@ extension PostgresStore {
                 FROM claimed c JOIN runs r ON r.id = c.run_id
                 ORDER BY c.next_attempt_at, c.id
                 """).map(Self.claimed(from:))
+            chose(calls.map(\.id))
+            return calls
         }
     }
 

@@ -105,7 +105,9 @@ struct AccountWorker: Sendable {
         if let pacing = try? await runner.io({
             try $0.pacing(account: name, nowMilliseconds: now, windowMilliseconds: window, configuredCount: limit)
         }) {
-            clockOffset.set(pacing.clockOffsetMilliseconds)
+            // Stored as the provider's clock minus the store's, which every runner shares whatever its own clock
+            // says; ours is that plus the store's clock minus ours.
+            clockOffset.set(pacing.clockOffsetMilliseconds + runner.storeClockOffset)
         }
         return claimed
     }
@@ -360,7 +362,8 @@ struct AccountWorker: Sendable {
         let offset = serverTime - localMidpoint
         clockOffset.set(offset)
         let name = account.name
-        _ = try? await runner.io { try $0.setClockOffset(account: name, milliseconds: offset) }
+        let shared = offset - runner.storeClockOffset // the provider's clock minus the store's (see `claim`)
+        _ = try? await runner.io { try $0.setClockOffset(account: name, milliseconds: shared) }
         runner.logger.info("clock corrected", metadata: ["account": "\(account.name)", "offset_ms": "\(offset)"])
     }
 }

@@ -114,7 +114,9 @@ public final class Runner: Sendable {
     }
 
     /// Our clock moved onto the store's (see `storeOffset`).
-    func storeNow() -> Int64 { clock.now() + storeOffset.load(ordering: .relaxed) }
+    func storeNow() -> Int64 { clock.now() + storeClockOffset }
+    /// The store's clock minus ours.
+    var storeClockOffset: Int64 { storeOffset.load(ordering: .relaxed) }
 
     /// Notes the store's instant `at` against ours, `local`, read inside the same transaction.
     private func noteStoreClock(_ at: Int64, local: Int64) {
