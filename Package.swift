@@ -157,7 +157,8 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",
-            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerJobs", "PacerTestSupport", "pacer", "PacerFuzz",
+            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerPostgres", "PacerRunner", "PacerJobs",
+                           "PacerTestSupport", "pacer", "PacerFuzz",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
     ]

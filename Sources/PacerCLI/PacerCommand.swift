@@ -7,7 +7,8 @@ public struct PacerCommand: AsyncParsableCommand {
         abstract: "A rate-limited batch job runner for signed third-party HTTP APIs.",
         version: "0.1.0",
         subcommands: [AccountCommand.self, EnqueueCommand.self, StatusCommand.self, ResultsCommand.self,
-                      RunCommand.self, ScheduleCommand.self, CallCommand.self, SandboxCommand.self, DemoCommand.self])
+                      RunCommand.self, ScheduleCommand.self, CallCommand.self, SandboxCommand.self, DemoCommand.self,
+                      MigrateStoreCommand.self])
 
     public init() {}
 }
