@@ -3,8 +3,8 @@ import Foundation
 import PacerPostgres
 import PacerStore
 
-/// `--db PATH|URL`, shared by every subcommand: default `$PACER_DB`, else `./pacer.sqlite`. A path is an SQLite
-/// database (one machine); `postgres://USER@HOST:PORT/DB` is a PostgreSQL database shared by several machines
+/// `--db PATH|URL`, shared by every subcommand: default `$PACER_DB`, else `./pacer.sqlite`. A path (or
+/// `sqlite:PATH`) is an SQLite database (one machine); `postgres://USER@HOST:PORT/DB` is a PostgreSQL database shared by several machines
 /// (password from `PGPASSWORD` or `~/.pgpass`, never a flag; `?sslmode=` as libpq has it).
 struct StoreOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
@@ -20,7 +20,7 @@ struct StoreOptions: ParsableArguments {
 
     static func open(_ location: String) throws -> any PacerStore {
         if PostgresLocation.isURL(location) { return try PostgresStore(url: location) }
-        return try SQLiteStore(path: location)
+        return try SQLiteStore(path: location.hasPrefix("sqlite:") ? String(location.dropFirst("sqlite:".count)) : location)
     }
 }
 

@@ -10,14 +10,12 @@ extension PostgresStore {
             let serverNow = try tx.now(caller: completions.map(\.finishedAt).max() ?? 0).now
             var requeued = false
             for original in completions {
-                // On the server's clock the answer arrived "now" (a little after it did: the token is held a
-                // little longer, never shorter), and the runner's instants move with it.
+                // Runners hand their instants on the store's clock (they measure its offset at each heartbeat, erring
+                // late). An answer cannot have come after now: a later instant is taken as now.
                 var c = original
                 if clockSource == .database {
-                    let shift = serverNow - c.finishedAt
-                    c.finishedAt += shift
-                    c.startedAt += shift
-                    if c.nextAttemptAt > 0 { c.nextAttemptAt += shift }
+                    c.finishedAt = min(c.finishedAt, serverNow)
+                    c.startedAt = min(c.startedAt, c.finishedAt)
                 }
                 // Every open spend of ours for the call: a spend whose commit was lost with its connection and was
                 // made again left two.

@@ -44,7 +44,7 @@ public final class Runner: Sendable {
     /// clock is ours); PostgreSQL stamps with the server's clock, which another machine's runner may see seconds
     /// apart from its own. Instants the store hands back (due times, a spend's retry instant) are compared with
     /// `storeNow()`, so a skewed runner neither polls early nor sleeps late.
-    private let storeOffset = Atomic<Int64>(0)
+    private let storeOffset = StoreClockOffset()
     private let watch: Mutex<HeartbeatWatch>
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
@@ -62,7 +62,13 @@ public final class Runner: Sendable {
         watch = Mutex(HeartbeatWatch(staleAfterMilliseconds: options.staleAfterMilliseconds,
                                      maxLookGapMilliseconds: options.heartbeatMilliseconds * 5 / 2))
         slots = InFlightSlots(options.concurrency)
-        completions = CompletionWriter { batch in try await StoreExecutor.run { try store.complete(batch) } }
+        // Answers are written with their instants on the store's clock (what the PostgreSQL limiter settles by).
+        let offset = storeOffset
+        completions = CompletionWriter { batch in
+            let shift = offset.value.load(ordering: .relaxed)
+            let moved = shift == 0 ? batch : batch.map { $0.shifted(by: shift) }
+            try await StoreExecutor.run { try store.complete(moved) }
+        }
         progress = RunProgress()
         spends = SpendBatcher(store: store, clock: clock)
     }
@@ -116,11 +122,11 @@ public final class Runner: Sendable {
     /// Our clock moved onto the store's (see `storeOffset`).
     func storeNow() -> Int64 { clock.now() + storeClockOffset }
     /// The store's clock minus ours.
-    var storeClockOffset: Int64 { storeOffset.load(ordering: .relaxed) }
+    var storeClockOffset: Int64 { storeOffset.value.load(ordering: .relaxed) }
 
     /// Notes the store's instant `at` against ours, `local`, read inside the same transaction.
     private func noteStoreClock(_ at: Int64, local: Int64) {
-        storeOffset.store(at - local, ordering: .relaxed)
+        storeOffset.value.store(at - local, ordering: .relaxed)
     }
 
     /// Milliseconds on a monotonic clock: intervals measured in-process must not jump with the wall clock.
@@ -472,5 +478,22 @@ public final class Runner: Sendable {
     func noteSent(account: String, latencyMilliseconds: Int64) {
         metrics.sent(account: account)
         metrics.latency(account: account, milliseconds: latencyMilliseconds)
+    }
+}
+
+/// The store's clock minus ours (see `Runner.storeOffset`). Measured with our instant taken before the store reads
+/// its own, so it errs late: instants moved by it are never earlier than they happened on the store's clock.
+final class StoreClockOffset: Sendable {
+    let value = Atomic<Int64>(0)
+}
+
+extension Completion {
+    /// The same completion with its instants moved by `shift` milliseconds (onto the store's clock).
+    func shifted(by shift: Int64) -> Completion {
+        var moved = self
+        moved.startedAt += shift
+        moved.finishedAt += shift
+        if moved.nextAttemptAt > 0 { moved.nextAttemptAt += shift }
+        return moved
     }
 }

@@ -110,3 +110,17 @@ import Testing
         #expect(try PostgresStore(location: target).accounts().isEmpty, "nothing was copied")
     }
 }
+
+/// `--db` chooses the store: a path or `sqlite:PATH` is SQLite, `postgres://` (or `postgresql://`) PostgreSQL.
+@Suite struct StoreSelectionTests {
+    @Test func theLocationChoosesTheStore() throws {
+        let dir = TempDir()
+        let path = dir.url.appendingPathComponent("x.sqlite").path
+        #expect((try StoreOptions.open("sqlite:" + path) as? SQLiteStore)?.path == path)
+        #expect((try StoreOptions.open(path) as? SQLiteStore)?.path == path)
+        let server = try TestPostgres.freshDatabase()
+        #expect((try StoreOptions.open(server.url) as? PostgresStore)?.location == server)
+        let postgresql = server.url.replacingOccurrences(of: "postgres://", with: "postgresql://")
+        #expect((try StoreOptions.open(postgresql) as? PostgresStore)?.location == server)
+    }
+}

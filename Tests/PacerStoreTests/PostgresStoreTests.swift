@@ -29,20 +29,23 @@ import Testing
         #expect(abs((lease ?? 0) - grant.at - 30_000) < 5_000)
     }
 
-    /// A retry the runner schedules 10 s ahead of its own (skewed) clock is due 10 s ahead of the server's.
-    @Test func aRunnersInstantsMoveOntoTheServersClock() throws {
+    /// An answer stamped later than the server's now (a runner whose clock is ahead and not yet corrected) is
+    /// taken as arriving now: its token returns a window from now, not from a future instant... nor earlier.
+    @Test func answersAreNeverSettledInTheFuture() throws {
         let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .database)
         try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 1)
         _ = try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "a"), produceCalls: StoreConformance.calls(1))])
         try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: { 0 })
         let call = try #require(try store.claim(account: "a", runner: "r", nowMilliseconds: 0, leaseUntil: 30_000, max: 1).first)
-        let runnerNow: Int64 = 5_000 // the runner believes it is 1970
-        try store.complete([Completion(call: call.id, runner: "r", startedAt: runnerNow - 10, latencyMilliseconds: 10,
-                                       httpStatus: 503, code: nil, classification: "transient", message: nil,
-                                       state: .retrying, attempts: 1, nextAttemptAt: runnerNow + 10_000, data: nil,
-                                       error: nil, finishedAt: runnerNow)])
-        let due = try #require(try store.nextDue()["a"])
-        #expect(abs(due - Self.nowMilliseconds() - 10_000) < 5_000, "due \(due - Self.nowMilliseconds()) ms from now")
+        let grant = try store.spend(account: "a", calls: [(call.id, 1)], runner: "r", now: { 0 },
+                                    windowMilliseconds: 1_000, configuredCount: 50)
+        let future = Self.nowMilliseconds() + 3_600_000
+        try store.complete([Completion(call: call.id, runner: "r", startedAt: future, latencyMilliseconds: 10,
+                                       httpStatus: 200, code: "200000", classification: "ok", message: nil,
+                                       state: .succeeded, attempts: 1, nextAttemptAt: 0, data: nil, error: nil,
+                                       finishedAt: future)])
+        let settled = try #require(try store.read { tx in try tx.value("SELECT at FROM limiter_spends", as: Int64.self) })
+        #expect(settled >= grant.at && settled - Self.nowMilliseconds() < 5_000, "settled \(settled - grant.at) ms after the spend")
     }
 
     /// Several processes opening a new database at once: one applies the schema, the others wait and use it.
