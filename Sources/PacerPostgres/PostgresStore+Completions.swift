@@ -8,53 +8,140 @@ extension PostgresStore {
         guard !completions.isEmpty else { return }
         try transaction { tx in
             let serverNow = try tx.now(caller: completions.map(\.finishedAt).max() ?? 0).now
-            var requeued = false
-            for original in completions {
-                // Runners hand their instants on the store's clock (they measure its offset at each heartbeat, erring
-                // late). An answer cannot have come after now: a later instant is taken as now.
+            // Runners hand their instants on the store's clock (they measure its offset at each heartbeat, erring
+            // late). An answer cannot have come after now: a later instant is taken as now.
+            let batch = completions.map { original -> Completion in
                 var c = original
                 if clockSource == .database {
                     c.finishedAt = min(c.finishedAt, serverNow)
                     c.startedAt = min(c.startedAt, c.finishedAt)
                 }
-                // Every open spend of ours for the call: a spend whose commit was lost with its connection and was
-                // made again left two.
-                try tx.execute("""
-                    UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
-                    WHERE call_id = \(c.call) AND owner = \(c.runner) AND open
-                    """)
-                let lookup = Int64(c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0)
-                let moved = try tx.execute("""
-                    UPDATE calls SET state = \(c.state.rawValue), attempts = \(Int64(c.attempts)),
-                        next_attempt_at = \(c.nextAttemptAt), last_class = \(c.classification), lookup_pending = \(lookup),
-                        maybe_done_by = CASE WHEN \(c.mayHaveActed) THEN \(Int64(c.attempts)) ELSE maybe_done_by END,
-                        lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
-                    WHERE id = \(c.call) AND lease_owner = \(c.runner) AND state = 'in_flight'
-                    """)
-                guard moved == 1 else {
-                    // The lease was lost (see the SQLite store): a real answer is still recorded, and one that
-                    // settles the call for good replaces what recovery decided.
-                    guard c.httpStatus != nil else { continue }
-                    try Self.recordAttempt(tx, c, message: "late answer, after this runner's calls were recovered"
-                                           + (c.message.map { ": " + $0 } ?? ""))
-                    guard c.state == .succeeded || c.state == .duplicate else { continue }
-                    let replaced = try tx.execute("""
-                        UPDATE calls SET state = \(c.state.rawValue), last_class = \(c.classification), lookup_pending = 0
-                        WHERE id = \(c.call) AND lease_owner IS NULL
-                          AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
-                                   AND (error LIKE 'the runner stopped after sending%'
-                                        OR error LIKE 'the runner stopped while this keyed call%')))
-                               OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
-                        """)
-                    if replaced == 1 { try Self.recordResult(tx, c) }
+                return c
+            }
+            // A few set-based statements for the whole batch (round trips, not rows, are what cost on a server).
+            // Each call appears once in a batch (a call's next try is claimed only after this one is written);
+            // should one appear twice, the batch is written row by row instead.
+            let moved: Set<Int64>
+            if Set(batch.map(\.call)).count == batch.count {
+                moved = try Self.moveOn(tx, batch)
+            } else {
+                moved = []
+            }
+            var requeued = false
+            for c in batch {
+                if moved.contains(c.call) {
+                    if c.state == .retrying { requeued = true }
                     continue
                 }
-                try Self.recordAttempt(tx, c, message: c.message)
-                if c.state.isTerminal { try Self.recordResult(tx, c) }
-                if c.state == .retrying { requeued = true }
+                if try Self.completeOne(tx, c) { requeued = requeued || c.state == .retrying }
             }
             if requeued { try tx.execute("NOTIFY pacer_work") }
         }
+    }
+
+    /// Settles the batch's spends, moves on the calls whose lease is still ours, and records their tries and
+    /// results; returns the calls moved on. The others (a lease lost) are left to `completeOne`.
+    static func moveOn(_ tx: PostgresTransaction, _ batch: [Completion]) throws -> Set<Int64> {
+        let calls = batch.map(\.call), runners = batch.map(\.runner), finished = batch.map(\.finishedAt)
+        // Every open spend of ours for each call: a spend whose commit was lost with its connection and was made
+        // again left two.
+        try tx.execute("""
+            UPDATE limiter_spends s SET at = GREATEST(s.at, u.finished), open = FALSE
+            FROM unnest(\(calls)::bigint[], \(runners)::text[], \(finished)::bigint[]) AS u(call, runner, finished)
+            WHERE s.call_id = u.call AND s.owner = u.runner AND s.open
+            """)
+        let states = batch.map(\.state.rawValue), attempts = batch.map { Int64($0.attempts) }
+        let next = batch.map(\.nextAttemptAt), classes = batch.map(\.classification)
+        let lookups = batch.map { Int64($0.state == .retrying ? $0.lookup?.rawValue ?? 0 : 0) }
+        let acted = batch.map(\.mayHaveActed)
+        let moved = Set(try tx.rows("""
+            UPDATE calls c SET state = u.state, attempts = u.attempts, next_attempt_at = u.next, last_class = u.class,
+                lookup_pending = u.lookup, maybe_done_by = CASE WHEN u.acted THEN u.attempts ELSE c.maybe_done_by END,
+                lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
+            FROM unnest(\(calls)::bigint[], \(runners)::text[], \(states)::text[], \(attempts)::bigint[],
+                        \(next)::bigint[], \(classes)::text[], \(lookups)::bigint[], \(acted)::boolean[])
+                 AS u(id, runner, state, attempts, next, class, lookup, acted)
+            WHERE c.id = u.id AND c.lease_owner = u.runner AND c.state = 'in_flight'
+            RETURNING c.id
+            """).map { try $0.get("id", as: Int64.self) })
+        let done = batch.filter { moved.contains($0.call) }
+        guard !done.isEmpty else { return moved }
+        // Optional values travel as arrays with a flag beside them (postgres-nio binds no NULLs inside arrays).
+        let tries = done
+        try tx.execute("""
+            INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code, classification, message)
+            SELECT u.call, u.attempt, u.runner, u.started, CASE WHEN u.has_latency THEN u.latency END,
+                   CASE WHEN u.has_status THEN u.status END, CASE WHEN u.has_code THEN u.code END, u.class,
+                   CASE WHEN u.has_message THEN u.message END
+            FROM unnest(\(tries.map(\.call))::bigint[], \(tries.map { Int64($0.attempts) })::bigint[],
+                        \(tries.map(\.runner))::text[], \(tries.map(\.startedAt))::bigint[],
+                        \(tries.map { $0.latencyMilliseconds ?? 0 })::bigint[], \(tries.map { $0.latencyMilliseconds != nil })::boolean[],
+                        \(tries.map { Int64($0.httpStatus ?? 0) })::bigint[], \(tries.map { $0.httpStatus != nil })::boolean[],
+                        \(tries.map { $0.code ?? "" })::text[], \(tries.map { $0.code != nil })::boolean[],
+                        \(tries.map(\.classification))::text[],
+                        \(tries.map { $0.message ?? "" })::text[], \(tries.map { $0.message != nil })::boolean[])
+                 AS u(call, attempt, runner, started, latency, has_latency, status, has_status, code, has_code, class,
+                      message, has_message)
+            -- once: a batch written again after a lost COMMIT answer must not record its tries twice
+            WHERE NOT EXISTS (SELECT 1 FROM attempts a WHERE a.call_id = u.call AND a.runner = u.runner
+                                AND a.started_at = u.started AND a.classification = u.class)
+            """)
+        let finals = done.filter { $0.state.isTerminal }
+        if !finals.isEmpty {
+            try tx.execute("""
+                INSERT INTO results (call_id, http_status, code, data, error, finished_at)
+                SELECT u.call, CASE WHEN u.has_status THEN u.status END, CASE WHEN u.has_code THEN u.code END,
+                       CASE WHEN u.has_data THEN u.data END, CASE WHEN u.has_error THEN u.error END, u.finished
+                FROM unnest(\(finals.map(\.call))::bigint[],
+                            \(finals.map { Int64($0.httpStatus ?? 0) })::bigint[], \(finals.map { $0.httpStatus != nil })::boolean[],
+                            \(finals.map { $0.code ?? "" })::text[], \(finals.map { $0.code != nil })::boolean[],
+                            \(finals.map { $0.data ?? "" })::text[], \(finals.map { $0.data != nil })::boolean[],
+                            \(finals.map { $0.error ?? "" })::text[], \(finals.map { $0.error != nil })::boolean[],
+                            \(finals.map(\.finishedAt))::bigint[])
+                     AS u(call, status, has_status, code, has_code, data, has_data, error, has_error, finished)
+                ON CONFLICT (call_id) DO UPDATE SET http_status = excluded.http_status, code = excluded.code,
+                    data = excluded.data, error = excluded.error, finished_at = excluded.finished_at
+                """)
+        }
+        return moved
+    }
+
+    /// One completion, row by row: its call moved on if the lease is still ours (returns true), else a late
+    /// answer recorded as the SQLite store does.
+    static func completeOne(_ tx: PostgresTransaction, _ c: Completion) throws -> Bool {
+        try tx.execute("""
+            UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
+            WHERE call_id = \(c.call) AND owner = \(c.runner) AND open
+            """)
+        let lookup = Int64(c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0)
+        let moved = try tx.execute("""
+            UPDATE calls SET state = \(c.state.rawValue), attempts = \(Int64(c.attempts)),
+                next_attempt_at = \(c.nextAttemptAt), last_class = \(c.classification), lookup_pending = \(lookup),
+                maybe_done_by = CASE WHEN \(c.mayHaveActed) THEN \(Int64(c.attempts)) ELSE maybe_done_by END,
+                lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
+            WHERE id = \(c.call) AND lease_owner = \(c.runner) AND state = 'in_flight'
+            """)
+        guard moved == 1 else {
+            // The lease was lost (see the SQLite store): a real answer is still recorded, and one that settles the
+            // call for good replaces what recovery decided.
+            guard c.httpStatus != nil else { return false }
+            try recordAttempt(tx, c, message: "late answer, after this runner's calls were recovered"
+                              + (c.message.map { ": " + $0 } ?? ""))
+            guard c.state == .succeeded || c.state == .duplicate else { return false }
+            let replaced = try tx.execute("""
+                UPDATE calls SET state = \(c.state.rawValue), last_class = \(c.classification), lookup_pending = 0
+                WHERE id = \(c.call) AND lease_owner IS NULL
+                  AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
+                           AND (error LIKE 'the runner stopped after sending%'
+                                OR error LIKE 'the runner stopped while this keyed call%')))
+                       OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
+                """)
+            if replaced == 1 { try recordResult(tx, c) }
+            return false
+        }
+        try recordAttempt(tx, c, message: c.message)
+        if c.state.isTerminal { try recordResult(tx, c) }
+        return true
     }
 
     static func recordAttempt(_ tx: PostgresTransaction, _ c: Completion, message: String?) throws {
