@@ -15,20 +15,7 @@ struct EnqueueBenchmark {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
 
-        let items = dir.appendingPathComponent("orders.txt")
-        try writeItems(to: items)
-        let job = dir.appendingPathComponent("cancel.yaml")
-        try """
-            name: bench-cancel
-            account: bench
-            request:
-              method: DELETE
-              path: /api/v1/orders/{{item}}
-              params:
-                symbol: BTC-USDT
-            items:
-              file: orders.txt
-            """.write(to: job, atomically: true, encoding: .utf8)
+        let job = try writeJob(in: dir)
         let rssBefore = peakRSSMegabytes()
 
         // Pacer: parse, validate, stream the file, render every call, insert in one transaction.
@@ -63,6 +50,24 @@ struct EnqueueBenchmark {
     static func orderID(_ i: Int) -> String {
         let digits = String(i)
         return "6423" + String(repeating: "0", count: 20 - digits.count) + digits
+    }
+
+    /// The job (cancel one KuCoin order per line of `orders.txt`, `calls` lines) and its items file, in `dir`.
+    func writeJob(in dir: URL) throws -> URL {
+        try writeItems(to: dir.appendingPathComponent("orders.txt"))
+        let job = dir.appendingPathComponent("cancel.yaml")
+        try """
+            name: bench-cancel
+            account: bench
+            request:
+              method: DELETE
+              path: /api/v1/orders/{{item}}
+              params:
+                symbol: BTC-USDT
+            items:
+              file: orders.txt
+            """.write(to: job, atomically: true, encoding: .utf8)
+        return job
     }
 
     private func writeItems(to url: URL) throws {

@@ -38,20 +38,7 @@ struct PostgresBenchmark {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("pacer-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let items = (0..<calls).map(EnqueueBenchmark.orderID).joined(separator: "\n") + "\n"
-        try items.write(to: dir.appendingPathComponent("orders.txt"), atomically: true, encoding: .utf8)
-        let job = dir.appendingPathComponent("cancel.yaml")
-        try """
-            name: bench-cancel
-            account: bench
-            request:
-              method: DELETE
-              path: /api/v1/orders/{{item}}
-              params:
-                symbol: BTC-USDT
-            items:
-              file: orders.txt
-            """.write(to: job, atomically: true, encoding: .utf8)
+        let job = try EnqueueBenchmark(calls: calls).writeJob(in: dir)
         let (store, _) = try RunnerBenchmark.open(database, dir: dir)
         try store.addAccount(Account(name: "bench", provider: .kucoin, baseURL: "http://127.0.0.1:9",
                                      limit: RateLimit(count: 4000, windowMilliseconds: 30_000),

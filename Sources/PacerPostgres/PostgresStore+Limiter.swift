@@ -25,8 +25,7 @@ extension PostgresStore {
             // Read once every lock is held: an instant taken before waiting for them would record sends earlier
             // than they happen.
             let now = try tx.now(clock)
-            struct Bucket { var budget: WindowBudget; var cooldownUntil: Int64?; var held: Int; var log: [WindowBudget.Spend]? }
-            var buckets: [String: Bucket] = [:]
+            var buckets: [String: SpendBucket] = [:]
             var grants: [SpendGrant] = []
             for request in requests {
                 if buckets[request.account] == nil {
@@ -34,9 +33,9 @@ extension PostgresStore {
                     let (cooldownUntil, budget) = try Self.bucket(tx, account: request.account, now: now,
                                                                   windowMilliseconds: window,
                                                                   configuredCount: request.configuredCount)
-                    buckets[request.account] = Bucket(
+                    buckets[request.account] = SpendBucket(
                         budget: budget, cooldownUntil: cooldownUntil,
-                        held: try Self.held(tx, account: request.account, now: now, windowMilliseconds: window), log: nil)
+                        held: try Self.held(tx, account: request.account, now: now, windowMilliseconds: window))
                     try Self.trim(tx, account: request.account, now: now, windowMilliseconds: window)
                 }
                 var bucket = buckets[request.account]!
@@ -44,27 +43,11 @@ extension PostgresStore {
                     grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
                     continue
                 }
-                // The calls that fit, in order, decided in memory; then one statement marks them dispatched and one
-                // records their spends: two round trips per account while its lock is held, however many calls.
-                var fitting: [(id: Int64, weight: Int)] = []
-                var retryAt: Int64?
-                var held = bucket.held
-                for call in request.calls {
-                    if held + call.weight > bucket.budget.capacity {
-                        if bucket.log == nil {
-                            bucket.log = try Self.log(tx, account: request.account, now: now,
-                                                      windowMilliseconds: request.windowMilliseconds)
-                        }
-                        let chosen = fitting.map { WindowBudget.Spend(at: now, weight: $0.weight, open: true) }
-                        if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now,
-                                                                        log: bucket.log! + chosen) {
-                            retryAt = until
-                            break
-                        }
-                    }
-                    fitting.append(call)
-                    held += call.weight
+                let (fitting, retryAt) = try bucket.plan(request.calls, now: now) {
+                    try Self.log(tx, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
                 }
+                // One statement marks the calls dispatched and one records their spends: two round trips per
+                // account while its lock is held, however many calls.
                 var marked = Set<Int64>()
                 if !fitting.isEmpty {
                     let ids = fitting.map(\.id), weights = fitting.map { Int64($0.weight) }
@@ -80,11 +63,10 @@ extension PostgresStore {
                         """)
                 }
                 let granted = fitting.filter { marked.contains($0.id) }
-                bucket.held += granted.reduce(0) { $0 + $1.weight }
-                bucket.log?.append(contentsOf: granted.map { .init(at: now, weight: $0.weight, open: true) })
+                bucket.spent(granted, at: now)
+                buckets[request.account] = bucket
                 grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt,
                                          lost: fitting.map(\.id).filter { !marked.contains($0) }, at: now))
-                buckets[request.account] = bucket
             }
             return grants
         }

@@ -57,43 +57,18 @@ extension PostgresStore {
                     """, as: Int64.self)
                 return (id ?? 0, false)
             }
-            var enqueued: [EnqueuedRun] = []
-            for item in runs {
-                let run = item.run
-                var opened: [String: (id: Int64, skipped: Bool, calls: Int)] = [:]
-                var order: [String] = []
-                if !item.routed {
-                    let (id, skipped) = try open(run, account: run.account)
-                    opened[run.account] = (id, skipped, 0)
-                    order.append(run.account)
-                    if skipped {
-                        enqueued.append(EnqueuedRun(run: id, job: run.job, account: run.account, calls: 0, skipped: true))
-                        continue
-                    }
-                }
-                try item.produceCalls { call in
-                    let account = item.routed ? (call.account ?? run.account) : run.account
-                    if opened[account] == nil {
-                        let (id, skipped) = try open(run, account: account)
-                        opened[account] = (id, skipped, 0)
-                        order.append(account)
-                    }
-                    guard let target = opened[account], !target.skipped else { return }
+            let enqueued = try EnqueueRouting(
+                open: open(_:account:),
+                add: { call, run, account in
                     rows.append(call)
-                    rowRuns.append((target.id, account))
-                    opened[account]?.calls += 1
+                    rowRuns.append((run, account))
                     if rows.count == Self.rowsPerInsert { try flush() }
+                },
+                flush: flush,
+                setCallCount: { run, calls in
+                    try tx.execute("UPDATE runs SET call_count = \(Int64(calls)) WHERE id = \(run)")
                 }
-                try flush()
-                for account in order {
-                    let target = opened[account]!
-                    if !target.skipped {
-                        try tx.execute("UPDATE runs SET call_count = \(Int64(target.calls)) WHERE id = \(target.id)")
-                    }
-                    enqueued.append(EnqueuedRun(run: target.id, job: run.job, account: account,
-                                                calls: target.skipped ? 0 : target.calls, skipped: target.skipped))
-                }
-            }
+            ).enqueue(runs)
             // Runners on every machine LISTEN here: new work wakes them without polling.
             try tx.execute("NOTIFY pacer_work")
             return enqueued

@@ -16,12 +16,9 @@ extension SQLiteStore {
             let insert = try db.cachedStatement(sql: """
                 INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, ?, ?, ?, 1, ?)
                 """)
-            // Requests for the same account (from different tasks) are decided in order against one bucket. The
-            // bucket starts as the sum of what it holds (one aggregate over the index); the spends themselves are
-            // read only when a call does not fit, to find when enough tokens return. A big-N account far from its
-            // limit (4000/30s, or a limit that never binds) thus never reads its whole window per spend.
-            struct Bucket { var budget: WindowBudget; var cooldownUntil: Int64?; var held: Int; var log: [WindowBudget.Spend]? }
-            var buckets: [String: Bucket] = [:]
+            // Requests for the same account (from different tasks) are decided in order against one bucket
+            // (`SpendBucket`: the sum of what it holds, its spends read only when a call does not fit).
+            var buckets: [String: SpendBucket] = [:]
             var grants: [SpendGrant] = []
             for request in requests {
                 if buckets[request.account] == nil {
@@ -29,10 +26,9 @@ extension SQLiteStore {
                     let (cooldownUntil, budget) = try Self.bucket(db, account: request.account, now: now,
                                                                   windowMilliseconds: window,
                                                                   configuredCount: request.configuredCount)
-                    buckets[request.account] = Bucket(
+                    buckets[request.account] = SpendBucket(
                         budget: budget, cooldownUntil: cooldownUntil,
-                        held: try Self.held(db, account: request.account, now: now, windowMilliseconds: window),
-                        log: nil)
+                        held: try Self.held(db, account: request.account, now: now, windowMilliseconds: window))
                     try Self.trim(db, account: request.account, now: now, windowMilliseconds: window)
                 }
                 var bucket = buckets[request.account]!
@@ -40,28 +36,19 @@ extension SQLiteStore {
                     grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
                     continue
                 }
-                var granted: [Int64] = [], lost: [Int64] = []
-                var retryAt: Int64?
-                for call in request.calls {
-                    if bucket.held + call.weight > bucket.budget.capacity {
-                        if bucket.log == nil {
-                            bucket.log = try Self.log(db, account: request.account, now: now,
-                                                      windowMilliseconds: request.windowMilliseconds)
-                        }
-                        if case .wait(let until) = bucket.budget.decide(weight: call.weight, now: now, log: bucket.log!) {
-                            retryAt = until
-                            break
-                        }
-                    }
+                let (fitting, retryAt) = try bucket.plan(request.calls, now: now) {
+                    try Self.log(db, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
+                }
+                var granted: [(id: Int64, weight: Int)] = [], lost: [Int64] = []
+                for call in fitting {
                     try mark.execute(arguments: [now, call.id, runner])
                     guard db.changesCount == 1 else { lost.append(call.id); continue }
                     try insert.execute(arguments: [request.account, call.id, now, call.weight, runner])
-                    bucket.held += call.weight
-                    bucket.log?.append(.init(at: now, weight: call.weight, open: true))
-                    granted.append(call.id)
+                    granted.append(call)
                 }
+                bucket.spent(granted, at: now)
                 buckets[request.account] = bucket
-                grants.append(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: now))
+                grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt, lost: lost, at: now))
             }
             return grants
         }

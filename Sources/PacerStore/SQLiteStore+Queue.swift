@@ -17,7 +17,6 @@ extension SQLiteStore {
                 try statement.execute()
                 pending.removeAll(keepingCapacity: true)
             }
-            var enqueued: [EnqueuedRun] = []
             /// Inserts the run row for `run` on `account`, or finds the run that makes it unnecessary.
             func open(_ run: NewRun, account: String) throws -> (id: Int64, skipped: Bool) {
                 guard try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?", arguments: [account]) != nil else {
@@ -37,44 +36,18 @@ extension SQLiteStore {
                                      overrides, run.createdAtMilliseconds, run.scheduleTick])
                 return (db.lastInsertedRowID, false)
             }
-            for item in runs {
-                let run = item.run
-                // account -> (run id, skipped, calls); in the order accounts are first named.
-                var opened: [String: (id: Int64, skipped: Bool, calls: Int)] = [:]
-                var order: [String] = []
-                if !item.routed {
-                    let (id, skipped) = try open(run, account: run.account)
-                    opened[run.account] = (id, skipped, 0)
-                    order.append(run.account)
-                    if skipped {
-                        enqueued.append(EnqueuedRun(run: id, job: run.job, account: run.account, calls: 0, skipped: true))
-                        continue
-                    }
-                }
-                try item.produceCalls { call in
-                    let account = item.routed ? (call.account ?? run.account) : run.account
-                    if opened[account] == nil {
-                        let (id, skipped) = try open(run, account: account)
-                        opened[account] = (id, skipped, 0)
-                        order.append(account)
-                    }
-                    guard let target = opened[account], !target.skipped else { return }
-                    pending += [target.id, call.index, account, call.method.rawValue, call.path, call.params, call.body,
+            return try EnqueueRouting(
+                open: open(_:account:),
+                add: { call, run, account in
+                    pending += [run, call.index, account, call.method.rawValue, call.path, call.params, call.body,
                                 call.weight, call.idempotent, call.key, call.keyed] as [DatabaseValueConvertible?]
-                    opened[account]?.calls += 1
                     if pending.count == Self.rowsPerInsert * Self.columnsPerCall { try flush() }
+                },
+                flush: flush,
+                setCallCount: { run, calls in
+                    try db.execute(sql: "UPDATE runs SET call_count = ? WHERE id = ?", arguments: [calls, run])
                 }
-                try flush()
-                for account in order {
-                    let target = opened[account]!
-                    if !target.skipped {
-                        try db.execute(sql: "UPDATE runs SET call_count = ? WHERE id = ?", arguments: [target.calls, target.id])
-                    }
-                    enqueued.append(EnqueuedRun(run: target.id, job: run.job, account: account,
-                                                calls: target.skipped ? 0 : target.calls, skipped: target.skipped))
-                }
-            }
-            return enqueued
+            ).enqueue(runs)
         }
     }
 

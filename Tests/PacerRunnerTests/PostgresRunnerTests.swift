@@ -11,7 +11,10 @@ import Testing
 
 /// `pacer run` on PostgreSQL (the throwaway server of `scripts/with-postgres.sh`) against the emulator on
 /// 127.0.0.1: several runners as if on several machines, whose clocks disagree, sharing one limit per account.
-@Suite(.serialized) struct PostgresRunnerTests {
+/// (The SIGKILL recovery test runs on both stores in `RunnerIntegrationTests`.)
+/// An extension of the integration suite, so that these runs take their turn with its others (one heavy run at a
+/// time) rather than competing with them for the machine's cores.
+extension RunnerIntegrationTests {
     /// Debian's `faketime` (libfaketime) shifts a process's wall clock, not its monotonic clock, by `offset`, as a
     /// machine whose clock is off would have it.
     static func skewed(_ offset: String) -> [String] { ["/usr/bin/faketime", "-f", offset] }
@@ -85,48 +88,6 @@ import Testing
             try tx.rows("SELECT runner, COUNT(*) AS n FROM attempts GROUP BY runner").map { "\(try $0.get("runner", as: String.self)): \(try $0.get("n", as: Int.self))" }
         }
         #expect(try Self.runnerCount(h) == 3, "all three runners took part: \(runners)")
-    }
-
-    /// A runner killed without warning mid-run: another finds it dead and finishes the queue, nothing lost and no
-    /// order sent twice (the SQLite test of the same name, on PostgreSQL).
-    @Test func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing() async throws {
-        let h = try await RunnerHarness(configured: "50/1s", database: .postgres)
-        try h.enqueue(.kookeey, count: 150)
-        try h.enqueue(.bitz, count: 150)
-        try h.enqueue(.kucoin, count: 100, idempotent: false, job: "kucoin-orders")
-        let victim = try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath],
-                                            environment: RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "error"]) { $1 })
-        let started = Date()
-        while Date().timeIntervalSince(started) < 15, h.emulator.stats().accounts.map(\.accepted).reduce(0, +) < 120 {
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        kill(victim.process.processIdentifier, SIGKILL)
-        victim.process.waitUntilExit()
-        #expect(victim.process.terminationReason == .uncaughtSignal)
-        let acceptedBeforeKill = h.emulator.stats().accounts.map(\.accepted).reduce(0, +)
-        #expect(acceptedBeforeKill >= 120 && acceptedBeforeKill < 400, "killed mid-run, after \(acceptedBeforeKill)")
-
-        let summary = try await h.runInProcess { $0.maxSeconds = 60 }
-        await h.stop()
-        #expect(summary.held.isEmpty)
-        var byJob: [String: [CallState: Int]] = [:]
-        try h.store.results(run: nil) { byJob[$0.job, default: [:]][$0.state, default: 0] += 1 }
-        #expect(byJob["kookeey-job"] == [.succeeded: 150])
-        #expect(byJob["bitz-job"] == [.succeeded: 150])
-        let orders = byJob["kucoin-orders"] ?? [:]
-        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 100, "\(orders)")
-        let stats = h.emulator.stats()
-        let performed = stats.calls.filter { $0.key.contains("POST /api/v1/orders") }
-        #expect(stats.calls.count - performed.count == 300)
-        #expect(performed.values.allSatisfy { $0 == 1 }, "\(performed.filter { $0.value > 1 })")
-        let uncertainTries = try (h.store as! PostgresStore).read { tx in
-            try tx.rows("""
-                SELECT a.classification FROM calls c JOIN attempts a ON a.call_id = c.id WHERE c.state = 'uncertain'
-                """).map { try $0.get("classification", as: String.self) }
-        }
-        #expect(uncertainTries.count == orders[.uncertain] ?? 0, "an uncertain call was tried again")
-        #expect(uncertainTries.allSatisfy { $0 == "abandoned" })
-        for account in stats.accounts { #expect(account.maxSentInWindow <= 50, "\(account.key)") }
     }
 
     /// An idle runner on PostgreSQL learns of new work from NOTIFY, not from polling: with the backstop look set

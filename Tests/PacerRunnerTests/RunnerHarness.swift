@@ -11,7 +11,10 @@ import PacerTestSupport
 /// work and run runners in-process or as `pacer run` processes. The database is SQLite, or a new database on the
 /// test PostgreSQL server (`PACER_TEST_POSTGRES`, see `scripts/with-postgres.sh`).
 final class RunnerHarness: @unchecked Sendable {
-    enum Database { case sqlite, postgres }
+    enum Database: Sendable, CustomStringConvertible {
+        case sqlite, postgres
+        var description: String { self == .sqlite ? "SQLite" : "PostgreSQL" }
+    }
 
     let dir = TempDir()
     let emulator: Emulator
@@ -156,6 +159,15 @@ final class RunnerHarness: @unchecked Sendable {
         var counts: [CallState: Int] = [:]
         try store.results(run: nil) { counts[$0.state, default: 0] += 1 }
         return counts
+    }
+
+    /// The classification of every try of the calls now in `state`.
+    func classificationsOfTries(ofCallsIn state: CallState) throws -> [String] {
+        let sql = "SELECT a.classification FROM calls c JOIN attempts a ON a.call_id = c.id WHERE c.state = '\(state.rawValue)'"
+        if let postgres = store as? PostgresStore {
+            return try postgres.rows(sql).map { try $0.decode(String.self) }
+        }
+        return try sqlite.pool.read { db in try String.fetchAll(db, sql: sql) }
     }
 
     func attemptsByClassification() throws -> [String: Int] {

@@ -161,8 +161,10 @@ import Testing
         #expect((h.emulator.stats().account("kookeey-key")?.maxAcceptedInWindow ?? 99) <= 20)
     }
 
-    @Test func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing() async throws {
-        let h = try await RunnerHarness(configured: "50/1s")
+    /// On SQLite and on PostgreSQL.
+    @Test(arguments: [RunnerHarness.Database.sqlite, .postgres])
+    func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing(_ database: RunnerHarness.Database) async throws {
+        let h = try await RunnerHarness(configured: "50/1s", database: database)
         try h.enqueue(.kookeey, count: 150)                                   // idempotent: may be re-sent
         try h.enqueue(.bitz, count: 150)
         try h.enqueue(.kucoin, count: 100, idempotent: false, job: "kucoin-orders") // never re-sent
@@ -198,11 +200,7 @@ import Testing
         #expect(stats.calls.count - performed.count == 300)
         #expect(performed.values.allSatisfy { $0 == 1 }, "\(performed.filter { $0.value > 1 })")
         #expect(performed.count >= orders[.succeeded] ?? 0)
-        let triesOfUncertain = try await h.sqlite.pool.read { db in
-            try String.fetchAll(db, sql: """
-                SELECT a.classification FROM calls c JOIN attempts a ON a.call_id = c.id WHERE c.state = 'uncertain'
-                """)
-        }
+        let triesOfUncertain = try h.classificationsOfTries(ofCallsIn: .uncertain)
         #expect(triesOfUncertain.count == orders[.uncertain] ?? 0, "an uncertain call was tried again")
         #expect(triesOfUncertain.allSatisfy { $0 == "abandoned" })
     }
