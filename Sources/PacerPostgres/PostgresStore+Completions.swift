@@ -27,15 +27,24 @@ extension PostgresStore {
             } else {
                 moved = []
             }
-            var requeued = false
+            var requeued: [Int64] = []
             for c in batch {
                 if moved.contains(c.call) {
-                    if c.state == .retrying { requeued = true }
+                    if c.state == .retrying { requeued.append(c.call) }
                     continue
                 }
-                if try Self.completeOne(tx, c) { requeued = requeued || c.state == .retrying }
+                if try Self.completeOne(tx, c), c.state == .retrying { requeued.append(c.call) }
             }
-            if requeued { try tx.execute("NOTIFY pacer_work") }
+            guard !requeued.isEmpty else { return }
+            // A call whose run was cancelled while it was in flight is not tried again (as on SQLite).
+            let cancelled = try tx.rows("""
+                UPDATE calls SET state = 'cancelled'
+                WHERE id = ANY(\(requeued)) AND state = 'retrying' AND lookup_pending = 0
+                  AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                RETURNING id
+                """).map { try $0.get("id", as: Int64.self) }
+            try Self.recordCancelled(tx, cancelled, at: serverNow)
+            if cancelled.count < requeued.count { try tx.execute("NOTIFY pacer_work") }
         }
     }
 

@@ -209,3 +209,62 @@ public struct Recovery: Sendable, Equatable {
         self.deadRunners = deadRunners
     }
 }
+
+/// One try of a call, as `show` prints it.
+public struct AttemptRecord: Sendable, Equatable {
+    public var attempt: Int
+    public var runner: String
+    public var startedAt: Int64?
+    public var latencyMilliseconds: Int64?
+    public var httpStatus: Int?
+    public var code: String?
+    public var classification: String
+    public var message: String?
+
+    public init(attempt: Int, runner: String, startedAt: Int64?, latencyMilliseconds: Int64?, httpStatus: Int?,
+                code: String?, classification: String, message: String?) {
+        self.attempt = attempt
+        self.runner = runner
+        self.startedAt = startedAt
+        self.latencyMilliseconds = latencyMilliseconds
+        self.httpStatus = httpStatus
+        self.code = code
+        self.classification = classification
+        self.message = message
+    }
+}
+
+/// One call with its request body and every try (`pacer show`).
+public struct CallDetail: Sendable, Equatable {
+    public var record: ResultRecord
+    public var body: String?
+    public var attempts: [AttemptRecord]
+
+    public init(record: ResultRecord, body: String?, attempts: [AttemptRecord]) {
+        self.record = record
+        self.body = body
+        self.attempts = attempts
+    }
+}
+
+/// What `retry` or `cancel` did to a run.
+public struct RunChange: Sendable, Equatable {
+    public var run: Int64
+    public var calls: Int
+
+    public init(run: Int64, calls: Int) {
+        self.run = run
+        self.calls = calls
+    }
+}
+
+/// What `prune` deleted.
+public struct PruneSummary: Sendable, Equatable {
+    public var runs: Int
+    public var calls: Int
+
+    public init(runs: Int, calls: Int) {
+        self.runs = runs
+        self.calls = calls
+    }
+}

@@ -57,6 +57,11 @@ extension SQLiteStore {
                                                              OR error LIKE 'the runner stopped while this keyed call%')))
                        OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
                 """)
+            let cancelled = try db.cachedStatement(sql: """
+                UPDATE calls SET state = 'cancelled'
+                WHERE id = ? AND state = 'retrying' AND lookup_pending = 0
+                  AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                """)
             for c in completions {
                 try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
@@ -83,6 +88,13 @@ extension SQLiteStore {
                                                 c.httpStatus, c.code, c.classification, c.message])
                 if c.state.isTerminal {
                     try result.execute(arguments: [c.call, c.httpStatus, c.code, c.data, c.error, c.finishedAt])
+                } else if c.state == .retrying {
+                    // Its run was cancelled while it was in flight: it is not tried again.
+                    try cancelled.execute(arguments: [c.call])
+                    if db.changesCount == 1 {
+                        try result.execute(arguments: [c.call, c.httpStatus, c.code, c.data,
+                                                       RetryRules.cancelledError, c.finishedAt])
+                    }
                 }
             }
         }

@@ -13,6 +13,12 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case diskFull
         /// The database (or its folder) cannot be written.
         case readOnly
+        /// No run or call with that id.
+        case notFound
+        /// The request does not fit the run's state now (a retry of a run that is still running).
+        case conflict
+        /// The request itself is wrong (a state that cannot be retried).
+        case invalid
     }
 
     public let kind: Kind

@@ -592,4 +592,99 @@ struct StoreConformance {
         try store.results(run: nil) { result = $0 }
         #expect(result?.state == .duplicate && result?.data == #"{"id":"o1"}"# && result?.key == "k1")
     }
+
+    // MARK: Operating runs
+
+    /// A run of 5 calls: succeeded, failed (code 10006), dead, uncertain, and one still queued.
+    func storeWithFinishedCalls() throws -> (any PacerStore, run: Int64, calls: [ClaimedCall]) {
+        let store = try storeWithCalls(5)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 4)
+        func done(_ call: ClaimedCall, _ state: CallState, _ code: String?) -> Completion {
+            Completion(call: call.id, runner: "r1", startedAt: 1, latencyMilliseconds: 5, httpStatus: 200, code: code,
+                       classification: state == .succeeded ? "ok" : "permanent", message: "m", state: state,
+                       attempts: 1, nextAttemptAt: 0, data: nil, error: state == .succeeded ? nil : "no", finishedAt: 10)
+        }
+        try store.complete([done(c[0], .succeeded, "0"), done(c[1], .failed, "10006"), done(c[2], .dead, nil),
+                            done(c[3], .uncertain, nil)])
+        return (store, c[0].run, c)
+    }
+
+    func callsArePagedAndShown() throws {
+        let (store, run, c) = try storeWithFinishedCalls()
+        let all = try store.calls(run: run, state: nil, code: nil, after: nil, limit: 10)
+        #expect(all.map(\.state) == [.succeeded, .failed, .dead, .uncertain, .queued])
+        let page = try store.calls(run: run, state: nil, code: nil, after: all[1].call, limit: 2)
+        #expect(page.map(\.call) == [all[2].call, all[3].call])
+        #expect(try store.calls(run: run, state: .failed, code: nil, after: nil, limit: 10).map(\.call) == [c[1].id])
+        #expect(try store.calls(run: run, state: nil, code: "10006", after: nil, limit: 10).map(\.call) == [c[1].id])
+        let missing = #expect(throws: StoreError.self) { _ = try store.calls(run: 999, state: nil, code: nil, after: nil, limit: 1) }
+        #expect(missing?.kind == .notFound)
+
+        let detail = try #require(try store.callDetail(c[1].id))
+        #expect(detail.record.state == .failed && detail.record.code == "10006" && detail.record.error == "no")
+        #expect(detail.attempts == [AttemptRecord(attempt: 1, runner: "r1", startedAt: 1, latencyMilliseconds: 5,
+                                                  httpStatus: 200, code: "10006", classification: "permanent", message: "m")])
+        #expect(try store.callDetail(999_999) == nil)
+    }
+
+    func retriesPutFinalCallsBackAndRefuseWhatTheyShouldNot() throws {
+        let (store, run, c) = try storeWithFinishedCalls()
+        // Still running (a call queued): refused, nothing changed.
+        let running = #expect(throws: StoreError.self) { _ = try store.retry(run: run, states: [.failed], nowMilliseconds: 20) }
+        #expect(running?.kind == .conflict)
+        let last = try #require(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1).first)
+        try store.complete([Completion(call: last.id, runner: "r1", startedAt: 1, latencyMilliseconds: 1, httpStatus: 200,
+                                       code: "0", classification: "ok", message: nil, state: .succeeded, attempts: 1,
+                                       nextAttemptAt: 0, data: nil, error: nil, finishedAt: 11)])
+        let wrong = #expect(throws: StoreError.self) { _ = try store.retry(run: run, states: [.succeeded], nowMilliseconds: 20) }
+        #expect(wrong?.kind == .invalid)
+        let unknown = #expect(throws: StoreError.self) { _ = try store.retry(run: 999, states: [.failed], nowMilliseconds: 20) }
+        #expect(unknown?.kind == .notFound)
+
+        // The default states: failed and dead go back, with fresh attempts and no result; uncertain stays.
+        #expect(try store.retry(run: run, states: CallState.retriedByDefault, nowMilliseconds: 20) == RunChange(run: run, calls: 2))
+        let states = try store.calls(run: run, state: nil, code: nil, after: nil, limit: 10).map(\.state)
+        #expect(states == [.succeeded, .queued, .queued, .uncertain, .succeeded])
+        let retried = try #require(try store.callDetail(c[1].id))
+        #expect(retried.record.attempts == 0 && retried.record.error == nil && retried.attempts.count == 1, "history kept")
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 19, leaseUntil: 30_000, max: 5).isEmpty)
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 20, leaseUntil: 30_000, max: 5).count == 2)
+    }
+
+    func cancelStopsWaitingCallsAndInFlightOnesAfterTheirTry() throws {
+        let store = try storeWithCalls(4)
+        let inFlight = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
+        let run = inFlight[0].run
+        #expect(try store.cancel(run: run, nowMilliseconds: 5) == RunChange(run: run, calls: 3))
+        // The call in flight gets a retryable answer: it is cancelled, not tried again.
+        try store.complete([Completion(call: inFlight[0].id, runner: "r1", startedAt: 1, latencyMilliseconds: 1,
+                                       httpStatus: 503, code: nil, classification: "transient", message: nil,
+                                       state: .retrying, attempts: 1, nextAttemptAt: 6, data: nil, error: nil,
+                                       finishedAt: 6)])
+        let records = try store.calls(run: run, state: nil, code: nil, after: nil, limit: 10)
+        #expect(records.map(\.state) == [.cancelled, .cancelled, .cancelled, .cancelled])
+        #expect(records.allSatisfy { $0.error == RetryRules.cancelledError })
+        #expect(try store.hasWork(accounts: nil) == false)
+        let unknown = #expect(throws: StoreError.self) { _ = try store.cancel(run: 999, nowMilliseconds: 5) }
+        #expect(unknown?.kind == .notFound)
+        // Cancelled calls can be retried: the run runs again.
+        #expect(try store.retry(run: run, states: [.cancelled], nowMilliseconds: 7).calls == 4)
+        let again = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 7, leaseUntil: 30_000, max: 1)
+        try store.complete([Completion(call: again[0].id, runner: "r1", startedAt: 8, latencyMilliseconds: 1,
+                                       httpStatus: 503, code: nil, classification: "transient", message: nil,
+                                       state: .retrying, attempts: 1, nextAttemptAt: 9, data: nil, error: nil,
+                                       finishedAt: 9)])
+        #expect(try store.callDetail(again[0].id)?.record.state == .retrying, "no longer cancelled")
+    }
+
+    func pruneDeletesOldFinishedRunsOnly() throws {
+        let (store, run, _) = try storeWithFinishedCalls() // its calls ended at 10; one still queued
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("empty", "acct")) { _ in }])
+        #expect(try store.prune(finishedBefore: 1_000_000) == PruneSummary(runs: 1, calls: 0), "only the empty run (created at 1,000)")
+        _ = try store.cancel(run: run, nowMilliseconds: 50)
+        #expect(try store.prune(finishedBefore: 40) == PruneSummary(runs: 0, calls: 0), "its last call ended at 50")
+        #expect(try store.prune(finishedBefore: 51) == PruneSummary(runs: 1, calls: 5))
+        #expect(try store.status().runs.isEmpty)
+        #expect(try store.callDetail(1) == nil)
+    }
 }

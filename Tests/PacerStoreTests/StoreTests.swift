@@ -38,6 +38,16 @@ import Testing
     @Test(arguments: kinds) func keysAreStoredWithTheCallAndUnique(_ kind: StoreKind) throws { try kind.conformance(dir).keysAreStoredWithTheCallAndUnique() }
     @Test(arguments: kinds) func recoveryRequeuesKeyedOrders(_ kind: StoreKind) throws { try kind.conformance(dir).recoveryRequeuesKeyedOrders() }
     @Test(arguments: kinds) func lookupsAreRemembered(_ kind: StoreKind) throws { try kind.conformance(dir).lookupsAreRemembered() }
+    @Test(arguments: kinds) func callsArePagedAndShown(_ kind: StoreKind) throws { try kind.conformance(dir).callsArePagedAndShown() }
+    @Test(arguments: kinds) func retriesPutFinalCallsBack(_ kind: StoreKind) throws {
+        try kind.conformance(dir).retriesPutFinalCallsBackAndRefuseWhatTheyShouldNot()
+    }
+    @Test(arguments: kinds) func cancelStopsWaitingCalls(_ kind: StoreKind) throws {
+        try kind.conformance(dir).cancelStopsWaitingCallsAndInFlightOnesAfterTheirTry()
+    }
+    @Test(arguments: kinds) func pruneDeletesOldFinishedRunsOnly(_ kind: StoreKind) throws {
+        try kind.conformance(dir).pruneDeletesOldFinishedRunsOnly()
+    }
 }
 
 /// SQLite specifics of the guarantees: the indexes behind heartbeats, and the durable dispatch mark.
@@ -113,6 +123,37 @@ import Testing
         #expect(try appliedMigrations() == [EmbeddedMigrations.all[0].name])
         _ = try SQLiteStore(path: path)
         #expect(try appliedMigrations() == EmbeddedMigrations.all.map(\.name))
+    }
+
+    /// 0010 rebuilds `calls`, `attempts` and `results` (a CHECK constraint changes): a database written before it
+    /// keeps every call, try and result, and its foreign keys.
+    @Test func theCancelledStateMigrationKeepsEverything() throws {
+        let pool = try DatabasePool(path: path)
+        let before = Array(EmbeddedMigrations.all.prefix { $0.name < "0010" })
+        try SchemaMigrator(migrations: before).migrate(pool, path: path)
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, created_at)
+                VALUES ('a', 'kucoin', 'http://127.0.0.1:9', 10, 1000, 0);
+                INSERT INTO runs (id, job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms, created_at)
+                VALUES (7, 'j', 'a', 'j.yaml', 3, 10, 100, 0);
+                INSERT INTO calls (id, run_id, seq, account, method, path, params, state, attempts, call_key, keyed)
+                VALUES (70, 7, 0, 'a', 'POST', '/o', '{}', 'failed', 1, 'k70', 1);
+                INSERT INTO attempts (call_id, attempt, runner, started_at, classification) VALUES (70, 1, 'r', 5, 'permanent');
+                INSERT INTO results (call_id, error, finished_at) VALUES (70, 'no', 6);
+                """)
+        }
+        try pool.close()
+        let store = try SQLiteStore(path: path)
+        let detail = try #require(try store.callDetail(70))
+        #expect(detail.record.state == .failed && detail.record.key == "k70" && detail.record.error == "no")
+        #expect(detail.attempts.map(\.classification) == ["permanent"])
+        #expect(try store.retry(run: 7, states: [.failed], nowMilliseconds: 10).calls == 1)
+        try store.removeAccount(named: "a", purgeRuns: true) // cascades through the rebuilt tables
+        let left = try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT (SELECT COUNT(*) FROM calls) + (SELECT COUNT(*) FROM attempts)") }
+        #expect(left == 0)
+        let problems = try store.pool.read { db in try Row.fetchAll(db, sql: "PRAGMA foreign_key_check") }
+        #expect(problems.isEmpty)
     }
 
     @Test func aRunKeepsItsJobsOnMap() throws {

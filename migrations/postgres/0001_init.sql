@@ -36,7 +36,8 @@ CREATE TABLE runs (
     backoff_max_ms  BIGINT NOT NULL,
     created_at      BIGINT NOT NULL,
     overrides       TEXT,                   -- the job's `on:` map, compact JSON
-    schedule_tick   BIGINT
+    schedule_tick   BIGINT,
+    cancelled_at    BIGINT                  -- `pacer cancel`: a call in flight then ends cancelled, not retried
 );
 CREATE INDEX runs_job_created ON runs(job, created_at);
 CREATE INDEX runs_job_account_created ON runs(job, account, created_at);
@@ -55,7 +56,8 @@ CREATE TABLE calls (
     weight           BIGINT NOT NULL DEFAULT 1 CHECK (weight >= 1),
     idempotent       BOOLEAN NOT NULL DEFAULT TRUE,
     state            TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
-                         ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate')),
+                         ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate',
+                          'cancelled')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT NOT NULL DEFAULT 0,
     lease_owner      TEXT,
