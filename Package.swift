@@ -104,12 +104,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // What operators see and do: the JSON views (status, calls, one call) the commands and the dashboard share.
+        .target(name: "PacerOperations", dependencies: ["PacerCore", "PacerStore"], swiftSettings: strict),
         // Command implementations; the executable only calls into this.
         .target(
             name: "PacerCLI",
             dependencies: [
                 "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner", "PacerQueue",
-                "PacerPostgres",
+                "PacerPostgres", "PacerOperations",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
@@ -157,7 +159,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",
-            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerPostgres", "PacerRunner", "PacerJobs",
+            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerPostgres", "PacerRunner", "PacerJobs", "PacerOperations",
                            "PacerTestSupport", "pacer", "PacerFuzz",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),

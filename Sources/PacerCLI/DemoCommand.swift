@@ -4,6 +4,7 @@ import PacerCore
 import PacerQueue
 import PacerEmulator
 import PacerRunner
+import PacerOperations
 import PacerStore
 
 /// `pacer demo`: Pacer's main job on the embedded default, offline and with no credentials. It starts the local
@@ -57,7 +58,7 @@ struct DemoCommand: AsyncParsableCommand {
             try await transport.shutdown()
             print("")
             let report = try store.status()
-            let buckets = try StatusCommand.buckets(store, report, now: WallClock.nowMilliseconds())
+            let buckets = try StatusView.buckets(store, report, now: WallClock.nowMilliseconds())
             print(StatusCommand.table(report, buckets: buckets), terminator: "")
             print("")
             if !summary.held.isEmpty { throw CLIError("paused accounts hold calls: \(summary.held.keys.sorted())") }

@@ -3,6 +3,7 @@ import Foundation
 import PacerCore
 import PacerJobs
 import PacerQueue
+import PacerOperations
 import PacerStore
 
 /// `pacer schedule add|list|remove`: recurring jobs, ticked by `pacer run` without --drain.

@@ -1,6 +1,7 @@
 import Foundation
 import ArgumentParser
 import PacerCore
+import PacerOperations
 import PacerStore
 
 struct StatusCommand: ParsableCommand {
@@ -15,10 +16,10 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let opened = try store.open()
         let report = try opened.status()
-        let buckets = try Self.buckets(opened, report, now: WallClock.nowMilliseconds())
+        let buckets = try StatusView.buckets(opened, report, now: WallClock.nowMilliseconds())
         // Schedules whose file was refused at their last tick (skipped, or running their last good version).
         let broken = try opened.schedules().filter { $0.lastError != nil }
-        print(json ? Self.json(report, buckets: buckets, brokenSchedules: broken).compactText
+        print(json ? StatusView.json(report, buckets: buckets, brokenSchedules: broken).compactText
                    : Self.table(report, buckets: buckets, limit: all ? nil : Self.shown) + Self.scheduleErrors(broken),
               terminator: json ? "\n" : "")
     }
@@ -26,66 +27,6 @@ struct StatusCommand: ParsableCommand {
     static func scheduleErrors(_ broken: [ScheduleRecord]) -> String {
         guard !broken.isEmpty else { return "" }
         return "\n" + broken.map { "schedule \($0.job): \($0.lastError ?? "")\n" }.joined()
-    }
-
-    /// Each account's limiter as a token bucket: capacity (the limit, or less while paced down after rate-limit
-    /// answers), tokens spent in the current window (each returns one window after it was spent), cool-down.
-    struct Bucket {
-        var capacity: Int
-        var spent: Int
-        var windowMilliseconds: Int64
-        var cooldownUntil: Int64?
-        /// Calls finished per second over the last minute.
-        var rate: Double = 0
-    }
-
-    static func buckets(_ store: any PacerStore, _ report: StatusReport, now: Int64) throws -> [String: Bucket] {
-        var out: [String: Bucket] = [:]
-        let recent = try store.finishedSince(now - 60_000)
-        for a in report.accounts {
-            let window = a.limit.bucketWindowMilliseconds()
-            let p = try store.pacing(account: a.account, nowMilliseconds: now, windowMilliseconds: window,
-                                     configuredCount: a.limit.count)
-            out[a.account] = Bucket(capacity: p.pacing.capacity(now: now, windowMilliseconds: window), spent: p.spentInWindow,
-                                    windowMilliseconds: window,
-                                    cooldownUntil: p.pacing.cooldownUntil > now ? p.pacing.cooldownUntil : nil,
-                                    rate: Double(recent[a.account] ?? 0) / 60)
-        }
-        return out
-    }
-
-    static func counts(_ counts: [CallState: Int]) -> JSONValue {
-        .object(CallState.allCases.map { .init($0.rawValue, .number(String(counts[$0] ?? 0))) })
-    }
-
-    static func json(_ report: StatusReport, buckets: [String: Bucket] = [:],
-                     brokenSchedules: [ScheduleRecord] = []) -> JSONValue {
-        var members: [JSONValue.Member] = [
-            .init("runs", .array(report.runs.map { r in
-                .object([.init("run", .number(String(r.run))), .init("job", .string(r.job)),
-                         .init("account", .string(r.account)), .init("counts", counts(r.counts))])
-            })),
-            .init("accounts", .array(report.accounts.map { a in
-                var members: [JSONValue.Member] = [
-                    .init("account", .string(a.account)), .init("paused", .bool(a.paused)),
-                    .init("reason", a.pausedReason.map(JSONValue.string) ?? .null), .init("counts", counts(a.counts))]
-                if let b = buckets[a.account] {
-                    members.append(.init("bucket", .object([
-                        .init("capacity", .number(String(b.capacity))), .init("spent", .number(String(b.spent))),
-                        .init("window_ms", .number(String(b.windowMilliseconds))),
-                        .init("rate_per_second", .number(String(format: "%.3f", b.rate))),
-                        .init("cooldown_until", b.cooldownUntil.map { .string(Timestamps.iso8601($0)) } ?? .null),
-                    ])))
-                }
-                return .object(members)
-            })),
-        ]
-        if !brokenSchedules.isEmpty {
-            members.append(.init("schedule_errors", .array(brokenSchedules.map { s in
-                .object([.init("job", .string(s.job)), .init("error", .string(s.lastError ?? ""))])
-            })))
-        }
-        return .object(members)
     }
 
     /// States with calls in them, in life-cycle order: `queued=10 succeeded=990`.
@@ -105,7 +46,7 @@ struct StatusCommand: ParsableCommand {
     /// Rows of each table shown without `--all`: enough to see what is busy, short enough at 1,000 accounts.
     static let shown = 20
 
-    static func table(_ report: StatusReport, buckets: [String: Bucket] = [:], limit: Int? = nil) -> String {
+    static func table(_ report: StatusReport, buckets: [String: AccountBucket] = [:], limit: Int? = nil) -> String {
         // Beyond `limit` rows, the runs and accounts with the most work left are shown, then a line for the rest.
         func left(_ counts: [CallState: Int]) -> Int { counts.filter { !$0.key.isTerminal }.values.reduce(0, +) }
         func busiest<T>(_ rows: [T], _ counts: (T) -> [CallState: Int]) -> ([T], hidden: Int) {

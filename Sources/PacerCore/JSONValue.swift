@@ -46,6 +46,12 @@ public enum JSONValue: Sendable, Equatable {
         return members.first { $0.key == key }?.value
     }
 
+    /// Element lookup for arrays; `nil` for any other value or an index out of range.
+    public subscript(index: Int) -> JSONValue? {
+        guard case .array(let items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+
     public func write(to out: inout String) {
         switch self {
         case .null: out += "null"

@@ -51,28 +51,39 @@ extension PostgresStore {
     /// Settles the batch's spends, moves on the calls whose lease is still ours, and records their tries and
     /// results; returns the calls moved on. The others (a lease lost) are left to `completeOne`.
     static func moveOn(_ tx: PostgresTransaction, _ batch: [Completion]) throws -> Set<Int64> {
-        let calls = batch.map(\.call), runners = batch.map(\.runner), finished = batch.map(\.finishedAt)
-        // Every open spend of ours for each call: a spend whose commit was lost with its connection and was made
-        // again left two.
-        try tx.execute("""
-            UPDATE limiter_spends s SET at = GREATEST(s.at, u.finished), open = FALSE
-            FROM unnest(\(calls)::bigint[], \(runners)::text[], \(finished)::bigint[]) AS u(call, runner, finished)
-            WHERE s.call_id = u.call AND s.owner = u.runner AND s.open
-            """)
+        let calls = batch.map(\.call), runners = batch.map(\.runner)
+        let dispatched = batch.map { $0.dispatchedAt ?? 0 }, knownDispatch = batch.map { $0.dispatchedAt != nil }
         let states = batch.map(\.state.rawValue), attempts = batch.map { Int64($0.attempts) }
         let next = batch.map(\.nextAttemptAt), classes = batch.map(\.classification)
         let lookups = batch.map { Int64($0.state == .retrying ? $0.lookup?.rawValue ?? 0 : 0) }
         let acted = batch.map(\.mayHaveActed)
+        // Only the try this answer is for: the lease is ours and (when the answer says which) the call's dispatch
+        // mark is this try's, so an answer written again after its first commit's reply was lost never lands on
+        // a later try of the same call.
         let moved = Set(try tx.rows("""
             UPDATE calls c SET state = u.state, attempts = u.attempts, next_attempt_at = u.next, last_class = u.class,
                 lookup_pending = u.lookup, maybe_done_by = CASE WHEN u.acted THEN u.attempts ELSE c.maybe_done_by END,
                 lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
             FROM unnest(\(calls)::bigint[], \(runners)::text[], \(states)::text[], \(attempts)::bigint[],
-                        \(next)::bigint[], \(classes)::text[], \(lookups)::bigint[], \(acted)::boolean[])
-                 AS u(id, runner, state, attempts, next, class, lookup, acted)
+                        \(next)::bigint[], \(classes)::text[], \(lookups)::bigint[], \(acted)::boolean[],
+                        \(dispatched)::bigint[], \(knownDispatch)::boolean[])
+                 AS u(id, runner, state, attempts, next, class, lookup, acted, dispatched, known)
             WHERE c.id = u.id AND c.lease_owner = u.runner AND c.state = 'in_flight'
+              AND (NOT u.known OR c.dispatched_at = u.dispatched)
             RETURNING c.id
             """).map { try $0.get("id", as: Int64.self) })
+        // Settle the moved calls' open spends of ours, up to this try's (a spend whose commit's reply was lost and
+        // was made again left two): their tokens come back a window after the answer.
+        let settled = batch.filter { moved.contains($0.call) }
+        if !settled.isEmpty {
+            try tx.execute("""
+                UPDATE limiter_spends s SET at = GREATEST(s.at, u.finished), open = FALSE
+                FROM unnest(\(settled.map(\.call))::bigint[], \(settled.map(\.runner))::text[],
+                            \(settled.map(\.finishedAt))::bigint[], \(settled.map { $0.dispatchedAt ?? Int64.max })::bigint[])
+                     AS u(call, runner, finished, dispatched)
+                WHERE s.call_id = u.call AND s.owner = u.runner AND s.open AND s.at <= u.dispatched
+                """)
+        }
         let done = batch.filter { moved.contains($0.call) }
         guard !done.isEmpty else { return moved }
         // Optional values travel as arrays with a flag beside them (postgres-nio binds no NULLs inside arrays).
@@ -118,10 +129,6 @@ extension PostgresStore {
     /// One completion, row by row: its call moved on if the lease is still ours (returns true), else a late
     /// answer recorded as the SQLite store does.
     static func completeOne(_ tx: PostgresTransaction, _ c: Completion) throws -> Bool {
-        try tx.execute("""
-            UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
-            WHERE call_id = \(c.call) AND owner = \(c.runner) AND open
-            """)
         let lookup = Int64(c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0)
         let moved = try tx.execute("""
             UPDATE calls SET state = \(c.state.rawValue), attempts = \(Int64(c.attempts)),
@@ -129,10 +136,19 @@ extension PostgresStore {
                 maybe_done_by = CASE WHEN \(c.mayHaveActed) THEN \(Int64(c.attempts)) ELSE maybe_done_by END,
                 lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
             WHERE id = \(c.call) AND lease_owner = \(c.runner) AND state = 'in_flight'
+              AND (\(c.dispatchedAt)::bigint IS NULL OR dispatched_at = \(c.dispatchedAt)::bigint)
             """)
         guard moved == 1 else {
-            // The lease was lost (see the SQLite store): a real answer is still recorded, and one that settles the
-            // call for good replaces what recovery decided.
+            // Not this try's call any more (its runner was found dead, or a later try holds it). The provider saw
+            // the request before this answer: our latest spend for the call, open or settled by recovery, holds
+            // its token a window from now (as on SQLite).
+            try tx.execute("""
+                UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
+                WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = \(c.call) AND owner = \(c.runner)
+                            AND (\(c.dispatchedAt)::bigint IS NULL OR at <= \(c.dispatchedAt)::bigint OR NOT open))
+                """)
+            // A real answer is still recorded, and one that settles the call for good replaces what recovery
+            // decided.
             guard c.httpStatus != nil else { return false }
             try recordAttempt(tx, c, message: "late answer, after this runner's calls were recovered"
                               + (c.message.map { ": " + $0 } ?? ""))
@@ -148,6 +164,11 @@ extension PostgresStore {
             if replaced == 1 { try recordResult(tx, c) }
             return false
         }
+        try tx.execute("""
+            UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
+            WHERE call_id = \(c.call) AND owner = \(c.runner) AND open
+              AND (\(c.dispatchedAt)::bigint IS NULL OR at <= \(c.dispatchedAt)::bigint)
+            """)
         try recordAttempt(tx, c, message: c.message)
         if c.state.isTerminal { try recordResult(tx, c) }
         return true

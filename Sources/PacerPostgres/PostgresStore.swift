@@ -47,6 +47,8 @@ public final class PostgresStore: PacerStore {
 
     deinit { pool.closeAll() }
 
+    public var keepsItsOwnClock: Bool { clockSource == .database }
+
     /// Runs one read-only statement and returns its rows, for tools that read the database directly (benchmarks,
     /// diagnostics), as `SQLiteStore.pool` serves them on SQLite.
     public func rows(_ sql: String) throws -> [PostgresRow] {

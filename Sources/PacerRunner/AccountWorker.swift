@@ -130,12 +130,12 @@ struct AccountWorker: Sendable {
     func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, clockOffset: ClockOffset) async {
         let started = clock.now()
         guard runner.maySend(as: runnerID) else {
-            await runner.completions.add(Completion(
+            await runner.record(Completion(
                 call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: 0, httpStatus: nil, code: nil,
                 classification: RetryDecision.Kind.notSent.name,
                 message: "not sent: this runner's heartbeat is too old (the process was paused or the database blocked)",
                 state: .retrying, attempts: call.attempts, nextAttemptAt: started, data: nil, error: nil,
-                finishedAt: started, lookup: call.lookup))
+                finishedAt: started, lookup: call.lookup, dispatchedAt: spentAt))
             return
         }
         var kind: RetryDecision.Kind
@@ -247,14 +247,15 @@ struct AccountWorker: Sendable {
                 next = now
             }
         }
-        await runner.completions.add(Completion(
+        await runner.record(Completion(
             call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
             httpStatus: status, code: outcome?.code, classification: kind.name,
             message: lookingUp != nil ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state,
             attempts: call.attempts + (counted ? 1 : 0), nextAttemptAt: next,
             data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
             lookup: state == .retrying ? lookup : nil,
-            mayHaveActed: lookingUp == nil && (kind == .unknownOutcome || outcome?.mayHaveExecuted == true)))
+            mayHaveActed: lookingUp == nil && (kind == .unknownOutcome || outcome?.mayHaveExecuted == true),
+            dispatchedAt: spentAt))
         runner.noteFinished(account: account.name, state: state)
     }
 

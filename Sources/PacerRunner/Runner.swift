@@ -40,11 +40,9 @@ public final class Runner: Sendable {
     private let lastBeatMonotonic = Atomic<Int64>(0)
     private let origin = ContinuousClock.now
     private let heartbeatDone = Atomic<Bool>(false)
-    /// The store's clock minus ours, measured at each registration and heartbeat. Zero for SQLite (the store's
-    /// clock is ours); PostgreSQL stamps with the server's clock, which another machine's runner may see seconds
-    /// apart from its own. Instants the store hands back (due times, a spend's retry instant) are compared with
-    /// `storeNow()`, so a skewed runner neither polls early nor sleeps late.
-    private let storeOffset = StoreClockOffset()
+    /// The store's instant at our latest registration or heartbeat, and our monotonic instant read just before
+    /// the store read its clock (see `storeNow`).
+    private let storeBeat = Mutex<(at: Int64, mark: Int64)>((0, 0))
     private let watch: Mutex<HeartbeatWatch>
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
@@ -62,13 +60,7 @@ public final class Runner: Sendable {
         watch = Mutex(HeartbeatWatch(staleAfterMilliseconds: options.staleAfterMilliseconds,
                                      maxLookGapMilliseconds: options.heartbeatMilliseconds * 5 / 2))
         slots = InFlightSlots(options.concurrency)
-        // Answers are written with their instants on the store's clock (what the PostgreSQL limiter settles by).
-        let offset = storeOffset
-        completions = CompletionWriter { batch in
-            let shift = offset.value.load(ordering: .relaxed)
-            let moved = shift == 0 ? batch : batch.map { $0.shifted(by: shift) }
-            try await StoreExecutor.run { try store.complete(moved) }
-        }
+        completions = CompletionWriter { batch in try await StoreExecutor.run { try store.complete(batch) } }
         progress = RunProgress()
         spends = SpendBatcher(store: store, clock: clock)
     }
@@ -119,14 +111,36 @@ public final class Runner: Sendable {
             && monotonicMilliseconds() - lastBeatMonotonic.load(ordering: .relaxed) <= options.staleAfterMilliseconds / 2
     }
 
-    /// Our clock moved onto the store's (see `storeOffset`).
-    func storeNow() -> Int64 { clock.now() + storeClockOffset }
-    /// The store's clock minus ours.
-    var storeClockOffset: Int64 { storeOffset.value.load(ordering: .relaxed) }
+    /// Now on the store's clock. With SQLite, ours. With a store that keeps its own clock (PostgreSQL's server,
+    /// which runners on other machines see seconds apart from their own), followed on our monotonic clock from the
+    /// store's instant at our latest registration or heartbeat: it errs late (our mark precedes the server's
+    /// reading), and a step of our wall clock does not move it. Instants the store hands back (due times, a spend's
+    /// retry instant) are compared with it, and answers are written on it (`record`).
+    func storeNow() -> Int64 {
+        guard store.keepsItsOwnClock else { return clock.now() }
+        let beat = storeBeat.withLock { $0 }
+        return beat.at + monotonicMilliseconds() - beat.mark
+    }
 
-    /// Notes the store's instant `at` against ours, `local`, read inside the same transaction.
-    private func noteStoreClock(_ at: Int64, local: Int64) {
-        storeOffset.value.store(at - local, ordering: .relaxed)
+    /// The store's clock minus ours.
+    var storeClockOffset: Int64 { storeNow() - clock.now() }
+
+    /// Notes the store's instant at a registration or heartbeat, and our monotonic mark taken just before it.
+    private func noteStoreClock(_ at: Int64, mark: Int64) {
+        storeBeat.withLock { $0 = (at, mark) }
+    }
+
+    /// Hands an answer to the completion writer, its instants moved onto the store's clock once, now (a batch
+    /// written again later keeps them).
+    func record(_ completion: Completion) async {
+        var c = completion
+        if store.keepsItsOwnClock {
+            let shift = storeNow() - c.finishedAt
+            c.startedAt += shift
+            c.finishedAt += shift
+            if c.nextAttemptAt > 0 { c.nextAttemptAt += shift }
+        }
+        await completions.add(c)
     }
 
     /// Milliseconds on a monotonic clock: intervals measured in-process must not jump with the wall clock.
@@ -142,9 +156,7 @@ public final class Runner: Sendable {
         let fresh = Self.newIdentity()
         let clock = self.clock
         let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
-        let local = Mutex<Int64>(0)
-        let at = try await io { try $0.registerRunner(fresh, now: { local.withLock { $0 = clock.now(); return $0 } }) }
-        noteStoreClock(at, local: local.withLock { $0 })
+        let at = try await io { try $0.registerRunner(fresh, now: clock.now) }
         let published = current.withLock { identity -> Bool in
             guard identity.id == oldID else { return false }
             identity = fresh
@@ -156,6 +168,7 @@ public final class Runner: Sendable {
         }
         lastHeartbeat.store(at, ordering: .relaxed)
         lastBeatMonotonic.store(mark, ordering: .relaxed)
+        noteStoreClock(at, mark: mark)
         logger.warning("this runner was declared dead by another (paused or blocked longer than the stale threshold); its calls went back to the queue; registered again", metadata: [
                         "old": "\(oldID)", "new": "\(fresh.id)"])
     }
@@ -213,10 +226,9 @@ public final class Runner: Sendable {
         // Started on a full disk: wait for space (or a stop) rather than fail, as the loop below does.
         while true {
             do {
-                let local = Mutex<Int64>(0)
-                let at = try await io { try $0.registerRunner(me, now: { local.withLock { $0 = clock.now(); return $0 } }) }
+                let at = try await io { try $0.registerRunner(me, now: clock.now) }
                 lastHeartbeat.store(at, ordering: .relaxed)
-                noteStoreClock(at, local: local.withLock { $0 })
+                noteStoreClock(at, mark: mark)
                 break
             } catch let error as StoreError where error.kind == .diskFull && !isStopping
                         && options.maxSeconds.map({ clock.now() - start < Int64($0 * 1000) }) ?? true {
@@ -391,20 +403,17 @@ public final class Runner: Sendable {
                 // The beat's monotonic instant is read inside the transaction, with its wall-clock stamp: a pause
                 // between the commit and our resuming must not make an old beat look fresh.
                 let beat = try await io { [self] store in
-                    var mark: Int64 = 0, local: Int64 = 0
-                    let at = try store.heartbeat(runner: id, now: {
-                        mark = monotonicMilliseconds()
-                        local = clock.now()
-                        return local
-                    }, leaseMilliseconds: lease)
-                    return at.map { ($0, mark, local) }
+                    var mark: Int64 = 0
+                    let at = try store.heartbeat(runner: id, now: { mark = monotonicMilliseconds(); return clock.now() },
+                                                 leaseMilliseconds: lease)
+                    return at.map { ($0, mark) }
                 }
-                guard let (at, mark, local) = beat else {
+                guard let (at, mark) = beat else {
                     try await reregister(after: id)
                     continue
                 }
                 lastHeartbeat.store(at, ordering: .relaxed)
-                noteStoreClock(at, local: local)
+                noteStoreClock(at, mark: mark)
                 lastBeatMonotonic.store(mark, ordering: .relaxed)
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
@@ -478,22 +487,5 @@ public final class Runner: Sendable {
     func noteSent(account: String, latencyMilliseconds: Int64) {
         metrics.sent(account: account)
         metrics.latency(account: account, milliseconds: latencyMilliseconds)
-    }
-}
-
-/// The store's clock minus ours (see `Runner.storeOffset`). Measured with our instant taken before the store reads
-/// its own, so it errs late: instants moved by it are never earlier than they happened on the store's clock.
-final class StoreClockOffset: Sendable {
-    let value = Atomic<Int64>(0)
-}
-
-extension Completion {
-    /// The same completion with its instants moved by `shift` milliseconds (onto the store's clock).
-    func shifted(by shift: Int64) -> Completion {
-        var moved = self
-        moved.startedAt += shift
-        moved.finishedAt += shift
-        if moved.nextAttemptAt > 0 { moved.nextAttemptAt += shift }
-        return moved
     }
 }

@@ -7,6 +7,9 @@ import PacerCore
 /// already run off the main thread, and a transaction that spans an `await` would hold SQLite's write lock
 /// across unrelated work.
 public protocol PacerStore: Sendable {
+    /// See the extension's default (false): true for a store that stamps with the database server's clock.
+    var keepsItsOwnClock: Bool { get }
+
     // MARK: Accounts
     /// Adds an account; an existing name is an error unless `replace` is set.
     func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError)
@@ -120,6 +123,10 @@ public protocol PacerStore: Sendable {
 }
 
 extension PacerStore {
+    /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the
+    /// caller's: runners then hand it their instants moved onto that clock. False for SQLite.
+    public var keepsItsOwnClock: Bool { false }
+
     /// One account's spend (see `spend(_:runner:now:)`).
     public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
                       windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {

@@ -138,11 +138,16 @@ public struct Completion: Sendable, Equatable {
     public var data: String?
     public var error: String?
     public var finishedAt: Int64
+    /// The instant this try's tokens were spent (`SpendGrant.at`, on the store's clock), when known: the answer then
+    /// applies only to that try, never to a later one of the same call (a batch written again after its commit's
+    /// answer was lost), and settles only the spends up to it.
+    public var dispatchedAt: Int64?
 
     public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,
                 code: String?, classification: String, message: String?, state: CallState, attempts: Int,
                 nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookup: LookupReason? = nil,
-                mayHaveActed: Bool = false) {
+                mayHaveActed: Bool = false, dispatchedAt: Int64? = nil) {
+        self.dispatchedAt = dispatchedAt
         self.lookup = lookup
         self.mayHaveActed = mayHaveActed
         self.call = call

@@ -33,7 +33,7 @@ extension SQLiteStore {
                 UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lookup_pending = ?,
                     maybe_done_by = CASE WHEN ? THEN ? ELSE maybe_done_by END,
                     lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
-                WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
+                WHERE id = ? AND lease_owner = ? AND state = 'in_flight' AND (? IS NULL OR dispatched_at = ?)
                 """)
             let result = try db.cachedStatement(sql: """
                 INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
@@ -66,7 +66,8 @@ extension SQLiteStore {
                 try settle.execute(arguments: [c.finishedAt, c.call, c.runner])
                 try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
                                                c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0,
-                                               c.mayHaveActed, c.attempts, c.call, c.runner])
+                                               c.mayHaveActed, c.attempts, c.call, c.runner, c.dispatchedAt,
+                                               c.dispatchedAt])
                 guard db.changesCount == 1 else {
                     // The lease was lost. A try that never left changes nothing; a real answer is recorded (unless
                     // the call itself was deleted meanwhile, by `account remove --purge`).

@@ -1,5 +1,6 @@
 import Foundation
 import PacerCore
+import PacerOperations
 import PacerStore
 import PacerTestSupport
 import Testing
@@ -46,11 +47,11 @@ import Testing
         let job = dir.write("job.yaml", "name: j\naccount: a\nrequest:\n  method: POST\n  path: /Trade/x\n  params:\n    ids: \"{{batch}}\"\nitems:\n  range: 1..4\nbatch:\n  size: 3\n  join: \",\"\n")
         try pacer(["enqueue", job])
         let report = try SQLiteStore(path: db).status()
-        let json = StatusCommand.json(report).compactText
+        let json = StatusView.json(report).compactText
         #expect(json == #"{"runs":[{"run":1,"job":"j","account":"a","counts":{"queued":2,"in_flight":0,"retrying":0,"#
-                + #""succeeded":0,"failed":0,"dead":0,"uncertain":0,"duplicate":0}}],"accounts":[{"account":"a","#
+                + #""succeeded":0,"failed":0,"dead":0,"uncertain":0,"duplicate":0,"cancelled":0}}],"accounts":[{"account":"a","#
                 + #""paused":false,"reason":null,"counts":{"queued":2,"in_flight":0,"retrying":0,"succeeded":0,"failed":0,"#
-                + #""dead":0,"uncertain":0,"duplicate":0}}]}"#)
+                + #""dead":0,"uncertain":0,"duplicate":0,"cancelled":0}}]}"#)
         let table = StatusCommand.table(report)
         #expect(table.contains("0/2") && table.contains("queued=2") && table.contains("active"))
     }

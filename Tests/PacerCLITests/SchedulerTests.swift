@@ -1,6 +1,7 @@
 import Foundation
 import PacerCore
 import PacerJobs
+import PacerOperations
 import PacerStore
 import PacerTestSupport
 import Testing
@@ -133,7 +134,7 @@ import Testing
         #expect(try store.schedules().first { $0.job == "poll" }?.lastError == nil)
         // `status` reports it too.
         let broken = try store.schedules().filter { $0.lastError != nil }
-        let json = StatusCommand.json(try store.status(), brokenSchedules: broken).compactText
+        let json = StatusView.json(try store.status(), brokenSchedules: broken).compactText
         #expect(json.contains(#""schedule_errors":[{"job":"other","error":"#), "\(json)")
         #expect(StatusCommand.scheduleErrors(broken).hasPrefix("\nschedule other: "))
     }

@@ -76,7 +76,7 @@ import Testing
 
 @Suite struct CallStateTests {
     @Test func terminalStates() {
-        #expect(CallState.allCases.filter(\.isTerminal) == [.succeeded, .failed, .dead, .uncertain, .duplicate])
+        #expect(CallState.allCases.filter(\.isTerminal) == [.succeeded, .failed, .dead, .uncertain, .duplicate, .cancelled])
         #expect(CallState.inFlight.rawValue == "in_flight")
     }
 }

@@ -13,6 +13,13 @@ import Testing
 /// blocked runners, slow accounts, unreadable credentials. Every run is bounded by --max-seconds and every wait
 /// by a deadline.
 @Suite(.serialized) struct GuaranteeTests {
+    /// Another process's connection: it waits its turn for the write lock (the runner may hold it at that moment).
+    static func blocker(_ path: String) throws -> DatabaseQueue {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        return try DatabaseQueue(path: path, configuration: config)
+    }
+
     /// Holds the database's write lock from another connection, on a thread of its own (not the test's
     /// cooperative pool), as a long enqueue in another process would.
     static func holdWriteLock(_ queue: DatabaseQueue, seconds: Double) async throws {
@@ -113,7 +120,7 @@ import Testing
     @Test func lockWaitsDoNotStallTheRunnersTasks() async throws {
         let h = try await RunnerHarness(configured: "50/1s")
         for p in Provider.allCases { try h.enqueue(p, count: 100) }
-        let blocker = try DatabaseQueue(path: h.dbPath)
+        let blocker = try Self.blocker(h.dbPath)
         let ticks = Mutex<(last: Date, maxGap: TimeInterval)>((Date(), 0))
         let ticker = Task {
             for _ in 0..<400 where !Task.isCancelled {
@@ -139,7 +146,7 @@ import Testing
         try h.enqueue(.kookeey, count: 400)
         let runners = try h.startRunners(2)
         try await Task.sleep(for: .milliseconds(1_500))
-        try await Self.holdWriteLock(try DatabaseQueue(path: h.dbPath), seconds: 7)
+        try await Self.holdWriteLock(try Self.blocker(h.dbPath), seconds: 7)
         let stderr = try await h.wait(runners)
         await h.stop()
         for (p, err) in zip(runners, stderr) {
