@@ -97,11 +97,12 @@ final class PostgresConnectionPool: Sendable {
 
     /// Every session's limits. A client that stops in the middle of a transaction (its machine lost, its process
     /// paused) is cut off after 5 s, which releases its locks (a limiter lock, its runner row) for every other
-    /// machine; a lock or statement that waits longer than that fails and is retried by its caller instead of
-    /// stalling a runner.
+    /// machine. A lock wait fails after 2 s and is retried by its caller, well inside the 5 s of stillness it
+    /// takes to declare a runner dead, so a spend queued behind a stalled machine never holds up its own runner's
+    /// heartbeat that long. Migrations and enqueues lift these limits for their own transactions.
     static let sessionSettings = """
         SELECT set_config('idle_in_transaction_session_timeout', '5s', false),
-               set_config('lock_timeout', '5s', false),
+               set_config('lock_timeout', '2s', false),
                set_config('statement_timeout', '60s', false)
         """
 

@@ -16,6 +16,10 @@ struct PostgresMigrator {
     func migrate(_ store: PostgresStore) throws(StoreError) {
         let known = migrations.map(\.name)
         try store.typed { try store.transaction { tx in
+            // A migration (an index build, a table rewrite) takes as long as it takes, and a process starting
+            // meanwhile waits for it rather than fail.
+            try tx.execute("SET LOCAL lock_timeout = 0")
+            try tx.execute("SET LOCAL statement_timeout = 0")
             try tx.execute("SELECT pg_advisory_xact_lock(\(Self.lockKey))")
             try tx.execute("""
                 CREATE TABLE IF NOT EXISTS pacer_migrations (name TEXT PRIMARY KEY, applied_at BIGINT NOT NULL)

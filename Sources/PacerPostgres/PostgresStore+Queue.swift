@@ -13,6 +13,9 @@ extension PostgresStore {
 
     public func enqueue(_ runs: [RunToEnqueue]) throws -> [EnqueuedRun] {
         try transaction { tx in
+            // A large enqueue holds the enqueue lock for seconds: others wait their turn instead of failing.
+            try tx.execute("SET LOCAL lock_timeout = 0")
+            try tx.execute("SET LOCAL statement_timeout = 0")
             try tx.execute("SELECT pg_advisory_xact_lock(\(Self.enqueueLockKey))")
             var rows: [NewCall] = [], rowRuns: [(run: Int64, account: String)] = []
             func flush() throws {

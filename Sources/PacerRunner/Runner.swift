@@ -299,7 +299,7 @@ public final class Runner: Sendable {
                     let idle = await wakeups.idleAccounts
                     if !idle.isEmpty {
                         let now = storeNow()
-                        watch = renewedWatch(watch, now: now, lastTry: &watchTriedAt)
+                        watch = await renewedWatch(watch, now: now, lastTry: &watchTriedAt)
                         let signalled = workSignalled.exchange(false, ordering: .relaxed)
                         if watch?.isWatching != true || signalled || now >= nextDueLook {
                             let due = try await io({ try $0.nextDue() })
@@ -334,7 +334,7 @@ public final class Runner: Sendable {
                     try? await clock.sleep(until: clock.now() + 1_000)
                 }
             }
-            watch?.stop()
+            if let watch { _ = try? await StoreExecutor.run { watch.stop() } }
             requestStop()
         }
         // Every worker has ended and every send has handed in its answer: write them all before leaving, trying
@@ -452,7 +452,8 @@ public final class Runner: Sendable {
                 if Self.isGoneLocally(other) { return true }
                 return watch.withLock { $0.isDead(other.id, heartbeat: record.heartbeatAt, now: now) }
             }
-            watch.withLock { $0.keepOnly(seen.subtracting(recovery.deadRunners)) }
+            // A recovery that did not look (another runner was recovering) keeps what we observed so far.
+            if looked { watch.withLock { $0.keepOnly(seen.subtracting(recovery.deadRunners)) } }
             return recovery
         }
     }
@@ -461,14 +462,17 @@ public final class Runner: Sendable {
     private let workSignalled = Atomic<Bool>(false)
 
     /// The store's work signal, opened (or opened again after its connection was lost) at most every 10 s.
-    private func renewedWatch(_ watch: (any WorkWatch)?, now: Int64, lastTry: inout Int64?) -> (any WorkWatch)? {
+    /// Connecting and closing block: they run off the cooperative pool, as store calls do.
+    private func renewedWatch(_ watch: (any WorkWatch)?, now: Int64, lastTry: inout Int64?) async -> (any WorkWatch)? {
         guard let notifying = store as? any WorkNotifying else { return nil }
         if let watch, watch.isWatching { return watch }
         if let last = lastTry, now - last < 10_000 { return watch }
         lastTry = now
-        watch?.stop()
+        if let watch { _ = try? await StoreExecutor.run { watch.stop() } }
         do {
-            return try notifying.watchForWork { [weak self] in self?.workSignalled.store(true, ordering: .relaxed) }
+            return try await StoreExecutor.run {
+                try notifying.watchForWork { [weak self] in self?.workSignalled.store(true, ordering: .relaxed) }
+            }
         } catch {
             logger.warning("cannot watch for new work; looking every turn instead", metadata: ["error": "\(error)"])
             return nil
