@@ -106,12 +106,23 @@ let package = Package(
             swiftSettings: strict),
         // What operators see and do: the JSON views (status, calls, one call) the commands and the dashboard share.
         .target(name: "PacerOperations", dependencies: ["PacerCore", "PacerStore"], swiftSettings: strict),
+        // `pacer web`: the dashboard (Hummingbird, one embedded page) and its JSON API.
+        .target(
+            name: "PacerWeb",
+            dependencies: [
+                "PacerCore", "PacerStore", "PacerJobs", "PacerQueue", "PacerOperations", "PacerRunner",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         // Command implementations; the executable only calls into this.
         .target(
             name: "PacerCLI",
             dependencies: [
                 "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner", "PacerQueue",
-                "PacerPostgres", "PacerOperations",
+                "PacerPostgres", "PacerOperations", "PacerWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
@@ -151,6 +162,10 @@ let package = Package(
                            "CMallocInfo",
                            "PacerCLI", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
+            swiftSettings: strict),
+        .testTarget(
+            name: "PacerWebTests",
+            dependencies: ["PacerWeb", "PacerStore", "PacerPostgres", "PacerOperations", "PacerTestSupport", "pacer"],
             swiftSettings: strict),
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(

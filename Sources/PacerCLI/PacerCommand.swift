@@ -8,7 +8,8 @@ public struct PacerCommand: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [AccountCommand.self, EnqueueCommand.self, StatusCommand.self, ResultsCommand.self,
                       RunCommand.self, ScheduleCommand.self, CallCommand.self, SandboxCommand.self, DemoCommand.self,
-                      MigrateStoreCommand.self, ShowCommand.self, RetryCommand.self, CancelCommand.self, PruneCommand.self])
+                      MigrateStoreCommand.self, ShowCommand.self, RetryCommand.self, CancelCommand.self, PruneCommand.self,
+                      WebCommand.self])
 
     public init() {}
 }

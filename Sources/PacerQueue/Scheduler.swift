@@ -92,6 +92,17 @@ public struct Scheduler: Sendable {
         return latest.map { ($0, missed) }
     }
 
+    /// The schedule's next tick after `now` (a minute boundary), looking up to eight days ahead; nil beyond.
+    public static func nextTick(_ cron: CronSchedule, timezone: String?, after now: Int64) -> Int64? {
+        let offset = offsetFinder(timezone)
+        var minute = now - ((now % 60_000) + 60_000) % 60_000 + 60_000
+        for _ in 0..<(8 * 24 * 60) {
+            if cron.matches(epochMilliseconds: minute + offset(minute)) { return minute }
+            minute += 60_000
+        }
+        return nil
+    }
+
     /// Milliseconds to add to a UTC instant to get the schedule's local wall time.
     static func offsetFinder(_ timezone: String?) -> (Int64) -> Int64 {
         guard let timezone, let zone = TimeZone(identifier: timezone) else { return { _ in 0 } }

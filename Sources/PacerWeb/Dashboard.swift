@@ -1,0 +1,208 @@
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import NIOCore
+import PacerCore
+import PacerJobs
+import PacerOperations
+import PacerQueue
+import PacerRunner
+import PacerStore
+import ServiceLifecycle
+
+/// `pacer web`: the dashboard (one embedded page, no build step, no CDN) and its JSON API, which mirrors the
+/// commands (`status --json`, `show --json`, `retry`, `cancel`, `account resume`) with the same shapes.
+///
+/// Bound to 127.0.0.1 by default. With a token (required for any other host), every API request must carry
+/// `Authorization: Bearer TOKEN`: a wrong or missing one gets 401 and changes nothing. The page itself holds no
+/// data (it asks the API), so it is served to anyone; it reads the token from its URL's `#token=` and keeps it in
+/// the tab's session storage. Actions are POST only.
+public struct Dashboard: Sendable {
+    let store: any PacerStore
+    let token: String?
+    let now: @Sendable () -> Int64
+
+    public init(store: any PacerStore, token: String?, now: @escaping @Sendable () -> Int64) {
+        self.store = store
+        self.token = token
+        self.now = now
+    }
+
+    /// Starts serving on `host:port` (port 0 picks a free one); returns the bound port and a stop function.
+    public func start(host: String, port: Int) async throws -> (port: Int, stop: @Sendable () async -> Void) {
+        var logger = Logger(label: "pacer.web")
+        logger.logLevel = .warning
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port)),
+                              onServerRunning: { continuation.yield($0.localAddress?.port ?? port) }, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+        let task = Task { try await group.run() }
+        var iterator = ports.makeAsyncIterator()
+        guard let bound = await iterator.next() else { throw DashboardError("the dashboard did not start") }
+        return (bound, { await group.triggerGracefulShutdown(); _ = try? await task.value })
+    }
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/") { _, _ in Self.html(DashboardPage.html) }
+        let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
+        api.get("status") { _, _ in try await self.json { try self.status() } }
+        api.get("runs/:run/calls") { request, context in
+            let run = try Self.id(context, "run")
+            let query = request.uri.queryParameters
+            let state = try query.get("state").map { name -> CallState in
+                guard let state = CallState(rawValue: String(name)) else { throw DashboardError.badRequest("unknown state '\(name)'") }
+                return state
+            }
+            let after = try query.get("after").map { text -> Int64 in
+                guard let value = Int64(text) else { throw DashboardError.badRequest("after: expected a call id") }
+                return value
+            }
+            let limit = min(max(query.get("limit").flatMap { Int(String($0)) } ?? 50, 1), 500)
+            let code: String? = query.get("code").map { String($0) }
+            return try await self.json {
+                CallView.page(try self.store.calls(run: run, state: state, code: code, after: after, limit: limit), limit: limit)
+            }
+        }
+        api.get("calls/:call") { _, context in
+            let call = try Self.id(context, "call")
+            return try await self.json {
+                guard let detail = try self.store.callDetail(call) else { throw StoreError(.notFound, "no call \(call)") }
+                return CallView.json(detail)
+            }
+        }
+        api.post("runs/:run/retry") { request, context in
+            let run = try Self.id(context, "run")
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            let states = try Self.states(String(buffer: body))
+            return try await self.json {
+                ChangeView.json(try self.store.retry(run: run, states: states, nowMilliseconds: self.now()), action: "retry")
+            }
+        }
+        api.post("runs/:run/cancel") { _, context in
+            let run = try Self.id(context, "run")
+            return try await self.json {
+                ChangeView.json(try self.store.cancel(run: run, nowMilliseconds: self.now()), action: "cancel")
+            }
+        }
+        api.post("accounts/:name/resume") { _, context in
+            let name = try context.parameters.require("name")
+            return try await self.json {
+                try self.store.resumeAccount(name)
+                return .object([.init("account", .string(name)), .init("action", .string("resume"))])
+            }
+        }
+        return router
+    }
+
+    /// `status --json`, plus the schedules with their next tick.
+    func status() throws -> JSONValue {
+        let report = try store.status()
+        let now = self.now()
+        let schedules = try store.schedules()
+        var json = StatusView.json(report, buckets: try StatusView.buckets(store, report, now: now),
+                                   brokenSchedules: schedules.filter { $0.lastError != nil })
+        if case .object(var members) = json {
+            members.append(.init("schedules", .array(schedules.map { s in
+                let spec = try? JobFileParser.parse(yaml: s.source, file: s.file)
+                let next = spec?.schedule.flatMap { Scheduler.nextTick($0, timezone: spec?.timezone, after: now) }
+                return .object([
+                    .init("job", .string(s.job)), .init("file", .string(s.file)),
+                    .init("schedule", spec?.schedule.map { .string($0.text) } ?? .null),
+                    .init("next_tick", next.map { .string(Timestamps.iso8601($0)) } ?? .null),
+                    .init("last_tick", s.lastTick.map { .string(Timestamps.iso8601($0)) } ?? .null),
+                    .init("error", s.lastError.map(JSONValue.string) ?? .null),
+                ])
+            })))
+            members.append(.init("now", .string(Timestamps.iso8601(now))))
+            json = .object(members)
+        }
+        return json
+    }
+
+    /// Runs a store call off the cooperative pool and answers with its JSON, or with the error's status and text.
+    func json(_ body: @escaping @Sendable () throws -> JSONValue) async throws -> Response {
+        do {
+            return Self.json(try await StoreExecutor.run(body))
+        } catch let error as StoreError {
+            let status: HTTPResponse.Status = switch error.kind {
+            case .notFound, .unknownAccount: .notFound
+            case .conflict: .conflict
+            case .invalid: .badRequest
+            default: .internalServerError
+            }
+            return Self.json(ChangeView.error(error.message), status: status)
+        }
+    }
+
+    static func json(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: "application/json", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: value.compactText + "\n")))
+    }
+
+    static func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                 body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func id(_ context: BasicRequestContext, _ name: String) throws -> Int64 {
+        guard let text = context.parameters.get(name), let id = Int64(text) else {
+            throw DashboardError.badRequest("\(name): expected a number")
+        }
+        return id
+    }
+
+    /// A retry's body: `{"states":["failed","dead"]}`; empty or no `states` means the default (failed, dead).
+    static func states(_ body: String) throws -> Set<CallState> {
+        guard !body.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return CallState.retriedByDefault }
+        guard let json = try? JSONValue(parsing: body) else { throw DashboardError.badRequest("the body is not JSON") }
+        guard let list = json["states"] else { return CallState.retriedByDefault }
+        guard case .array(let items) = list else { throw DashboardError.badRequest("states: expected an array of names") }
+        return Set(try items.map { item in
+            guard case .string(let name) = item, let state = CallState(rawValue: name) else {
+                throw DashboardError.badRequest("states: unknown state \(item.compactText)")
+            }
+            return state
+        })
+    }
+}
+
+/// 401 for an API request without the right `Authorization: Bearer TOKEN` (when a token is set).
+struct BearerTokenMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token else { return try await next(request, context) }
+        let given = request.headers[.authorization] ?? ""
+        guard Self.same(given, "Bearer " + token) else {
+            return Dashboard.json(ChangeView.error("missing or wrong token (Authorization: Bearer ...)"), status: .unauthorized)
+        }
+        return try await next(request, context)
+    }
+
+    /// Compares in time that does not depend on where the texts differ.
+    static func same(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(x.count == y.count ? 0 : 1)
+        for i in 0..<max(x.count, y.count) { difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+        return difference == 0
+    }
+}
+
+public struct DashboardError: Error, CustomStringConvertible, HTTPResponseError {
+    public let description: String
+    public let status: HTTPResponse.Status
+
+    init(_ message: String, status: HTTPResponse.Status = .internalServerError) {
+        description = message
+        self.status = status
+    }
+
+    static func badRequest(_ message: String) -> DashboardError { DashboardError(message, status: .badRequest) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Dashboard.json(ChangeView.error(description), status: status)
+    }
+}

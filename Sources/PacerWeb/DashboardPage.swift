@@ -1,0 +1,208 @@
+/// The dashboard's one page: HTML, CSS and a little JavaScript, embedded in the binary (no build step, no CDN).
+/// It renders from the JSON API and polls it every two seconds; the URL's fragment says what it shows:
+/// `#` the overview, `#run=ID` (with `&state=` and `&code=`) a run's calls, `#call=ID` one call and its tries.
+enum DashboardPage {
+    static let html = #"""
+<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Pacer</title>
+<style>
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 0; color: #1d2329; background: #f6f7f9; }
+  header { background: #1d2329; color: #fff; padding: 10px 20px; display: flex; gap: 16px; align-items: baseline; }
+  header a { color: #fff; text-decoration: none; font-weight: 600; font-size: 18px; }
+  header .now { opacity: .7; font-size: 12px; margin-left: auto; }
+  main { padding: 16px 20px; max-width: 1200px; }
+  h2 { font-size: 16px; margin: 20px 0 8px; }
+  table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+  th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid #e8eaee; vertical-align: top; }
+  th { font-size: 12px; text-transform: uppercase; color: #5b6570; background: #fafbfc; }
+  .bar { width: 160px; height: 10px; background: #e8eaee; border-radius: 5px; overflow: hidden; display: inline-block; vertical-align: middle; }
+  .bar span { display: block; height: 100%; background: #2e9e5b; }
+  .bar span.bad { background: #d9534f; }
+  .paused { color: #b03a2e; font-weight: 600; }
+  .cool { color: #a66d00; }
+  button { font: inherit; padding: 2px 10px; border: 1px solid #b9c0c8; background: #fff; border-radius: 4px; cursor: pointer; }
+  button:hover { background: #eef1f4; }
+  .muted { color: #7b8590; }
+  .error { background: #fdecea; color: #8a1f17; padding: 8px 12px; border-radius: 4px; margin: 8px 0; }
+  code, pre { font: 12px ui-monospace, monospace; }
+  pre { white-space: pre-wrap; word-break: break-all; margin: 0; }
+  .filters { margin: 8px 0; display: flex; gap: 8px; align-items: center; }
+</style>
+</head>
+<body>
+<header><a href="#">Pacer</a><span id="where"></span><span class="now" id="now"></span></header>
+<main id="main"><p class="muted">Loading…</p></main>
+<script>
+"use strict";
+const stateOrder = ["queued","in_flight","retrying","succeeded","failed","dead","uncertain","duplicate","cancelled"];
+const finalStates = ["succeeded","failed","dead","uncertain","duplicate","cancelled"];
+
+function params() {
+  const out = {};
+  for (const part of location.hash.replace(/^#/, "").split("&")) {
+    const [k, v] = part.split("=");
+    if (k) out[decodeURIComponent(k)] = decodeURIComponent(v || "");
+  }
+  return out;
+}
+(function keepToken() {
+  const p = params();
+  if (p.token) {
+    sessionStorage.setItem("pacer-token", p.token);
+    delete p.token;
+    location.hash = Object.entries(p).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+  }
+})();
+function headers() {
+  const token = sessionStorage.getItem("pacer-token");
+  return token ? { "Authorization": "Bearer " + token } : {};
+}
+async function api(path, options) {
+  const response = await fetch("/api/" + path, Object.assign({ headers: headers(), cache: "no-store" }, options || {}));
+  const body = await response.json().catch(() => ({ error: "HTTP " + response.status }));
+  if (!response.ok) throw new Error(body.error || ("HTTP " + response.status));
+  return body;
+}
+function esc(text) {
+  return String(text == null ? "" : text).replace(/[&<>"']/g, c => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c]));
+}
+function total(counts) { return Object.values(counts).reduce((a, b) => a + b, 0); }
+function done(counts) { return finalStates.reduce((a, s) => a + (counts[s] || 0), 0); }
+function statesText(counts) {
+  return stateOrder.filter(s => counts[s] > 0).map(s => `<span class="state-${s}">${s}=${counts[s]}</span>`).join(" ") || "-";
+}
+function bar(counts) {
+  const all = total(counts), finished = done(counts);
+  const bad = (counts.failed || 0) + (counts.dead || 0) + (counts.uncertain || 0);
+  const pct = all ? Math.round(100 * finished / all) : 100;
+  return `<span class="bar"><span class="${bad ? "bad" : ""}" style="width:${pct}%"></span></span> ${finished}/${all}`;
+}
+async function act(path, body, confirmText) {
+  if (confirmText && !confirm(confirmText)) return;
+  try {
+    await api(path, { method: "POST", body: body ? JSON.stringify(body) : undefined,
+                      headers: Object.assign({ "Content-Type": "application/json" }, headers()) });
+    render();
+  } catch (e) { showError(e); }
+}
+function showError(e) {
+  const box = document.getElementById("error") || document.createElement("div");
+  box.id = "error"; box.className = "error"; box.textContent = e.message;
+  document.getElementById("main").prepend(box);
+}
+
+async function overview() {
+  const s = await api("status");
+  document.getElementById("now").textContent = s.now || "";
+  document.getElementById("where").textContent = "";
+  let html = "<h2>Accounts</h2><table id=\"accounts\"><tr><th>Account</th><th>Tokens</th><th>Rate</th><th>State</th><th>Calls</th><th></th></tr>";
+  for (const a of s.accounts) {
+    const b = a.bucket;
+    const tokens = b ? `${b.capacity - b.spent}/${b.capacity} free <span class="muted">per ${b.window_ms} ms</span>` : "-";
+    const state = a.paused ? `<span class="paused">paused: ${esc(a.reason)}</span>`
+      : (b && b.cooldown_until ? `<span class="cool">cooling down until ${esc(b.cooldown_until)}</span>` : "active");
+    const resume = a.paused ? `<button data-action="resume" data-account="${esc(a.account)}">Resume</button>` : "";
+    html += `<tr class="account" data-account="${esc(a.account)}"><td>${esc(a.account)}</td><td>${tokens}</td>` +
+            `<td>${b ? esc(b.rate_per_second) + "/s" : "-"}</td><td>${state}</td><td>${statesText(a.counts)}</td><td>${resume}</td></tr>`;
+  }
+  html += "</table><h2>Runs</h2><table id=\"runs\"><tr><th>Run</th><th>Job</th><th>Account</th><th>Progress</th><th>States</th><th></th></tr>";
+  for (const r of s.runs.slice().reverse()) {
+    const c = r.counts, running = (c.queued || 0) + (c.retrying || 0) + (c.in_flight || 0) > 0;
+    const failed = (c.failed || 0) + (c.dead || 0);
+    const buttons = (running ? `<button data-action="cancel" data-run="${r.run}">Cancel</button>` : "") +
+                    (!running && failed ? ` <button data-action="retry" data-run="${r.run}">Retry ${failed} failed</button>` : "");
+    html += `<tr class="run" data-run="${r.run}"><td><a href="#run=${r.run}">${r.run}</a></td><td class="job">${esc(r.job)}</td>` +
+            `<td>${esc(r.account)}</td><td>${bar(c)}</td><td>${statesText(c)}</td><td>${buttons}</td></tr>`;
+  }
+  html += "</table>";
+  if (s.schedules && s.schedules.length) {
+    html += "<h2>Schedules</h2><table id=\"schedules\"><tr><th>Job</th><th>Schedule</th><th>Next tick</th><th>Last tick</th><th>Error</th></tr>";
+    for (const x of s.schedules) {
+      html += `<tr><td>${esc(x.job)}</td><td><code>${esc(x.schedule)}</code></td><td>${esc(x.next_tick || "-")}</td>` +
+              `<td>${esc(x.last_tick || "-")}</td><td>${esc(x.error || "")}</td></tr>`;
+    }
+    html += "</table>";
+  }
+  return html;
+}
+
+async function runPage(p) {
+  const q = ["limit=50"];
+  if (p.state) q.push("state=" + encodeURIComponent(p.state));
+  if (p.code) q.push("code=" + encodeURIComponent(p.code));
+  if (p.after) q.push("after=" + encodeURIComponent(p.after));
+  const page = await api(`runs/${encodeURIComponent(p.run)}/calls?` + q.join("&"));
+  document.getElementById("where").textContent = "run " + p.run;
+  const options = ["", ...stateOrder].map(s => `<option ${s === (p.state || "") ? "selected" : ""}>${s}</option>`).join("");
+  let html = `<div class="filters">State <select id="state-filter">${options}</select> Code <input id="code-filter" size="8" value="${esc(p.code || "")}"></div>`;
+  html += "<table id=\"calls\"><tr><th>Call</th><th>Request</th><th>State</th><th>Tries</th><th>Code</th><th>Error</th></tr>";
+  for (const c of page.calls) {
+    const r = c.result || {};
+    html += `<tr class="call"><td><a href="#call=${c.call}">${c.call}</a></td><td><code>${esc(c.method)} ${esc(c.path)}</code></td>` +
+            `<td>${esc(c.state)}</td><td>${c.attempt_count}</td><td>${esc(r.code || "")}</td><td>${esc(r.error || "")}</td></tr>`;
+  }
+  html += "</table>";
+  if (page.next_after) {
+    const next = Object.assign({}, p, { after: page.next_after });
+    html += `<p><a href="#${Object.entries(next).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&")}">Next page →</a></p>`;
+  }
+  return html;
+}
+
+async function callPage(p) {
+  const c = await api("calls/" + encodeURIComponent(p.call));
+  document.getElementById("where").textContent = "call " + c.call;
+  let html = `<h2>Call ${c.call} <span class="muted">run <a href="#run=${c.run}">${c.run}</a>, ${esc(c.job)}, ${esc(c.account)}</span></h2>`;
+  html += `<table id="call"><tr><th>Request</th><td><code>${esc(c.method)} ${esc(c.path)}</code><pre>${esc(JSON.stringify(c.params))}</pre></td></tr>`;
+  html += `<tr><th>State</th><td class="call-state">${esc(c.state)}</td></tr>`;
+  if (c.result) html += `<tr><th>Result</th><td><pre>${esc(JSON.stringify(c.result, null, 1))}</pre></td></tr>`;
+  html += "</table><h2>Tries</h2><table id=\"attempts\"><tr><th>#</th><th>Started</th><th>Latency</th><th>HTTP</th><th>Code</th><th>Class</th><th>Message</th></tr>";
+  for (const a of c.attempts) {
+    html += `<tr><td>${a.attempt}</td><td>${esc(a.started_at)}</td><td>${a.latency_ms == null ? "-" : a.latency_ms + " ms"}</td>` +
+            `<td>${esc(a.http_status)}</td><td>${esc(a.code)}</td><td>${esc(a.classification)}</td><td>${esc(a.message)}</td></tr>`;
+  }
+  return html + "</table>";
+}
+
+let rendering = false;
+async function render() {
+  if (rendering) return;
+  rendering = true;
+  const p = params();
+  try {
+    const html = p.call ? await callPage(p) : p.run ? await runPage(p) : await overview();
+    document.getElementById("main").innerHTML = html;
+  } catch (e) {
+    document.getElementById("main").innerHTML = "";
+    showError(e);
+  } finally {
+    rendering = false;
+  }
+}
+document.addEventListener("click", e => {
+  const b = e.target.closest("button[data-action]");
+  if (!b) return;
+  if (b.dataset.action === "retry") act(`runs/${b.dataset.run}/retry`, { states: ["failed", "dead"] }, `Retry run ${b.dataset.run}'s failed and dead calls?`);
+  if (b.dataset.action === "cancel") act(`runs/${b.dataset.run}/cancel`, null, `Cancel run ${b.dataset.run}'s waiting calls?`);
+  if (b.dataset.action === "resume") act(`accounts/${encodeURIComponent(b.dataset.account)}/resume`, null, null);
+});
+document.addEventListener("change", e => {
+  if (e.target.id !== "state-filter" && e.target.id !== "code-filter") return;
+  const p = params();
+  delete p.after;
+  p.state = document.getElementById("state-filter").value;
+  p.code = document.getElementById("code-filter").value;
+  location.hash = Object.entries(p).filter(([, v]) => v).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+});
+window.addEventListener("hashchange", render);
+render();
+setInterval(render, 2000);
+</script>
+</body>
+</html>
+"""#
+}

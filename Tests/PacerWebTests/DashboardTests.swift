@@ -1,0 +1,215 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import PacerCore
+import PacerOperations
+import PacerPostgres
+import PacerStore
+import PacerTestSupport
+import PacerWeb
+import Testing
+
+/// A store with one account and two runs: run A (three calls: succeeded, failed with code 10006, dead) finished,
+/// and run B with two calls still queued; and a second account, paused.
+struct DashboardFixture {
+    enum Database: String, CaseIterable, Sendable { case sqlite, postgres }
+
+    let store: any PacerStore
+    let db: String
+    let finished: Int64
+    let running: Int64
+    let calls: [Int64]
+
+    init(_ database: Database, in dir: TempDir) throws {
+        let store: any PacerStore
+        switch database {
+        case .sqlite:
+            db = dir.url.appendingPathComponent("pacer.sqlite").path
+            store = try SQLiteStore(path: db)
+        case .postgres:
+            let location = try TestPostgres.freshDatabase()
+            db = location.url
+            store = try PostgresStore(location: location)
+        }
+        self.store = store
+        for (name, provider) in [("kc-main", Provider.kucoin), ("kk-spare", .kookeey)] {
+            try store.addAccount(Account(name: name, provider: provider, baseURL: "http://127.0.0.1:9/x",
+                                         limit: RateLimit(count: 10, windowMilliseconds: 1_000),
+                                         credentials: CredentialReferences(key: "k", secretEnv: "S",
+                                                                           passphraseEnv: provider == .kucoin ? "P" : nil)),
+                                 replace: false, nowMilliseconds: 0)
+        }
+        try store.pauseAccount("kk-spare", reason: "auth: key revoked", nowMilliseconds: 1)
+        func run(_ job: String, _ n: Int) throws -> Int64 {
+            try store.enqueue([RunToEnqueue(run: NewRun(job: job, account: "kc-main", jobFile: "\(job).yaml",
+                                                        retry: .default, createdAtMilliseconds: 0)) { emit in
+                for i in 0..<n {
+                    try emit(NewCall(index: i, method: .delete, path: "/api/v1/orders/\(job)-\(i)", params: "{}",
+                                     body: nil, weight: 1, idempotent: true))
+                }
+            }])[0].run
+        }
+        let finished = try run("cancel-stale", 3)
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: { now })
+        let claimed = try store.claim(account: "kc-main", runner: "r", nowMilliseconds: now, leaseUntil: now + 30_000, max: 3)
+        _ = try store.spend(account: "kc-main", calls: claimed.map { ($0.id, 1) }, runner: "r", now: { now },
+                            windowMilliseconds: 1_000, configuredCount: 10)
+        func answer(_ call: ClaimedCall, _ state: CallState, _ code: String) -> Completion {
+            Completion(call: call.id, runner: "r", startedAt: now, latencyMilliseconds: 20, httpStatus: 200, code: code,
+                       classification: state == .succeeded ? "ok" : "permanent", message: nil, state: state,
+                       attempts: 1, nextAttemptAt: 0, data: nil, error: state == .succeeded ? nil : "refused", finishedAt: now)
+        }
+        try store.complete([answer(claimed[0], .succeeded, "200000"), answer(claimed[1], .failed, "10006"),
+                            answer(claimed[2], .dead, "500000")])
+        try store.unregisterRunner("r")
+        self.finished = finished
+        calls = claimed.map(\.id)
+        running = try run("place-orders", 2)
+    }
+}
+
+/// The dashboard's JSON API on both stores: the commands' shapes, bad input refused with nothing changed, and
+/// the token.
+@Suite struct DashboardAPITests {
+    let dir = TempDir()
+
+    struct Answer { let status: Int; let json: JSONValue }
+
+    static func request(_ url: String, method: String = "GET", body: String? = nil, token: String? = nil) async throws -> Answer {
+        var request = URLRequest(url: URL(string: url)!)
+        request.httpMethod = method
+        if let body { request.httpBody = Data(body.utf8) }
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let text = String(decoding: data, as: UTF8.self)
+        return Answer(status: (response as! HTTPURLResponse).statusCode, json: (try? JSONValue(parsing: text)) ?? .string(text))
+    }
+
+    @Test(arguments: DashboardFixture.Database.allCases)
+    func theAPIMirrorsTheCommands(_ database: DashboardFixture.Database) async throws {
+        let f = try DashboardFixture(database, in: dir)
+        let (port, stop) = try await Dashboard(store: f.store, token: nil, now: { Int64(Date().timeIntervalSince1970 * 1000) })
+            .start(host: "127.0.0.1", port: 0)
+        defer { Task { await stop() } }
+        let base = "http://127.0.0.1:\(port)/api"
+
+        let status = try await Self.request(base + "/status")
+        #expect(status.status == 200)
+        #expect(status.json["runs"]?[0]?["job"] == .string("cancel-stale"))
+        #expect(status.json["runs"]?[0]?["counts"]?["failed"] == .number("1"))
+        #expect(status.json["accounts"]?[1]?["reason"] == .string("auth: key revoked"))
+
+        let page = try await Self.request(base + "/runs/\(f.finished)/calls?limit=2")
+        #expect(page.json["calls"]?[0]?["state"] == .string("succeeded"))
+        #expect(page.json["next_after"] == .number(String(f.calls[1])))
+        let rest = try await Self.request(base + "/runs/\(f.finished)/calls?limit=2&after=\(f.calls[1])")
+        #expect(rest.json["calls"]?[0]?["state"] == .string("dead") && rest.json["next_after"] == .null)
+        let byCode = try await Self.request(base + "/runs/\(f.finished)/calls?code=10006")
+        #expect(byCode.json["calls"]?[0]?["call"] == .number(String(f.calls[1])))
+        #expect(try await Self.request(base + "/runs/\(f.finished)/calls?state=exploded").status == 400)
+        #expect(try await Self.request(base + "/runs/424242/calls").status == 404)
+        #expect(try await Self.request(base + "/runs/abc/calls").status == 400)
+
+        let call = try await Self.request(base + "/calls/\(f.calls[1])")
+        #expect(call.json["attempts"]?[0]?["code"] == .string("10006") && call.json["result"]?["error"] == .string("refused"))
+        #expect(try await Self.request(base + "/calls/999999").status == 404)
+
+        // Refusals change nothing.
+        #expect(try await Self.request(base + "/runs/\(f.running)/retry", method: "POST").status == 409)
+        #expect(try await Self.request(base + "/runs/\(f.finished)/retry", method: "POST", body: "{").status == 400)
+        #expect(try await Self.request(base + "/runs/\(f.finished)/retry", method: "POST",
+                                       body: #"{"states":["succeeded"]}"#).status == 400)
+        #expect(try await Self.request(base + "/runs/\(f.finished)/retry").status != 200, "actions are POST only")
+        #expect(try await Self.request(base + "/accounts/nobody/resume", method: "POST").status == 404)
+        #expect(try f.store.calls(run: f.finished, state: nil, code: nil, after: nil, limit: 9).map(\.state)
+                == [.succeeded, .failed, .dead])
+
+        let retried = try await Self.request(base + "/runs/\(f.finished)/retry", method: "POST", body: #"{"states":["failed"]}"#)
+        #expect(retried.status == 200 && retried.json["calls"] == .number("1"))
+        #expect(try f.store.calls(run: f.finished, state: nil, code: nil, after: nil, limit: 9).map(\.state)
+                == [.succeeded, .queued, .dead])
+        let cancelled = try await Self.request(base + "/runs/\(f.running)/cancel", method: "POST")
+        #expect(cancelled.json == (try JSONValue(parsing: #"{"run":\#(f.running),"action":"cancel","calls":2}"#)))
+        #expect(try await Self.request(base + "/accounts/kk-spare/resume", method: "POST").status == 200)
+        #expect(try f.store.account(named: "kk-spare")?.pausedReason == nil)
+    }
+
+    @Test func aTokenGuardsEveryAPIRequest() async throws {
+        let f = try DashboardFixture(.sqlite, in: dir)
+        let (port, stop) = try await Dashboard(store: f.store, token: "s3cret-token", now: { 0 })
+            .start(host: "127.0.0.1", port: 0)
+        defer { Task { await stop() } }
+        let base = "http://127.0.0.1:\(port)"
+        #expect(try await Self.request(base + "/api/status").status == 401)
+        #expect(try await Self.request(base + "/api/status", token: "wrong").status == 401)
+        let refused = try await Self.request(base + "/api/runs/\(f.running)/cancel", method: "POST", token: "s3cret-tokeN")
+        #expect(refused.status == 401)
+        #expect(try f.store.calls(run: f.running, state: nil, code: nil, after: nil, limit: 9).map(\.state) == [.queued, .queued],
+                "a refused action changes nothing")
+        #expect(try await Self.request(base + "/api/status", token: "s3cret-token").status == 200)
+        #expect(try await Self.request(base + "/").status == 200, "the page holds no data and is served to anyone")
+    }
+}
+
+/// The dashboard as a browser renders it: `pacer web` over a store with known runs, and headless Chromium
+/// (Debian's `chromium`, which `.ci/run` installs) printing the DOM once the page's scripts have run.
+@Suite(.serialized) struct DashboardBrowserTests {
+    let dir = TempDir()
+
+    static func chromium() -> String? {
+        ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// The DOM after scripts ran (bounded: Chromium's virtual time budget, and a 60 s kill).
+    static func dom(_ url: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: chromium()!)
+        process.arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=5000",
+                             "--user-data-dir=" + FileManager.default.temporaryDirectory.appendingPathComponent("pacer-chromium-\(UUID())").path,
+                             "--dump-dom", url]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        var data = Data()
+        while process.isRunning && Date() < deadline {
+            data.append(out.fileHandleForReading.availableData)
+        }
+        if process.isRunning { process.terminate() }
+        data.append(out.fileHandleForReading.readDataToEndOfFile())
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test(arguments: DashboardFixture.Database.allCases)
+    func chromiumRendersRunsAccountsAndARetry(_ database: DashboardFixture.Database) async throws {
+        try #require(Self.chromium() != nil, "install Debian's chromium (.ci/run does)")
+        let f = try DashboardFixture(database, in: dir)
+        let web = try PacerProcess.start(["web", "--db", f.db, "--port", "0"])
+        defer { web.process.terminate(); web.process.waitUntilExit() }
+        let line = web.readStdout(until: "/\n", timeoutSeconds: 20)
+        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "/\n"))) },
+                                "pacer web printed \(line)")
+        let base = "http://127.0.0.1:\(port)/"
+
+        let overview = try Self.dom(base)
+        #expect(overview.contains(#"<td class="job">cancel-stale</td>"#), "the run is rendered")
+        #expect(overview.contains("paused: auth: key revoked"), "the paused account and its reason")
+        #expect(overview.contains(#"data-action="retry" data-run="\#(f.finished)""#), "a retry button for the finished run")
+        #expect(overview.contains("failed=1") && overview.contains("dead=1"))
+
+        let run = try Self.dom(base + "#run=\(f.finished)&state=failed")
+        #expect(run.contains(##"<a href="#call=\##(f.calls[1])">\##(f.calls[1])</a>"##) && run.contains("10006"))
+        let call = try Self.dom(base + "#call=\(f.calls[1])")
+        #expect(call.contains(#"<td class="call-state">failed</td>"#) && call.contains("permanent"))
+
+        // The retry the button sends; the page then shows the calls back in the queue.
+        let retried = try await DashboardAPITests.request(base + "api/runs/\(f.finished)/retry", method: "POST",
+                                                          body: #"{"states":["failed","dead"]}"#)
+        #expect(retried.json["calls"] == .number("2"))
+        let after = try Self.dom(base)
+        #expect(after.contains("queued=2") && !after.contains(#"data-action="retry" data-run="\#(f.finished)""#))
+    }
+}
