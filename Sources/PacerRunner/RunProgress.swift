@@ -5,13 +5,16 @@ import PacerStore
 import Synchronization
 
 /// Progress for people: per account, done/total, the current rate, an ETA and cool-downs. On a terminal it
-/// redraws one line a second on stderr; otherwise it logs a line every ten seconds.
+/// redraws a line per busy account and a total every second on stderr (`ProgressLines`, capped to the
+/// terminal's height); otherwise it logs one line every ten seconds.
 final class RunProgress: Sendable {
     private struct State {
         var finished: [String: Int] = [:]
         var rateLimited: [String: Int] = [:]
         var started: Int64?
         var lastReport: Int64 = 0
+        /// Lines drawn on the terminal last time, to draw over.
+        var drawn = 0
     }
 
     private let state = Mutex(State())
@@ -62,12 +65,36 @@ final class RunProgress: Sendable {
         if names.count > 1 {
             parts.append(describe("total", done: finished.values.reduce(0, +), left: snapshot.unfinished.values.reduce(0, +)))
         }
-        let line = "pacer run: " + parts.joined(separator: " | ")
         if terminal {
-            FileHandle.standardError.write(Data(("\r\u{1B}[K" + line + (final ? "\n" : "")).utf8))
+            let rows = names.map { name in
+                ProgressLines.Row(name: name, done: finished[name] ?? 0, left: snapshot.unfinished[name] ?? 0,
+                                  rate: elapsed > 0 ? Double(finished[name] ?? 0) * 1000 / Double(elapsed) : 0,
+                                  paused: snapshot.paused[name], coolDowns: rateLimited[name] ?? 0)
+            }
+            let (width, height) = Self.terminalSize()
+            draw(ProgressLines.render(rows, width: width, height: height))
         } else {
-            logger.info("\(line)")
+            logger.info("\("pacer run: " + parts.joined(separator: " | "))")
         }
         return depths
+    }
+
+    /// Draws `lines` over the ones drawn last time (cursor up, each line cleared, anything below cleared).
+    private func draw(_ lines: [String]) {
+        let previous = state.withLock { s -> Int in
+            defer { s.drawn = lines.count }
+            return s.drawn
+        }
+        var out = previous > 0 ? "\u{1B}[\(previous)F" : "\r"
+        for line in lines { out += line + "\u{1B}[K\n" }
+        out += "\u{1B}[J"
+        FileHandle.standardError.write(Data(out.utf8))
+    }
+
+    /// The terminal's columns and rows (80 x 24 when it does not say).
+    static func terminalSize() -> (width: Int, height: Int) {
+        var size = winsize()
+        guard ioctl(STDERR_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return (80, 24) }
+        return (Int(size.ws_col), Int(size.ws_row))
     }
 }

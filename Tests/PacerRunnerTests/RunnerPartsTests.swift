@@ -92,3 +92,28 @@ import Testing
         #expect(fifoError.description.contains("not a regular file"))
     }
 }
+
+/// The live display on a terminal: the busiest accounts that fit, a line for the rest, the total.
+@Suite struct ProgressLinesTests {
+    typealias Row = ProgressLines.Row
+
+    @Test func theBusiestAccountsFitTheTerminal() {
+        var rows = (0..<30).map { Row(name: "acct\($0)", done: 10, left: $0, rate: 2) }
+        rows.append(Row(name: "held", done: 0, left: 0, rate: 0, paused: "auth: bad key"))
+        let lines = ProgressLines.render(rows, width: 100, height: 10)
+        #expect(lines.count == 9, "seven accounts, the rest, the total: \(lines)")
+        #expect(lines[0].hasPrefix("acct29 ") && lines[6].hasPrefix("acct23 "), "most work left first")
+        #expect(lines[7] == "… 23 more accounts with work")
+        #expect(lines[8].hasPrefix("total") && lines[8].contains("300/735") && lines[8].contains("60.0/s"))
+        #expect(lines.allSatisfy { $0.count < 100 })
+    }
+
+    @Test func aLineSaysProgressRateEtaAndTrouble() {
+        #expect(ProgressLines.line(Row(name: "kucoin-main", done: 5, left: 15, rate: 2.5, coolDowns: 3))
+                == "kucoin-main        [#####...............] 5/20 2.5/s ETA 6s (3 cool-downs)")
+        #expect(ProgressLines.line(Row(name: "kk", done: 0, left: 4, rate: 0, paused: "auth: bad key"))
+                == "kk                 [....................] 0/4 0.0/s paused: auth: bad key")
+        #expect(ProgressLines.line(Row(name: "done", done: 8, left: 0, rate: 4)).contains("[####################] 8/8"))
+        #expect(ProgressLines.render([Row(name: "a", done: 1, left: 1, rate: 1)], width: 12, height: 24).allSatisfy { $0.count <= 11 })
+    }
+}
