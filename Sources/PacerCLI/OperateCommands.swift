@@ -100,6 +100,9 @@ struct PruneCommand: ParsableCommand {
         }
         let pruned = try store.open().prune(finishedBefore: WallClock.nowMilliseconds() - age)
         print(json ? ChangeView.json(pruned).compactText
-                   : "deleted \(pruned.runs) finished run(s) with \(pruned.calls) call(s)")
+                   : "deleted \(pruned.runs) finished run(s) with \(pruned.calls) call(s)"
+                     + (pruned.runs > 0 && !pruned.spaceReturned
+                        ? "; the space was not given back to the file system (runners are registered, or VACUUM failed): "
+                          + "run prune again with the runners stopped" : ""))
     }
 }

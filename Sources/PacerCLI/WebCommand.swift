@@ -7,8 +7,9 @@ import UnixSignals
 struct WebCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "web", abstract: "Serve the dashboard and its JSON API.",
-        discussion: "Bound to 127.0.0.1 by default. Any other host needs --token-env: the API then answers 401 to a "
-            + "request without `Authorization: Bearer TOKEN`; open the page as http://HOST:PORT/#token=TOKEN.")
+        discussion: "Bound to 127.0.0.1 by default. The API answers 401 to a request without `Authorization: Bearer "
+            + "TOKEN`: the token is --token-env's (required for any other host), else a random one printed in the page's "
+            + "address (http://127.0.0.1:PORT/#token=...).")
 
     @OptionGroup var store: StoreOptions
     @Option(help: "The address to listen on.") var host = "127.0.0.1"
@@ -27,13 +28,25 @@ struct WebCommand: AsyncParsableCommand {
         guard loopback || token != nil else {
             throw CLIError("--host \(host) is not loopback: give --token-env VAR so that only holders of the token can act")
         }
-        let dashboard = Dashboard(store: try store.open(), token: token, now: { WallClock.nowMilliseconds() })
+        // Even on loopback the API wants a token: other local users, and web pages (DNS rebinding), reach
+        // 127.0.0.1 too. Without --token-env a random one is made for this run and printed in the page's address.
+        let secret = token ?? Self.randomToken()
+        let dashboard = Dashboard(store: try store.open(), token: secret, now: { WallClock.nowMilliseconds() })
         let (bound, stop) = try await dashboard.start(host: host, port: port)
-        // Written at once (not buffered): scripts and tests wait for this line to know the port.
-        FileHandle.standardOutput.write(Data("pacer web: http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/\n".utf8))
+        // Written at once (not buffered): scripts and tests wait for this line to know the port. A token of the
+        // operator's own is not printed.
+        let address = "http://\(host.contains(":") ? "[\(host)]" : host):\(bound)/"
+        FileHandle.standardOutput.write(Data("pacer web: \(address)\(token == nil ? "#token=\(secret)" : "")\n".utf8))
         // Serve until SIGINT or SIGTERM.
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         for await _ in signals { break }
         await stop()
+    }
+
+    /// 32 random characters from the system's generator.
+    static func randomToken() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<32).map { _ in alphabet.randomElement(using: &generator)! })
     }
 }

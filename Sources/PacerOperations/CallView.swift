@@ -72,7 +72,8 @@ public enum ChangeView {
     }
 
     public static func json(_ prune: PruneSummary) -> JSONValue {
-        .object([.init("runs", .number(String(prune.runs))), .init("calls", .number(String(prune.calls)))])
+        .object([.init("runs", .number(String(prune.runs))), .init("calls", .number(String(prune.calls))),
+                 .init("space_returned", .bool(prune.spaceReturned))])
     }
 
     public static func error(_ message: String) -> JSONValue {

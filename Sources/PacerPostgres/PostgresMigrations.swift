@@ -42,8 +42,7 @@ CREATE TABLE runs (
     backoff_max_ms  BIGINT NOT NULL,
     created_at      BIGINT NOT NULL,
     overrides       TEXT,                   -- the job's `on:` map, compact JSON
-    schedule_tick   BIGINT,
-    cancelled_at    BIGINT                  -- `pacer cancel`: a call in flight then ends cancelled, not retried
+    schedule_tick   BIGINT
 );
 CREATE INDEX runs_job_created ON runs(job, created_at);
 CREATE INDEX runs_job_account_created ON runs(job, account, created_at);
@@ -62,8 +61,7 @@ CREATE TABLE calls (
     weight           BIGINT NOT NULL DEFAULT 1 CHECK (weight >= 1),
     idempotent       BOOLEAN NOT NULL DEFAULT TRUE,
     state            TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
-                         ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate',
-                          'cancelled')),
+                         ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT NOT NULL DEFAULT 0,
     lease_owner      TEXT,
@@ -76,7 +74,6 @@ CREATE TABLE calls (
     maybe_done_by    BIGINT
 );
 CREATE INDEX calls_run_state ON calls(run_id, state);
-CREATE INDEX calls_run_seq ON calls(run_id, seq, id);
 CREATE INDEX calls_runnable ON calls(account, next_attempt_at, id) WHERE state IN ('queued', 'retrying');
 CREATE INDEX calls_leased ON calls(lease_owner) WHERE state = 'in_flight';
 CREATE UNIQUE INDEX calls_key ON calls(call_key) WHERE call_key IS NOT NULL;
@@ -151,6 +148,16 @@ CREATE TABLE schedules (
     missed_ticks   BIGINT NOT NULL DEFAULT 0,
     last_error     TEXT
 );
+"""#),
+        ("0002_operations", #"""
+-- Operating runs (Contract 3): the final state `cancelled` (`pacer cancel`) and the run's cancellation, so a call
+-- of a cancelled run that was in flight ends cancelled instead of being tried again; and an index that pages a
+-- run's calls in order (`results`, the dashboard).
+ALTER TABLE runs ADD COLUMN IF NOT EXISTS cancelled_at BIGINT;
+ALTER TABLE calls DROP CONSTRAINT IF EXISTS calls_state_check;
+ALTER TABLE calls ADD CONSTRAINT calls_state_check CHECK (state IN
+    ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate', 'cancelled'));
+CREATE INDEX IF NOT EXISTS calls_run_seq ON calls(run_id, seq, id);
 """#),
     ]
 }

@@ -36,7 +36,11 @@ extension PostgresStore {
                 if try Self.completeOne(tx, c), c.state == .retrying { requeued.append(c.call) }
             }
             guard !requeued.isEmpty else { return }
-            // A call whose run was cancelled while it was in flight is not tried again (as on SQLite).
+            // A call whose run was cancelled while it was in flight is not tried again (as on SQLite). The runs are
+            // read under a share lock: a cancel in progress (it holds the run's row) is waited for and then seen.
+            try tx.execute("""
+                SELECT 1 FROM runs WHERE id IN (SELECT run_id FROM calls WHERE id = ANY(\(requeued))) FOR SHARE
+                """)
             let cancelled = try tx.rows("""
                 UPDATE calls SET state = 'cancelled'
                 WHERE id = ANY(\(requeued)) AND state = 'retrying' AND lookup_pending = 0
@@ -159,7 +163,7 @@ extension PostgresStore {
                   AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
                            AND (error LIKE 'the runner stopped after sending%'
                                 OR error LIKE 'the runner stopped while this keyed call%')))
-                       OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
+                       OR (state IN ('queued', 'retrying', 'cancelled') AND dispatched_at IS NULL))
                 """)
             if replaced == 1 { try recordResult(tx, c) }
             return false

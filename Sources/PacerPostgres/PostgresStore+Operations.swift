@@ -90,9 +90,11 @@ extension PostgresStore {
             let now = try tx.now(caller: nowMilliseconds).now
             try tx.execute("UPDATE runs SET cancelled_at = \(now) WHERE id = \(run)")
             // As on SQLite: a keyed order waiting for its lookup finishes first.
+            // Claimed by a runner but not sent yet counts as waiting: its spend then finds the call gone.
             let ids = try tx.rows("""
-                UPDATE calls SET state = 'cancelled'
-                WHERE run_id = \(run) AND state IN ('queued', 'retrying') AND lookup_pending = 0
+                UPDATE calls SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL
+                WHERE run_id = \(run) AND lookup_pending = 0
+                  AND (state IN ('queued', 'retrying') OR (state = 'in_flight' AND dispatched_at IS NULL))
                 RETURNING id
                 """).map { try $0.get("id", as: Int64.self) }
             try Self.recordCancelled(tx, ids, at: now)
@@ -124,8 +126,9 @@ extension PostgresStore {
         }
         // VACUUM marks the space free for new rows and gives the tables' empty tail back (it cannot run inside a
         // transaction; VACUUM FULL would lock the tables against every runner, so it is left to the operator).
-        if summary.runs > 0 { try vacuum(["calls", "attempts", "results", "runs"]) }
-        return summary
+        var result = summary
+        if summary.runs > 0 { result.spaceReturned = (try? vacuum(["calls", "attempts", "results", "runs"])) != nil }
+        return result
     }
 
     /// `VACUUM` of some tables, outside any transaction.

@@ -118,6 +118,14 @@ extension PostgresStore {
                     dispatched_at = NULL
                 WHERE \(unescaped: orphan)
                 """)
+            // Calls of a run an operator cancelled are not tried again (a keyed order still gets its lookup).
+            let cancelled = try tx.rows("""
+                UPDATE calls SET state = 'cancelled'
+                WHERE state IN ('queued', 'retrying') AND lookup_pending = 0
+                  AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                RETURNING id
+                """).map { try $0.get("id", as: Int64.self) }
+            try Self.recordCancelled(tx, cancelled, at: now)
             if requeued > 0 { try tx.execute("NOTIFY pacer_work") }
             return Recovery(requeued: requeued, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
         }

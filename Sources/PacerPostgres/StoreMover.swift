@@ -151,11 +151,11 @@ public struct StoreMover {
         for run in runs {
             let newRun = try tx.value("""
                 INSERT INTO runs (job, account, job_file, call_count, retry_attempts, backoff_min_ms, backoff_max_ms,
-                                  created_at, overrides, schedule_tick)
+                                  created_at, overrides, schedule_tick, cancelled_at)
                 VALUES (\(run["job"] as String), \(run["account"] as String), \(run["job_file"] as String),
                         \(run["call_count"] as Int64), \(run["retry_attempts"] as Int64), \(run["backoff_min_ms"] as Int64),
                         \(run["backoff_max_ms"] as Int64), \(run["created_at"] as Int64), \(run["overrides"] as String?),
-                        \(run["schedule_tick"] as Int64?))
+                        \(run["schedule_tick"] as Int64?), \((run["cancelled_at"] as Int64?).map { $0 + shift }))
                 RETURNING id
                 """, as: Int64.self) ?? 0
             summary.runs += 1

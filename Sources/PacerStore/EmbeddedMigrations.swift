@@ -211,16 +211,39 @@ ALTER TABLE account_pacing ADD COLUMN reported_limit INTEGER;       -- NULL: the
 ALTER TABLE calls ADD COLUMN maybe_done_by INTEGER;
 """#),
         ("0010_cancelled", #"""
--- Operating runs (Contract 3): a new final state, `cancelled` (`pacer cancel`), and the run's cancellation, so a
--- call of a cancelled run that was in flight ends `cancelled` instead of being tried again.
-ALTER TABLE runs ADD COLUMN cancelled_at INTEGER;
+-- Operating runs (Contract 3): a new final state, `cancelled` (`pacer cancel`), and the run's cancellation
+-- (`runs.cancelled_at`), so a call of a cancelled run that was in flight ends `cancelled` instead of being tried
+-- again.
+--
+-- SQLite cannot change a CHECK constraint in place: `calls` is rebuilt with the new state allowed, and `runs`,
+-- `attempts` and `results` with it (they reference each other; dropping an old table first would cascade into the
+-- others). Each new table references the other new ones, which the renames turn into the usual names. `runs` and
+-- `calls` get AUTOINCREMENT on the way: `pacer prune` deletes the newest runs too, and their ids must never be
+-- handed out again (a script's `pacer retry 41`, a late answer for a deleted call).
+-- Upgrade with every `pacer run` stopped: the rebuild copies every call under the write lock.
+CREATE TABLE runs_new (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    job             TEXT NOT NULL,
+    account         TEXT NOT NULL REFERENCES accounts(name) ON DELETE RESTRICT,
+    job_file        TEXT NOT NULL,
+    call_count      INTEGER NOT NULL DEFAULT 0,
+    retry_attempts  INTEGER NOT NULL CHECK (retry_attempts >= 1),
+    backoff_min_ms  INTEGER NOT NULL,
+    backoff_max_ms  INTEGER NOT NULL,
+    created_at      INTEGER NOT NULL,
+    overrides       TEXT,
+    schedule_tick   INTEGER,
+    cancelled_at    INTEGER
+);
+INSERT INTO runs_new (id, job, account, job_file, call_count, retry_attempts, backoff_min_ms, backoff_max_ms,
+                      created_at, overrides, schedule_tick)
+SELECT id, job, account, job_file, call_count, retry_attempts, backoff_min_ms, backoff_max_ms, created_at, overrides,
+       schedule_tick
+FROM runs;
 
--- SQLite cannot change a CHECK constraint in place: `calls` is rebuilt with the new state allowed, and `attempts` and
--- `results` with it (they reference `calls`; dropping the old table first would cascade into them). The new
--- tables reference `calls_new`, which the rename turns into `calls`.
 CREATE TABLE calls_new (
-    id               INTEGER PRIMARY KEY,
-    run_id           INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id           INTEGER NOT NULL REFERENCES runs_new(id) ON DELETE CASCADE,
     seq              INTEGER NOT NULL,
     account          TEXT NOT NULL,
     method           TEXT NOT NULL CHECK (method IN ('GET', 'POST', 'DELETE', 'PUT')),
@@ -278,10 +301,15 @@ INSERT INTO results_new SELECT call_id, http_status, code, data, error, finished
 DROP TABLE results;
 DROP TABLE attempts;
 DROP TABLE calls;
+DROP TABLE runs;
+ALTER TABLE runs_new RENAME TO runs;
 ALTER TABLE calls_new RENAME TO calls;
 ALTER TABLE attempts_new RENAME TO attempts;
 ALTER TABLE results_new RENAME TO results;
 
+CREATE INDEX runs_job_created ON runs(job, created_at);
+CREATE INDEX runs_job_account_created ON runs(job, account, created_at);
+CREATE UNIQUE INDEX runs_schedule_tick ON runs(job, account, schedule_tick) WHERE schedule_tick IS NOT NULL;
 CREATE INDEX calls_run_state ON calls(run_id, state);
 CREATE INDEX calls_runnable ON calls(account, next_attempt_at) WHERE state IN ('queued', 'retrying');
 CREATE INDEX calls_leased ON calls(lease_owner) WHERE state = 'in_flight';

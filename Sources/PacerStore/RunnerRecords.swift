@@ -267,9 +267,12 @@ public struct RunChange: Sendable, Equatable {
 public struct PruneSummary: Sendable, Equatable {
     public var runs: Int
     public var calls: Int
+    /// The freed space went back to the file system (SQLite: only while no runner is registered).
+    public var spaceReturned: Bool
 
-    public init(runs: Int, calls: Int) {
+    public init(runs: Int, calls: Int, spaceReturned: Bool = false) {
         self.runs = runs
         self.calls = calls
+        self.spaceReturned = spaceReturned
     }
 }

@@ -48,14 +48,15 @@ extension SQLiteStore {
                 """)
             // A late answer (this runner was found dead and its calls recovered meanwhile) is still the truth about
             // what the provider did: a call recovery left `uncertain`, or put back in the queue and not sent again
-            // yet, takes its final outcome from it instead of staying unknown or being sent twice.
+            // yet, or cancelled meanwhile by an operator, takes its final outcome from it instead of staying unknown
+            // or being sent twice.
             let late = try db.cachedStatement(sql: """
                 UPDATE calls SET state = ?, last_class = ?, lookup_pending = 0
                 WHERE id = ? AND lease_owner IS NULL
                   AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
                                                         AND (error LIKE 'the runner stopped after sending%'
                                                              OR error LIKE 'the runner stopped while this keyed call%')))
-                       OR (state IN ('queued', 'retrying') AND dispatched_at IS NULL))
+                       OR (state IN ('queued', 'retrying', 'cancelled') AND dispatched_at IS NULL))
                 """)
             let cancelled = try db.cachedStatement(sql: """
                 UPDATE calls SET state = 'cancelled'

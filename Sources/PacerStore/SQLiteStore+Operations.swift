@@ -82,12 +82,18 @@ extension SQLiteStore {
             try db.execute(sql: "UPDATE runs SET cancelled_at = ? WHERE id = ?", arguments: [now, run])
             // A keyed order waiting to be looked up by its key is finishing a try that may have placed it: it goes
             // on until the lookup tells (then, if it would be sent again, it is cancelled; see `complete`).
-            let waiting = "run_id = ? AND state IN ('queued', 'retrying') AND lookup_pending = 0"
+            // Claimed by a runner but not sent yet counts as waiting: its spend then finds the call gone.
+            let waiting = """
+                run_id = ? AND lookup_pending = 0
+                AND (state IN ('queued', 'retrying') OR (state = 'in_flight' AND dispatched_at IS NULL))
+                """
             try db.execute(sql: """
                 INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
                 SELECT id, NULL, NULL, NULL, ?, ? FROM calls WHERE \(waiting)
                 """, arguments: [RetryRules.cancelledError, now, run])
-            try db.execute(sql: "UPDATE calls SET state = 'cancelled' WHERE \(waiting)", arguments: [run])
+            try db.execute(sql: """
+                UPDATE calls SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL WHERE \(waiting)
+                """, arguments: [run])
             return RunChange(run: run, calls: db.changesCount)
         }
     }
@@ -107,9 +113,17 @@ extension SQLiteStore {
             }
             return PruneSummary(runs: runs.count, calls: calls)
         }
-        // The space goes back to the file system (VACUUM cannot run inside a transaction).
-        if summary.runs > 0 { try pool.writeWithoutTransaction { try $0.execute(sql: "VACUUM") } }
-        return summary
+        // The space goes back to the file system with VACUUM (outside any transaction). It rewrites the whole file
+        // under the write lock, which would stall runners past their stale threshold: only while none is
+        // registered. Its failure (a full disk: it needs a copy's worth) leaves the deletion done.
+        var result = summary
+        if summary.runs > 0 {
+            let runners = try pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM runners") ?? 0 }
+            if runners == 0 {
+                result.spaceReturned = (try? pool.writeWithoutTransaction { try $0.execute(sql: "VACUUM") }) != nil
+            }
+        }
+        return result
     }
 }
 

@@ -106,8 +106,18 @@ extension SQLiteStore {
                     dispatched_at = NULL
                 WHERE \(orphan)
                 """, arguments: [now])
-            return Recovery(requeued: db.changesCount, uncertain: uncertain.count, dead: exhausted.count,
-                            deadRunners: dead)
+            let requeued = db.changesCount
+            // Calls of a run an operator cancelled are not tried again (a keyed order still gets its lookup).
+            let ofCancelledRuns = """
+                state IN ('queued', 'retrying') AND lookup_pending = 0
+                AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                """
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
+                SELECT id, NULL, NULL, NULL, ?, ? FROM calls WHERE \(ofCancelledRuns)
+                """, arguments: [RetryRules.cancelledError, now])
+            try db.execute(sql: "UPDATE calls SET state = 'cancelled' WHERE \(ofCancelledRuns)")
+            return Recovery(requeued: requeued, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
         }
     }
 

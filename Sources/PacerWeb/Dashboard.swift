@@ -14,10 +14,11 @@ import ServiceLifecycle
 /// `pacer web`: the dashboard (one embedded page, no build step, no CDN) and its JSON API, which mirrors the
 /// commands (`status --json`, `show --json`, `retry`, `cancel`, `account resume`) with the same shapes.
 ///
-/// Bound to 127.0.0.1 by default. With a token (required for any other host), every API request must carry
-/// `Authorization: Bearer TOKEN`: a wrong or missing one gets 401 and changes nothing. The page itself holds no
-/// data (it asks the API), so it is served to anyone; it reads the token from its URL's `#token=` and keeps it in
-/// the tab's session storage. Actions are POST only.
+/// Bound to 127.0.0.1 by default. With a token (`pacer web` always has one: the operator's, or a random one it
+/// prints in the page's address), every API request must carry `Authorization: Bearer TOKEN`: a wrong or missing
+/// one gets 401 and changes nothing, so neither another local user nor a web page (DNS rebinding) can read or act.
+/// The page itself holds no data (it asks the API), so it is served to anyone; it reads the token from its URL's
+/// `#token=` and keeps it in the tab's session storage. Actions are POST only, with a JSON body type.
 public struct Dashboard: Sendable {
     let store: any PacerStore
     let token: String?
@@ -47,6 +48,7 @@ public struct Dashboard: Sendable {
         let router = Router()
         router.get("/") { _, _ in Self.html(DashboardPage.html) }
         let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
+            .add(middleware: JSONActionMiddleware())
         api.get("status") { _, _ in try await self.json { try self.status() } }
         api.get("runs/:run/calls") { request, context in
             let run = try Self.id(context, "run")
@@ -165,6 +167,21 @@ public struct Dashboard: Sendable {
             }
             return state
         })
+    }
+}
+
+/// Actions (POST) must say `Content-Type: application/json`. A form or a `no-cors` fetch from another web page
+/// cannot send that without the browser asking first (a preflight this server never approves), so a page the
+/// operator happens to visit cannot retry, cancel or resume anything through their browser.
+struct JSONActionMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.method == .post else { return try await next(request, context) }
+        guard let type = request.headers[.contentType], type.lowercased().hasPrefix("application/json") else {
+            return Dashboard.json(ChangeView.error("actions take Content-Type: application/json"), status: .unsupportedMediaType)
+        }
+        return try await next(request, context)
     }
 }
 

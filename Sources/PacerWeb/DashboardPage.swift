@@ -54,9 +54,14 @@ function params() {
   if (p.token) {
     sessionStorage.setItem("pacer-token", p.token);
     delete p.token;
-    location.hash = Object.entries(p).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+    // Out of the address bar and the history.
+    history.replaceState(null, "", location.pathname + "#" + fragment(p));
   }
 })();
+/** A fragment from known keys only, each value encoded. */
+function fragment(p) {
+  return ["run", "call", "state", "code", "after"].filter(k => p[k]).map(k => k + "=" + encodeURIComponent(p[k])).join("&");
+}
 function headers() {
   const token = sessionStorage.getItem("pacer-token");
   return token ? { "Authorization": "Bearer " + token } : {};
@@ -148,7 +153,7 @@ async function runPage(p) {
   html += "</table>";
   if (page.next_after) {
     const next = Object.assign({}, p, { after: page.next_after });
-    html += `<p><a href="#${Object.entries(next).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&")}">Next page →</a></p>`;
+    html += `<p><a href="#${esc(fragment(next))}">Next page →</a></p>`;
   }
   return html;
 }
@@ -169,8 +174,10 @@ async function callPage(p) {
 }
 
 let rendering = false;
-async function render() {
+async function render(fromTimer) {
   if (rendering) return;
+  // The two-second refresh waits while someone is typing in a filter.
+  if (fromTimer === true && document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName)) return;
   rendering = true;
   const p = params();
   try {
@@ -196,11 +203,11 @@ document.addEventListener("change", e => {
   delete p.after;
   p.state = document.getElementById("state-filter").value;
   p.code = document.getElementById("code-filter").value;
-  location.hash = Object.entries(p).filter(([, v]) => v).map(([k, v]) => k + "=" + encodeURIComponent(v)).join("&");
+  location.hash = fragment(p);
 });
-window.addEventListener("hashchange", render);
+window.addEventListener("hashchange", () => render());
 render();
-setInterval(render, 2000);
+setInterval(() => render(true), 2000);
 </script>
 </body>
 </html>

@@ -653,9 +653,15 @@ struct StoreConformance {
 
     func cancelStopsWaitingCallsAndInFlightOnesAfterTheirTry() throws {
         let store = try storeWithCalls(4)
-        let inFlight = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
-        let run = inFlight[0].run
+        let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+        let inFlight = [claimed[0]], run = claimed[0].run
+        _ = try store.spend(account: "acct", calls: [(claimed[0].id, 1)], runner: "r1", now: { 1 },
+                            windowMilliseconds: 1_000, configuredCount: 50)
+        // Two queued and one claimed but not yet sent are cancelled; the one sent finishes.
         #expect(try store.cancel(run: run, nowMilliseconds: 5) == RunChange(run: run, calls: 3))
+        let late = try store.spend(account: "acct", calls: [(claimed[1].id, 1)], runner: "r1", now: { 6 },
+                                   windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(late.granted.isEmpty && late.lost == [claimed[1].id], "a cancelled call is not sent")
         // The call in flight gets a retryable answer: it is cancelled, not tried again.
         try store.complete([Completion(call: inFlight[0].id, runner: "r1", startedAt: 1, latencyMilliseconds: 1,
                                        httpStatus: 503, code: nil, classification: "transient", message: nil,
@@ -680,10 +686,11 @@ struct StoreConformance {
     func pruneDeletesOldFinishedRunsOnly() throws {
         let (store, run, _) = try storeWithFinishedCalls() // its calls ended at 10; one still queued
         _ = try store.enqueue([RunToEnqueue(run: Self.run("empty", "acct")) { _ in }])
-        #expect(try store.prune(finishedBefore: 1_000_000) == PruneSummary(runs: 1, calls: 0), "only the empty run (created at 1,000)")
+        func prune(_ before: Int64) throws -> [Int] { let p = try store.prune(finishedBefore: before); return [p.runs, p.calls] }
+        #expect(try prune(1_000_000) == [1, 0], "only the empty run (created at 1,000)")
         _ = try store.cancel(run: run, nowMilliseconds: 50)
-        #expect(try store.prune(finishedBefore: 40) == PruneSummary(runs: 0, calls: 0), "its last call ended at 50")
-        #expect(try store.prune(finishedBefore: 51) == PruneSummary(runs: 1, calls: 5))
+        #expect(try prune(40) == [0, 0], "its last call ended at 50")
+        #expect(try prune(51) == [1, 5])
         #expect(try store.status().runs.isEmpty)
         #expect(try store.callDetail(1) == nil)
     }

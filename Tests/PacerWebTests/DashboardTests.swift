@@ -77,9 +77,11 @@ struct DashboardFixture {
 
     struct Answer { let status: Int; let json: JSONValue }
 
-    static func request(_ url: String, method: String = "GET", body: String? = nil, token: String? = nil) async throws -> Answer {
+    static func request(_ url: String, method: String = "GET", body: String? = nil, token: String? = nil,
+                        contentType: String? = "application/json") async throws -> Answer {
         var request = URLRequest(url: URL(string: url)!)
         request.httpMethod = method
+        if method == "POST", let contentType { request.setValue(contentType, forHTTPHeaderField: "Content-Type") }
         if let body { request.httpBody = Data(body.utf8) }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         let (data, response) = try await URLSession.shared.data(for: request)
@@ -123,6 +125,10 @@ struct DashboardFixture {
                                        body: #"{"states":["succeeded"]}"#).status == 400)
         #expect(try await Self.request(base + "/runs/\(f.finished)/retry").status != 200, "actions are POST only")
         #expect(try await Self.request(base + "/accounts/nobody/resume", method: "POST").status == 404)
+        // What a form or a no-cors fetch from another web page could send: refused before anything happens.
+        #expect(try await Self.request(base + "/runs/\(f.finished)/retry", method: "POST", body: #"{"states":["failed"]}"#,
+                                       contentType: "text/plain").status == 415)
+        #expect(try await Self.request(base + "/accounts/kk-spare/resume", method: "POST", contentType: nil).status == 415)
         #expect(try f.store.calls(run: f.finished, state: nil, code: nil, after: nil, limit: 9).map(\.state)
                 == [.succeeded, .failed, .dead])
 
@@ -189,27 +195,29 @@ struct DashboardFixture {
         let f = try DashboardFixture(database, in: dir)
         let web = try PacerProcess.start(["web", "--db", f.db, "--port", "0"])
         defer { web.process.terminate(); web.process.waitUntilExit() }
-        let line = web.readStdout(until: "/\n", timeoutSeconds: 20)
-        let port = try #require(line.split(separator: ":").last.flatMap { Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "/\n"))) },
-                                "pacer web printed \(line)")
-        let base = "http://127.0.0.1:\(port)/"
+        // `pacer web: http://127.0.0.1:PORT/#token=TOKEN`: a random token, since none was given.
+        let line = web.readStdout(until: "\n", timeoutSeconds: 20)
+        let match = try #require(line.firstMatch(of: /127\.0\.0\.1:(\d+)\/#token=([A-Za-z0-9]+)/), "pacer web printed \(line)")
+        let base = "http://127.0.0.1:\(match.1)/", token = String(match.2)
+        let unauthorized = try await DashboardAPITests.request(base + "api/status")
+        #expect(unauthorized.status == 401, "the API wants the printed token")
 
-        let overview = try Self.dom(base)
+        let overview = try Self.dom(base + "#token=\(token)")
         #expect(overview.contains(#"<td class="job">cancel-stale</td>"#), "the run is rendered")
         #expect(overview.contains("paused: auth: key revoked"), "the paused account and its reason")
         #expect(overview.contains(#"data-action="retry" data-run="\#(f.finished)""#), "a retry button for the finished run")
         #expect(overview.contains("failed=1") && overview.contains("dead=1"))
 
-        let run = try Self.dom(base + "#run=\(f.finished)&state=failed")
+        let run = try Self.dom(base + "#run=\(f.finished)&state=failed&token=\(token)")
         #expect(run.contains(##"<a href="#call=\##(f.calls[1])">\##(f.calls[1])</a>"##) && run.contains("10006"))
-        let call = try Self.dom(base + "#call=\(f.calls[1])")
+        let call = try Self.dom(base + "#call=\(f.calls[1])&token=\(token)")
         #expect(call.contains(#"<td class="call-state">failed</td>"#) && call.contains("permanent"))
 
         // The retry the button sends; the page then shows the calls back in the queue.
         let retried = try await DashboardAPITests.request(base + "api/runs/\(f.finished)/retry", method: "POST",
-                                                          body: #"{"states":["failed","dead"]}"#)
+                                                          body: #"{"states":["failed","dead"]}"#, token: token)
         #expect(retried.json["calls"] == .number("2"))
-        let after = try Self.dom(base)
+        let after = try Self.dom(base + "#token=\(token)")
         #expect(after.contains("queued=2") && !after.contains(#"data-action="retry" data-run="\#(f.finished)""#))
     }
 }

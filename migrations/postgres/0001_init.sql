@@ -36,8 +36,7 @@ CREATE TABLE runs (
     backoff_max_ms  BIGINT NOT NULL,
     created_at      BIGINT NOT NULL,
     overrides       TEXT,                   -- the job's `on:` map, compact JSON
-    schedule_tick   BIGINT,
-    cancelled_at    BIGINT                  -- `pacer cancel`: a call in flight then ends cancelled, not retried
+    schedule_tick   BIGINT
 );
 CREATE INDEX runs_job_created ON runs(job, created_at);
 CREATE INDEX runs_job_account_created ON runs(job, account, created_at);
@@ -56,8 +55,7 @@ CREATE TABLE calls (
     weight           BIGINT NOT NULL DEFAULT 1 CHECK (weight >= 1),
     idempotent       BOOLEAN NOT NULL DEFAULT TRUE,
     state            TEXT NOT NULL DEFAULT 'queued' CHECK (state IN
-                         ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate',
-                          'cancelled')),
+                         ('queued', 'in_flight', 'retrying', 'succeeded', 'failed', 'dead', 'uncertain', 'duplicate')),
     attempts         BIGINT NOT NULL DEFAULT 0,
     next_attempt_at  BIGINT NOT NULL DEFAULT 0,
     lease_owner      TEXT,
@@ -70,7 +68,6 @@ CREATE TABLE calls (
     maybe_done_by    BIGINT
 );
 CREATE INDEX calls_run_state ON calls(run_id, state);
-CREATE INDEX calls_run_seq ON calls(run_id, seq, id);
 CREATE INDEX calls_runnable ON calls(account, next_attempt_at, id) WHERE state IN ('queued', 'retrying');
 CREATE INDEX calls_leased ON calls(lease_owner) WHERE state = 'in_flight';
 CREATE UNIQUE INDEX calls_key ON calls(call_key) WHERE call_key IS NOT NULL;
