@@ -93,6 +93,8 @@ ALTER TABLE runs_new RENAME TO runs;
 ALTER TABLE calls_new RENAME TO calls;
 ALTER TABLE attempts_new RENAME TO attempts;
 ALTER TABLE results_new RENAME TO results;
+-- Ids pruned before this upgrade cannot be known any more; the limiter's log still names the newest calls sent.
+UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT MAX(call_id) FROM limiter_spends), 0)) WHERE name = 'calls';
 
 CREATE INDEX runs_job_created ON runs(job, created_at);
 CREATE INDEX runs_job_account_created ON runs(job, account, created_at);

@@ -78,6 +78,11 @@ extension PostgresStore {
             let orphan = "state = 'in_flight' AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runners))"
             // Lock the orphans first: a late completion of theirs then waits for this recovery and finds the lease
             // gone, instead of landing between its statements.
+            // Their runs first, shared (the order a cancel takes them in: runs, then calls): a cancel in progress is
+            // waited for, and its mark is seen when the requeued calls are checked below.
+            try tx.execute("""
+                SELECT 1 FROM runs WHERE id IN (SELECT run_id FROM calls WHERE \(unescaped: orphan)) FOR SHARE
+                """)
             try tx.execute("SELECT id FROM calls WHERE \(unescaped: orphan) ORDER BY id FOR UPDATE")
             try tx.execute("""
                 INSERT INTO attempts (call_id, attempt, runner, started_at, classification, message)
@@ -112,22 +117,26 @@ extension PostgresStore {
                     next_attempt_at = \(grace)
                 WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL AND keyed
                 """)
-            let requeued = try tx.execute("""
+            let requeued = try tx.rows("""
                 UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
                     next_attempt_at = GREATEST(next_attempt_at, \(now)), lease_owner = NULL, lease_expires_at = NULL,
                     dispatched_at = NULL
                 WHERE \(unescaped: orphan)
-                """)
-            // Calls of a run an operator cancelled are not tried again (a keyed order still gets its lookup).
-            let cancelled = try tx.rows("""
-                UPDATE calls SET state = 'cancelled'
-                WHERE state IN ('queued', 'retrying') AND lookup_pending = 0
-                  AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
                 RETURNING id
                 """).map { try $0.get("id", as: Int64.self) }
-            try Self.recordCancelled(tx, cancelled, at: now)
-            if requeued > 0 { try tx.execute("NOTIFY pacer_work") }
-            return Recovery(requeued: requeued, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
+            // Of those, the calls of a run an operator cancelled are not tried again (a keyed order still gets its
+            // lookup). Only the calls just put back: nothing else brings a cancelled run's call back to the queue.
+            if !requeued.isEmpty {
+                let cancelled = try tx.rows("""
+                    UPDATE calls SET state = 'cancelled'
+                    WHERE id = ANY(\(requeued)) AND lookup_pending = 0
+                      AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                    RETURNING id
+                    """).map { try $0.get("id", as: Int64.self) }
+                try Self.recordCancelled(tx, cancelled, at: now)
+                try tx.execute("NOTIFY pacer_work")
+            }
+            return Recovery(requeued: requeued.count, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
         }
     }
 

@@ -100,24 +100,28 @@ extension SQLiteStore {
                     next_attempt_at = ?
                 WHERE \(orphan) AND dispatched_at IS NOT NULL AND keyed = 1
                 """, arguments: [now + WindowBudget.deadOwnerGraceMilliseconds])
-            try db.execute(sql: """
+            let requeued = try Int64.fetchAll(db, sql: """
                 UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
                     next_attempt_at = MAX(next_attempt_at, ?1), lease_owner = NULL, lease_expires_at = NULL,
                     dispatched_at = NULL
                 WHERE \(orphan)
+                RETURNING id
                 """, arguments: [now])
-            let requeued = db.changesCount
-            // Calls of a run an operator cancelled are not tried again (a keyed order still gets its lookup).
-            let ofCancelledRuns = """
-                state IN ('queued', 'retrying') AND lookup_pending = 0
-                AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
-                """
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
-                SELECT id, NULL, NULL, NULL, ?, ? FROM calls WHERE \(ofCancelledRuns)
-                """, arguments: [RetryRules.cancelledError, now])
-            try db.execute(sql: "UPDATE calls SET state = 'cancelled' WHERE \(ofCancelledRuns)")
-            return Recovery(requeued: requeued, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
+            // Of those, the calls of a run an operator cancelled are not tried again (a keyed order still gets its
+            // lookup). Only the calls just put back: nothing else brings a cancelled run's call back to the queue.
+            if !requeued.isEmpty {
+                let ofCancelledRuns = """
+                    id IN (\(requeued.map(String.init).joined(separator: ","))) AND lookup_pending = 0
+                    AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                    """
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
+                    SELECT id, NULL, NULL, NULL, ?, ? FROM calls WHERE \(ofCancelledRuns)
+                    """, arguments: [RetryRules.cancelledError, now])
+                try db.execute(sql: "UPDATE calls SET state = 'cancelled' WHERE \(ofCancelledRuns)")
+            }
+            return Recovery(requeued: requeued.count, uncertain: uncertain.count, dead: exhausted.count,
+                            deadRunners: dead)
         }
     }
 

@@ -41,23 +41,27 @@ enum DashboardPage {
 const stateOrder = ["queued","in_flight","retrying","succeeded","failed","dead","uncertain","duplicate","cancelled"];
 const finalStates = ["succeeded","failed","dead","uncertain","duplicate","cancelled"];
 
+function decode(text) {
+  try { return decodeURIComponent(text); } catch (e) { return ""; }
+}
 function params() {
   const out = {};
   for (const part of location.hash.replace(/^#/, "").split("&")) {
     const [k, v] = part.split("=");
-    if (k) out[decodeURIComponent(k)] = decodeURIComponent(v || "");
+    if (k) out[decode(k)] = decode(v || "");
   }
   return out;
 }
-(function keepToken() {
+/** A token in the address (at load, or pasted into an open tab) goes to session storage, out of the history. */
+function keepToken() {
   const p = params();
   if (p.token) {
     sessionStorage.setItem("pacer-token", p.token);
     delete p.token;
-    // Out of the address bar and the history.
     history.replaceState(null, "", location.pathname + "#" + fragment(p));
   }
-})();
+}
+keepToken();
 /** A fragment from known keys only, each value encoded. */
 function fragment(p) {
   return ["run", "call", "state", "code", "after"].filter(k => p[k]).map(k => k + "=" + encodeURIComponent(p[k])).join("&");
@@ -205,7 +209,7 @@ document.addEventListener("change", e => {
   p.code = document.getElementById("code-filter").value;
   location.hash = fragment(p);
 });
-window.addEventListener("hashchange", () => render());
+window.addEventListener("hashchange", () => { keepToken(); render(); });
 render();
 setInterval(() => render(true), 2000);
 </script>

@@ -694,4 +694,18 @@ struct StoreConformance {
         #expect(try store.status().runs.isEmpty)
         #expect(try store.callDetail(1) == nil)
     }
+
+    /// A call sent by a runner that then died, in a run cancelled meanwhile: recovery does not queue it again.
+    func recoveryDoesNotBringBackACancelledRunsCalls() throws {
+        let store = try storeWithCalls(2)
+        let c = try store.claim(account: "acct", runner: "r2", nowMilliseconds: 0, leaseUntil: 30_000, max: 1)
+        _ = try store.spend(account: "acct", calls: [(c[0].id, 1)], runner: "r2", now: { 1 },
+                            windowMilliseconds: 1_000, configuredCount: 50)
+        #expect(try store.cancel(run: c[0].run, nowMilliseconds: 2).calls == 1, "the waiting one; the sent one finishes")
+        let recovery = try store.recoverAbandoned(now: { 3 }) { record, _ in record.identity.id == "r2" }
+        #expect(recovery.requeued == 1)
+        #expect(try store.callDetail(c[0].id)?.record.state == .cancelled)
+        #expect(try store.callDetail(c[0].id)?.record.error == RetryRules.cancelledError)
+        #expect(try store.hasWork(accounts: nil) == false)
+    }
 }

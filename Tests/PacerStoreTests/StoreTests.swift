@@ -45,6 +45,9 @@ import Testing
     @Test(arguments: kinds) func cancelStopsWaitingCalls(_ kind: StoreKind) throws {
         try kind.conformance(dir).cancelStopsWaitingCallsAndInFlightOnesAfterTheirTry()
     }
+    @Test(arguments: kinds) func recoveryDoesNotBringBackACancelledRunsCalls(_ kind: StoreKind) throws {
+        try kind.conformance(dir).recoveryDoesNotBringBackACancelledRunsCalls()
+    }
     @Test(arguments: kinds) func pruneDeletesOldFinishedRunsOnly(_ kind: StoreKind) throws {
         try kind.conformance(dir).pruneDeletesOldFinishedRunsOnly()
     }
