@@ -146,7 +146,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // Helpers shared by the test targets (temporary folders, the repository's location).
-        .target(name: "PacerTestSupport", dependencies: ["PacerPostgres"], path: "Tests/PacerTestSupport",
+        .target(name: "PacerTestSupport", dependencies: ["PacerStore", "PacerPostgres"], path: "Tests/PacerTestSupport",
                 swiftSettings: strict),
         // glibc's allocator statistics, for the memory regression test (bytes in use, not RSS).
         .target(name: "CMallocInfo", path: "Tests/CMallocInfo"),

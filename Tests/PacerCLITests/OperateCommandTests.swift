@@ -8,22 +8,11 @@ import Testing
 
 /// `show`, `retry`, `cancel` and `prune` as a user runs them (the `pacer` binary), on both stores.
 @Suite struct OperateCommandTests {
-    enum Database: String, CaseIterable, Sendable { case sqlite, postgres }
-
     let dir = TempDir()
 
     /// A store with one account and a run of three calls: one succeeded, one failed (code 10006), one queued.
-    func setUp(_ database: Database) throws -> (store: any PacerStore, db: String, run: Int64, calls: [Int64]) {
-        let store: any PacerStore, db: String
-        switch database {
-        case .sqlite:
-            db = dir.url.appendingPathComponent("pacer.sqlite").path
-            store = try SQLiteStore(path: db)
-        case .postgres:
-            let location = try TestPostgres.freshDatabase()
-            db = location.url
-            store = try PostgresStore(location: location)
-        }
+    func setUp(_ database: TestDatabase) throws -> (store: any PacerStore, db: String, run: Int64, calls: [Int64]) {
+        let (store, db) = try database.open(in: dir)
         try store.addAccount(Account(name: "acct", provider: .kucoin, baseURL: "http://127.0.0.1:9/kucoin",
                                      limit: RateLimit(count: 50, windowMilliseconds: 1_000),
                                      credentials: CredentialReferences(key: "k", secretEnv: "S", passphraseEnv: "P")),
@@ -58,8 +47,8 @@ import Testing
         try PacerProcess.run(args + ["--db", db])
     }
 
-    @Test(arguments: Database.allCases)
-    func showPrintsACallWithItsTries(_ database: Database) throws {
+    @Test(arguments: TestDatabase.allCases)
+    func showPrintsACallWithItsTries(_ database: TestDatabase) throws {
         let (_, db, run, calls) = try setUp(database)
         let shown = try pacer(["show", String(calls[1]), "--json"], db: db)
         #expect(shown.status == 0, "\(shown.stderr)")
@@ -77,8 +66,8 @@ import Testing
         #expect(missing.status != 0 && missing.stderr.contains("no call 999999"))
     }
 
-    @Test(arguments: Database.allCases)
-    func retryCancelAndPruneAsTheContractSays(_ database: Database) throws {
+    @Test(arguments: TestDatabase.allCases)
+    func retryCancelAndPruneAsTheContractSays(_ database: TestDatabase) throws {
         let (store, db, run, calls) = try setUp(database)
         func states() throws -> [CallState] {
             try store.calls(run: run, state: nil, code: nil, after: nil, limit: 10).map(\.state)

@@ -11,11 +11,6 @@ import PacerTestSupport
 /// work and run runners in-process or as `pacer run` processes. The database is SQLite, or a new database on the
 /// test PostgreSQL server (`PACER_TEST_POSTGRES`, see `scripts/with-postgres.sh`).
 final class RunnerHarness: @unchecked Sendable {
-    enum Database: Sendable, CustomStringConvertible {
-        case sqlite, postgres
-        var description: String { self == .sqlite ? "SQLite" : "PostgreSQL" }
-    }
-
     let dir = TempDir()
     let emulator: Emulator
     let running: RunningEmulator
@@ -39,7 +34,7 @@ final class RunnerHarness: @unchecked Sendable {
     ///   - latency: how long the emulator takes to answer each provider's account (a slow account).
     ///   - otherClient: requests per window another client spends from a provider's account.
     init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init(),
-         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:], database: Database = .sqlite) async throws {
+         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:], database: TestDatabase = .sqlite) async throws {
         for (name, value) in Self.environment { setenv(name, value, 1) }
         emulator = try Emulator(config: EmulatorConfig(accounts: Provider.allCases.map { p in
             .init(provider: p, key: "\(p.rawValue)-key", secret: Self.secrets[p]!,
@@ -47,15 +42,7 @@ final class RunnerHarness: @unchecked Sendable {
                   otherClientPerWindow: otherClient[p])
         }, faults: faults))
         running = try await emulator.start()
-        switch database {
-        case .sqlite:
-            dbPath = dir.url.appendingPathComponent("pacer.sqlite").path
-            store = try SQLiteStore(path: dbPath)
-        case .postgres:
-            let location = try TestPostgres.freshDatabase()
-            dbPath = location.url
-            store = try PostgresStore(location: location)
-        }
+        (store, dbPath) = try database.open(in: dir)
         for p in Provider.allCases {
             try store.addAccount(Account(
                 name: p.rawValue, provider: p, baseURL: running.baseURL(p), limit: RateLimit(parsing: configured)!,

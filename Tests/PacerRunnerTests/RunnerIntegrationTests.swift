@@ -162,8 +162,8 @@ import Testing
     }
 
     /// On SQLite and on PostgreSQL.
-    @Test(arguments: [RunnerHarness.Database.sqlite, .postgres])
-    func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing(_ database: RunnerHarness.Database) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func aRunnerKilledMidRunLosesNothingAndDuplicatesNothing(_ database: TestDatabase) async throws {
         let h = try await RunnerHarness(configured: "50/1s", database: database)
         try h.enqueue(.kookeey, count: 150)                                   // idempotent: may be re-sent
         try h.enqueue(.bitz, count: 150)

@@ -9,46 +9,46 @@ import Testing
 /// The conformance suite, run against every store: SQLite (the embedded default) and PostgreSQL (the throwaway
 /// server `scripts/with-postgres.sh` starts, or the one `PACER_TEST_POSTGRES` names).
 @Suite struct StoreConformanceTests {
-    static let kinds = StoreKind.allCases
+    static let kinds = TestDatabase.allCases
     let dir = TempDir()
 
-    @Test(arguments: kinds) func accountsRoundTrip(_ kind: StoreKind) throws { try kind.conformance(dir).accountsRoundTrip() }
-    @Test(arguments: kinds) func enqueueCountsAndStatus(_ kind: StoreKind) throws { try kind.conformance(dir).enqueueCountsAndStatus() }
-    @Test(arguments: kinds) func enqueueIsAllOrNothing(_ kind: StoreKind) throws { try kind.conformance(dir).enqueueIsAllOrNothing() }
-    @Test(arguments: kinds) func manyCallsKeepTheirOrder(_ kind: StoreKind) throws { try kind.conformance(dir).manyCallsKeepTheirOrder() }
-    @Test(arguments: kinds) func resultsInRunAndCallOrder(_ kind: StoreKind) throws { try kind.conformance(dir).resultsInRunAndCallOrder() }
-    @Test(arguments: kinds) func removingAnAccountWithRunsNeedsPurge(_ kind: StoreKind) throws { try kind.conformance(dir).removingAnAccountWithRunsNeedsPurge() }
-    @Test(arguments: kinds) func claimsAreExclusive(_ kind: StoreKind) throws { try kind.conformance(dir).claimsAreExclusive() }
-    @Test(arguments: kinds) func spendsRespectTheWindowAndLeases(_ kind: StoreKind) throws { try kind.conformance(dir).spendsRespectTheWindowAndLeases() }
-    @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: StoreKind) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
-    @Test(arguments: kinds) func providerQuotasAreFollowed(_ kind: StoreKind) throws { try kind.conformance(dir).providerQuotasAreFollowed() }
-    @Test(arguments: kinds) func reservationsShareTheBucket(_ kind: StoreKind) throws { try kind.conformance(dir).reservationsShareTheBucket() }
-    @Test(arguments: kinds) func completionsMoveCallsOnAndKeepResults(_ kind: StoreKind) throws { try kind.conformance(dir).completionsMoveCallsOnAndKeepResults() }
-    @Test(arguments: kinds) func deadRunnersCallsAreRecovered(_ kind: StoreKind) throws { try kind.conformance(dir).deadRunnersCallsAreRecovered() }
-    @Test(arguments: kinds) func summariesCountCodesAndListFailures(_ kind: StoreKind) throws { try kind.conformance(dir).summariesCountCodesAndListFailures() }
-    @Test(arguments: kinds) func pausedAccountsAreNotClaimed(_ kind: StoreKind) throws { try kind.conformance(dir).pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
-    @Test(arguments: kinds) func unansweredSpendsHoldTheirTokens(_ kind: StoreKind) throws { try kind.conformance(dir).unansweredSpendsHoldTheirTokens() }
-    @Test(arguments: kinds) func reservationsHoldUntilSettled(_ kind: StoreKind) throws { try kind.conformance(dir).reservationsHoldUntilSettled() }
-    @Test(arguments: kinds) func recoverySettlesADeadRunnersSpends(_ kind: StoreKind) throws { try kind.conformance(dir).recoverySettlesADeadRunnersSpends() }
-    @Test(arguments: kinds) func aRunnerDeclaredDeadIsFenced(_ kind: StoreKind) throws { try kind.conformance(dir).aRunnerDeclaredDeadIsFenced() }
-    @Test(arguments: kinds) func abandonedTriesCountAsAttempts(_ kind: StoreKind) throws { try kind.conformance(dir).abandonedTriesCountAsAttempts() }
-    @Test(arguments: kinds) func aLiveRunnersExpiredLeaseIsNotTaken(_ kind: StoreKind) throws { try kind.conformance(dir).aLiveRunnersExpiredLeaseIsNotTaken() }
-    @Test(arguments: kinds) func lateAnswersAreKept(_ kind: StoreKind) throws { try kind.conformance(dir).lateAnswersAreKept() }
-    @Test(arguments: kinds) func workAndDueInstants(_ kind: StoreKind) throws { try kind.conformance(dir).workAndDueInstants() }
-    @Test(arguments: kinds) func keysAreStoredWithTheCallAndUnique(_ kind: StoreKind) throws { try kind.conformance(dir).keysAreStoredWithTheCallAndUnique() }
-    @Test(arguments: kinds) func recoveryRequeuesKeyedOrders(_ kind: StoreKind) throws { try kind.conformance(dir).recoveryRequeuesKeyedOrders() }
-    @Test(arguments: kinds) func lookupsAreRemembered(_ kind: StoreKind) throws { try kind.conformance(dir).lookupsAreRemembered() }
-    @Test(arguments: kinds) func callsArePagedAndShown(_ kind: StoreKind) throws { try kind.conformance(dir).callsArePagedAndShown() }
-    @Test(arguments: kinds) func retriesPutFinalCallsBack(_ kind: StoreKind) throws {
+    @Test(arguments: kinds) func accountsRoundTrip(_ kind: TestDatabase) throws { try kind.conformance(dir).accountsRoundTrip() }
+    @Test(arguments: kinds) func enqueueCountsAndStatus(_ kind: TestDatabase) throws { try kind.conformance(dir).enqueueCountsAndStatus() }
+    @Test(arguments: kinds) func enqueueIsAllOrNothing(_ kind: TestDatabase) throws { try kind.conformance(dir).enqueueIsAllOrNothing() }
+    @Test(arguments: kinds) func manyCallsKeepTheirOrder(_ kind: TestDatabase) throws { try kind.conformance(dir).manyCallsKeepTheirOrder() }
+    @Test(arguments: kinds) func resultsInRunAndCallOrder(_ kind: TestDatabase) throws { try kind.conformance(dir).resultsInRunAndCallOrder() }
+    @Test(arguments: kinds) func removingAnAccountWithRunsNeedsPurge(_ kind: TestDatabase) throws { try kind.conformance(dir).removingAnAccountWithRunsNeedsPurge() }
+    @Test(arguments: kinds) func claimsAreExclusive(_ kind: TestDatabase) throws { try kind.conformance(dir).claimsAreExclusive() }
+    @Test(arguments: kinds) func spendsRespectTheWindowAndLeases(_ kind: TestDatabase) throws { try kind.conformance(dir).spendsRespectTheWindowAndLeases() }
+    @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: TestDatabase) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
+    @Test(arguments: kinds) func providerQuotasAreFollowed(_ kind: TestDatabase) throws { try kind.conformance(dir).providerQuotasAreFollowed() }
+    @Test(arguments: kinds) func reservationsShareTheBucket(_ kind: TestDatabase) throws { try kind.conformance(dir).reservationsShareTheBucket() }
+    @Test(arguments: kinds) func completionsMoveCallsOnAndKeepResults(_ kind: TestDatabase) throws { try kind.conformance(dir).completionsMoveCallsOnAndKeepResults() }
+    @Test(arguments: kinds) func deadRunnersCallsAreRecovered(_ kind: TestDatabase) throws { try kind.conformance(dir).deadRunnersCallsAreRecovered() }
+    @Test(arguments: kinds) func summariesCountCodesAndListFailures(_ kind: TestDatabase) throws { try kind.conformance(dir).summariesCountCodesAndListFailures() }
+    @Test(arguments: kinds) func pausedAccountsAreNotClaimed(_ kind: TestDatabase) throws { try kind.conformance(dir).pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
+    @Test(arguments: kinds) func unansweredSpendsHoldTheirTokens(_ kind: TestDatabase) throws { try kind.conformance(dir).unansweredSpendsHoldTheirTokens() }
+    @Test(arguments: kinds) func reservationsHoldUntilSettled(_ kind: TestDatabase) throws { try kind.conformance(dir).reservationsHoldUntilSettled() }
+    @Test(arguments: kinds) func recoverySettlesADeadRunnersSpends(_ kind: TestDatabase) throws { try kind.conformance(dir).recoverySettlesADeadRunnersSpends() }
+    @Test(arguments: kinds) func aRunnerDeclaredDeadIsFenced(_ kind: TestDatabase) throws { try kind.conformance(dir).aRunnerDeclaredDeadIsFenced() }
+    @Test(arguments: kinds) func abandonedTriesCountAsAttempts(_ kind: TestDatabase) throws { try kind.conformance(dir).abandonedTriesCountAsAttempts() }
+    @Test(arguments: kinds) func aLiveRunnersExpiredLeaseIsNotTaken(_ kind: TestDatabase) throws { try kind.conformance(dir).aLiveRunnersExpiredLeaseIsNotTaken() }
+    @Test(arguments: kinds) func lateAnswersAreKept(_ kind: TestDatabase) throws { try kind.conformance(dir).lateAnswersAreKept() }
+    @Test(arguments: kinds) func workAndDueInstants(_ kind: TestDatabase) throws { try kind.conformance(dir).workAndDueInstants() }
+    @Test(arguments: kinds) func keysAreStoredWithTheCallAndUnique(_ kind: TestDatabase) throws { try kind.conformance(dir).keysAreStoredWithTheCallAndUnique() }
+    @Test(arguments: kinds) func recoveryRequeuesKeyedOrders(_ kind: TestDatabase) throws { try kind.conformance(dir).recoveryRequeuesKeyedOrders() }
+    @Test(arguments: kinds) func lookupsAreRemembered(_ kind: TestDatabase) throws { try kind.conformance(dir).lookupsAreRemembered() }
+    @Test(arguments: kinds) func callsArePagedAndShown(_ kind: TestDatabase) throws { try kind.conformance(dir).callsArePagedAndShown() }
+    @Test(arguments: kinds) func retriesPutFinalCallsBack(_ kind: TestDatabase) throws {
         try kind.conformance(dir).retriesPutFinalCallsBackAndRefuseWhatTheyShouldNot()
     }
-    @Test(arguments: kinds) func cancelStopsWaitingCalls(_ kind: StoreKind) throws {
+    @Test(arguments: kinds) func cancelStopsWaitingCalls(_ kind: TestDatabase) throws {
         try kind.conformance(dir).cancelStopsWaitingCallsAndInFlightOnesAfterTheirTry()
     }
-    @Test(arguments: kinds) func recoveryDoesNotBringBackACancelledRunsCalls(_ kind: StoreKind) throws {
+    @Test(arguments: kinds) func recoveryDoesNotBringBackACancelledRunsCalls(_ kind: TestDatabase) throws {
         try kind.conformance(dir).recoveryDoesNotBringBackACancelledRunsCalls()
     }
-    @Test(arguments: kinds) func pruneDeletesOldFinishedRunsOnly(_ kind: StoreKind) throws {
+    @Test(arguments: kinds) func pruneDeletesOldFinishedRunsOnly(_ kind: TestDatabase) throws {
         try kind.conformance(dir).pruneDeletesOldFinishedRunsOnly()
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import PacerPostgres
 import PacerStore
+import PacerStore
 
 /// The test server: `PACER_TEST_POSTGRES` (set by `scripts/with-postgres.sh`), with one new database per store.
 public enum TestPostgres {
@@ -23,5 +24,26 @@ public enum TestPostgres {
         try PostgresStore.createDatabase(String(name), on: location)
         location.database = String(name)
         return location
+    }
+}
+
+/// The two stores every store-facing test runs against.
+public enum TestDatabase: String, CaseIterable, Sendable, CustomStringConvertible {
+    case sqlite
+    case postgres
+
+    public var description: String { rawValue }
+
+    /// A new, empty store of this kind (SQLite: a new file in `dir`) and what `pacer --db` names it by.
+    /// `clock` is PostgreSQL's time source (`.caller` for suites that drive time with explicit instants).
+    public func open(in dir: TempDir, clock: PostgresStore.ClockSource = .database) throws -> (store: any PacerStore, db: String) {
+        switch self {
+        case .sqlite:
+            let path = dir.url.appendingPathComponent("\(UUID()).sqlite").path
+            return (try SQLiteStore(path: path), path)
+        case .postgres:
+            let location = try TestPostgres.freshDatabase()
+            return (try PostgresStore(location: location, clock: clock), location.url)
+        }
     }
 }

@@ -13,25 +13,15 @@ import Testing
 /// A store with one account and two runs: run A (three calls: succeeded, failed with code 10006, dead) finished,
 /// and run B with two calls still queued; and a second account, paused.
 struct DashboardFixture {
-    enum Database: String, CaseIterable, Sendable { case sqlite, postgres }
-
     let store: any PacerStore
     let db: String
     let finished: Int64
     let running: Int64
     let calls: [Int64]
 
-    init(_ database: Database, in dir: TempDir) throws {
-        let store: any PacerStore
-        switch database {
-        case .sqlite:
-            db = dir.url.appendingPathComponent("pacer.sqlite").path
-            store = try SQLiteStore(path: db)
-        case .postgres:
-            let location = try TestPostgres.freshDatabase()
-            db = location.url
-            store = try PostgresStore(location: location)
-        }
+    init(_ database: TestDatabase, in dir: TempDir) throws {
+        let (store, db) = try database.open(in: dir)
+        self.db = db
         self.store = store
         for (name, provider) in [("kc-main", Provider.kucoin), ("kk-spare", .kookeey)] {
             try store.addAccount(Account(name: name, provider: provider, baseURL: "http://127.0.0.1:9/x",
@@ -89,8 +79,8 @@ struct DashboardFixture {
         return Answer(status: (response as! HTTPURLResponse).statusCode, json: (try? JSONValue(parsing: text)) ?? .string(text))
     }
 
-    @Test(arguments: DashboardFixture.Database.allCases)
-    func theAPIMirrorsTheCommands(_ database: DashboardFixture.Database) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func theAPIMirrorsTheCommands(_ database: TestDatabase) async throws {
         let f = try DashboardFixture(database, in: dir)
         let (port, stop) = try await Dashboard(store: f.store, token: nil, now: { Int64(Date().timeIntervalSince1970 * 1000) })
             .start(host: "127.0.0.1", port: 0)
@@ -189,8 +179,8 @@ struct DashboardFixture {
         return String(decoding: data, as: UTF8.self)
     }
 
-    @Test(arguments: DashboardFixture.Database.allCases)
-    func chromiumRendersRunsAccountsAndARetry(_ database: DashboardFixture.Database) async throws {
+    @Test(arguments: TestDatabase.allCases)
+    func chromiumRendersRunsAccountsAndARetry(_ database: TestDatabase) async throws {
         try #require(Self.chromium() != nil, "install Debian's chromium (.ci/run does)")
         let f = try DashboardFixture(database, in: dir)
         let web = try PacerProcess.start(["web", "--db", f.db, "--port", "0"])
