@@ -18,6 +18,10 @@ public struct PostgresLocation: Sendable, Equatable {
     public var database: String
     public var sslMode: String
     public var sslRootCert: String?
+    /// Shown in `pg_stat_activity` (libpq's `application_name`; "pacer" by default).
+    public var applicationName = "pacer"
+    /// Seconds to wait for the server to accept a connection (libpq's `connect_timeout`; 10 by default).
+    public var connectTimeoutSeconds = 10
 
     /// The URL without anything secret, for messages.
     public var display: String { "postgres://\(user)@\(host):\(port)/\(database)" }
@@ -43,9 +47,15 @@ public struct PostgresLocation: Sendable, Equatable {
             switch item.name {
             case "sslmode": mode = item.value ?? mode
             case "sslrootcert": sslRootCert = item.value
-            case "application_name", "connect_timeout": break
+            case "application_name": applicationName = item.value ?? applicationName
+            case "connect_timeout":
+                guard let seconds = item.value.flatMap(Int.init), seconds > 0 else {
+                    throw StoreError(.database, "connect_timeout '\(item.value ?? "")': expected a whole number of seconds")
+                }
+                connectTimeoutSeconds = seconds
             default:
-                throw StoreError(.database, "unknown PostgreSQL URL option '\(item.name)' (known: sslmode, sslrootcert)")
+                throw StoreError(.database, "unknown PostgreSQL URL option '\(item.name)' "
+                                 + "(known: sslmode, sslrootcert, application_name, connect_timeout)")
             }
         }
         guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(mode) else {
@@ -75,8 +85,11 @@ public struct PostgresLocation: Sendable, Equatable {
         } catch {
             throw StoreError(.database, "cannot set up TLS for \(display): \(error)")
         }
-        return PostgresConnection.Configuration(host: host, port: port, username: user, password: try password(),
-                                                database: database, tls: tls)
+        var configuration = PostgresConnection.Configuration(host: host, port: port, username: user,
+                                                             password: try password(), database: database, tls: tls)
+        configuration.options.connectTimeout = .seconds(Int64(connectTimeoutSeconds))
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        return configuration
     }
 
     /// `PGPASSWORD`, else the first matching line of the password file, else none (trust or peer auth).
@@ -116,6 +129,10 @@ extension PostgresLocation {
     public var url: String {
         var text = "postgres://\(user)@\(host):\(port)/\(database)?sslmode=\(sslMode)"
         if let root = sslRootCert { text += "&sslrootcert=\(root)" }
+        if applicationName != "pacer" {
+            text += "&application_name=" + (applicationName.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "pacer")
+        }
+        if connectTimeoutSeconds != 10 { text += "&connect_timeout=\(connectTimeoutSeconds)" }
         return text
     }
 }

@@ -97,6 +97,10 @@ import Testing
         let full = try PostgresLocation(url: "postgres://ops@db.internal:6543/pacer?sslmode=verify-full&sslrootcert=/etc/ca.pem")
         #expect(full.host == "db.internal" && full.port == 6543 && full.user == "ops" && full.database == "pacer")
         #expect(full.sslMode == "verify-full" && full.sslRootCert == "/etc/ca.pem")
+        let named = try PostgresLocation(url: "postgres://ops@db/pacer?application_name=cron-host-3&connect_timeout=4")
+        #expect(named.applicationName == "cron-host-3" && named.connectTimeoutSeconds == 4)
+        #expect(try PostgresLocation(url: named.url) == named)
+        #expect(throws: StoreError.self) { _ = try PostgresLocation(url: "postgres://ops@db/pacer?connect_timeout=soon") }
         let short = try PostgresLocation(url: "postgresql://ops@db.internal/pacer")
         #expect(short.port == 5432 && short.sslMode == "prefer")
         #expect(try PostgresLocation(url: short.url) == short)
