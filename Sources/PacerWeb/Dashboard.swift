@@ -49,7 +49,11 @@ public struct Dashboard: Sendable {
         router.get("/") { _, _ in Self.html(DashboardPage.html) }
         let api = router.group("api").add(middleware: BearerTokenMiddleware(token: token))
             .add(middleware: JSONActionMiddleware())
-        api.get("status") { _, _ in try await self.json { try self.status() } }
+        api.get("status") { request, _ in
+            // `?runs=N`: only the newest N runs (the page asks for 200); without it, all of them, as `status --json`.
+            let newest = request.uri.queryParameters.get("runs").flatMap { Int(String($0)) }.map { max(0, $0) }
+            return try await self.json { try self.status(newestRuns: newest) }
+        }
         api.get("runs/:run/calls") { request, context in
             let run = try Self.id(context, "run")
             let query = request.uri.queryParameters
@@ -99,8 +103,10 @@ public struct Dashboard: Sendable {
     }
 
     /// `status --json`, plus the schedules with their next tick.
-    func status() throws -> JSONValue {
-        let report = try store.status()
+    func status(newestRuns: Int? = nil) throws -> JSONValue {
+        var report = try store.status()
+        let allRuns = report.runs.count
+        if let newestRuns { report.runs = Array(report.runs.suffix(newestRuns)) }
         let now = self.now()
         let schedules = try store.schedules()
         var json = StatusView.json(report, buckets: try StatusView.buckets(store, report, now: now),
@@ -118,6 +124,7 @@ public struct Dashboard: Sendable {
                 ])
             })))
             members.append(.init("now", .string(Timestamps.iso8601(now))))
+            members.append(.init("runs_total", .number(String(allRuns))))
             json = .object(members)
         }
         return json

@@ -105,7 +105,7 @@ function showError(e) {
 }
 
 async function overview() {
-  const s = await api("status");
+  const s = await api("status?runs=200");
   document.getElementById("now").textContent = s.now || "";
   document.getElementById("where").textContent = "";
   let html = "<h2>Accounts</h2><table id=\"accounts\"><tr><th>Account</th><th>Tokens</th><th>Rate</th><th>State</th><th>Calls</th><th></th></tr>";
@@ -128,6 +128,9 @@ async function overview() {
             `<td>${esc(r.account)}</td><td>${bar(c)}</td><td>${statesText(c)}</td><td>${buttons}</td></tr>`;
   }
   html += "</table>";
+  if (s.runs_total > s.runs.length) {
+    html += `<p class="muted">… ${s.runs_total - s.runs.length} older runs (pacer status --all)</p>`;
+  }
   if (s.schedules && s.schedules.length) {
     html += "<h2>Schedules</h2><table id=\"schedules\"><tr><th>Job</th><th>Schedule</th><th>Next tick</th><th>Last tick</th><th>Error</th></tr>";
     for (const x of s.schedules) {

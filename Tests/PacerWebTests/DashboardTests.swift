@@ -92,6 +92,9 @@ struct DashboardFixture {
         #expect(status.json["runs"]?[0]?["job"] == .string("cancel-stale"))
         #expect(status.json["runs"]?[0]?["counts"]?["failed"] == .number("1"))
         #expect(status.json["accounts"]?[1]?["reason"] == .string("auth: key revoked"))
+        let newest = try await Self.request(base + "/status?runs=1")
+        #expect(newest.json["runs"]?[0]?["job"] == .string("place-orders") && newest.json["runs"]?[1] == nil)
+        #expect(newest.json["runs_total"] == .number("2"))
 
         let page = try await Self.request(base + "/runs/\(f.finished)/calls?limit=2")
         #expect(page.json["calls"]?[0]?["state"] == .string("succeeded"))
