@@ -32,17 +32,14 @@ public final class Runner: Sendable {
     let metrics: RunnerMetrics
     private let stopFlag = Atomic<Bool>(false)
     private let current: Mutex<RunnerIdentity>
-    /// The instant of our latest successful heartbeat (or registration), in our clock.
-    private let lastHeartbeat = Atomic<Int64>(0)
     /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
     private let lastDiskFullNote = Atomic<Int64>(Int64.min / 2)
-    /// The same instant on the monotonic clock (what `maySend` measures against).
-    private let lastBeatMonotonic = Atomic<Int64>(0)
     private let origin = ContinuousClock.now
     private let heartbeatDone = Atomic<Bool>(false)
-    /// The store's instant at our latest registration or heartbeat, and our monotonic instant read just before
-    /// the store read its clock (see `storeNow`).
-    private let storeBeat = Mutex<(at: Int64, mark: Int64)>((0, 0))
+    /// Our latest successful registration or heartbeat: the store's instant, and our monotonic instant read just
+    /// before the store read its clock. `maySend` measures the beat's age on the monotonic clock; `storeNow`
+    /// follows the store's clock from it.
+    private let beat = Mutex<(at: Int64, mark: Int64)>((0, 0))
     private let watch: Mutex<HeartbeatWatch>
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
@@ -108,7 +105,7 @@ public final class Runner: Sendable {
     /// between taking the tokens and sending.
     func maySend(as runnerID: String) -> Bool {
         identity.id == runnerID
-            && monotonicMilliseconds() - lastBeatMonotonic.load(ordering: .relaxed) <= options.staleAfterMilliseconds / 2
+            && monotonicMilliseconds() - beat.withLock { $0.mark } <= options.staleAfterMilliseconds / 2
     }
 
     /// Now on the store's clock. With SQLite, ours. With a store that keeps its own clock (PostgreSQL's server,
@@ -118,16 +115,16 @@ public final class Runner: Sendable {
     /// retry instant) are compared with it, and answers are written on it (`record`).
     func storeNow() -> Int64 {
         guard store.keepsItsOwnClock else { return clock.now() }
-        let beat = storeBeat.withLock { $0 }
-        return beat.at + monotonicMilliseconds() - beat.mark
+        let last = beat.withLock { $0 }
+        return last.at + monotonicMilliseconds() - last.mark
     }
 
     /// The store's clock minus ours.
     var storeClockOffset: Int64 { storeNow() - clock.now() }
 
-    /// Notes the store's instant at a registration or heartbeat, and our monotonic mark taken just before it.
-    private func noteStoreClock(_ at: Int64, mark: Int64) {
-        storeBeat.withLock { $0 = (at, mark) }
+    /// Notes a registration or heartbeat: the store's instant, and our monotonic mark taken just before it.
+    private func noteBeat(_ at: Int64, mark: Int64) {
+        beat.withLock { $0 = (at, mark) }
     }
 
     /// Hands an answer to the completion writer, its instants moved onto the store's clock once, now (a batch
@@ -166,9 +163,7 @@ public final class Runner: Sendable {
             try await io { try $0.unregisterRunner(fresh.id) } // another worker registered first
             return
         }
-        lastHeartbeat.store(at, ordering: .relaxed)
-        lastBeatMonotonic.store(mark, ordering: .relaxed)
-        noteStoreClock(at, mark: mark)
+        noteBeat(at, mark: mark)
         logger.warning("this runner was declared dead by another (paused or blocked longer than the stale threshold); its calls went back to the queue; registered again", metadata: [
                         "old": "\(oldID)", "new": "\(fresh.id)"])
     }
@@ -227,8 +222,7 @@ public final class Runner: Sendable {
         while true {
             do {
                 let at = try await io { try $0.registerRunner(me, now: clock.now) }
-                lastHeartbeat.store(at, ordering: .relaxed)
-                noteStoreClock(at, mark: mark)
+                noteBeat(at, mark: mark)
                 break
             } catch let error as StoreError where error.kind == .diskFull && !isStopping
                         && options.maxSeconds.map({ clock.now() - start < Int64($0 * 1000) }) ?? true {
@@ -237,7 +231,6 @@ public final class Runner: Sendable {
                 mark = monotonicMilliseconds()
             }
         }
-        lastBeatMonotonic.store(mark, ordering: .relaxed)
         _ = try? await recover()
         let deadline = options.maxSeconds.map { start + Int64($0 * 1000) }
         var stoppedEarly = false
@@ -412,9 +405,7 @@ public final class Runner: Sendable {
                     try await reregister(after: id)
                     continue
                 }
-                lastHeartbeat.store(at, ordering: .relaxed)
-                noteStoreClock(at, mark: mark)
-                lastBeatMonotonic.store(mark, ordering: .relaxed)
+                noteBeat(at, mark: mark)
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
                     logger.notice("recovered calls of stopped runners", metadata: [
