@@ -35,14 +35,6 @@ struct StatusCommand: ParsableCommand {
         return parts.isEmpty ? "-" : parts.joined(separator: " ")
     }
 
-    /// `42s`, `3m10s`, `2h05m`.
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded(.up))
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
-    }
-
     /// Rows of each table shown without `--all`: enough to see what is busy, short enough at 1,000 accounts.
     static let shown = 20
 
@@ -75,7 +67,7 @@ struct StatusCommand: ParsableCommand {
                 ?? b?.cooldownUntil.map { "cooling down until \(Timestamps.iso8601($0))" } ?? "active"
             let left = a.counts.filter { !$0.key.isTerminal }.values.reduce(0, +)
             let rate = b.map { String(format: "%.1f/s", $0.rate) } ?? "-"
-            let eta = left == 0 ? "-" : (b.flatMap { $0.rate > 0 ? Self.duration(Double(left) / $0.rate) : nil } ?? "?")
+            let eta = left == 0 ? "-" : (b.flatMap { $0.rate > 0 ? DurationText.eta(seconds: Double(left) / $0.rate) : nil } ?? "?")
             accounts.add([a.account, a.provider.rawValue, a.limit.description, tokens, rate, eta, state, summary(a.counts)])
         }
         if hiddenAccounts > 0 {

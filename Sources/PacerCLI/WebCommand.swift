@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PacerRunner
 import PacerWeb
 import UnixSignals
 
@@ -30,7 +31,7 @@ struct WebCommand: AsyncParsableCommand {
         }
         // Even on loopback the API wants a token: other local users, and web pages (DNS rebinding), reach
         // 127.0.0.1 too. Without --token-env a random one is made for this run and printed in the page's address.
-        let secret = token ?? Self.randomToken()
+        let secret = token ?? Nonce.random(length: 32) // letters and digits from the system's generator
         let dashboard = Dashboard(store: try store.open(), token: secret, now: { WallClock.nowMilliseconds() })
         let (bound, stop) = try await dashboard.start(host: host, port: port)
         // Written at once (not buffered): scripts and tests wait for this line to know the port. A token of the
@@ -41,12 +42,5 @@ struct WebCommand: AsyncParsableCommand {
         let signals = await UnixSignalsSequence(trapping: .sigint, .sigterm)
         for await _ in signals { break }
         await stop()
-    }
-
-    /// 32 random characters from the system's generator.
-    static func randomToken() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        var generator = SystemRandomNumberGenerator()
-        return String((0..<32).map { _ in alphabet.randomElement(using: &generator)! })
     }
 }

@@ -29,6 +29,16 @@ public enum DurationText {
         return "\(ms)ms"
     }
 
+    /// A remaining time for people, rounded up to the second: `42s`, `3m10s`, `2h05m` (ETAs in `status` and on
+    /// `pacer run`'s terminal display).
+    public static func eta(seconds: Double) -> String {
+        let s = Int(seconds.rounded(.up))
+        func two(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        if s < 60 { return "\(s)s" }
+        if s < 3600 { return "\(s / 60)m\(two(s % 60))s" }
+        return "\(s / 3600)h\(two(s % 3600 / 60))m"
+    }
+
     public static let expected = "a whole number and a unit (ms, s, m, h, d), like 500ms, 1s, 5m"
 }
 

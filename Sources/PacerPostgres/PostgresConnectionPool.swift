@@ -83,6 +83,20 @@ final class PostgresConnectionPool: Sendable {
         returned.signal()
     }
 
+    /// Runs one statement that cannot run inside a transaction (`CREATE DATABASE`, `VACUUM`) on a connection of
+    /// the pool; the server's error is thrown as it came.
+    func runOutsideTransaction(_ sql: String) throws {
+        let connection = try take()
+        var healthy = true
+        defer { give(connection, healthy: healthy) }
+        do {
+            _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).wait()
+        } catch {
+            healthy = false
+            throw error
+        }
+    }
+
     func closeAll() {
         let idle = state.withLock { state -> [PostgresConnection] in
             state.closed = true

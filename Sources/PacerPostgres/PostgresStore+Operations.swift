@@ -133,15 +133,6 @@ extension PostgresStore {
 
     /// `VACUUM` of some tables, outside any transaction.
     func vacuum(_ tables: [String]) throws {
-        let connection = try pool.take()
-        var healthy = true
-        defer { pool.give(connection, healthy: healthy) }
-        do {
-            _ = try connection.query(PostgresQuery(unsafeSQL: "VACUUM " + tables.joined(separator: ", ")),
-                                     logger: PostgresTransaction.logger).wait()
-        } catch {
-            healthy = false
-            throw plain(error)
-        }
+        do { try pool.runOutsideTransaction("VACUUM " + tables.joined(separator: ", ")) } catch { throw plain(error) }
     }
 }

@@ -203,11 +203,11 @@ extension PostgresStore {
     public static func createDatabase(_ name: String, on location: PostgresLocation) throws(StoreError) {
         let pool = PostgresConnectionPool(location: location, maxConnections: 1)
         defer { pool.closeAll() }
-        let connection = try pool.take()
-        defer { pool.give(connection, healthy: true) }
         let quoted = "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         do {
-            _ = try connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(quoted)"), logger: PostgresTransaction.logger).wait()
+            try pool.runOutsideTransaction("CREATE DATABASE \(quoted)")
+        } catch let error as StoreError {
+            throw error
         } catch {
             throw StoreError(.database, "cannot create database \(name) on \(location.display): "
                              + "\((error as? PSQLError)?.serverInfo?[.message] ?? "\(error)")")

@@ -1,3 +1,5 @@
+import PacerCore
+
 /// The live display of `pacer run` on a terminal: one line per busy account (a bar, done/total, rate, ETA,
 /// cool-downs or its pause) and a total, capped to the terminal's height. Pure: `RunProgress` draws it.
 struct ProgressLines {
@@ -35,7 +37,7 @@ struct ProgressLines {
         if let paused = row.paused {
             text += " paused: \(paused)"
         } else if row.left > 0 {
-            text += row.rate > 0 ? " ETA \(duration(Double(row.left) / row.rate))" : " ETA ?"
+            text += row.rate > 0 ? " ETA \(DurationText.eta(seconds: Double(row.left) / row.rate))" : " ETA ?"
         }
         if row.coolDowns > 0 { text += " (\(row.coolDowns) cool-downs)" }
         return text
@@ -43,13 +45,5 @@ struct ProgressLines {
 
     static func pad(_ text: String, _ width: Int) -> String {
         text.count >= width ? String(text.prefix(width)) : text + String(repeating: " ", count: width - text.count)
-    }
-
-    /// `42s`, `3m10s`, `2h05m`.
-    static func duration(_ seconds: Double) -> String {
-        let s = Int(seconds.rounded(.up))
-        if s < 60 { return "\(s)s" }
-        if s < 3600 { return "\(s / 60)m\(String(format: "%02d", s % 60))s" }
-        return "\(s / 3600)h\(String(format: "%02d", s % 3600 / 60))m"
     }
 }

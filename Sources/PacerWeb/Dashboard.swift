@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import HTTPTypes
-import Logging
 import NIOCore
 import PacerCore
 import PacerJobs
@@ -9,7 +8,6 @@ import PacerOperations
 import PacerQueue
 import PacerRunner
 import PacerStore
-import ServiceLifecycle
 
 /// `pacer web`: the dashboard (one embedded page, no build step, no CDN) and its JSON API, which mirrors the
 /// commands (`status --json`, `show --json`, `retry`, `cancel`, `account resume`) with the same shapes.
@@ -32,16 +30,7 @@ public struct Dashboard: Sendable {
 
     /// Starts serving on `host:port` (port 0 picks a free one); returns the bound port and a stop function.
     public func start(host: String, port: Int) async throws -> (port: Int, stop: @Sendable () async -> Void) {
-        var logger = Logger(label: "pacer.web")
-        logger.logLevel = .warning
-        let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = Application(router: router(), configuration: .init(address: .hostname(host, port: port)),
-                              onServerRunning: { continuation.yield($0.localAddress?.port ?? port) }, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
-        let task = Task { try await group.run() }
-        var iterator = ports.makeAsyncIterator()
-        guard let bound = await iterator.next() else { throw DashboardError("the dashboard did not start") }
-        return (bound, { await group.triggerGracefulShutdown(); _ = try? await task.value })
+        try await LocalServer.start(router(), host: host, port: port, label: "pacer.web")
     }
 
     func router() -> Router<BasicRequestContext> {

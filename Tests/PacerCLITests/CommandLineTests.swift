@@ -96,9 +96,9 @@ import Testing
     }
 
     @Test func etaDurations() {
-        #expect(StatusCommand.duration(41.2) == "42s")
-        #expect(StatusCommand.duration(190) == "3m10s")
-        #expect(StatusCommand.duration(7_500) == "2h05m")
+        #expect(DurationText.eta(seconds: 41.2) == "42s")
+        #expect(DurationText.eta(seconds: 190) == "3m10s")
+        #expect(DurationText.eta(seconds: 7_500) == "2h05m")
     }
 
     @Test func loopbackHosts() {
