@@ -20,20 +20,18 @@ extension PostgresStore {
             }
             // A few set-based statements for the whole batch (round trips, not rows, are what cost on a server).
             // Each call appears once in a batch (a call's next try is claimed only after this one is written);
-            // should one appear twice, the batch is written row by row instead.
-            let moved: Set<Int64>
-            if Set(batch.map(\.call)).count == batch.count {
-                moved = try Self.moveOn(tx, batch)
-            } else {
-                moved = []
-            }
+            // should one appear twice, the batch is written in stretches where each call appears once, in order,
+            // so the later answer finds the earlier one's outcome as it would row by row.
             var requeued: [Int64] = []
-            for c in batch {
-                if moved.contains(c.call) {
-                    if c.state == .retrying { requeued.append(c.call) }
-                    continue
+            for stretch in Self.stretchesOfDistinctCalls(batch) {
+                let moved = try Self.moveOn(tx, stretch)
+                for c in stretch {
+                    if moved.contains(c.call) {
+                        if c.state == .retrying { requeued.append(c.call) }
+                    } else {
+                        try Self.recordLateAnswer(tx, c)
+                    }
                 }
-                if try Self.completeOne(tx, c), c.state == .retrying { requeued.append(c.call) }
             }
             guard !requeued.isEmpty else { return }
             // A call whose run was cancelled while it was in flight is not tried again (as on SQLite). The runs are
@@ -53,7 +51,8 @@ extension PostgresStore {
     }
 
     /// Settles the batch's spends, moves on the calls whose lease is still ours, and records their tries and
-    /// results; returns the calls moved on. The others (a lease lost) are left to `completeOne`.
+    /// results; returns the calls moved on. The others (a lease lost) are left to `recordLateAnswer`. Each call
+    /// appears once in `batch`.
     static func moveOn(_ tx: PostgresTransaction, _ batch: [Completion]) throws -> Set<Int64> {
         let calls = batch.map(\.call), runners = batch.map(\.runner)
         let dispatched = batch.map { $0.dispatchedAt ?? 0 }, knownDispatch = batch.map { $0.dispatchedAt != nil }
@@ -130,52 +129,43 @@ extension PostgresStore {
         return moved
     }
 
-    /// One completion, row by row: its call moved on if the lease is still ours (returns true), else a late
-    /// answer recorded as the SQLite store does.
-    static func completeOne(_ tx: PostgresTransaction, _ c: Completion) throws -> Bool {
-        let lookup = Int64(c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0)
-        let moved = try tx.execute("""
-            UPDATE calls SET state = \(c.state.rawValue), attempts = \(Int64(c.attempts)),
-                next_attempt_at = \(c.nextAttemptAt), last_class = \(c.classification), lookup_pending = \(lookup),
-                maybe_done_by = CASE WHEN \(c.mayHaveActed) THEN \(Int64(c.attempts)) ELSE maybe_done_by END,
-                lease_owner = NULL, lease_expires_at = NULL, dispatched_at = NULL
-            WHERE id = \(c.call) AND lease_owner = \(c.runner) AND state = 'in_flight'
-              AND (\(c.dispatchedAt)::bigint IS NULL OR dispatched_at = \(c.dispatchedAt)::bigint)
-            """)
-        guard moved == 1 else {
-            // Not this try's call any more (its runner was found dead, or a later try holds it). The provider saw
-            // the request before this answer: our latest spend for the call, open or settled by recovery, holds
-            // its token a window from now (as on SQLite).
-            try tx.execute("""
-                UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
-                WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = \(c.call) AND owner = \(c.runner)
-                            AND (\(c.dispatchedAt)::bigint IS NULL OR at <= \(c.dispatchedAt)::bigint OR NOT open))
-                """)
-            // A real answer is still recorded, and one that settles the call for good replaces what recovery
-            // decided.
-            guard c.httpStatus != nil else { return false }
-            try recordAttempt(tx, c, message: "late answer, after this runner's calls were recovered"
-                              + (c.message.map { ": " + $0 } ?? ""))
-            guard c.state == .succeeded || c.state == .duplicate else { return false }
-            let replaced = try tx.execute("""
-                UPDATE calls SET state = \(c.state.rawValue), last_class = \(c.classification), lookup_pending = 0
-                WHERE id = \(c.call) AND lease_owner IS NULL
-                  AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
-                           AND (error LIKE 'the runner stopped after sending%'
-                                OR error LIKE 'the runner stopped while this keyed call%')))
-                       OR (state IN ('queued', 'retrying', 'cancelled') AND dispatched_at IS NULL))
-                """)
-            if replaced == 1 { try recordResult(tx, c) }
-            return false
+    /// Consecutive stretches of `batch` in which no call appears twice.
+    static func stretchesOfDistinctCalls(_ batch: [Completion]) -> [[Completion]] {
+        var stretches: [[Completion]] = [[]]
+        var seen = Set<Int64>()
+        for c in batch {
+            if !seen.insert(c.call).inserted {
+                stretches.append([])
+                seen = [c.call]
+            }
+            stretches[stretches.count - 1].append(c)
         }
+        return stretches
+    }
+
+    /// An answer whose try no longer holds its call (its runner was found dead, or a later try holds it), as the
+    /// SQLite store records it. The provider saw the request before this answer: our latest spend for the call,
+    /// open or settled by recovery, holds its token a window from now. A real answer is still recorded, and one
+    /// that settles the call for good replaces what recovery decided.
+    static func recordLateAnswer(_ tx: PostgresTransaction, _ c: Completion) throws {
         try tx.execute("""
             UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE
-            WHERE call_id = \(c.call) AND owner = \(c.runner) AND open
-              AND (\(c.dispatchedAt)::bigint IS NULL OR at <= \(c.dispatchedAt)::bigint)
+            WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = \(c.call) AND owner = \(c.runner)
+                        AND (\(c.dispatchedAt)::bigint IS NULL OR at <= \(c.dispatchedAt)::bigint OR NOT open))
             """)
-        try recordAttempt(tx, c, message: c.message)
-        if c.state.isTerminal { try recordResult(tx, c) }
-        return true
+        guard c.httpStatus != nil else { return }
+        try recordAttempt(tx, c, message: "late answer, after this runner's calls were recovered"
+                          + (c.message.map { ": " + $0 } ?? ""))
+        guard c.state == .succeeded || c.state == .duplicate else { return }
+        let replaced = try tx.execute("""
+            UPDATE calls SET state = \(c.state.rawValue), last_class = \(c.classification), lookup_pending = 0
+            WHERE id = \(c.call) AND lease_owner IS NULL
+              AND ((state = 'uncertain' AND EXISTS (SELECT 1 FROM results WHERE call_id = calls.id
+                       AND (error LIKE 'the runner stopped after sending%'
+                            OR error LIKE 'the runner stopped while this keyed call%')))
+                   OR (state IN ('queued', 'retrying', 'cancelled') AND dispatched_at IS NULL))
+            """)
+        if replaced == 1 { try recordResult(tx, c) }
     }
 
     static func recordAttempt(_ tx: PostgresTransaction, _ c: Completion, message: String?) throws {

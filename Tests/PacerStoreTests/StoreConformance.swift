@@ -708,4 +708,23 @@ struct StoreConformance {
         #expect(try store.callDetail(c[0].id)?.record.error == RetryRules.cancelledError)
         #expect(try store.hasWork(accounts: nil) == false)
     }
+
+    /// A batch that answers the same call twice (never sent by the runner, but possible): written in order, the
+    /// second finds the first's outcome and is kept as a late answer.
+    func aBatchAnsweringACallTwiceIsWrittenInOrder() throws {
+        let store = try storeWithCalls(2)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+        func answer(_ call: ClaimedCall, _ state: CallState, started: Int64) -> Completion {
+            Completion(call: call.id, runner: "r1", startedAt: started, latencyMilliseconds: 1, httpStatus: 200, code: "0",
+                       classification: state == .succeeded ? "ok" : "permanent", message: nil, state: state,
+                       attempts: 1, nextAttemptAt: 0, data: nil, error: nil, finishedAt: started + 1)
+        }
+        try store.complete([answer(c[0], .succeeded, started: 1), answer(c[1], .succeeded, started: 1),
+                            answer(c[0], .failed, started: 2)])
+        let first = try #require(try store.callDetail(c[0].id))
+        #expect(first.record.state == .succeeded)
+        #expect(first.attempts.map(\.classification) == ["ok", "permanent"])
+        #expect(first.attempts.last?.message?.hasPrefix("late answer") == true)
+        #expect(try store.callDetail(c[1].id)?.record.state == .succeeded)
+    }
 }

@@ -48,6 +48,9 @@ import Testing
     @Test(arguments: kinds) func recoveryDoesNotBringBackACancelledRunsCalls(_ kind: TestDatabase) throws {
         try kind.conformance(dir).recoveryDoesNotBringBackACancelledRunsCalls()
     }
+    @Test(arguments: kinds) func aBatchAnsweringACallTwiceIsWrittenInOrder(_ kind: TestDatabase) throws {
+        try kind.conformance(dir).aBatchAnsweringACallTwiceIsWrittenInOrder()
+    }
     @Test(arguments: kinds) func pruneDeletesOldFinishedRunsOnly(_ kind: TestDatabase) throws {
         try kind.conformance(dir).pruneDeletesOldFinishedRunsOnly()
     }
