@@ -35,7 +35,7 @@ struct ScaleBenchmark {
         // PACER_BENCH_PERF=FILE: record a CPU profile of the runner (`perf report -i FILE`).
         if let out = ProcessInfo.processInfo.environment["PACER_BENCH_PERF"] {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
-            p.arguments = ["record", "-F", "499", "-g", "-o", out, "--", runner.pacer.path] + p.arguments!
+            p.arguments = ["record", "-F", "299", "--call-graph", ProcessInfo.processInfo.environment["PACER_BENCH_PERF_GRAPH"] ?? "fp", "-o", out, "--", runner.pacer.path] + p.arguments!
         }
         p.environment = runner.environment
         p.standardOutput = FileHandle.nullDevice
@@ -49,6 +49,14 @@ struct ScaleBenchmark {
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
               let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return nil }
         return kb / 1024
+    }
+
+    /// User plus system CPU seconds of this process (`RUSAGE_SELF`) or of its waited-for children.
+    static func usage(_ who: __rusage_who) -> Double {
+        var u = rusage()
+        getrusage(__rusage_who_t(who.rawValue), &u)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        return seconds(u.ru_utime) + seconds(u.ru_stime)
     }
 
     /// User plus system CPU seconds of a process so far.
@@ -99,9 +107,11 @@ struct ScaleBenchmark {
             bareSeconds = try await bareClient(s, requests: count * perAccount, concurrency: 64)
         }
         let start = Date()
+        let (childrenBefore, selfBefore) = (Self.usage(RUSAGE_CHILDREN), Self.usage(RUSAGE_SELF))
         let process = try launch(s.db, ["--drain", "--concurrency", "64", "--max-seconds", "600"])
         process.waitUntilExit()
         let wall = Date().timeIntervalSince(start)
+        let runnerCPU = Self.usage(RUSAGE_CHILDREN) - childrenBefore, emulatorCPU = Self.usage(RUSAGE_SELF) - selfBefore
         await s.running.stop()
         let stats = s.emulator.stats()
         let violating = stats.accounts.filter { $0.maxSentInWindow > n || ($0.rejected["rate_limited"] ?? 0) > 0 }
@@ -121,6 +131,8 @@ struct ScaleBenchmark {
             line += String(format: "; bare client %.2f s; makespan / bare %.2f (target <= 2)", bareSeconds, wall / bareSeconds)
         }
         print(line)
+        print(String(format: "    CPU during the run: pacer run %.2f s (%.0f µs a call), this process (the emulator) %.2f s",
+                     runnerCPU, runnerCPU * 1e6 / Double(count * perAccount), emulatorCPU))
     }
 
     /// Seconds a bare client needs for `requests` signed Kookeey reads from `concurrency` tasks, against an

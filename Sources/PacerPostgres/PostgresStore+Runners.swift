@@ -154,44 +154,63 @@ extension PostgresStore {
             """)
     }
 
-    public func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
-                      max: Int) throws -> [ClaimedCall] {
+    public func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64,
+                      leaseUntil: Int64) throws -> [ClaimedBatch] {
+        guard !requests.isEmpty else { return [] }
         // If the connection is lost during COMMIT, the claim may have been made without our knowing which calls it
         // holds: they would stay leased to this live runner, unsent, until it exits. So the calls are given back
         // (on another connection) whenever the claim fails after choosing them; if it never committed, that
         // changes nothing.
         var chosen: [Int64] = []
         do {
-            return try claimOnce(account: account, runner: runner, nowMilliseconds: nowMilliseconds,
-                                 leaseUntil: leaseUntil, max: max) { chosen = $0 }
+            return try claimOnce(requests, runner: runner, nowMilliseconds: nowMilliseconds,
+                                 leaseUntil: leaseUntil) { chosen = $0 }
         } catch {
             if !chosen.isEmpty { try? release(chosen, runner: runner) }
             throw error
         }
     }
 
-    private func claimOnce(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64, max: Int,
-                           chose: ([Int64]) -> Void) throws -> [ClaimedCall] {
+    private func claimOnce(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
+                           chose: ([Int64]) -> Void) throws -> [ClaimedBatch] {
         try transaction { tx in
             try Self.requireRegistered(tx, runner)
             let (now, shift) = try tx.now(caller: nowMilliseconds)
-            guard try tx.row("SELECT 1 FROM accounts WHERE name = \(account) AND paused_reason IS NULL") != nil else { return [] }
-            // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
-            let calls = try tx.rows("""
-                WITH claimed AS (
-                    UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
-                        dispatched_at = NULL
-                    WHERE id IN (SELECT id FROM calls
-                                 WHERE account = \(account) AND state IN ('queued', 'retrying') AND next_attempt_at <= \(now)
-                                 ORDER BY next_attempt_at, id LIMIT \(Int64(max))
-                                 FOR UPDATE SKIP LOCKED)
-                    RETURNING *)
-                SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
-                FROM claimed c JOIN runs r ON r.id = c.run_id
-                ORDER BY c.next_attempt_at, c.id
-                """).map(Self.claimed(from:))
-            chose(calls.map(\.id))
-            return calls
+            var batches: [ClaimedBatch] = []
+            var ids: [Int64] = []
+            for request in requests {
+                let account = request.account
+                guard let row = try tx.row("""
+                    SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
+                    FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = \(account)
+                    """) else {
+                    batches.append(ClaimedBatch(calls: [], clockOffsetMilliseconds: 0))
+                    continue
+                }
+                let offset = try row[1].decode(Int64.self)
+                guard try row[0].decode(Bool.self) else {
+                    batches.append(ClaimedBatch(calls: [], clockOffsetMilliseconds: offset))
+                    continue
+                }
+                // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
+                let calls = try tx.rows("""
+                    WITH claimed AS (
+                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
+                            dispatched_at = NULL
+                        WHERE id IN (SELECT id FROM calls
+                                     WHERE account = \(account) AND state IN ('queued', 'retrying') AND next_attempt_at <= \(now)
+                                     ORDER BY next_attempt_at, id LIMIT \(Int64(request.max))
+                                     FOR UPDATE SKIP LOCKED)
+                        RETURNING *)
+                    SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
+                    FROM claimed c JOIN runs r ON r.id = c.run_id
+                    ORDER BY c.next_attempt_at, c.id
+                    """).map(Self.claimed(from:))
+                ids += calls.map(\.id)
+                chose(ids)
+                batches.append(ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset))
+            }
+            return batches
         }
     }
 

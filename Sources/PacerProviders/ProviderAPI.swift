@@ -116,7 +116,7 @@ public struct SignedRequest: Sendable, Equatable {
     }
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        headers.first { HeaderName.same($0.name, name) }?.value
     }
 }
 
@@ -137,6 +137,19 @@ public struct HTTPReply: Sendable {
     }
 
     public func header(_ name: String) -> String? {
-        headers.first { $0.name.lowercased() == name.lowercased() }?.value
+        headers.first { HeaderName.same($0.name, name) }?.value
+    }
+}
+
+/// HTTP header names compare without regard to ASCII case. Compared in place: every answer's headers are looked
+/// up several times, and lowercasing both sides allocated two strings per header per look.
+enum HeaderName {
+    static func same(_ a: String, _ b: String) -> Bool {
+        guard a.utf8.count == b.utf8.count else { return false }
+        return zip(a.utf8, b.utf8).allSatisfy { lower($0) == lower($1) }
+    }
+
+    private static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
     }
 }

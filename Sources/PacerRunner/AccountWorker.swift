@@ -29,19 +29,26 @@ struct AccountWorker: Sendable {
             // the next turn sends them or gives them back, so no claim is stranded on a live runner.
             var pending: [ClaimedCall] = []
             var pendingOwner = ""
+            // Whether the last claim took every call that was due (fewer than it asked for): then nothing is left
+            // to claim until the runner's loop sees a call fall due (or new work) and wakes us; claiming again at
+            // once would be a write transaction that finds nothing.
+            var drained = false
             while !runner.isStopping {
                 let runnerID = runner.identity.id
                 if pendingOwner != runnerID { pending = [] } // declared dead meanwhile: recovery gave them back
                 do {
+                    if pending.isEmpty && drained {
+                        // Wait to be woken (the runner's loop watches when calls fall due), with a long backstop
+                        // in case a wake is ever missed; then claim.
+                        await runner.wakeups.wait(name, timeoutMilliseconds: runner.options.idleBackstopMilliseconds)
+                        drained = false
+                        continue
+                    }
                     if pending.isEmpty {
                         pending = try await claim(as: runnerID, clockOffset: clockOffset)
                         pendingOwner = runnerID
-                    }
-                    if pending.isEmpty {
-                        // Nothing due: wait to be woken (the runner's loop watches when calls fall due), with a
-                        // long backstop in case a wake is ever missed.
-                        await runner.wakeups.wait(name, timeoutMilliseconds: runner.options.idleBackstopMilliseconds)
-                        continue
+                        drained = pending.count < runner.options.claimBatch
+                        if pending.isEmpty { continue }
                     }
                     while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
                         // Take in-flight slots first, then tokens: a call is on the wire the moment its token is
@@ -92,30 +99,21 @@ struct AccountWorker: Sendable {
         }
     }
 
-    /// Leases the account's due calls and refreshes its clock offset.
+    /// Leases the account's due calls (in a commit shared with other accounts' claims) and refreshes its clock
+    /// offset.
     private func claim(as runnerID: String, clockOffset: ClockOffset) async throws -> [ClaimedCall] {
-        let name = account.name, lease = runner.options.leaseMilliseconds, batch = runner.options.claimBatch
-        let window = self.window, limit = account.limit.count
-        let now = clock.now()
-        let claimed = try await runner.io {
-            try $0.claim(account: name, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease, max: batch)
-        }
-        guard !claimed.isEmpty else { return [] }
-        // The claim is made: a failure to read the offset keeps the previous one rather than stranding the calls.
-        if let pacing = try? await runner.io({
-            try $0.pacing(account: name, nowMilliseconds: now, windowMilliseconds: window, configuredCount: limit)
-        }) {
-            // Stored as the provider's clock minus the store's, which every runner shares whatever its own clock
-            // says; ours is that plus the store's clock minus ours.
-            clockOffset.set(pacing.clockOffsetMilliseconds + runner.storeClockOffset)
-        }
-        return claimed
+        let claimed = try await runner.claims.submit(ClaimRequest(account: account.name, max: runner.options.claimBatch),
+                                                     as: runnerID)
+        // Stored as the provider's clock minus the store's, which every runner shares whatever its own clock says;
+        // ours is that plus the store's clock minus ours.
+        if !claimed.calls.isEmpty { clockOffset.set(claimed.clockOffsetMilliseconds + runner.storeClockOffset) }
+        return claimed.calls
     }
 
     private func spend(_ calls: [ClaimedCall], as runnerID: String) async throws -> SpendGrant {
-        try await runner.spends.spend(SpendRequest(account: account.name, calls: calls.map { (id: $0.id, weight: $0.weight) },
-                                                   windowMilliseconds: window, configuredCount: account.limit.count),
-                                      as: runnerID)
+        try await runner.spends.submit(SpendRequest(account: account.name, calls: calls.map { (id: $0.id, weight: $0.weight) },
+                                                    windowMilliseconds: window, configuredCount: account.limit.count),
+                                       as: runnerID)
     }
 
     private func release(_ calls: [ClaimedCall], as runnerID: String) async throws {
@@ -371,10 +369,24 @@ struct AccountWorker: Sendable {
 
 /// Random nonces from the system generator, in the alphabet providers accept.
 public enum Nonce {
+    static let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789".utf8)
+
+    /// Eight letters from each draw of the generator (each draw is a system call): a byte picks a letter unless
+    /// it is one of the top 8 of 256, which would favour the first letters, and is then skipped.
     public static func random(length: Int) -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
         var generator = SystemRandomNumberGenerator()
-        return String((0..<length).map { _ in alphabet.randomElement(using: &generator)! })
+        var letters: [UInt8] = []
+        letters.reserveCapacity(length)
+        let unbiased = UInt8(256 - 256 % alphabet.count)
+        while letters.count < length {
+            var word: UInt64 = generator.next()
+            for _ in 0..<8 where letters.count < length {
+                let byte = UInt8(truncatingIfNeeded: word)
+                word >>= 8
+                if byte < unbiased { letters.append(alphabet[Int(byte) % alphabet.count]) }
+            }
+        }
+        return String(decoding: letters, as: UTF8.self)
     }
 }
 

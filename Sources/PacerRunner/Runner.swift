@@ -23,8 +23,10 @@ public final class Runner: Sendable {
     let wakeups = WakeBoard()
     /// The limit each account's provider last reported (KuCoin's headers), so only a change is written.
     let quotaMemory = QuotaMemory()
+    /// Claims of every account, committed together.
+    let claims: GroupCommit<ClaimRequest, ClaimedBatch>
     /// Spends of every account, committed together.
-    let spends: SpendBatcher
+    let spends: GroupCommit<SpendRequest, SpendGrant>
     let completions: CompletionWriter
     let progress: RunProgress
     /// Called at start and as each minute begins, while running without --drain (the scheduler's tick).
@@ -59,7 +61,12 @@ public final class Runner: Sendable {
         slots = InFlightSlots(options.concurrency)
         completions = CompletionWriter { batch in try await StoreExecutor.run { try store.complete(batch) } }
         progress = RunProgress()
-        spends = SpendBatcher(store: store, clock: clock)
+        let lease = options.leaseMilliseconds
+        claims = GroupCommit { requests, runnerID in
+            let now = clock.now()
+            return try store.claim(requests, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
+        }
+        spends = GroupCommit { requests, runnerID in try store.spend(requests, runner: runnerID, now: clock.now) }
     }
 
     static func newIdentity() -> RunnerIdentity {
@@ -296,11 +303,12 @@ public final class Runner: Sendable {
                         let signalled = workSignalled.exchange(false, ordering: .relaxed)
                         if watch?.isWatching != true || signalled || now >= nextDueLook {
                             let due = try await io({ try $0.nextDue() })
-                            for (account, at) in due where at <= now && idle.contains(account) {
-                                await wakeups.wake(account)
+                            var busyWithDue = false // due, but its worker is still sending: look again next turn
+                            for (account, at) in due where at <= now {
+                                if idle.contains(account) { await wakeups.wake(account) } else { busyWithDue = true }
                             }
-                            nextDueLook = min(now + options.notifiedBackstopMilliseconds,
-                                              due.values.filter { $0 > now }.min() ?? Int64.max)
+                            nextDueLook = busyWithDue ? now : min(now + options.notifiedBackstopMilliseconds,
+                                                                  due.values.filter { $0 > now }.min() ?? Int64.max)
                         }
                     }
                     if let depths = await progress.report(snapshot: { try await self.io { try $0.snapshot(accounts: accountFilter) } },

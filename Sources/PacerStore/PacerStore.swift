@@ -38,9 +38,12 @@ public protocol PacerStore: Sendable {
     /// last allowed one ends the call `dead`); dispatched idempotent calls are retried, non-idempotent ones become
     /// `uncertain`. Their open limiter spends are settled at `now`.
     func recoverAbandoned(now: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery
-    /// Leases up to `max` due calls of `account` to `runner`, soonest first. Nothing for a paused account.
-    /// Throws `runnerDeclaredDead` when `runner` is not registered.
-    func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64, max: Int) throws -> [ClaimedCall]
+    /// For each request, in one transaction: leases up to `max` due calls of its account to `runner`, soonest
+    /// first (nothing for a paused account), and reads the account's stored clock offset (the provider's clock
+    /// minus the store's). The runner gathers the claims of all its accounts into one commit, as it does spends.
+    /// `now` and the lease's end are on the caller's clock. Throws `runnerDeclaredDead` when `runner` is not
+    /// registered.
+    func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64, leaseUntil: Int64) throws -> [ClaimedBatch]
     /// Gives back calls this runner claimed but did not dispatch (on shutdown).
     func release(_ calls: [Int64], runner: String) throws
 
@@ -123,6 +126,13 @@ public protocol PacerStore: Sendable {
 }
 
 extension PacerStore {
+    /// Leases up to `max` due calls of `account` to `runner`, soonest first (the one-account form of `claim`).
+    public func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
+                      max: Int) throws -> [ClaimedCall] {
+        try claim([ClaimRequest(account: account, max: max)], runner: runner, nowMilliseconds: nowMilliseconds,
+                  leaseUntil: leaseUntil)[0].calls
+    }
+
     /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the
     /// caller's: runners then hand it their instants moved onto that clock. False for SQLite.
     public var keepsItsOwnClock: Bool { false }

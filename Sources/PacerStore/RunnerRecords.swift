@@ -81,6 +81,29 @@ public struct ClaimedCall: Sendable, Equatable {
     }
 }
 
+/// Due calls wanted from one account.
+public struct ClaimRequest: Sendable, Equatable {
+    public var account: String
+    public var max: Int
+
+    public init(account: String, max: Int) {
+        self.account = account
+        self.max = max
+    }
+}
+
+/// What one claim request got: its calls, and the account's stored clock offset.
+public struct ClaimedBatch: Sendable {
+    public var calls: [ClaimedCall]
+    /// The provider's clock minus the store's, as last measured by any runner (0 if never).
+    public var clockOffsetMilliseconds: Int64
+
+    public init(calls: [ClaimedCall], clockOffsetMilliseconds: Int64) {
+        self.calls = calls
+        self.clockOffsetMilliseconds = clockOffsetMilliseconds
+    }
+}
+
 /// Tokens wanted for some of an account's claimed calls, in order.
 public struct SpendRequest: Sendable {
     public var account: String

@@ -29,6 +29,12 @@ extension SQLiteStore {
                                       classification, message)
                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9 WHERE EXISTS (SELECT 1 FROM calls WHERE id = ?1)
                 """)
+            // The same, for a call whose update just succeeded (it exists; no need to look).
+            let ownAttempt = try db.cachedStatement(sql: """
+                INSERT INTO attempts (call_id, attempt, runner, started_at, latency_ms, http_status, code,
+                                      classification, message)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
             let update = try db.cachedStatement(sql: """
                 UPDATE calls SET state = ?, attempts = ?, next_attempt_at = ?, last_class = ?, lookup_pending = ?,
                     maybe_done_by = CASE WHEN ? THEN ? ELSE maybe_done_by END,
@@ -86,8 +92,8 @@ extension SQLiteStore {
                     }
                     continue
                 }
-                try attempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
-                                                c.httpStatus, c.code, c.classification, c.message])
+                try ownAttempt.execute(arguments: [c.call, c.attempts, c.runner, c.startedAt, c.latencyMilliseconds,
+                                                   c.httpStatus, c.code, c.classification, c.message])
                 if c.state.isTerminal {
                     try result.execute(arguments: [c.call, c.httpStatus, c.code, c.data, c.error, c.finishedAt])
                 } else if c.state == .retrying {

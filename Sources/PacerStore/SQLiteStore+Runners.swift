@@ -138,46 +138,64 @@ extension SQLiteStore {
         }
     }
 
-    public func claim(account: String, runner: String, nowMilliseconds now: Int64, leaseUntil: Int64,
-                      max: Int) throws -> [ClaimedCall] {
-        try writeImmediate { db in
+    public func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds now: Int64,
+                      leaseUntil: Int64) throws -> [ClaimedBatch] {
+        guard !requests.isEmpty else { return [] }
+        return try writeImmediate { db in
             try Self.requireRegistered(db, runner)
-            let paused = try String.fetchOne(db.cachedStatement(sql: "SELECT paused_reason FROM accounts WHERE name = ?"),
-                                             arguments: [account])
-            guard paused == nil else { return [] }
-            // Cached statements: the claim runs once per account turn, and preparing SQL (with GRDB's authorizer)
-            // cost more than running it.
-            let ids = try Int64.fetchAll(db.cachedStatement(sql: """
+            // Cached statements: claims come once per account turn, and preparing SQL (with GRDB's authorizer)
+            // costs more than running it.
+            let account = try db.cachedStatement(sql: """
+                SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
+                FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ?
+                """)
+            let lease = try db.cachedStatement(sql: """
                 UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
                 WHERE id IN (SELECT id FROM calls
                              WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?
                              ORDER BY next_attempt_at, id LIMIT ?)
                 RETURNING id
-                """), arguments: [runner, leaseUntil, account, now, max])
-            guard !ids.isEmpty else { return [] }
-            return try Row.fetchAll(db.cachedStatement(sql: """
-                SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
-                FROM calls c JOIN runs r ON r.id = c.run_id
-                WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
-                ORDER BY c.next_attempt_at, c.id
-                """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
+                """)
+            return try requests.map { request in
+                guard let row = try Row.fetchOne(account, arguments: [request.account]) else {
+                    return ClaimedBatch(calls: [], clockOffsetMilliseconds: 0)
+                }
+                let offset: Int64 = row[1]
+                guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset) }
+                let ids = try Int64.fetchAll(lease, arguments: [runner, leaseUntil, request.account, now, request.max])
+                guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset) }
+                let calls = try Row.fetchAll(db.cachedStatement(sql: """
+                    SELECT \(Self.claimedColumns)
+                    FROM calls c JOIN runs r ON r.id = c.run_id
+                    WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
+                    ORDER BY c.next_attempt_at, c.id
+                    """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
+                return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset)
+            }
         }
     }
 
+    /// The columns `claimed(from:)` reads, by position (looking columns up by name cost more than the claim).
+    static let claimedColumns = """
+        c.id, c.run_id, c.account, c.method, c.path, c.params, c.body, c.weight, c.idempotent, c.attempts,
+        c.last_class, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, c.call_key, c.keyed, c.lookup_pending,
+        c.maybe_done_by, r.overrides
+        """
+
     static func claimed(from row: Row) throws -> ClaimedCall {
         var overrides: [String: String] = [:]
-        if let text: String = row["overrides"], case .object(let members) = try JSONValue(parsing: text) {
+        if let text: String = row[18], case .object(let members) = try JSONValue(parsing: text) {
             for m in members { overrides[m.key] = m.value.plainText }
         }
         return ClaimedCall(
-            id: row["id"], run: row["run_id"], account: row["account"],
-            method: HTTPMethod(rawValue: row["method"]) ?? .get, path: row["path"], params: row["params"],
-            body: row["body"], weight: row["weight"], idempotent: row["idempotent"], attempts: row["attempts"],
-            lastClass: row["last_class"],
-            retry: RetryPolicy(attempts: row["retry_attempts"], minimumBackoffMilliseconds: row["backoff_min_ms"],
-                               maximumBackoffMilliseconds: row["backoff_max_ms"]),
-            key: row["call_key"], keyed: row["keyed"], lookup: LookupReason(rawValue: row["lookup_pending"]),
-            maybeDoneBy: row["maybe_done_by"],
+            id: row[0], run: row[1], account: row[2],
+            method: HTTPMethod(rawValue: row[3]) ?? .get, path: row[4], params: row[5],
+            body: row[6], weight: row[7], idempotent: row[8], attempts: row[9],
+            lastClass: row[10],
+            retry: RetryPolicy(attempts: row[11], minimumBackoffMilliseconds: row[12],
+                               maximumBackoffMilliseconds: row[13]),
+            key: row[14], keyed: row[15], lookup: LookupReason(rawValue: row[16]),
+            maybeDoneBy: row[17],
             overrides: overrides)
     }
 

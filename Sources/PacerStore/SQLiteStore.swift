@@ -102,8 +102,9 @@ public final class SQLiteStore: PacerStore {
 
     private func transaction<T>(durable: Bool, _ body: (Database) throws -> T) throws -> T {
         try pool.writeWithoutTransaction { db in
-            if durable { try db.execute(sql: "PRAGMA synchronous = FULL") }
-            defer { if durable { try? db.execute(sql: "PRAGMA synchronous = NORMAL") } }
+            // Cached: a runner makes a durable commit every millisecond or two.
+            if durable { try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute() }
+            defer { if durable { try? db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute() } }
             var result: T?
             try db.inTransaction(.immediate) {
                 result = try body(db)
