@@ -101,10 +101,12 @@ struct ScaleBenchmark {
         let s = try await runner.setup(accounts: count, limit: "\(n)/1s")
         for i in 0..<count { try runner.enqueue(s, account: i, count: perAccount) }
         let setupTime = Date().timeIntervalSince(setupStart)
-        var bareSeconds: Double?
+        var bareBefore: Double?
         if bare {
-            // The same number of requests from a bare client, spread over the accounts' signed Kookeey reads.
-            bareSeconds = try await bareClient(s, requests: count * perAccount, concurrency: 64)
+            // The same number of requests from a bare client, spread over the accounts' signed Kookeey reads;
+            // once before the run and once after, so a machine that speeds up or slows down meanwhile (these are
+            // shared virtual machines) weighs on both sides alike.
+            bareBefore = try await bareClient(s, requests: count * perAccount, concurrency: 64)
         }
         let start = Date()
         let (childrenBefore, selfBefore) = (Self.usage(RUSAGE_CHILDREN), Self.usage(RUSAGE_SELF))
@@ -119,18 +121,26 @@ struct ScaleBenchmark {
         for v in violating.prefix(3) {
             print("    over the limit: \(v.key) sent \(v.maxSentInWindow) in a window, refused \(v.rejected)")
         }
-        let done = try await s.sqlite.pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE state = 'succeeded'") ?? 0
+        let (done, firstSent, lastAnswer) = try await s.sqlite.pool.read { db in
+            (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE state = 'succeeded'") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT MIN(started_at) FROM attempts") ?? 0,
+             try Int64.fetchOne(db, sql: "SELECT MAX(finished_at) FROM results") ?? 0)
         }
+        let launched = Int64(start.timeIntervalSince1970 * 1000), ended = Int64((start.timeIntervalSince1970 + wall) * 1000)
         // At the limit each account needs (perAccount - n) / n seconds after its first window.
         let ideal = Double(perAccount - n) / Double(n)
         var line = String(format: "  %d accounts x %d calls at %d/1s (setup %.1f s): %d/%d succeeded in %.2f s "
                           + "(limits alone: %.1f s), violations %d (target 0)",
                           count, perAccount, n, setupTime, done, count * perAccount, wall, ideal, violations)
-        if let bareSeconds {
-            line += String(format: "; bare client %.2f s; makespan / bare %.2f (target <= 2)", bareSeconds, wall / bareSeconds)
+        if let bareBefore {
+            let bareAfter = try await bareClient(s, requests: count * perAccount, concurrency: 64)
+            let bareSeconds = (bareBefore + bareAfter) / 2
+            line += String(format: "; bare client %.2f s before, %.2f s after; makespan / bare %.2f (target <= 2)",
+                           bareBefore, bareAfter, wall / bareSeconds)
         }
         print(line)
+        print(String(format: "    first request %d ms after launch, last answer %d ms before exit", firstSent - launched,
+                     ended - lastAnswer))
         print(String(format: "    CPU during the run: pacer run %.2f s (%.0f µs a call), this process (the emulator) %.2f s",
                      runnerCPU, runnerCPU * 1e6 / Double(count * perAccount), emulatorCPU))
     }

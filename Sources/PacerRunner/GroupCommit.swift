@@ -6,9 +6,9 @@
 /// request would be the runner's whole cost; here, requests that arrive while a commit is under way wait for the
 /// next one and go together, so the commits follow the load, not the number of accounts.
 actor GroupCommit<Request: Sendable, Answer: Sendable> {
-    /// Commits `requests` for the runner id in one transaction, one answer per request, in order. Runs off the
-    /// cooperative pool (`StoreExecutor`).
-    typealias Commit = @Sendable (_ requests: [Request], _ runnerID: String) throws -> [Answer]
+    /// Commits `requests` for the runner id in one transaction, one answer per request, in order (the store's
+    /// part off the cooperative pool, with `StoreExecutor`).
+    typealias Commit = @Sendable (_ requests: [Request], _ runnerID: String) async throws -> [Answer]
 
     private let commit: Commit
     private var queued: [(request: Request, runnerID: String, done: CheckedContinuation<Answer, any Error>)] = []
@@ -36,7 +36,7 @@ actor GroupCommit<Request: Sendable, Answer: Sendable> {
             queued.removeAll { $0.runnerID == runnerID }
             let requests = batch.map(\.request), commit = self.commit
             do {
-                let answers = try await StoreExecutor.run { try commit(requests, runnerID) }
+                let answers = try await commit(requests, runnerID)
                 for (item, answer) in zip(batch, answers) { item.done.resume(returning: answer) }
             } catch {
                 for item in batch { item.done.resume(throwing: error) }

@@ -63,10 +63,26 @@ public final class Runner: Sendable {
         progress = RunProgress()
         let lease = options.leaseMilliseconds
         claims = GroupCommit { requests, runnerID in
-            let now = clock.now()
-            return try store.claim(requests, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
+            try await StoreExecutor.run {
+                let now = clock.now()
+                return try store.claim(requests, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
+            }
         }
-        spends = GroupCommit { requests, runnerID in try store.spend(requests, runner: runnerID, now: clock.now) }
+        let completions = self.completions
+        spends = GroupCommit { requests, runnerID in
+            // Where the store can, the answers received so far ride on the spends' durable commit.
+            let riding = store.writesCompletionsWithSpends ? await completions.take() : []
+            do {
+                let grants = try await StoreExecutor.run {
+                    try store.spend(requests, runner: runnerID, now: clock.now, completing: riding)
+                }
+                await completions.taken(riding, written: true)
+                return grants
+            } catch {
+                await completions.taken(riding, written: false)
+                throw error
+            }
+        }
     }
 
     static func newIdentity() -> RunnerIdentity {

@@ -57,6 +57,11 @@ public protocol PacerStore: Sendable {
     /// Several requests (for different accounts, or the same one) are decided in one transaction, in order, with
     /// one `now`: the runner gathers the spends of all its accounts into one durable commit (group commit).
     func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64) throws -> [SpendGrant]
+    /// Writes `completing` (as `complete` would) and then spends `requests`, in one transaction where the store
+    /// can (`writesCompletionsWithSpends`), so that a runner's answers ride on the durable commit its spends make
+    /// anyway. The extension's default writes them in a transaction of their own first.
+    func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64,
+               completing: [Completion]) throws -> [SpendGrant]
     /// Spends tokens for a call outside the queue (`pacer call`), owned by the registered runner `owner`.
     func reserve(account: String, weight: Int, owner: String, now: () -> Int64, windowMilliseconds: Int64,
                  configuredCount: Int) throws -> Reservation
@@ -136,6 +141,17 @@ extension PacerStore {
     /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the
     /// caller's: runners then hand it their instants moved onto that clock. False for SQLite.
     public var keepsItsOwnClock: Bool { false }
+
+    /// Whether `spend(_:runner:now:completing:)` writes the completions in the spends' own transaction. SQLite
+    /// does: a commit there is a lock and an fsync, whatever it holds. PostgreSQL keeps its own batches, whose
+    /// cost is round trips.
+    public var writesCompletionsWithSpends: Bool { false }
+
+    public func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64,
+                      completing: [Completion]) throws -> [SpendGrant] {
+        try complete(completing)
+        return try spend(requests, runner: runner, now: now)
+    }
 
     /// One account's spend (see `spend(_:runner:now:)`).
     public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,

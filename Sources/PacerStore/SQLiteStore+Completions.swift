@@ -21,7 +21,11 @@ extension SQLiteStore {
 
     public func complete(_ completions: [Completion]) throws {
         guard !completions.isEmpty else { return }
-        try writeImmediate { db in
+        try writeImmediate { db in try Self.complete(db, completions) }
+    }
+
+    static func complete(_ db: Database, _ completions: [Completion]) throws {
+        do {
             // Written only while the call exists: a late answer may come for a call `account remove --purge`
             // deleted meanwhile.
             let attempt = try db.cachedStatement(sql: """

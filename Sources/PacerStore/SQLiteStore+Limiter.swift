@@ -4,11 +4,23 @@ import PacerCore
 /// The cross-process limiter: spends, reservations, pacing after rate limits, clock offsets.
 extension SQLiteStore {
     public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64) throws -> [SpendGrant] {
-        guard !requests.isEmpty else { return [] }
+        try spend(requests, runner: runner, now: clock, completing: [])
+    }
+
+    public var writesCompletionsWithSpends: Bool { true }
+
+    public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64,
+                      completing: [Completion]) throws -> [SpendGrant] {
+        guard !requests.isEmpty else {
+            try complete(completing)
+            return []
+        }
         // Durable: the requests leave as soon as this commits, so a power loss must not roll back the mark that
         // they were dispatched (a non-idempotent call would be sent again).
         return try writeImmediate(durable: true) { db in
             try Self.requireRegistered(db, runner)
+            // The answers first: they settle spends, which the buckets below then count as settled.
+            if !completing.isEmpty { try Self.complete(db, completing) }
             let now = clock()
             let mark = try db.cachedStatement(sql: """
                 UPDATE calls SET dispatched_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
