@@ -171,46 +171,55 @@ extension PostgresStore {
         }
     }
 
+    /// Two statements whatever the number of accounts: round trips, not rows, are what cost on a server, and a
+    /// runner over a thousand accounts claims for all of them at once.
     private func claimOnce(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
                            chose: ([Int64]) -> Void) throws -> [ClaimedBatch] {
         try transaction { tx in
             try Self.requireRegistered(tx, runner)
             let (now, shift) = try tx.now(caller: nowMilliseconds)
-            var batches: [ClaimedBatch] = []
-            var ids: [Int64] = []
-            for request in requests {
-                let account = request.account
-                guard let row = try tx.row("""
-                    SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
-                    FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = \(account)
-                    """) else {
-                    batches.append(ClaimedBatch(calls: [], clockOffsetMilliseconds: 0))
-                    continue
-                }
-                let offset = try row[1].decode(Int64.self)
-                guard try row[0].decode(Bool.self) else {
-                    batches.append(ClaimedBatch(calls: [], clockOffsetMilliseconds: offset))
-                    continue
-                }
+            let names = Array(Set(requests.map(\.account)))
+            var active: [String: Int64] = [:], offsets: [String: Int64] = [:]
+            for row in try tx.rows("""
+                SELECT a.name, a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
+                FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ANY(\(names)::text[])
+                """) {
+                let name = try row[0].decode(String.self)
+                offsets[name] = try row[2].decode(Int64.self)
+                if try row[1].decode(Bool.self) { active[name] = 0 }
+            }
+            // An account asked for twice (never, from one runner's workers) gets the larger count, once.
+            for request in requests where active[request.account] != nil {
+                active[request.account] = max(active[request.account]!, Int64(request.max))
+            }
+            var byAccount: [String: [ClaimedCall]] = [:]
+            if !active.isEmpty {
+                let accounts = Array(active.keys), maxes = accounts.map { active[$0]! }
                 // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
                 let calls = try tx.rows("""
                     WITH claimed AS (
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
                             dispatched_at = NULL
-                        WHERE id IN (SELECT id FROM calls
-                                     WHERE account = \(account) AND state IN ('queued', 'retrying') AND next_attempt_at <= \(now)
-                                     ORDER BY next_attempt_at, id LIMIT \(Int64(request.max))
-                                     FOR UPDATE SKIP LOCKED)
+                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                                     CROSS JOIN LATERAL (
+                                         SELECT id FROM calls
+                                         WHERE account = r.account AND state IN ('queued', 'retrying')
+                                           AND next_attempt_at <= \(now)
+                                         ORDER BY next_attempt_at, id LIMIT r.max
+                                         FOR UPDATE SKIP LOCKED) c)
                         RETURNING *)
                     SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
                     FROM claimed c JOIN runs r ON r.id = c.run_id
                     ORDER BY c.next_attempt_at, c.id
                     """).map(Self.claimed(from:))
-                ids += calls.map(\.id)
-                chose(ids)
-                batches.append(ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset))
+                chose(calls.map(\.id))
+                for call in calls { byAccount[call.account, default: []].append(call) }
             }
-            return batches
+            var handed = Set<String>()
+            return requests.map { request in
+                let calls = handed.insert(request.account).inserted ? byAccount[request.account] ?? [] : []
+                return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offsets[request.account] ?? 0)
+            }
         }
     }
 

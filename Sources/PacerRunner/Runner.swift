@@ -321,7 +321,11 @@ public final class Runner: Sendable {
                             let due = try await io({ try $0.nextDue() })
                             var busyWithDue = false // due, but its worker is still sending: look again next turn
                             for (account, at) in due where at <= now {
-                                if idle.contains(account) { await wakeups.wake(account) } else { busyWithDue = true }
+                                if idle.contains(account) {
+                                    await wakeups.wake(account)
+                                } else if workers.contains(account) {
+                                    busyWithDue = true
+                                }
                             }
                             nextDueLook = busyWithDue ? now : min(now + options.notifiedBackstopMilliseconds,
                                                                   due.values.filter { $0 > now }.min() ?? Int64.max)

@@ -57,9 +57,9 @@ public protocol PacerStore: Sendable {
     /// Several requests (for different accounts, or the same one) are decided in one transaction, in order, with
     /// one `now`: the runner gathers the spends of all its accounts into one durable commit (group commit).
     func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64) throws -> [SpendGrant]
-    /// Writes `completing` (as `complete` would) and then spends `requests`, in one transaction where the store
-    /// can (`writesCompletionsWithSpends`), so that a runner's answers ride on the durable commit its spends make
-    /// anyway. The extension's default writes them in a transaction of their own first.
+    /// Writes `completing` (as `complete` would) and then spends `requests`, in one transaction, so that a
+    /// runner's answers ride on the durable commit its spends make anyway. Only where `writesCompletionsWithSpends`
+    /// says so; the extension's default takes no answers.
     func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64,
                completing: [Completion]) throws -> [SpendGrant]
     /// Spends tokens for a call outside the queue (`pacer call`), owned by the registered runner `owner`.
@@ -147,9 +147,12 @@ extension PacerStore {
     /// cost is round trips.
     public var writesCompletionsWithSpends: Bool { false }
 
+    /// Not for answers: written in a transaction of their own, a failure of the spends after them would have the
+    /// caller write them twice. A store that takes answers here implements this method and
+    /// `writesCompletionsWithSpends`.
     public func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64,
                       completing: [Completion]) throws -> [SpendGrant] {
-        try complete(completing)
+        precondition(completing.isEmpty, "this store does not write answers with its spends")
         return try spend(requests, runner: runner, now: now)
     }
 

@@ -117,3 +117,21 @@ import Testing
         #expect(ProgressLines.render([Row(name: "a", done: 1, left: 1, rate: 1)], width: 12, height: 24).allSatisfy { $0.count <= 11 })
     }
 }
+
+@Suite struct NonceTests {
+    /// Nonces take eight letters from each draw of the system generator: they keep their length and alphabet,
+    /// every letter turns up (none lost to the bias guard), and they do not repeat.
+    @Test func noncesUseTheWholeAlphabetAtTheLengthAsked() {
+        let alphabet = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        var seen = Set<Character>(), nonces = Set<String>()
+        for length in [0, 1, 7, 8, 9, 32] { #expect(Nonce.random(length: length).count == length) }
+        for _ in 0..<500 {
+            let nonce = Nonce.random(length: 32)
+            #expect(Set(nonce).isSubset(of: alphabet))
+            seen.formUnion(nonce)
+            nonces.insert(nonce)
+        }
+        #expect(seen == alphabet)
+        #expect(nonces.count == 500)
+    }
+}

@@ -159,6 +159,32 @@ struct StoreConformance {
         #expect(a[0].retry == .default && a[0].attempts == 0 && a[0].method == .post)
     }
 
+    /// A runner claims for all its accounts in one transaction: each request gets its own account's calls (at
+    /// most its `max`) and clock offset, a paused account and an unknown one get nothing, and none of it is
+    /// affected by the others in the batch.
+    func oneClaimServesSeveralAccounts() throws {
+        let store = try storeWithCalls(5)
+        for name in ["b", "paused"] {
+            try store.addAccount(Self.account(name), replace: false, nowMilliseconds: 0)
+            _ = try store.enqueue([RunToEnqueue(run: Self.run("j-\(name)", name), produceCalls: Self.calls(3))])
+        }
+        try store.pauseAccount("paused", reason: "auth", nowMilliseconds: 0)
+        try store.setClockOffset(account: "b", milliseconds: 1_250)
+        let batches = try store.claim([ClaimRequest(account: "acct", max: 4), ClaimRequest(account: "paused", max: 9),
+                                       ClaimRequest(account: "b", max: 9), ClaimRequest(account: "nobody", max: 9)],
+                                      runner: "r1", nowMilliseconds: 1, leaseUntil: 30_000)
+        #expect(batches.map(\.calls.count) == [4, 0, 3, 0])
+        #expect(batches[0].calls.allSatisfy { $0.account == "acct" } && batches[2].calls.allSatisfy { $0.account == "b" })
+        #expect(batches.map(\.clockOffsetMilliseconds) == [0, 0, 1_250, 0])
+        // The fifth call of `acct` is still there for the next claim; `b` has nothing left.
+        #expect(try store.claim(account: "acct", runner: "r2", nowMilliseconds: 1, leaseUntil: 30_000, max: 9).count == 1)
+        #expect(try store.claim(account: "b", runner: "r2", nowMilliseconds: 1, leaseUntil: 30_000, max: 9).isEmpty)
+        // A runner not registered claims nothing for anyone.
+        #expect(throws: StoreError.self) {
+            try store.claim([ClaimRequest(account: "acct", max: 9)], runner: "ghost", nowMilliseconds: 1, leaseUntil: 30_000)
+        }
+    }
+
     func spendsRespectTheWindowAndLeases() throws {
         let store = try storeWithCalls(8)
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 8)
