@@ -32,10 +32,13 @@ struct ScaleBenchmark {
         let p = Process()
         p.executableURL = runner.pacer
         p.arguments = ["run", "--db", db] + arguments
-        // PACER_BENCH_PERF=FILE: record a CPU profile of the runner (`perf report -i FILE`).
-        if let out = ProcessInfo.processInfo.environment["PACER_BENCH_PERF"] {
+        // PACER_BENCH_PERF=FILE: record a CPU profile of the runner (`perf report -i FILE`); PACER_BENCH_PERF_GRAPH
+        // picks perf's call-graph method (`fp` by default; `dwarf,16384` sees through frames without pointers).
+        let environment = ProcessInfo.processInfo.environment
+        if let out = environment["PACER_BENCH_PERF"] {
             p.executableURL = URL(fileURLWithPath: "/usr/bin/perf")
-            p.arguments = ["record", "-F", "299", "--call-graph", ProcessInfo.processInfo.environment["PACER_BENCH_PERF_GRAPH"] ?? "fp", "-o", out, "--", runner.pacer.path] + p.arguments!
+            p.arguments = ["record", "-F", "299", "--call-graph", environment["PACER_BENCH_PERF_GRAPH"] ?? "fp", "-o", out,
+                           "--", runner.pacer.path] + p.arguments!
         }
         p.environment = runner.environment
         p.standardOutput = FileHandle.nullDevice

@@ -178,23 +178,22 @@ extension PostgresStore {
         try transaction { tx in
             try Self.requireRegistered(tx, runner)
             let (now, shift) = try tx.now(caller: nowMilliseconds)
-            let names = Array(Set(requests.map(\.account)))
-            var active: [String: Int64] = [:], offsets: [String: Int64] = [:]
+            // An account asked for twice (never, from one runner's workers) gets the larger count, once.
+            var wanted: [String: Int64] = [:]
+            for request in requests { wanted[request.account] = max(wanted[request.account] ?? 0, Int64(request.max)) }
+            var accounts: [String] = [], offsets: [String: Int64] = [:] // accounts: the known ones not paused
             for row in try tx.rows("""
                 SELECT a.name, a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
-                FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ANY(\(names)::text[])
+                FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name
+                WHERE a.name = ANY(\(Array(wanted.keys))::text[])
                 """) {
                 let name = try row[0].decode(String.self)
                 offsets[name] = try row[2].decode(Int64.self)
-                if try row[1].decode(Bool.self) { active[name] = 0 }
-            }
-            // An account asked for twice (never, from one runner's workers) gets the larger count, once.
-            for request in requests where active[request.account] != nil {
-                active[request.account] = max(active[request.account]!, Int64(request.max))
+                if try row[1].decode(Bool.self) { accounts.append(name) }
             }
             var byAccount: [String: [ClaimedCall]] = [:]
-            if !active.isEmpty {
-                let accounts = Array(active.keys), maxes = accounts.map { active[$0]! }
+            if !accounts.isEmpty {
+                let maxes = accounts.map { wanted[$0]! }
                 // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
                 let calls = try tx.rows("""
                     WITH claimed AS (
