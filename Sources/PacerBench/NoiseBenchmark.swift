@@ -4,7 +4,10 @@ import PacerCore
 import PacerEmulator
 import PacerStore
 
-/// Pacing that reads the provider, against the in-process emulator on 127.0.0.1:
+/// Pacing that reads the provider, against the in-process emulator on 127.0.0.1. "Ideal" is the issue's measure:
+/// calls ÷ the limit (50 calls at 10/1s: 5 s), as its own figure for today's runner shows (0.98× for 300 calls at
+/// 20/1s, under the 14 s a strict window allows). Each line also gives the ratio to that strict minimum,
+/// (calls − N) ÷ N windows, from the first send to the last.
 /// - the noise suite: 300 calls over 6 accounts at 10-20/1s with 3% spurious rate-limit answers, 2% clock
 ///   errors, 2% 5xx, 1% dropped connections, 1% lost answers and 2% answers 1.5 s late; makespan / ideal, windows
 ///   over the limit, non-idempotent calls sent twice, idempotent calls not done; with 1 and 3 processes;
@@ -64,12 +67,12 @@ struct NoiseBenchmark {
         let uncertain = try await s.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE state = 'uncertain'") ?? 0
         }
-        // Strict windows: account i's last call can leave (perAccount - N) / N windows after its first.
-        let ideal = (0..<accounts).map { Double(perAccount - counts[$0]) / Double(counts[$0]) }.max()!
+        let ideal = (0..<accounts).map { Double(perAccount) / Double(counts[$0]) }.max()!
+        let strict = (0..<accounts).map { Double(perAccount - counts[$0]) / Double(counts[$0]) }.max()!
         print(String(format: "  noise, \(processes) process\(processes == 1 ? "" : "es"): %d calls sent over %.2f s (%.2f s with start-up) / ideal %.1f s = %.2f (target <= 1.3); "
-                     + "windows over %d (target 0); orders sent twice %d (target 0); idempotent calls not done %d "
-                     + "(target 0); orders left uncertain %d",
-                     accounts * perAccount, span, wall, ideal, span / ideal, over,
+                     + "/ strict minimum %.1f s = %.2f; windows over %d (target 0); orders sent twice %d (target 0); "
+                     + "idempotent calls not done %d (target 0); orders left uncertain %d",
+                     accounts * perAccount, span, wall, ideal, span / ideal, strict, span / strict, over,
                      twice, notDone, uncertain))
     }
 
@@ -109,9 +112,10 @@ struct NoiseBenchmark {
         await s.running.stop()
         let account = s.emulator.stats().accounts[0]
         let rejected = account.rejected["rate_limited"] ?? 0
-        let ideal = Double(calls - enforced) / Double(enforced)
+        let ideal = Double(calls) / Double(enforced), strict = Double(calls - enforced) / Double(enforced)
         print(String(format: "  enforced 20%% below configured (%d/1s of %d/1s), \(label): %d calls in %.2f s / ideal %.1f s "
-                     + "= %.2f (target <= 1.05); rejections %d (target <= %d)",
-                     enforced, configured, calls, wall, ideal, wall / ideal, rejected, provider == .kucoin ? 3 : 20))
+                     + "= %.2f (target <= 1.05); / strict minimum %.1f s = %.2f; rejections %d (target <= %d)",
+                     enforced, configured, calls, wall, ideal, wall / ideal, strict, wall / strict, rejected,
+                     provider == .kucoin ? 3 : 20))
     }
 }

@@ -195,18 +195,32 @@ extension PostgresStore {
             if !accounts.isEmpty {
                 let maxes = accounts.map { wanted[$0]! }
                 // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
+                // Due retries first (`calls_retrying`), then calls never tried, in the order they became due, up to
+                // what is left of each account's count: a call that failed keeps its place. (PostgreSQL refuses
+                // FOR UPDATE under UNION, hence two updates; they see the same snapshot and take disjoint states.)
                 let calls = try tx.rows("""
-                    WITH claimed AS (
+                    WITH retried AS (
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
                             dispatched_at = NULL
                         WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
                                      CROSS JOIN LATERAL (
                                          SELECT id FROM calls
-                                         WHERE account = r.account AND state IN ('queued', 'retrying')
-                                           AND next_attempt_at <= \(now)
+                                         WHERE account = r.account AND state = 'retrying' AND next_attempt_at <= \(now)
                                          ORDER BY next_attempt_at, id LIMIT r.max
                                          FOR UPDATE SKIP LOCKED) c)
-                        RETURNING *)
+                        RETURNING *),
+                    fresh AS (
+                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
+                            dispatched_at = NULL
+                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                                     CROSS JOIN LATERAL (
+                                         SELECT id FROM calls
+                                         WHERE account = r.account AND state = 'queued' AND next_attempt_at <= \(now)
+                                         ORDER BY next_attempt_at, id
+                                         LIMIT r.max - (SELECT COUNT(*) FROM retried WHERE retried.account = r.account)
+                                         FOR UPDATE SKIP LOCKED) c)
+                        RETURNING *),
+                    claimed AS (SELECT * FROM retried UNION ALL SELECT * FROM fresh)
                     SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
                     FROM claimed c JOIN runs r ON r.id = c.run_id
                     ORDER BY c.next_attempt_at, c.id

@@ -14,6 +14,9 @@ struct AccountWorker: Sendable {
 
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
+    /// Calls claimed at a time: at most one window's worth. Claimed calls wait in memory for their tokens, and a
+    /// retry that falls due meanwhile (claimed first from the store) must not queue behind several windows of them.
+    var claimSize: Int { max(1, min(runner.options.claimBatch, account.limit.count)) }
     /// The provider's window plus the safety margin: how long a spent token stays spent.
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
@@ -47,7 +50,7 @@ struct AccountWorker: Sendable {
                     if pending.isEmpty {
                         pending = try await claim(as: runnerID, clockOffset: clockOffset)
                         pendingOwner = runnerID
-                        drained = pending.count < runner.options.claimBatch
+                        drained = pending.count < claimSize
                         if pending.isEmpty { continue }
                     }
                     while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
@@ -102,7 +105,7 @@ struct AccountWorker: Sendable {
     /// Leases the account's due calls (in a commit shared with other accounts' claims) and refreshes its clock
     /// offset.
     private func claim(as runnerID: String, clockOffset: ClockOffset) async throws -> [ClaimedCall] {
-        let claimed = try await runner.claims.submit(ClaimRequest(account: account.name, max: runner.options.claimBatch),
+        let claimed = try await runner.claims.submit(ClaimRequest(account: account.name, max: claimSize),
                                                      as: runnerID)
         // Stored as the provider's clock minus the store's, which every runner shares whatever its own clock says;
         // ours is that plus the store's clock minus ours.

@@ -320,5 +320,10 @@ CREATE INDEX attempts_call ON attempts(call_id);
 -- `prune` finds runs by when their last call ended.
 CREATE INDEX results_finished ON results(finished_at);
 """#),
+        ("0011_retries_first", #"""
+-- Due retries are claimed before calls never tried, so a bulk job's retries overlap its sending instead of
+-- trailing after it (one at a time, each behind its back-off). Retrying calls are few: this index stays small.
+CREATE INDEX calls_retrying ON calls(account, next_attempt_at) WHERE state = 'retrying';
+"""#),
     ]
 }

@@ -149,6 +149,15 @@ extension SQLiteStore {
                 SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
                 FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ?
                 """)
+            // Due retries first (`calls_retrying`, small), then the rest in the order they became due: a call that
+            // failed keeps its place instead of going behind every call queued after it.
+            let leaseRetries = try db.cachedStatement(sql: """
+                UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
+                WHERE id IN (SELECT id FROM calls
+                             WHERE account = ? AND state = 'retrying' AND next_attempt_at <= ?
+                             ORDER BY next_attempt_at, id LIMIT ?)
+                RETURNING id
+                """)
             let lease = try db.cachedStatement(sql: """
                 UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
                 WHERE id IN (SELECT id FROM calls
@@ -162,7 +171,11 @@ extension SQLiteStore {
                 }
                 let offset: Int64 = row[1]
                 guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset) }
-                let ids = try Int64.fetchAll(lease, arguments: [runner, leaseUntil, request.account, now, request.max])
+                var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, request.max])
+                if ids.count < request.max {
+                    ids += try Int64.fetchAll(lease, arguments: [runner, leaseUntil, request.account, now,
+                                                                 request.max - ids.count])
+                }
                 guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset) }
                 let calls = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT \(Self.claimedColumns)

@@ -185,6 +185,27 @@ struct StoreConformance {
         }
     }
 
+    /// A call that failed keeps its place: once due, it is claimed before calls never tried, even ones queued
+    /// before it; a retry not yet due is left alone.
+    func dueRetriesAreClaimedFirst() throws {
+        let store = try storeWithCalls(6)
+        let first = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+        #expect(first.count == 2)
+        let ids = first.map(\.id)
+        try store.complete(zip(ids, [500, 5_000] as [Int64]).map { call, next in
+            Completion(call: call, runner: "r1", startedAt: 0, latencyMilliseconds: 0, httpStatus: 500, code: nil,
+                       classification: "transient", message: nil, state: .retrying, attempts: 1, nextAttemptAt: next,
+                       data: nil, error: nil, finishedAt: 0)
+        })
+        // At 1 s: the due retry, then the oldest call never tried; the retry due at 5 s waits.
+        let second = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1_000, leaseUntil: 30_000, max: 2)
+        #expect(Set(second.map(\.id)) == [ids[0], ids.max()! + 1])
+        #expect(second.first { $0.id == ids[0] }?.attempts == 1)
+        // At 6 s the second retry is due and comes with the rest.
+        let third = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 6_000, leaseUntil: 30_000, max: 9)
+        #expect(third.count == 4 && third.contains { $0.id == ids[1] })
+    }
+
     func spendsRespectTheWindowAndLeases() throws {
         let store = try storeWithCalls(8)
         let claimed = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 8)

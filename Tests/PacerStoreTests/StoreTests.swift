@@ -27,6 +27,7 @@ import Testing
     @Test(arguments: kinds) func deadRunnersCallsAreRecovered(_ kind: TestDatabase) throws { try kind.conformance(dir).deadRunnersCallsAreRecovered() }
     @Test(arguments: kinds) func summariesCountCodesAndListFailures(_ kind: TestDatabase) throws { try kind.conformance(dir).summariesCountCodesAndListFailures() }
     @Test(arguments: kinds) func oneClaimServesSeveralAccounts(_ kind: TestDatabase) throws { try kind.conformance(dir).oneClaimServesSeveralAccounts() }
+    @Test(arguments: kinds) func dueRetriesAreClaimedFirst(_ kind: TestDatabase) throws { try kind.conformance(dir).dueRetriesAreClaimedFirst() }
     @Test(arguments: kinds) func pausedAccountsAreNotClaimed(_ kind: TestDatabase) throws { try kind.conformance(dir).pausedAccountsAreNotClaimedAndShowInTheSnapshot() }
     @Test(arguments: kinds) func unansweredSpendsHoldTheirTokens(_ kind: TestDatabase) throws { try kind.conformance(dir).unansweredSpendsHoldTheirTokens() }
     @Test(arguments: kinds) func reservationsHoldUntilSettled(_ kind: TestDatabase) throws { try kind.conformance(dir).reservationsHoldUntilSettled() }
