@@ -231,7 +231,9 @@ extension PostgresStore {
             var handed = Set<String>()
             return requests.map { request in
                 let calls = handed.insert(request.account).inserted ? byAccount[request.account] ?? [] : []
-                return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offsets[request.account] ?? 0)
+                // A full claim may have left more (not looked for: it would cost a round trip).
+                return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offsets[request.account] ?? 0,
+                                    mayHaveMore: calls.count >= request.max)
             }
         }
     }

@@ -14,9 +14,13 @@ struct AccountWorker: Sendable {
 
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
-    /// Calls claimed at a time: at most one window's worth. Claimed calls wait in memory for their tokens, and a
-    /// retry that falls due meanwhile (claimed first from the store) must not queue behind several windows of them.
-    var claimSize: Int { max(1, min(runner.options.claimBatch, account.limit.count)) }
+    /// Calls claimed at a time: this runner's share of one window (the runners registered share the account's
+    /// window). Claimed calls wait in memory for their tokens, and a retry that falls due meanwhile (claimed first
+    /// from the store) must not queue behind several windows of them, here or in another process.
+    var claimSize: Int {
+        let share = (account.limit.count + runner.runnersSharing - 1) / runner.runnersSharing
+        return max(1, min(runner.options.claimBatch, share))
+    }
     /// The provider's window plus the safety margin: how long a spent token stays spent.
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
@@ -32,9 +36,9 @@ struct AccountWorker: Sendable {
             // the next turn sends them or gives them back, so no claim is stranded on a live runner.
             var pending: [ClaimedCall] = []
             var pendingOwner = ""
-            // Whether the last claim took every call that was due (fewer than it asked for): then nothing is left
-            // to claim until the runner's loop sees a call fall due (or new work) and wakes us; claiming again at
-            // once would be a write transaction that finds nothing.
+            // Whether the last claim took every call that was due (the store says none may be left): then nothing
+            // is left to claim until the runner's loop sees a call fall due (or new work) and wakes us; claiming
+            // again at once would be a write transaction that finds nothing.
             var drained = false
             while !runner.isStopping {
                 let runnerID = runner.identity.id
@@ -48,9 +52,10 @@ struct AccountWorker: Sendable {
                         continue
                     }
                     if pending.isEmpty {
-                        pending = try await claim(as: runnerID, clockOffset: clockOffset)
+                        let claimed = try await claim(as: runnerID, clockOffset: clockOffset)
+                        pending = claimed.calls
                         pendingOwner = runnerID
-                        drained = pending.count < claimSize
+                        drained = !claimed.mayHaveMore
                         if pending.isEmpty { continue }
                     }
                     while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
@@ -104,13 +109,13 @@ struct AccountWorker: Sendable {
 
     /// Leases the account's due calls (in a commit shared with other accounts' claims) and refreshes its clock
     /// offset.
-    private func claim(as runnerID: String, clockOffset: ClockOffset) async throws -> [ClaimedCall] {
+    private func claim(as runnerID: String, clockOffset: ClockOffset) async throws -> ClaimedBatch {
         let claimed = try await runner.claims.submit(ClaimRequest(account: account.name, max: claimSize),
                                                      as: runnerID)
         // Stored as the provider's clock minus the store's, which every runner shares whatever its own clock says;
         // ours is that plus the store's clock minus ours.
         if !claimed.calls.isEmpty { clockOffset.set(claimed.clockOffsetMilliseconds + runner.storeClockOffset) }
-        return claimed.calls
+        return claimed
     }
 
     private func spend(_ calls: [ClaimedCall], as runnerID: String) async throws -> SpendGrant {

@@ -97,10 +97,14 @@ public struct ClaimedBatch: Sendable {
     public var calls: [ClaimedCall]
     /// The provider's clock minus the store's, as last measured by any runner (0 if never).
     public var clockOffsetMilliseconds: Int64
+    /// Whether more calls may be due: `false` only when the store knows none is left, so the caller can wait
+    /// for a wake instead of claiming again to find nothing. (A claim that filled its count may say `true`.)
+    public var mayHaveMore: Bool
 
-    public init(calls: [ClaimedCall], clockOffsetMilliseconds: Int64) {
+    public init(calls: [ClaimedCall], clockOffsetMilliseconds: Int64, mayHaveMore: Bool) {
         self.calls = calls
         self.clockOffsetMilliseconds = clockOffsetMilliseconds
+        self.mayHaveMore = mayHaveMore
     }
 }
 

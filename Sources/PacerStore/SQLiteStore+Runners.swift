@@ -165,25 +165,31 @@ extension SQLiteStore {
                              ORDER BY next_attempt_at, id LIMIT ?)
                 RETURNING id
                 """)
+            let remaining = try db.cachedStatement(sql: """
+                SELECT EXISTS (SELECT 1 FROM calls
+                               WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?)
+                """)
             return try requests.map { request in
                 guard let row = try Row.fetchOne(account, arguments: [request.account]) else {
-                    return ClaimedBatch(calls: [], clockOffsetMilliseconds: 0)
+                    return ClaimedBatch(calls: [], clockOffsetMilliseconds: 0, mayHaveMore: false)
                 }
                 let offset: Int64 = row[1]
-                guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset) }
+                guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, request.max])
                 if ids.count < request.max {
                     ids += try Int64.fetchAll(lease, arguments: [runner, leaseUntil, request.account, now,
                                                                  request.max - ids.count])
                 }
-                guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset) }
+                guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 let calls = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT \(Self.claimedColumns)
                     FROM calls c JOIN runs r ON r.id = c.run_id
                     WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
                     ORDER BY c.next_attempt_at, c.id
                     """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
-                return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset)
+                // A full claim looks once more (one index probe), so the caller knows whether to come back.
+                let more = try ids.count == request.max && Bool.fetchOne(remaining, arguments: [request.account, now]) == true
+                return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset, mayHaveMore: more)
             }
         }
     }

@@ -176,6 +176,8 @@ struct StoreConformance {
         #expect(batches.map(\.calls.count) == [4, 0, 3, 0])
         #expect(batches[0].calls.allSatisfy { $0.account == "acct" } && batches[2].calls.allSatisfy { $0.account == "b" })
         #expect(batches.map(\.clockOffsetMilliseconds) == [0, 0, 1_250, 0])
+        // `acct` filled its count and has one more; `b` was emptied, and the others had nothing to give.
+        #expect(batches.map(\.mayHaveMore) == [true, false, false, false])
         // The fifth call of `acct` is still there for the next claim; `b` has nothing left.
         #expect(try store.claim(account: "acct", runner: "r2", nowMilliseconds: 1, leaseUntil: 30_000, max: 9).count == 1)
         #expect(try store.claim(account: "b", runner: "r2", nowMilliseconds: 1, leaseUntil: 30_000, max: 9).isEmpty)
