@@ -23,14 +23,28 @@ struct NoiseBenchmark {
             throw BenchError("build the pacer binary first: swift build -c release --product pacer")
         }
         print("noise benchmark (emulator and runners on 127.0.0.1)")
-        for processes in [1, 3] { try await noise(processes: processes) }
+        for processes in [1, 3] {
+            var ratios: [Double] = []
+            for seed in Self.seeds { ratios.append(try await noise(processes: processes, seed: seed)) }
+            ratios.sort()
+            print(String(format: "  noise, \(processes) process\(processes == 1 ? "" : "es"), over %d fault streams: "
+                         + "median %.2f, worst %.2f of ideal (target <= 1.3)", ratios.count, ratios[ratios.count / 2],
+                         ratios.last!))
+        }
         try await lowerLimit(provider: .kookeey, label: "no headers (Kookeey)")
         try await lowerLimit(provider: .kucoin, label: "KuCoin's gw-ratelimit headers")
     }
 
-    func noise(processes: Int) async throws {
+    /// The emulator draws its faults from a fixed stream per seed, in the order requests arrive; the last few
+    /// requests of a run, where one call retries alone, always meet the same stretch of it. One seed measures
+    /// one stretch (seed 9's puts three faults in a row there), so the suite runs five and gives each, the median
+    /// and the worst.
+    static let seeds: [UInt64] = [9, 1, 2, 3, 4]
+
+    /// One noise run; returns makespan / ideal.
+    func noise(processes: Int, seed: UInt64) async throws -> Double {
         var faults = FaultSettings()
-        faults.seed = 9
+        faults.seed = seed
         faults.rateLimit = 0.03
         faults.clock = 0.02
         faults.serverError = 0.02
@@ -69,11 +83,12 @@ struct NoiseBenchmark {
         }
         let ideal = (0..<accounts).map { Double(perAccount) / Double(counts[$0]) }.max()!
         let strict = (0..<accounts).map { Double(perAccount - counts[$0]) / Double(counts[$0]) }.max()!
-        print(String(format: "  noise, \(processes) process\(processes == 1 ? "" : "es"): %d calls sent over %.2f s (%.2f s with start-up) / ideal %.1f s = %.2f (target <= 1.3); "
+        print(String(format: "  noise, \(processes) process\(processes == 1 ? "" : "es"), seed \(seed): %d calls sent over %.2f s (%.2f s with start-up) / ideal %.1f s = %.2f (target <= 1.3); "
                      + "/ strict minimum %.1f s = %.2f; windows over %d (target 0); orders sent twice %d (target 0); "
                      + "idempotent calls not done %d (target 0); orders left uncertain %d",
                      accounts * perAccount, span, wall, ideal, span / ideal, strict, span / strict, over,
                      twice, notDone, uncertain))
+        return span / ideal
     }
 
     /// Non-idempotent orders, unkeyed: an ambiguous answer must leave them `uncertain`, never sent twice.

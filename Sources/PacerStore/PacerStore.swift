@@ -38,9 +38,9 @@ public protocol PacerStore: Sendable {
     /// last allowed one ends the call `dead`); dispatched idempotent calls are retried, non-idempotent ones become
     /// `uncertain`. Their open limiter spends are settled at `now`.
     func recoverAbandoned(now: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery
-    /// For each request, in one transaction: leases up to `max` due calls of its account to `runner`, soonest
-    /// first (nothing for a paused account), and reads the account's stored clock offset (the provider's clock
-    /// minus the store's). The runner gathers the claims of all its accounts into one commit, as it does spends.
+    /// For each request, in one transaction: leases up to `max` due calls of its account to `runner`, due retries
+    /// first and then calls never tried, each soonest first (nothing for a paused account); reads the account's
+    /// stored clock offset (the provider's clock minus the store's); and says whether more may be due. The runner gathers the claims of all its accounts into one commit, as it does spends.
     /// `now` and the lease's end are on the caller's clock. Throws `runnerDeclaredDead` when `runner` is not
     /// registered.
     func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64, leaseUntil: Int64) throws -> [ClaimedBatch]
