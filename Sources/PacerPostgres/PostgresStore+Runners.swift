@@ -220,10 +220,10 @@ extension PostgresStore {
                                          LIMIT r.max - (SELECT COUNT(*) FROM retried WHERE retried.account = r.account)
                                          FOR UPDATE SKIP LOCKED) c)
                         RETURNING *),
-                    claimed AS (SELECT * FROM retried UNION ALL SELECT * FROM fresh)
+                    claimed AS (SELECT *, 0 AS pass FROM retried UNION ALL SELECT *, 1 AS pass FROM fresh)
                     SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
                     FROM claimed c JOIN runs r ON r.id = c.run_id
-                    ORDER BY c.next_attempt_at, c.id
+                    ORDER BY c.pass, c.next_attempt_at, c.id
                     """).map(Self.claimed(from:))
                 chose(calls.map(\.id))
                 for call in calls { byAccount[call.account, default: []].append(call) }

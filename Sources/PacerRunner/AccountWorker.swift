@@ -14,13 +14,17 @@ struct AccountWorker: Sendable {
 
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
-    /// Calls claimed at a time: this runner's share of one window (the runners registered share the account's
-    /// window). Claimed calls wait in memory for their tokens, and a retry that falls due meanwhile (claimed first
-    /// from the store) must not queue behind several windows of them, here or in another process.
+    /// Calls claimed at a time: about this runner's share of one window. Claimed calls wait in memory for their
+    /// tokens, and a retry that falls due meanwhile (claimed first from the store) must not queue behind several
+    /// windows of them, here or in another process. The runners registered may serve other accounts (`--account`,
+    /// `pacer call`), so the share never goes below a few calls (or the window's count): a claim per call would
+    /// cost a write transaction per call.
     var claimSize: Int {
-        let share = (account.limit.count + runner.runnersSharing - 1) / runner.runnersSharing
-        return max(1, min(runner.options.claimBatch, share))
+        let count = account.limit.count
+        let share = (count + runner.runnersSharing - 1) / runner.runnersSharing
+        return max(1, min(runner.options.claimBatch, max(share, min(count, Self.smallestShare))))
     }
+    static let smallestShare = 4
     /// The provider's window plus the safety margin: how long a spent token stays spent.
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 

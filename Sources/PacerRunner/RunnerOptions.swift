@@ -24,7 +24,7 @@ public struct RunnerOptions: Sendable {
     public var idleBackstopMilliseconds: Int64 = 30_000
     /// How often the list of accounts (new, paused, resumed) is re-read.
     public var accountsRefreshMilliseconds: Int64 = 1_000
-    /// Calls claimed at a time per account.
+    /// The most calls claimed at a time per account (a claim takes about this runner's share of one window).
     public var claimBatch = 32
 
     public init() {}

@@ -181,12 +181,14 @@ extension SQLiteStore {
                                                                  request.max - ids.count])
                 }
                 guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
+                // In the order claimed (retries first): the worker spends from the front.
+                let order = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
                 let calls = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT \(Self.claimedColumns)
                     FROM calls c JOIN runs r ON r.id = c.run_id
                     WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
-                    ORDER BY c.next_attempt_at, c.id
                     """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
+                    .sorted { order[$0.id]! < order[$1.id]! }
                 // A full claim looks once more (one index probe), so the caller knows whether to come back.
                 let more = try ids.count == request.max && Bool.fetchOne(remaining, arguments: [request.account, now]) == true
                 return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset, mayHaveMore: more)

@@ -200,12 +200,17 @@ struct StoreConformance {
                        data: nil, error: nil, finishedAt: 0)
         })
         // At 1 s: the due retry, then the oldest call never tried; the retry due at 5 s waits.
+        // Claimed first, it also comes first in the batch: the runner spends from the front.
         let second = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1_000, leaseUntil: 30_000, max: 2)
-        #expect(Set(second.map(\.id)) == [ids[0], ids.max()! + 1])
-        #expect(second.first { $0.id == ids[0] }?.attempts == 1)
-        // At 6 s the second retry is due and comes with the rest.
-        let third = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 6_000, leaseUntil: 30_000, max: 9)
-        #expect(third.count == 4 && third.contains { $0.id == ids[1] })
+        #expect(second.map(\.id) == [ids[0], ids.max()! + 1])
+        #expect(second.first?.attempts == 1)
+        // At 6 s the second retry is due and comes first, with the rest.
+        let third = try store.claim([ClaimRequest(account: "acct", max: 9)], runner: "r1", nowMilliseconds: 6_000,
+                                    leaseUntil: 30_000)[0]
+        #expect(third.calls.count == 4 && third.calls.first?.id == ids[1])
+        // A claim short of its count took everything: nothing more may be due, and indeed nothing is.
+        #expect(!third.mayHaveMore)
+        #expect(try store.claim(account: "acct", runner: "r1", nowMilliseconds: 6_000, leaseUntil: 30_000, max: 9).isEmpty)
     }
 
     func spendsRespectTheWindowAndLeases() throws {
