@@ -130,8 +130,9 @@ struct ScaleBenchmark {
              try Int64.fetchOne(db, sql: "SELECT MAX(finished_at) FROM results") ?? 0)
         }
         let launched = Int64(start.timeIntervalSince1970 * 1000), ended = Int64((start.timeIntervalSince1970 + wall) * 1000)
-        // At the limit each account needs (perAccount - n) / n seconds after its first window.
-        let ideal = Double(perAccount - n) / Double(n)
+        // At the limit each account needs (perAccount - n) / n seconds after its first window (none when all its
+        // calls fit in one).
+        let ideal = max(0, Double(perAccount - n) / Double(n))
         var line = String(format: "  %d accounts x %d calls at %d/1s (setup %.1f s): %d/%d succeeded in %.2f s "
                           + "(limits alone: %.1f s), violations %d (target 0)",
                           count, perAccount, n, setupTime, done, count * perAccount, wall, ideal, violations)
