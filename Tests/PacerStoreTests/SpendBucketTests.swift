@@ -1,0 +1,43 @@
+import PacerCore
+import PacerStore
+import Testing
+
+/// The spend decision both stores share, over fixed instants: which calls go now, and when to look again.
+@Suite struct SpendBucketTests {
+    /// A bucket of 3 per 1000 ms at `now`, after sends of weight 1 at `sends` (settled unless marked open).
+    func bucket(_ sends: [(at: Int64, open: Bool)], now: Int64) -> (SpendBucket, [WindowBudget.Spend]) {
+        let budget = WindowBudget(capacity: 3, windowMilliseconds: 1_000)
+        let log = sends.map { WindowBudget.Spend(at: $0.at, weight: 1, open: $0.open) }
+        return (SpendBucket(budget: budget, cooldownUntil: nil, held: 3 - budget.tokens(now: now, log: log)), log)
+    }
+
+    @Test(arguments: [
+        // Room for all: all go, and the log is never read.
+        ([(Int64(-10), false), (-5, false), (0, false)], [Int64(1), 2, 3], Int64?.none, false),
+        // One token back (the send at 0), the next at 1005: the first goes, look again then.
+        ([(0, false), (5, false), (10, false)], [1], 1_005, true),
+        // No room: none go; the oldest settled send's return is the instant to look again.
+        ([(100, false), (105, false), (110, false)], [], 1_100, true),
+        // Only answers still on their way stand in the way: look again soon (their instant is unknown).
+        ([(0, false), (5, true), (10, true)], [1], 1_000 + WindowBudget(capacity: 3, windowMilliseconds: 1_000).openRecheckMilliseconds, true),
+    ] as [([(Int64, Bool)], [Int64], Int64?, Bool)])
+    func callsGoInOrderWhileTheyFit(sends: [(Int64, Bool)], granted: [Int64], retryAt: Int64?, readsLog: Bool) {
+        var (spend, log) = bucket(sends.map { (at: $0.0, open: $0.1) }, now: 1_000)
+        var reads = 0
+        let (fitting, at) = spend.plan([(1, 1), (2, 1), (3, 1)], now: 1_000) { reads += 1; return log }
+        #expect(fitting.map(\.id) == granted)
+        #expect(at == retryAt)
+        #expect(reads == (readsLog ? 1 : 0))
+    }
+
+    @Test func aHeavyCallWaitsWithoutHoldingBackTheOnesBeforeIt() {
+        // Two tokens free at 1002; the third call weighs a whole bucket, which needs the two just spent back.
+        var (spend, log) = bucket([(0, false), (1, false), (5, false)], now: 1_002)
+        let (fitting, at) = spend.plan([(1, 1), (2, 1), (3, 3)], now: 1_002) { log }
+        #expect(fitting.map(\.id) == [1, 2])
+        #expect(at == 1_002 + WindowBudget(capacity: 3, windowMilliseconds: 1_000).openRecheckMilliseconds)
+        // What was granted is now held: nothing more fits.
+        spend.spent(fitting, at: 1_002)
+        #expect(spend.held == 3)
+    }
+}
