@@ -118,7 +118,7 @@ extension PostgresStore {
                 WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL AND keyed
                 """)
             let requeued = try tx.rows("""
-                UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                UPDATE calls SET state = CASE WHEN attempts > 0 OR last_class IS NOT NULL THEN 'retrying' ELSE 'queued' END,
                     next_attempt_at = GREATEST(next_attempt_at, \(now)), lease_owner = NULL, lease_expires_at = NULL,
                     dispatched_at = NULL
                 WHERE \(unescaped: orphan)
@@ -213,11 +213,13 @@ extension PostgresStore {
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
                             dispatched_at = NULL
                         WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                                     LEFT JOIN (SELECT account, COUNT(*) AS n FROM retried GROUP BY account) t
+                                            ON t.account = r.account
                                      CROSS JOIN LATERAL (
                                          SELECT id FROM calls
                                          WHERE account = r.account AND state = 'queued' AND next_attempt_at <= \(now)
                                          ORDER BY next_attempt_at, id
-                                         LIMIT r.max - (SELECT COUNT(*) FROM retried WHERE retried.account = r.account)
+                                         LIMIT GREATEST(0, r.max - COALESCE(t.n, 0))
                                          FOR UPDATE SKIP LOCKED) c)
                         RETURNING *),
                     claimed AS (SELECT *, 0 AS pass FROM retried UNION ALL SELECT *, 1 AS pass FROM fresh)
@@ -262,7 +264,7 @@ extension PostgresStore {
         guard !calls.isEmpty else { return }
         try transaction { tx in
             let released = try tx.execute("""
-                UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                UPDATE calls SET state = CASE WHEN attempts > 0 OR last_class IS NOT NULL THEN 'retrying' ELSE 'queued' END,
                     lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = ANY(\(calls)) AND lease_owner = \(runner) AND state = 'in_flight' AND dispatched_at IS NULL
                 """)

@@ -44,7 +44,8 @@ public protocol PacerStore: Sendable {
     /// `now` and the lease's end are on the caller's clock. Throws `runnerDeclaredDead` when `runner` is not
     /// registered.
     func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64, leaseUntil: Int64) throws -> [ClaimedBatch]
-    /// Gives back calls this runner claimed but did not dispatch (on shutdown).
+    /// Gives back calls this runner claimed but did not dispatch (on shutdown). A call tried before goes back as
+    /// `retrying`, even one whose tries used no attempt (refused for the rate), so it keeps its place.
     func release(_ calls: [Int64], runner: String) throws
 
     // MARK: Limiter and pacing

@@ -101,7 +101,7 @@ extension SQLiteStore {
                 WHERE \(orphan) AND dispatched_at IS NOT NULL AND keyed = 1
                 """, arguments: [now + WindowBudget.deadOwnerGraceMilliseconds])
             let requeued = try Int64.fetchAll(db, sql: """
-                UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                UPDATE calls SET state = CASE WHEN attempts > 0 OR last_class IS NOT NULL THEN 'retrying' ELSE 'queued' END,
                     next_attempt_at = MAX(next_attempt_at, ?1), lease_owner = NULL, lease_expires_at = NULL,
                     dispatched_at = NULL
                 WHERE \(orphan)
@@ -225,7 +225,7 @@ extension SQLiteStore {
         try writeImmediate { db in
             for id in calls {
                 try db.execute(sql: """
-                    UPDATE calls SET state = CASE WHEN attempts > 0 THEN 'retrying' ELSE 'queued' END,
+                    UPDATE calls SET state = CASE WHEN attempts > 0 OR last_class IS NOT NULL THEN 'retrying' ELSE 'queued' END,
                         lease_owner = NULL, lease_expires_at = NULL
                     WHERE id = ? AND lease_owner = ? AND state = 'in_flight' AND dispatched_at IS NULL
                     """, arguments: [id, runner])

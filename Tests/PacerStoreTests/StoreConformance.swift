@@ -194,16 +194,21 @@ struct StoreConformance {
         let first = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
         #expect(first.count == 2)
         let ids = first.map(\.id)
-        try store.complete(zip(ids, [500, 5_000] as [Int64]).map { call, next in
-            Completion(call: call, runner: "r1", startedAt: 0, latencyMilliseconds: 0, httpStatus: 500, code: nil,
-                       classification: "transient", message: nil, state: .retrying, attempts: 1, nextAttemptAt: next,
+        // The first was refused (a rate limit uses no attempt), the second failed.
+        try store.complete(zip(ids, [(500, "rate-limited", 0), (5_000, "transient", 1)] as [(Int64, String, Int)]).map {
+            Completion(call: $0, runner: "r1", startedAt: 0, latencyMilliseconds: 0, httpStatus: 500, code: nil,
+                       classification: $1.1, message: nil, state: .retrying, attempts: $1.2, nextAttemptAt: $1.0,
                        data: nil, error: nil, finishedAt: 0)
         })
         // At 1 s: the due retry, then the oldest call never tried; the retry due at 5 s waits.
         // Claimed first, it also comes first in the batch: the runner spends from the front.
-        let second = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1_000, leaseUntil: 30_000, max: 2)
+        var second = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1_000, leaseUntil: 30_000, max: 2)
         #expect(second.map(\.id) == [ids[0], ids.max()! + 1])
-        #expect(second.first?.attempts == 1)
+        // Given back unsent, the refused call keeps its place though it used no attempt.
+        try store.release(second.map(\.id), runner: "r1")
+        second = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 1_000, leaseUntil: 30_000, max: 2)
+        #expect(second.map(\.id) == [ids[0], ids.max()! + 1])
+        #expect(second.first?.attempts == 0)
         // At 6 s the second retry is due and comes first, with the rest.
         let third = try store.claim([ClaimRequest(account: "acct", max: 9)], runner: "r1", nowMilliseconds: 6_000,
                                     leaseUntil: 30_000)[0]
