@@ -11,6 +11,9 @@ struct AccountWorker: Sendable {
     let account: Account
     let credentials: Credentials
     let runner: Runner
+    /// Counts what this worker's answers taught about the account's pace (a refusal, a quota the provider stated
+    /// anew). A call spent before such news and not sent yet goes back untried instead of leaving.
+    let paceNews = PaceNews()
 
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
@@ -40,13 +43,18 @@ struct AccountWorker: Sendable {
             // the next turn sends them or gives them back, so no claim is stranded on a live runner.
             var pending: [ClaimedCall] = []
             var pendingOwner = ""
+            // Calls whose tokens are spent (and dispatch marked), waiting for an in-flight slot: at most one share,
+            // each with the pace news it was spent under.
+            var ready: [(call: ClaimedCall, spentAt: Int64, news: Int)] = []
+            // When the last spend said tokens come back for the calls it left (sent first: `ready`).
+            var tokensBackAt: Int64?
             // Whether the last claim took every call that was due (the store says none may be left): then nothing
             // is left to claim until the runner's loop sees a call fall due (or new work) and wakes us; claiming
             // again at once would be a write transaction that finds nothing.
             var drained = false
             while !runner.isStopping {
                 let runnerID = runner.identity.id
-                if pendingOwner != runnerID { pending = [] } // declared dead meanwhile: recovery gave them back
+                if pendingOwner != runnerID { pending = []; ready = [] } // declared dead meanwhile: recovery took them
                 do {
                     if pending.isEmpty && drained {
                         // Wait to be woken (the runner's loop watches when calls fall due), with a long backstop
@@ -62,48 +70,81 @@ struct AccountWorker: Sendable {
                         drained = !claimed.mayHaveMore
                         if pending.isEmpty { continue }
                     }
-                    while !pending.isEmpty && !runner.isStopping && runner.identity.id == runnerID {
-                        // Take in-flight slots first, then tokens: a call is on the wire the moment its token is
-                        // spent, so the limiter's log is the true send time.
-                        let slots = await runner.slots.acquire(account: name, upTo: pending.count)
-                        guard !runner.isStopping && runner.identity.id == runnerID else {
-                            await runner.slots.release(account: name, slots)
-                            break
+                    while (!pending.isEmpty || !ready.isEmpty) && !runner.isStopping && runner.identity.id == runnerID {
+                        // Calls already spent go out as in-flight slots free up.
+                        if !ready.isEmpty {
+                            let slots = await runner.slots.acquire(account: name, upTo: ready.count)
+                            guard !runner.isStopping && runner.identity.id == runnerID else {
+                                await runner.slots.release(account: name, slots)
+                                break
+                            }
+                            for (call, spentAt, news) in ready.prefix(slots) {
+                                guard news == paceNews.count else {
+                                    // An answer since its spend says the account must slow down (a refusal, a
+                                    // lower stated limit): it goes back untried, its token held as if sent.
+                                    await notSent(call, as: runnerID, spentAt: spentAt,
+                                                  why: "the provider asked for a slower pace after its tokens were spent")
+                                    await runner.slots.release(account: name)
+                                    continue
+                                }
+                                sends.addTask {
+                                    await send(call, as: runnerID, spentAt: spentAt, clockOffset: clockOffset)
+                                    await runner.slots.release(account: name)
+                                }
+                            }
+                            ready.removeFirst(slots)
+                            continue
                         }
+                        // Then the next share is spent while those requests travel, so that it leaves the moment
+                        // their slots free: a spend's commit does not sit between one request and the next. A
+                        // token is held from its spend until a window after the answer, so a call sent a little
+                        // after its spend is still counted in every window it could reach the provider in.
+                        if let at = tokensBackAt {
+                            // The last spend left calls behind: no tokens for them before this instant (on the
+                            // store's clock, the database server's on PostgreSQL).
+                            tokensBackAt = nil
+                            runner.noteWait(account: name)
+                            try await runner.pause(milliseconds: max(1, at - runner.storeNow()))
+                            continue
+                        }
+                        // Counted among the accounts using slots while it spends (see `InFlightSlots.announce`).
+                        let share = min(pending.count, await runner.slots.announce(name))
+                        let news = paceNews.count
                         let grant: SpendGrant
-                        do { grant = try await spend(Array(pending.prefix(slots)), as: runnerID) } catch {
-                            await runner.slots.release(account: name, slots)
+                        do { grant = try await spend(Array(pending.prefix(share)), as: runnerID) } catch {
+                            await runner.slots.withdraw(name)
                             throw error
                         }
                         let granted = Set(grant.granted), lost = Set(grant.lost)
-                        for call in pending where granted.contains(call.id) {
-                            sends.addTask {
-                                await send(call, as: runnerID, spentAt: grant.at, clockOffset: clockOffset)
-                                await runner.slots.release(account: name)
-                            }
-                        }
-                        await runner.slots.release(account: name, slots - grant.granted.count)
+                        ready = pending.filter { granted.contains($0.id) }.map { ($0, grant.at, news) }
                         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
-                        if !pending.isEmpty, let retryAt = grant.retryAt {
-                            runner.noteWait(account: name)
-                            // `retryAt` is on the store's clock (the database server's, on PostgreSQL).
-                            try await runner.pause(milliseconds: max(1, retryAt - runner.storeNow()))
-                        }
+                        if !pending.isEmpty { tokensBackAt = grant.retryAt }
+                        if ready.isEmpty { await runner.slots.withdraw(name) }
                     }
-                    if !pending.isEmpty && runner.identity.id == runnerID {
-                        try await release(pending, as: runnerID)
-                        pending = []
+                    await runner.slots.withdraw(name) // if it announced and will not ask now
+                    if runner.identity.id == runnerID {
+                        // Stopping: what was spent and not sent goes back untried; the rest is released.
+                        for (call, spentAt, _) in ready { await notSent(call, as: runnerID, spentAt: spentAt, why: "the runner is stopping") }
+                        ready = []
+                        if !pending.isEmpty {
+                            try await release(pending, as: runnerID)
+                            pending = []
+                        }
                     }
                 } catch let error as StoreError where error.kind == .runnerDeclaredDead {
                     pending = [] // no longer ours: recovery gave them back to the queue
+                    ready = []
                     try? await runner.reregister(after: runnerID)
                 } catch {
                     await runner.noteStoreError(error, account: name)
                     try? await runner.pause(milliseconds: 1_000)
                 }
             }
-            // Stopping: give back what was claimed and not sent (a few tries; recovery covers the rest once we
-            // have unregistered).
+            // Stopping: give back what was spent or claimed and not sent (a few tries; recovery covers the rest once
+            // we have unregistered).
+            if pendingOwner == runner.identity.id {
+                for (call, spentAt, _) in ready { await notSent(call, as: pendingOwner, spentAt: spentAt, why: "the runner is stopping") }
+            }
             for _ in 0..<5 where !pending.isEmpty && pendingOwner == runner.identity.id {
                 if (try? await release(pending, as: pendingOwner)) != nil { break }
                 try? await Task.sleep(for: .milliseconds(500))
@@ -140,12 +181,8 @@ struct AccountWorker: Sendable {
     func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, clockOffset: ClockOffset) async {
         let started = clock.now()
         guard runner.maySend(as: runnerID) else {
-            await runner.record(Completion(
-                call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: 0, httpStatus: nil, code: nil,
-                classification: RetryDecision.Kind.notSent.name,
-                message: "not sent: this runner's heartbeat is too old (the process was paused or the database blocked)",
-                state: .retrying, attempts: call.attempts, nextAttemptAt: started, data: nil, error: nil,
-                finishedAt: started, lookup: call.lookup, dispatchedAt: spentAt))
+            await notSent(call, as: runnerID, spentAt: spentAt,
+                          why: "this runner's heartbeat is too old (the process was paused or the database blocked)")
             return
         }
         var kind: RetryDecision.Kind
@@ -269,6 +306,16 @@ struct AccountWorker: Sendable {
         runner.noteFinished(account: account.name, state: state)
     }
 
+    /// A call whose tokens were spent but which was not sent: it goes back to the queue untried (no attempt used).
+    func notSent(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, why: String) async {
+        let now = clock.now()
+        await runner.record(Completion(
+            call: call.id, runner: runnerID, startedAt: now, latencyMilliseconds: 0, httpStatus: nil, code: nil,
+            classification: RetryDecision.Kind.notSent.name, message: "not sent: " + why,
+            state: .retrying, attempts: call.attempts, nextAttemptAt: now, data: nil, error: nil,
+            finishedAt: now, lookup: call.lookup, dispatchedAt: spentAt))
+    }
+
     /// The retry policy's verdict on this try (PacerCore's pure `RetryDecision`).
     private func decide(_ call: ClaimedCall, lookingUp: LookupReason?, kind: RetryDecision.Kind, outcome: Outcome?,
                         found: LookupResult, canLookUp: Bool, now: Int64) -> NextStep {
@@ -310,6 +357,7 @@ struct AccountWorker: Sendable {
                                  now: Int64) async {
         let name = account.name, window = self.window, limit = account.limit.count
         let retryAfter = outcome?.retryAfterMilliseconds
+        paceNews.add()
         do {
             try await runner.io {
                 try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: spentAt, nowMilliseconds: now,
@@ -328,6 +376,7 @@ struct AccountWorker: Sendable {
     private func noteQuota(_ quota: ProviderQuota, rateLimited: Bool) async {
         let name = account.name, window = self.window, limit = account.limit.count, now = clock.now()
         let low = quota.remaining.map { $0 <= max(1, (quota.limit ?? limit) / 10) } ?? false
+        if let stated = quota.limit, stated < limit, runner.quotaMemory.limit(of: name) != stated { paceNews.add() }
         guard runner.quotaMemory.shouldWrite(account: name, limit: quota.limit, low: low, rateLimited: rateLimited,
                                              now: now) else { return }
         do {
@@ -400,6 +449,13 @@ public enum Nonce {
         }
         return String(decoding: letters, as: UTF8.self)
     }
+}
+
+/// How many times a worker's answers brought news of the account's pace (see `AccountWorker.paceNews`).
+final class PaceNews: Sendable {
+    private let value = Atomic<Int>(0)
+    var count: Int { value.load(ordering: .acquiring) }
+    func add() { value.add(1, ordering: .releasing) }
 }
 
 /// The account's clock offset (server minus local), shared by the worker's sends.

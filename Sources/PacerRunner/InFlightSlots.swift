@@ -16,6 +16,8 @@ actor InFlightSlots {
     /// Per account: slots held plus requests waiting; an account is active while this is above zero.
     private var interest: [String: Int] = [:]
     private var waiters: Deque<(account: String, wanted: Int, continuation: CheckedContinuation<Int, Never>)> = []
+    /// Accounts that announced they will ask for slots soon (they are spending tokens first): counted as active.
+    private var announced: Set<String> = []
 
     init(_ count: Int) {
         total = max(1, count)
@@ -30,11 +32,27 @@ actor InFlightSlots {
 
     func holding(_ account: String) -> Int { held[account] ?? 0 }
 
+    /// `account` will ask for slots once its tokens are spent: it counts as active from now (so a slow account
+    /// cannot take its share meanwhile) until its next `acquire`, or `withdraw` if it will not ask after all.
+    /// Returns its share.
+    func announce(_ account: String) -> Int {
+        if announced.insert(account).inserted { interest[account, default: 0] += 1 }
+        return share(of: account)
+    }
+
+    func withdraw(_ account: String) {
+        if announced.remove(account) != nil {
+            lose(account, 1)
+            serveWaiters()
+        }
+    }
+
     /// Waits until `account` may take at least one slot, then takes as many as it may, up to `wanted`.
     ///
     /// Free slots go to the caller at once even when others wait: every release serves the waiters that can be
     /// served, so those still waiting are at their share and must not hold up an account that is not.
     func acquire(account: String, upTo wanted: Int) async -> Int {
+        if announced.remove(account) != nil { lose(account, 1) } // the announcement becomes this request
         if let granted = take(account, wanted) { return granted }
         interest[account, default: 0] += 1
         return await withCheckedContinuation { waiters.append((account, max(1, wanted), $0)) }

@@ -93,13 +93,16 @@ import Testing
         #expect(orders.values.allSatisfy { $0 == 1 }, "\(orders.filter { $0.value > 1 })")
 
         // Rate-limit deferrals and clock errors answered by a re-sign used no attempt: per call, attempts equals
-        // its tries that counted (a clock error counts only when the try before it was a clock error too).
+        // its tries that counted (a clock error counts only when the try before it was a clock error too). A call
+        // spent but given back unsent (a refusal arrived first) is recorded as `not-sent`: not a try at all.
         let mismatches = try await h.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: """
                 SELECT COUNT(*) FROM calls c WHERE c.attempts != (
-                    SELECT COUNT(*) FROM attempts a WHERE a.call_id = c.id AND a.classification != 'rate-limited'
+                    SELECT COUNT(*) FROM attempts a WHERE a.call_id = c.id
+                    AND a.classification NOT IN ('rate-limited', 'not-sent')
                     AND NOT (a.classification = 'clock' AND COALESCE((SELECT b.classification FROM attempts b
-                             WHERE b.call_id = c.id AND b.id < a.id ORDER BY b.id DESC LIMIT 1), '') != 'clock'))
+                             WHERE b.call_id = c.id AND b.id < a.id
+                             ORDER BY b.id DESC LIMIT 1), '') != 'clock'))
                 """) ?? -1
         }
         #expect(mismatches == 0)
