@@ -5,8 +5,9 @@ import PacerProviders
 import PacerStore
 import Synchronization
 
-/// Drives one account: claims its due calls, spends the shared limiter's tokens for them, signs each at that
-/// moment, sends, classifies, and hands the outcome to the completion writer.
+/// Drives one account: claims its due calls, spends the shared limiter's tokens for them (the next share while
+/// the current requests travel), signs each right before it leaves, sends, classifies, and hands the outcome to
+/// the completion writer.
 struct AccountWorker: Sendable {
     let account: Account
     let credentials: Credentials
@@ -109,21 +110,44 @@ struct AccountWorker: Sendable {
                         }
                         // Counted among the accounts using slots while it spends (see `InFlightSlots.announce`).
                         let share = min(pending.count, await runner.slots.announce(name))
+                        // A spent call is marked dispatched: if this process dies before it leaves, recovery must
+                        // treat it as maybe sent. That is harmless for a call that may be sent again (idempotent)
+                        // or looked up (keyed), but would leave an unkeyed order `uncertain` that never left: such
+                        // a batch takes its slots first and leaves at once, as it is spent.
+                        let spendAhead = !pending.prefix(share).contains { !$0.idempotent && !$0.keyed }
+                        let held = spendAhead ? 0 : await runner.slots.acquire(account: name, upTo: share)
+                        if !spendAhead, runner.isStopping || runner.identity.id != runnerID {
+                            await runner.slots.release(account: name, held)
+                            break
+                        }
                         let news = paceNews.count
                         let grant: SpendGrant
-                        do { grant = try await spend(Array(pending.prefix(share)), as: runnerID) } catch {
-                            await runner.slots.withdraw(name)
+                        do { grant = try await spend(Array(pending.prefix(spendAhead ? share : held)), as: runnerID) } catch {
+                            if spendAhead { await runner.slots.withdraw(name) } else { await runner.slots.release(account: name, held) }
                             throw error
                         }
                         let granted = Set(grant.granted), lost = Set(grant.lost)
                         ready = pending.filter { granted.contains($0.id) }.map { ($0, grant.at, news) }
                         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
                         if !pending.isEmpty { tokensBackAt = grant.retryAt }
-                        if ready.isEmpty { await runner.slots.withdraw(name) }
+                        if !spendAhead {
+                            // Its slots are in hand: it leaves now.
+                            for (call, spentAt, _) in ready {
+                                sends.addTask {
+                                    await send(call, as: runnerID, spentAt: spentAt, clockOffset: clockOffset)
+                                    await runner.slots.release(account: name)
+                                }
+                            }
+                            await runner.slots.release(account: name, held - ready.count)
+                            ready = []
+                        } else if ready.isEmpty {
+                            await runner.slots.withdraw(name)
+                        }
                     }
                     await runner.slots.withdraw(name) // if it announced and will not ask now
                     if runner.identity.id == runnerID {
-                        // Stopping: what was spent and not sent goes back untried; the rest is released.
+                        // Left the loop (drained, or stopping): what was spent and not sent goes back untried; what
+                        // was claimed and not spent is released.
                         for (call, spentAt, _) in ready { await notSent(call, as: runnerID, spentAt: spentAt, why: "the runner is stopping") }
                         ready = []
                         if !pending.isEmpty {
@@ -268,7 +292,9 @@ struct AccountWorker: Sendable {
             next = now
         case .retry(let at, let countsAsAttempt):
             if kind == .rateLimited {
-                await recordRateLimit(call: call.id, runner: runnerID, outcome: outcome, spentAt: spentAt, now: now)
+                // When it left, on the store's clock: a call spent ahead leaves a little after its spend.
+                await recordRateLimit(call: call.id, runner: runnerID, outcome: outcome,
+                                      sentAt: max(spentAt, started + runner.storeClockOffset), now: now)
             }
             state = .retrying
             counted = countsAsAttempt
@@ -353,14 +379,14 @@ struct AccountWorker: Sendable {
     }
 
     /// Lowers the account's pace after a rate-limited answer, when the answer is evidence (see `Pacing`).
-    private func recordRateLimit(call: Int64, runner runnerID: String, outcome: Outcome?, spentAt: Int64,
+    private func recordRateLimit(call: Int64, runner runnerID: String, outcome: Outcome?, sentAt: Int64,
                                  now: Int64) async {
         let name = account.name, window = self.window, limit = account.limit.count
         let retryAfter = outcome?.retryAfterMilliseconds
         paceNews.add()
         do {
             try await runner.io {
-                try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: spentAt, nowMilliseconds: now,
+                try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: sentAt, nowMilliseconds: now,
                                        retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
                                        configuredCount: limit)
             }
@@ -376,7 +402,7 @@ struct AccountWorker: Sendable {
     private func noteQuota(_ quota: ProviderQuota, rateLimited: Bool) async {
         let name = account.name, window = self.window, limit = account.limit.count, now = clock.now()
         let low = quota.remaining.map { $0 <= max(1, (quota.limit ?? limit) / 10) } ?? false
-        if let stated = quota.limit, stated < limit, runner.quotaMemory.limit(of: name) != stated { paceNews.add() }
+        if let stated = quota.limit, stated < limit { paceNews.stated(stated) }
         guard runner.quotaMemory.shouldWrite(account: name, limit: quota.limit, low: low, rateLimited: rateLimited,
                                              now: now) else { return }
         do {
@@ -451,11 +477,22 @@ public enum Nonce {
     }
 }
 
-/// How many times a worker's answers brought news of the account's pace (see `AccountWorker.paceNews`).
+/// How many times a worker's answers brought news of the account's pace (see `AccountWorker.paceNews`): a
+/// refusal, or a stated limit below any stated before (so calls over several of KuCoin's pools, each stating its
+/// own limit, do not count as news on every answer).
 final class PaceNews: Sendable {
     private let value = Atomic<Int>(0)
+    private let lowestStated = Atomic<Int>(Int.max)
     var count: Int { value.load(ordering: .acquiring) }
     func add() { value.add(1, ordering: .releasing) }
+    func stated(_ limit: Int) {
+        var lowest = lowestStated.load(ordering: .relaxed)
+        while limit < lowest {
+            let (exchanged, now) = lowestStated.compareExchange(expected: lowest, desired: limit, ordering: .relaxed)
+            if exchanged { add(); return }
+            lowest = now
+        }
+    }
 }
 
 /// The account's clock offset (server minus local), shared by the worker's sends.

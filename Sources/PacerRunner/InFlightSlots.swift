@@ -2,8 +2,8 @@ import DequeModule
 
 /// Bounds the requests in flight across all accounts (`--concurrency`), and each account's share of them.
 ///
-/// An account may hold at most `total / active` slots, where `active` counts the accounts holding or waiting
-/// for slots. The cap is on what an account *holds*, not on each request for more: a slow account (answers that
+/// An account may hold at most `total / active` slots, where `active` counts the accounts holding, waiting for or
+/// about to ask for slots (`announce`: spending the tokens of calls it will send). The cap is on what an account *holds*, not on each request for more: a slow account (answers that
 /// take seconds) would otherwise collect slot after slot until it held nearly all of them and every other
 /// account waited on its answers. Waiters are served in arrival order among those still under their share.
 ///
@@ -13,7 +13,7 @@ actor InFlightSlots {
     private let total: Int
     private var free: Int
     private var held: [String: Int] = [:]
-    /// Per account: slots held plus requests waiting; an account is active while this is above zero.
+    /// Per account: slots held plus requests waiting (plus one while announced); active while above zero.
     private var interest: [String: Int] = [:]
     private var waiters: Deque<(account: String, wanted: Int, continuation: CheckedContinuation<Int, Never>)> = []
     /// Accounts that announced they will ask for slots soon (they are spending tokens first): counted as active.

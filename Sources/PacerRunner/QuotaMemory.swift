@@ -18,11 +18,6 @@ final class QuotaMemory: Sendable {
         }
     }
 
-    /// The limit last written for `account`, if any.
-    func limit(of account: String) -> Int? {
-        written.withLock { $0[account]?.limit }
-    }
-
     /// Records a report the store has committed.
     func wrote(account: String, limit: Int?, at now: Int64) {
         written.withLock { all in

@@ -15,8 +15,8 @@ extension SQLiteStore {
             try complete(completing)
             return []
         }
-        // Durable: the requests leave as soon as this commits, so a power loss must not roll back the mark that
-        // they were dispatched (a non-idempotent call would be sent again).
+        // Durable: the requests may leave as soon as this commits, so a power loss must not roll back the mark
+        // that they were dispatched (a non-idempotent call would be sent again).
         return try writeImmediate(durable: true) { db in
             try Self.requireRegistered(db, runner)
             // The answers first: they settle spends, which the buckets below then count as settled.
