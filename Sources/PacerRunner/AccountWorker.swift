@@ -40,6 +40,13 @@ struct AccountWorker: Sendable {
         let name = account.name
         // A discarding group: each send's task is gone once it finishes, so memory does not grow with calls.
         await withDiscardingTaskGroup { sends in
+            /// Sends a spent call on a slot this worker holds, and gives the slot back when the answer is in.
+            func launch(_ call: ClaimedCall, as runnerID: String, spentAt: Int64) {
+                sends.addTask {
+                    await send(call, as: runnerID, spentAt: spentAt, clockOffset: clockOffset)
+                    await runner.slots.release(account: name)
+                }
+            }
             // Calls leased to us and not yet sent. They survive a store error (a lock held past the busy timeout):
             // the next turn sends them or gives them back, so no claim is stranded on a live runner.
             var pending: [ClaimedCall] = []
@@ -88,10 +95,7 @@ struct AccountWorker: Sendable {
                                     await runner.slots.release(account: name)
                                     continue
                                 }
-                                sends.addTask {
-                                    await send(call, as: runnerID, spentAt: spentAt, clockOffset: clockOffset)
-                                    await runner.slots.release(account: name)
-                                }
+                                launch(call, as: runnerID, spentAt: spentAt)
                             }
                             ready.removeFirst(slots)
                             continue
@@ -132,12 +136,7 @@ struct AccountWorker: Sendable {
                         if !pending.isEmpty { tokensBackAt = grant.retryAt }
                         if !spendAhead {
                             // Its slots are in hand: it leaves now.
-                            for (call, spentAt, _) in ready {
-                                sends.addTask {
-                                    await send(call, as: runnerID, spentAt: spentAt, clockOffset: clockOffset)
-                                    await runner.slots.release(account: name)
-                                }
-                            }
+                            for (call, spentAt, _) in ready { launch(call, as: runnerID, spentAt: spentAt) }
                             await runner.slots.release(account: name, held - ready.count)
                             ready = []
                         } else if ready.isEmpty {

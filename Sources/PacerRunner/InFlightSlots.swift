@@ -3,9 +3,9 @@ import DequeModule
 /// Bounds the requests in flight across all accounts (`--concurrency`), and each account's share of them.
 ///
 /// An account may hold at most `total / active` slots, where `active` counts the accounts holding, waiting for or
-/// about to ask for slots (`announce`: spending the tokens of calls it will send). The cap is on what an account *holds*, not on each request for more: a slow account (answers that
-/// take seconds) would otherwise collect slot after slot until it held nearly all of them and every other
-/// account waited on its answers. Waiters are served in arrival order among those still under their share.
+/// about to ask for slots (`announce`: spending the tokens of calls it will send). The cap is on what an account
+/// *holds*, not on each request for more: a slow account (answers that take seconds) would otherwise collect slot
+/// after slot until it held nearly all of them and every other account waited on its answers. Waiters are served in arrival order among those still under their share.
 ///
 /// Every operation is O(1) in the number of accounts (the active count is kept, not recomputed), so 10,000
 /// accounts cost no more per slot than ten.

@@ -149,22 +149,20 @@ extension SQLiteStore {
                 SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
                 FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ?
                 """)
+            // Leases up to a count of an account's due calls in `states` (each predicate as an index names it).
+            func lease(_ states: String) throws -> Statement {
+                try db.cachedStatement(sql: """
+                    UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
+                    WHERE id IN (SELECT id FROM calls
+                                 WHERE account = ? AND \(states) AND next_attempt_at <= ?
+                                 ORDER BY next_attempt_at, id LIMIT ?)
+                    RETURNING id
+                    """)
+            }
             // Due retries first (`calls_retrying`, small), then the rest in the order they became due: a call that
             // failed keeps its place instead of going behind every call queued after it.
-            let leaseRetries = try db.cachedStatement(sql: """
-                UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
-                WHERE id IN (SELECT id FROM calls
-                             WHERE account = ? AND state = 'retrying' AND next_attempt_at <= ?
-                             ORDER BY next_attempt_at, id LIMIT ?)
-                RETURNING id
-                """)
-            let lease = try db.cachedStatement(sql: """
-                UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
-                WHERE id IN (SELECT id FROM calls
-                             WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?
-                             ORDER BY next_attempt_at, id LIMIT ?)
-                RETURNING id
-                """)
+            let leaseRetries = try lease("state = 'retrying'")
+            let leaseAny = try lease("state IN ('queued', 'retrying')")
             let remaining = try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM calls
                                WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?)
@@ -177,8 +175,8 @@ extension SQLiteStore {
                 guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, request.max])
                 if ids.count < request.max {
-                    ids += try Int64.fetchAll(lease, arguments: [runner, leaseUntil, request.account, now,
-                                                                 request.max - ids.count])
+                    ids += try Int64.fetchAll(leaseAny, arguments: [runner, leaseUntil, request.account, now,
+                                                                    request.max - ids.count])
                 }
                 guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 // In the order claimed (retries first): the worker spends from the front.
