@@ -3,13 +3,24 @@
 ///
 /// Providers answer "rate-limited" for two reasons: their real limit is lower than the one configured (or another
 /// client shares the key), or noise (a gateway's spurious 429, a blip). Noise must cost no more than its cool-down;
-/// a real limit must be learned quickly. So a refusal is *evidence* of a limit only when
-/// - it came at high fill: our own count of the window was within 10% of the capacity (the provider then took
-///   about what we thought, so learning costs at most 10%), or
+/// a real limit must be learned quickly.
+///
+/// A refusal's *fill* is what the window held before the refused call: the weight spent before it, or, when more,
+/// the weight the provider accepted of the calls sent in its window (calls that travel together reach the
+/// provider in any order, so under a limit of 20 the call spent 18th may be the one refused).
+///
+/// A refusal is never evidence when the reporter lately saw the provider accept, within one window, as much as
+/// the refused call would have made the window hold (`AcceptedPeak`): the provider had room at that level, so the
+/// refusal was noise (or a passing burst of another client), however many refusals meet a level by chance.
+/// Otherwise it is *evidence* of a limit when
+/// - it came at high fill: within 10% of the capacity (the provider then took about what we thought, so learning
+///   costs at most 10%), or
 /// - it repeats the fill of two refusals in the last few windows (within 10% of `N`), all at least half the
-///   capacity: three refusals at the same level are a limit, not chance (two happen by chance when bursts of calls
-///   meet random refusals). Refusals at less than half the capacity are never evidence: right after a cool-down
-///   every burst starts from an empty window, and random refusals there would otherwise teach a ceiling near 0.
+///   capacity: three refusals at the same level are a limit, not chance. Refusals at less than half the capacity
+///   are never evidence: right after a cool-down every burst starts from an empty window, and random refusals
+///   there would otherwise teach a ceiling near 0, or
+/// - it refines a ceiling just learned: a refusal below it, of a call that left before it was learned (the same
+///   burst met the limit lower).
 /// The learned ceiling is the fill the provider accepted before refusing. An isolated refusal at low fill only
 /// cools the account down (the provider's reset hint, else until the window the refused call was counted in has
 /// passed, when its own token comes back) and is remembered as a candidate.
@@ -81,16 +92,27 @@ public struct Pacing: Sendable, Equatable {
     ///   - fill: the weight we had in the provider's window before the refused call (what it accepted).
     ///   - weight: the refused call's weight.
     ///   - retryAfterMilliseconds: the provider's reset hint, if it gave one.
-    public mutating func rateLimited(now: Int64, sentAt: Int64? = nil, fill: Int, weight: Int = 1,
-                                     retryAfterMilliseconds: Int64?, windowMilliseconds: Int64) {
+    ///   - accepted: what the reporter saw the provider accept lately (`AcceptedPeak`); `nil` when nothing.
+    public mutating func rateLimited(now: Int64, sentAt: Int64? = nil, fill spent: Int, weight: Int = 1,
+                                     retryAfterMilliseconds: Int64?, windowMilliseconds: Int64,
+                                     accepted: AcceptedPeak.Evidence? = nil) {
         let current = capacity(now: now, windowMilliseconds: windowMilliseconds)
-        let highFill = fill + weight > current - tolerance
+        // What the provider took before refusing: the window's spends before this call's, or more when more of
+        // the calls sent in the window were accepted (calls that travel together arrive in any order).
+        let fill = max(spent, accepted?.window ?? 0)
+        // The provider lately took in one window as much as this call would have made: it had room, so noise.
+        let disproved = accepted.map { $0.peak >= fill + weight } ?? false
+        let highFill = !disproved && fill + weight > current - tolerance
         func matches(_ f: Int?, _ at: Int64) -> Bool {
             f.map { abs($0 - fill) <= tolerance } == true && now - at <= Self.evidenceWindows * windowMilliseconds
         }
-        let substantial = 2 * fill >= current
+        let substantial = !disproved && 2 * fill >= current
         let repeated = substantial && matches(candidateFill, candidateAt) && matches(olderCandidateFill, olderCandidateAt)
-        guard highFill || repeated else {
+        // Calls that travel together reach the provider in any order: when it takes 20 of 25, the refusals come
+        // at fills 20 to 24, and the first to be weighed may be the 24th. A refusal of a call that left before the
+        // ceiling was learned, below it, is the same evidence found lower.
+        let refines = substantial && ceiling.map { fill < $0 } == true && (sentAt ?? now) < ceilingAt
+        guard highFill || repeated || refines else {
             // Isolated, at low fill: most likely noise. Wait it out, and remember it if it could be evidence later.
             if substantial {
                 (olderCandidateFill, olderCandidateAt) = (candidateFill, candidateAt)

@@ -174,7 +174,8 @@ extension PostgresStore {
     }
 
     public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
-                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
+                                accepted: AcceptedPeak.Evidence?) throws {
         try transaction { tx in
             try Self.lockLimiter(tx, accounts: [account])
             let now = try tx.now(caller: nowMilliseconds).now
@@ -189,7 +190,8 @@ extension PostgresStore {
                 WHERE account = \(account) AND at > \(sentAt - windowMilliseconds) AND id < \(spendID)
                 """, as: Int.self) ?? 0
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: try spend?.get("weight", as: Int.self) ?? 1,
-                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds)
+                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
+                               accepted: accepted)
             try Self.savePacing(tx, account: account, pacing)
         }
     }

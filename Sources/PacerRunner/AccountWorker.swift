@@ -15,6 +15,8 @@ struct AccountWorker: Sendable {
     /// Counts what this worker's answers taught about the account's pace (a refusal, a quota the provider stated
     /// anew). A call spent before such news and not sent yet goes back untried instead of leaving.
     let paceNews = PaceNews()
+    /// How much of this worker's calls the provider lately accepted in one window: a refusal below that is noise.
+    let acceptedPeak = AcceptedPeakBox()
 
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
@@ -41,9 +43,9 @@ struct AccountWorker: Sendable {
         // A discarding group: each send's task is gone once it finishes, so memory does not grow with calls.
         await withDiscardingTaskGroup { sends in
             /// Sends a spent call on a slot this worker holds, and gives the slot back when the answer is in.
-            func launch(_ call: ClaimedCall, as runnerID: String, spentAt: Int64) {
+            func launch(_ spent: SpentCall, as runnerID: String) {
                 sends.addTask {
-                    await send(call, as: runnerID, spentAt: spentAt, clockOffset: clockOffset)
+                    await send(spent.call, as: runnerID, spentAt: spent.at, clockOffset: clockOffset)
                     await runner.slots.release(account: name)
                 }
             }
@@ -51,9 +53,8 @@ struct AccountWorker: Sendable {
             // the next turn sends them or gives them back, so no claim is stranded on a live runner.
             var pending: [ClaimedCall] = []
             var pendingOwner = ""
-            // Calls whose tokens are spent (and dispatch marked), waiting for an in-flight slot: at most one share,
-            // each with the pace news it was spent under.
-            var ready: [(call: ClaimedCall, spentAt: Int64, news: Int)] = []
+            // Calls whose tokens are spent (and dispatch marked), waiting for an in-flight slot: at most one share.
+            var ready: [SpentCall] = []
             // When the last spend said tokens come back for the calls it left (sent first: `ready`).
             var tokensBackAt: Int64?
             // Whether the last claim took every call that was due (the store says none may be left): then nothing
@@ -86,16 +87,16 @@ struct AccountWorker: Sendable {
                                 await runner.slots.release(account: name, slots)
                                 break
                             }
-                            for (call, spentAt, news) in ready.prefix(slots) {
-                                guard news == paceNews.count else {
+                            for spent in ready.prefix(slots) {
+                                guard spent.news == paceNews.count else {
                                     // An answer since its spend says the account must slow down (a refusal, a
                                     // lower stated limit): it goes back untried, its token held as if sent.
-                                    await notSent(call, as: runnerID, spentAt: spentAt,
+                                    await notSent(spent.call, as: runnerID, spentAt: spent.at,
                                                   why: "the provider asked for a slower pace after its tokens were spent")
                                     await runner.slots.release(account: name)
                                     continue
                                 }
-                                launch(call, as: runnerID, spentAt: spentAt)
+                                launch(spent, as: runnerID)
                             }
                             ready.removeFirst(slots)
                             continue
@@ -131,12 +132,12 @@ struct AccountWorker: Sendable {
                             throw error
                         }
                         let granted = Set(grant.granted), lost = Set(grant.lost)
-                        ready = pending.filter { granted.contains($0.id) }.map { ($0, grant.at, news) }
+                        ready = pending.filter { granted.contains($0.id) }.map { SpentCall(call: $0, at: grant.at, news: news) }
                         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
                         if !pending.isEmpty { tokensBackAt = grant.retryAt }
                         if !spendAhead {
                             // Its slots are in hand: it leaves now.
-                            for (call, spentAt, _) in ready { launch(call, as: runnerID, spentAt: spentAt) }
+                            for spent in ready { launch(spent, as: runnerID) }
                             await runner.slots.release(account: name, held - ready.count)
                             ready = []
                         } else if ready.isEmpty {
@@ -147,7 +148,7 @@ struct AccountWorker: Sendable {
                     if runner.identity.id == runnerID {
                         // Left the loop (drained, or stopping): what was spent and not sent goes back untried; what
                         // was claimed and not spent is released.
-                        for (call, spentAt, _) in ready { await notSent(call, as: runnerID, spentAt: spentAt, why: "the runner is stopping") }
+                        for spent in ready { await notSent(spent.call, as: runnerID, spentAt: spent.at, why: "the runner is stopping") }
                         ready = []
                         if !pending.isEmpty {
                             try await release(pending, as: runnerID)
@@ -166,7 +167,7 @@ struct AccountWorker: Sendable {
             // Stopping: give back what was spent or claimed and not sent (a few tries; recovery covers the rest once
             // we have unregistered).
             if pendingOwner == runner.identity.id {
-                for (call, spentAt, _) in ready { await notSent(call, as: pendingOwner, spentAt: spentAt, why: "the runner is stopping") }
+                for spent in ready { await notSent(spent.call, as: pendingOwner, spentAt: spent.at, why: "the runner is stopping") }
             }
             for _ in 0..<5 where !pending.isEmpty && pendingOwner == runner.identity.id {
                 if (try? await release(pending, as: pendingOwner)) != nil { break }
@@ -251,6 +252,9 @@ struct AccountWorker: Sendable {
                 interpreted.message = "already done, probably by try \(by)" + (interpreted.message.map { " (\($0))" } ?? "")
             }
             if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
+            if interpreted.classification == .ok || interpreted.classification == .duplicate {
+                acceptedPeak.accepted(weight: call.weight, at: spentAt, windowMilliseconds: window)
+            }
             outcome = interpreted
             status = reply.status
             message = interpreted.message
@@ -382,12 +386,13 @@ struct AccountWorker: Sendable {
                                  now: Int64) async {
         let name = account.name, window = self.window, limit = account.limit.count
         let retryAfter = outcome?.retryAfterMilliseconds
+        let accepted = acceptedPeak.evidence(sentAt: sentAt, windowMilliseconds: window)
         paceNews.add()
         do {
             try await runner.io {
                 try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: sentAt, nowMilliseconds: now,
                                        retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
-                                       configuredCount: limit)
+                                       configuredCount: limit, accepted: accepted)
             }
         } catch {
             runner.logger.error("cannot record a rate limit", metadata: ["account": "\(name)", "error": "\(error)"])
@@ -491,6 +496,24 @@ final class PaceNews: Sendable {
             if exchanged { add(); return }
             lowest = now
         }
+    }
+}
+
+/// A call whose tokens were spent at `at`, under the pace news numbered `news`.
+struct SpentCall: Sendable {
+    let call: ClaimedCall
+    let at: Int64
+    let news: Int
+}
+
+/// The worker's `AcceptedPeak`, shared by its sends.
+final class AcceptedPeakBox: Sendable {
+    private let peak = Mutex(AcceptedPeak())
+    func accepted(weight: Int, at: Int64, windowMilliseconds: Int64) {
+        peak.withLock { $0.accepted(weight: weight, at: at, windowMilliseconds: windowMilliseconds) }
+    }
+    func evidence(sentAt: Int64, windowMilliseconds: Int64) -> AcceptedPeak.Evidence? {
+        peak.withLock { $0.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds) }
     }
 }
 

@@ -70,9 +70,11 @@ public protocol PacerStore: Sendable {
     func settle(spend: Int64, answeredAt: Int64) throws
     func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
     /// A rate-limit answer to `call`, sent by `runner` at `sentAt`: what the window held before that call is
-    /// evidence of the provider's real limit (see `Pacing`).
+    /// evidence of the provider's real limit, weighed against what the runner saw the provider accept lately
+    /// (`accepted`, see `Pacing.rateLimited`).
     func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
-                         retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws
+                         retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
+                         accepted: AcceptedPeak.Evidence?) throws
     /// The provider stated its limit and what is left of it (KuCoin's `gw-ratelimit-*` headers): a limit below
     /// the configured one becomes the ceiling at once, and when the provider has less left than we think, the
     /// difference is held as spent until its reset (another client uses the same key).
@@ -137,6 +139,15 @@ extension PacerStore {
                       max: Int) throws -> [ClaimedCall] {
         try claim([ClaimRequest(account: account, max: max)], runner: runner, nowMilliseconds: nowMilliseconds,
                   leaseUntil: leaseUntil)[0].calls
+    }
+
+    /// A rate-limit answer weighed without the runner's accepted fills (`pacer call`, tests).
+    public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
+        try recordRateLimit(account: account, call: call, runner: runner, sentAt: sentAt,
+                            nowMilliseconds: nowMilliseconds, retryAfterMilliseconds: retryAfterMilliseconds,
+                            windowMilliseconds: windowMilliseconds, configuredCount: configuredCount,
+                            accepted: nil)
     }
 
     /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the

@@ -168,7 +168,8 @@ extension SQLiteStore {
     }
 
     public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds now: Int64,
-                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
+                                accepted: AcceptedPeak.Evidence?) throws {
         try writeImmediate { db in
             var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
             // What the window held before the refused call left: the provider's real limit is about that much.
@@ -181,7 +182,8 @@ extension SQLiteStore {
                 SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND id < ?
                 """, arguments: [account, sentAt - windowMilliseconds, spend?["id"] ?? Int64.max]) ?? 0
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: spend?["weight"] ?? 1,
-                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds)
+                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
+                               accepted: accepted)
             try Self.savePacing(db, account: account, pacing)
         }
     }

@@ -158,6 +158,44 @@ import Testing
         #expect(pacing.strikes == 2 && pacing.candidateFill == 20) // low fill, isolated: a candidate only
     }
 
+    /// A refusal at a fill the provider lately took in full is noise: a cool-down and nothing more, not even a
+    /// candidate. What it accepted of the refused call's own window counts as the fill when more than the spends
+    /// before the call (calls arrive in any order).
+    @Test(arguments: [
+        // (spends before the call, accepted lately: peak and in the call's window, learned ceiling, candidate)
+        (9, Int?.none, 0, Int?.some(9), Int?.none), // high fill, nothing to weigh it against: learned
+        (9, 9, 9, 9, nil),                          // the provider took 9, refused the 10th: learned
+        (9, 10, 9, nil, nil),                       // it took 10 in a window lately: noise
+        (7, nil, 0, nil, 7),                        // half the window or more: a candidate
+        (7, 9, 6, nil, nil),                        // it took more than the 8th's fill lately: noise
+        (7, 8, 8, nil, 8),                          // it took 8 of this window, refused the 9th: a candidate
+        (5, 9, 9, 9, nil),                          // spent 6th but the 10th to arrive: learned at 9
+    ] as [(Int, Int?, Int, Int?, Int?)])
+    func aRefusalIsWeighedAgainstWhatTheProviderAccepted(fill: Int, peak: Int?, window: Int, ceiling: Int?,
+                                                          candidate: Int?) {
+        var pacing = Pacing(configured: 10)
+        pacing.rateLimited(now: 5_000, sentAt: 4_990, fill: fill, retryAfterMilliseconds: nil,
+                           windowMilliseconds: 1_000, accepted: peak.map { .init(peak: $0, window: window) })
+        #expect(pacing.ceiling == ceiling && pacing.candidateFill == candidate)
+        #expect(pacing.cooldownUntil == (ceiling == nil ? 5_990 : 0))
+    }
+
+    /// The provider takes 20 of a burst of 25 in the order they arrive: the refusal weighed first may be the
+    /// 24th's. Refusals of calls from the same burst (sent before the ceiling was learned) lower it to the lowest;
+    /// one sent after it is weighed on its own.
+    @Test func refusalsOfOneBurstLowerTheCeilingToTheLowest() {
+        var pacing = Pacing(configured: 25)
+        let took20 = AcceptedPeak.Evidence(peak: 20, window: 20)
+        pacing.rateLimited(now: 1_020, sentAt: 1_004, fill: 23, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took20)
+        #expect(pacing.ceiling == 23)
+        pacing.rateLimited(now: 1_021, sentAt: 1_003, fill: 8, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took20)
+        #expect(pacing.ceiling == 20) // spent 9th, but it met a window that held 20
+        pacing.rateLimited(now: 1_500, sentAt: 1_490, fill: 15, retryAfterMilliseconds: nil, windowMilliseconds: 1_000)
+        #expect(pacing.ceiling == 20 && pacing.candidateFill == 15) // sent after it: a candidate only
+    }
+
     /// A limit the provider states is the ceiling at once, and follows what it states next.
     @Test func aReportedLimitIsTakenAsIs() {
         var pacing = Pacing(configured: 30)
@@ -285,5 +323,33 @@ import Testing
         #expect(keys.allSatisfy { $0.allSatisfy { $0.isLowercase || $0.isNumber } })
         #expect(!CallKey.isValid("has space") && !CallKey.isValid(String(repeating: "a", count: 33)) && !CallKey.isValid(""))
         #expect(CallKey.isValid("Order-123"))
+    }
+}
+
+@Suite struct AcceptedPeakTests {
+    /// The most weight accepted within any one window, counting sends from two windows before the refused one,
+    /// and what was accepted of the refused call's own window (sent within a window before it, or after it).
+    @Test(arguments: [
+        // (accepted sends as (at, weight), the refused call's send, expected peak and window)
+        ([(Int64, Int)](), Int64(5_000), Int?.none, 0),
+        ([(0, 1), (100, 1), (900, 1), (1_000, 1)], 1_500, 3, 2), // 0..900 is one window; 0 and 1,000 are not
+        ([(0, 1), (100, 1), (900, 1), (1_000, 1)], 3_000, 1, 0), // only 1,000 is within two windows of 3,000
+        ([(100, 1), (0, 1), (50, 5)], 60, 7, 7),                 // answers out of order, weights, sent after
+        ([(0, 1), (10, 1), (20, 1), (5_000, 1)], 5_010, 1, 1),    // the old window is forgotten
+    ] as [([(Int64, Int)], Int64, Int?, Int)])
+    func peakOfOneWindow(sends: [(Int64, Int)], sentAt: Int64, peak expected: Int?, window: Int) {
+        var peak = AcceptedPeak()
+        for (at, weight) in sends { peak.accepted(weight: weight, at: at, windowMilliseconds: 1_000) }
+        let evidence = peak.evidence(sentAt: sentAt, windowMilliseconds: 1_000)
+        #expect(evidence?.peak == expected && (evidence?.window ?? 0) == window)
+    }
+
+    /// Memory stays bounded however long the account runs: sends older than three windows are dropped.
+    @Test func keepsOnlyRecentSends() {
+        var peak = AcceptedPeak()
+        for i in 0..<100_000 { peak.accepted(weight: 1, at: Int64(i), windowMilliseconds: 100) }
+        #expect(peak.sends.count - peak.first <= 301)
+        #expect(peak.sends.count <= 700)
+        #expect(peak.evidence(sentAt: 99_999, windowMilliseconds: 100) == .init(peak: 100, window: 100))
     }
 }
