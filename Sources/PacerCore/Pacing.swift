@@ -30,6 +30,12 @@
 /// doubles the hold (1, 2, 4, 8 windows at most), so a real limit is probed rarely while noise is forgotten in a
 /// few windows.
 ///
+/// The cool-down after a refusal the evidence calls noise (the provider lately took as much) is half-open, as a
+/// circuit breaker's: after a tenth of the window one call may go as a probe (`takeProbe`), and its acceptance
+/// ends the cool-down (`probeAccepted`). A refused probe, or any refusal that is not shown to be noise, cools down
+/// for the full term. So noise costs about a tenth of a window instead of the rest of one, and a real surge (another
+/// client filling the window) costs one more refusal.
+///
 /// A limit the provider *states* (KuCoin's `gw-ratelimit-limit`) is taken at once as `reportedLimit`, without
 /// evidence or recovery: the provider knows its limit.
 public struct Pacing: Sendable, Equatable {
@@ -50,10 +56,16 @@ public struct Pacing: Sendable, Equatable {
     public var olderCandidateAt: Int64
     /// The limit the provider reports in its answers, when it does.
     public var reportedLimit: Int?
+    /// While cooling down after noise, one call may be sent as a probe from this instant (0: no probe).
+    public var probeAt: Int64
+    /// The call sent as the probe, until its answer.
+    public var probeCall: Int64?
 
     public init(configured: Int, ceiling: Int? = nil, ceilingAt: Int64 = 0, cooldownUntil: Int64 = 0,
                 strikes: Int = 0, candidateFill: Int? = nil, candidateAt: Int64 = 0, olderCandidateFill: Int? = nil,
-                olderCandidateAt: Int64 = 0, reportedLimit: Int? = nil) {
+                olderCandidateAt: Int64 = 0, reportedLimit: Int? = nil, probeAt: Int64 = 0, probeCall: Int64? = nil) {
+        self.probeAt = probeAt
+        self.probeCall = probeCall
         self.olderCandidateFill = olderCandidateFill
         self.olderCandidateAt = olderCandidateAt
         self.configured = configured
@@ -93,10 +105,14 @@ public struct Pacing: Sendable, Equatable {
     ///   - weight: the refused call's weight.
     ///   - retryAfterMilliseconds: the provider's reset hint, if it gave one.
     ///   - accepted: what the reporter saw the provider accept lately (`AcceptedPeak`); `nil` when nothing.
+    ///   - call: the refused call, to tell a refused probe.
     public mutating func rateLimited(now: Int64, sentAt: Int64? = nil, fill spent: Int, weight: Int = 1,
                                      retryAfterMilliseconds: Int64?, windowMilliseconds: Int64,
-                                     accepted: AcceptedPeak.Evidence? = nil) {
+                                     accepted: AcceptedPeak.Evidence? = nil, call: Int64? = nil) {
         let current = capacity(now: now, windowMilliseconds: windowMilliseconds)
+        let refusedProbe = call != nil && call == probeCall
+        probeCall = refusedProbe ? nil : probeCall
+        probeAt = 0 // only noise shown to be noise (below) opens a probe
         // What the provider took before refusing: the window's spends before this call's, or more when more of
         // the calls sent in the window were accepted (calls that travel together arrive in any order).
         let fill = max(spent, accepted?.window ?? 0)
@@ -119,6 +135,9 @@ public struct Pacing: Sendable, Equatable {
                 (candidateFill, candidateAt) = (fill, now)
             }
             cooldownUntil = max(cooldownUntil, retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds))
+            if disproved && retryAfterMilliseconds == nil && !refusedProbe && probeCall == nil {
+                probeAt = now + max(1, windowMilliseconds / 10)
+            }
             return
         }
         let evidence = repeated ? min(fill, candidateFill ?? fill, olderCandidateFill ?? fill) : fill
@@ -134,6 +153,26 @@ public struct Pacing: Sendable, Equatable {
         olderCandidateFill = nil
         // The lower ceiling itself holds the account back until the window has room; a hint adds to it.
         if let retryAfterMilliseconds { cooldownUntil = max(cooldownUntil, now + retryAfterMilliseconds) }
+    }
+
+    /// Whether `call` may be sent now as the cool-down's probe; if so it becomes the probe.
+    public mutating func takeProbe(call: Int64, now: Int64) -> Bool {
+        guard cooldownUntil > now, probeAt != 0, probeAt <= now, probeCall == nil else { return false }
+        probeCall = call
+        probeAt = 0
+        return true
+    }
+
+    /// When the cool-down's probe may go, if it has not gone yet and is still to come after `now`.
+    public func nextProbe(after now: Int64) -> Int64? {
+        probeCall == nil && probeAt > now && probeAt < cooldownUntil ? probeAt : nil
+    }
+
+    /// The provider accepted `call`: if it was the probe, the cool-down ends now.
+    public mutating func probeAccepted(call: Int64, now: Int64) {
+        guard probeCall == call else { return }
+        probeCall = nil
+        cooldownUntil = min(cooldownUntil, now)
     }
 
     /// The provider stated its limit (KuCoin's `gw-ratelimit-limit`).

@@ -164,5 +164,11 @@ CREATE INDEX IF NOT EXISTS calls_run_seq ON calls(run_id, seq, id);
 -- trailing after it (one at a time, each behind its back-off). Retrying calls are few: this index stays small.
 CREATE INDEX IF NOT EXISTS calls_retrying ON calls(account, next_attempt_at, id) WHERE state = 'retrying';
 """#),
+        ("0004_probe", #"""
+-- A cool-down after a refusal shown to be noise is half-open: one call may go as a probe from `probe_at`, and
+-- its acceptance ends the cool-down (see `Pacing`). `probe_call` is the call sent as the probe, until its answer.
+ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_call BIGINT;
+"""#),
     ]
 }

@@ -26,26 +26,36 @@ extension PostgresStore {
             // than they happen.
             let now = try tx.now(clock)
             var buckets: [String: SpendBucket] = [:]
+            var pacings: [String: Pacing] = [:]
             var grants: [SpendGrant] = []
             for request in requests {
                 if buckets[request.account] == nil {
                     let window = request.windowMilliseconds
-                    let (cooldownUntil, budget) = try Self.bucket(tx, account: request.account, now: now,
-                                                                  windowMilliseconds: window,
-                                                                  configuredCount: request.configuredCount)
+                    let (cooldownUntil, budget, pacing) = try Self.bucket(tx, account: request.account, now: now,
+                                                                          windowMilliseconds: window,
+                                                                          configuredCount: request.configuredCount)
                     buckets[request.account] = SpendBucket(
                         budget: budget, cooldownUntil: cooldownUntil,
                         held: try Self.held(tx, account: request.account, now: now, windowMilliseconds: window))
+                    pacings[request.account] = pacing
                     try Self.trim(tx, account: request.account, now: now, windowMilliseconds: window)
                 }
                 var bucket = buckets[request.account]!
+                // Cooling down: nothing leaves, unless the cool-down's probe may go (`Pacing.takeProbe`).
+                var calls = request.calls, probing: Pacing?
                 if let cooldownUntil = bucket.cooldownUntil {
-                    grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
-                    continue
+                    var pacing = pacings[request.account]!
+                    guard let first = calls.first, pacing.takeProbe(call: first.id, now: now) else {
+                        grants.append(SpendGrant(granted: [], retryAt: pacing.nextProbe(after: now) ?? cooldownUntil,
+                                                 lost: [], at: now))
+                        continue
+                    }
+                    (calls, probing) = ([first], pacing)
                 }
-                let (fitting, retryAt) = try bucket.plan(request.calls, now: now) {
+                var (fitting, retryAt) = try bucket.plan(calls, now: now) {
                     try Self.log(tx, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
                 }
+                if probing != nil { retryAt = bucket.cooldownUntil } // the rest waits for the probe's answer
                 // One statement marks the calls dispatched and one records their spends: two round trips per
                 // account while its lock is held, however many calls.
                 var marked = Set<Int64>()
@@ -65,8 +75,13 @@ extension PostgresStore {
                 let granted = fitting.filter { marked.contains($0.id) }
                 bucket.spent(granted, at: now)
                 buckets[request.account] = bucket
+                if let probing, !granted.isEmpty {
+                    try Self.savePacing(tx, account: request.account, probing)
+                    pacings[request.account] = probing
+                }
                 grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt,
-                                         lost: fitting.map(\.id).filter { !marked.contains($0) }, at: now))
+                                         lost: fitting.map(\.id).filter { !marked.contains($0) }, at: now,
+                                         probe: probing != nil && !granted.isEmpty))
             }
             return grants
         }
@@ -85,9 +100,9 @@ extension PostgresStore {
             try Self.requireRegistered(tx, owner)
             try Self.lockLimiter(tx, accounts: [account])
             let now = try tx.now(clock)
-            let (cooldownUntil, budget) = try Self.bucket(tx, account: account, now: now,
-                                                          windowMilliseconds: windowMilliseconds,
-                                                          configuredCount: configuredCount)
+            let (cooldownUntil, budget, _) = try Self.bucket(tx, account: account, now: now,
+                                                             windowMilliseconds: windowMilliseconds,
+                                                             configuredCount: configuredCount)
             if let cooldownUntil { return .wait(until: cooldownUntil) }
             let log = try Self.log(tx, account: account, now: now, windowMilliseconds: windowMilliseconds)
             switch budget.decide(weight: weight, now: now, log: log) {
@@ -127,11 +142,11 @@ extension PostgresStore {
     }
 
     static func bucket(_ tx: PostgresTransaction, account: String, now: Int64, windowMilliseconds: Int64,
-                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget) {
+                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget, pacing: Pacing) {
         let pacing = try Self.pacing(tx, account: account, configuredCount: configuredCount)
         let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
                                   windowMilliseconds: windowMilliseconds)
-        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget)
+        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget, pacing)
     }
 
     static func pacing(_ tx: PostgresTransaction, account: String, configuredCount: Int) throws -> Pacing {
@@ -144,21 +159,23 @@ extension PostgresStore {
                       candidateAt: try row.get("candidate_at"),
                       olderCandidateFill: try row.get("older_candidate_fill", as: Int?.self),
                       olderCandidateAt: try row.get("older_candidate_at"),
-                      reportedLimit: try row.get("reported_limit", as: Int?.self))
+                      reportedLimit: try row.get("reported_limit", as: Int?.self),
+                      probeAt: try row.get("probe_at"), probeCall: try row.get("probe_call", as: Int64?.self))
     }
 
     static func savePacing(_ tx: PostgresTransaction, account: String, _ p: Pacing) throws {
         try tx.execute("""
             INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
-                                        candidate_at, older_candidate_fill, older_candidate_at, reported_limit)
+                                        candidate_at, older_candidate_fill, older_candidate_at, reported_limit,
+                                        probe_at, probe_call)
             VALUES (\(account), \(p.ceiling.map(Int64.init)), \(p.ceilingAt), \(p.cooldownUntil), \(Int64(p.strikes)),
                     \(p.candidateFill.map(Int64.init)), \(p.candidateAt), \(p.olderCandidateFill.map(Int64.init)),
-                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)))
+                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)), \(p.probeAt), \(p.probeCall))
             ON CONFLICT (account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
                 cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
                 candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
                 older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
-                reported_limit = excluded.reported_limit
+                reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call
             """)
     }
 
@@ -191,7 +208,18 @@ extension PostgresStore {
                 """, as: Int.self) ?? 0
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: try spend?.get("weight", as: Int.self) ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
-                               accepted: accepted)
+                               accepted: accepted, call: call)
+            try Self.savePacing(tx, account: account, pacing)
+        }
+    }
+
+    public func probeAccepted(account: String, call: Int64, nowMilliseconds: Int64, configuredCount: Int) throws {
+        try transaction { tx in
+            try Self.lockLimiter(tx, accounts: [account])
+            let now = try tx.now(caller: nowMilliseconds).now
+            var pacing = try Self.pacing(tx, account: account, configuredCount: configuredCount)
+            guard pacing.probeCall == call else { return }
+            pacing.probeAccepted(call: call, now: now)
             try Self.savePacing(tx, account: account, pacing)
         }
     }

@@ -17,6 +17,9 @@ struct AccountWorker: Sendable {
     let paceNews = PaceNews()
     /// How much of this worker's calls the provider lately accepted in one window: a refusal below that is noise.
     let acceptedPeak = AcceptedPeakBox()
+    /// Counts the answers to this worker's cool-down probes: a worker waiting out a cool-down wakes at each, since
+    /// an accepted probe ends it.
+    let probeAnswers = PaceNews()
 
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
@@ -45,7 +48,7 @@ struct AccountWorker: Sendable {
             /// Sends a spent call on a slot this worker holds, and gives the slot back when the answer is in.
             func launch(_ spent: SpentCall, as runnerID: String) {
                 sends.addTask {
-                    await send(spent.call, as: runnerID, spentAt: spent.at, clockOffset: clockOffset)
+                    await send(spent.call, as: runnerID, spentAt: spent.at, probe: spent.probe, clockOffset: clockOffset)
                     await runner.slots.release(account: name)
                 }
             }
@@ -55,8 +58,10 @@ struct AccountWorker: Sendable {
             var pendingOwner = ""
             // Calls whose tokens are spent (and dispatch marked), waiting for an in-flight slot: at most one share.
             var ready: [SpentCall] = []
-            // When the last spend said tokens come back for the calls it left (sent first: `ready`).
+            // When the last spend said tokens come back for the calls it left (sent first: `ready`), and how many
+            // probe answers had come by then.
             var tokensBackAt: Int64?
+            var probesAnsweredThen = 0
             // Whether the last claim took every call that was due (the store says none may be left): then nothing
             // is left to claim until the runner's loop sees a call fall due (or new work) and wakes us; claiming
             // again at once would be a write transaction that finds nothing.
@@ -110,7 +115,9 @@ struct AccountWorker: Sendable {
                             // store's clock, the database server's on PostgreSQL).
                             tokensBackAt = nil
                             runner.noteWait(account: name)
-                            try await runner.pause(milliseconds: max(1, at - runner.storeNow()))
+                            try await runner.pause(milliseconds: max(1, at - runner.storeNow())) {
+                                runner.isStopping || probeAnswers.count != probesAnsweredThen
+                            }
                             continue
                         }
                         // Counted among the accounts using slots while it spends (see `InFlightSlots.announce`).
@@ -132,9 +139,11 @@ struct AccountWorker: Sendable {
                             throw error
                         }
                         let granted = Set(grant.granted), lost = Set(grant.lost)
-                        ready = pending.filter { granted.contains($0.id) }.map { SpentCall(call: $0, at: grant.at, news: news) }
+                        ready = pending.filter { granted.contains($0.id) }.map {
+                            SpentCall(call: $0, at: grant.at, news: news, probe: grant.probe)
+                        }
                         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
-                        if !pending.isEmpty { tokensBackAt = grant.retryAt }
+                        if !pending.isEmpty { (tokensBackAt, probesAnsweredThen) = (grant.retryAt, probeAnswers.count) }
                         if !spendAhead {
                             // Its slots are in hand: it leaves now.
                             for spent in ready { launch(spent, as: runnerID) }
@@ -198,11 +207,13 @@ struct AccountWorker: Sendable {
         try await runner.io { try $0.release(ids, runner: runnerID) }
     }
 
-    /// One try of one call. Tokens were spent at `spentAt` and the call marked dispatched: sign now and send —
+    /// One try of one call. Tokens were spent at `spentAt` (as a cool-down's `probe`, perhaps) and the call marked
+    /// dispatched: sign now and send —
     /// unless this runner may have been declared dead since (see `Runner.maySend`): then the call goes back unsent.
     /// A keyed call waiting for a lookup sends the provider's lookup by key instead of the call itself.
     /// Never throws: whatever happens, the try ends as a completion.
-    func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, clockOffset: ClockOffset) async {
+    func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, probe: Bool = false,
+              clockOffset: ClockOffset) async {
         let started = clock.now()
         guard runner.maySend(as: runnerID) else {
             await notSent(call, as: runnerID, spentAt: spentAt,
@@ -254,6 +265,7 @@ struct AccountWorker: Sendable {
             if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
             if interpreted.classification == .ok || interpreted.classification == .duplicate {
                 acceptedPeak.accepted(weight: call.weight, at: spentAt, windowMilliseconds: window)
+                if probe { await probeAccepted(call.id) }
             }
             outcome = interpreted
             status = reply.status
@@ -266,6 +278,7 @@ struct AccountWorker: Sendable {
             kind = TransportFailure.kind(of: error)
             message = "no answer: " + Self.redacted("\(error)", sentRequest)
         }
+        if probe { probeAnswers.add() }
         let now = clock.now()
         let step = decide(call, lookingUp: lookingUp, kind: kind, outcome: outcome, found: found, canLookUp: canLookUp,
                           now: now)
@@ -400,6 +413,16 @@ struct AccountWorker: Sendable {
         runner.noteRateLimit(account: account.name)
     }
 
+    /// The provider accepted the cool-down's probe: the cool-down ends, for every runner of the account.
+    private func probeAccepted(_ call: Int64) async {
+        let name = account.name, limit = account.limit.count, now = runner.storeNow()
+        do {
+            try await runner.io { try $0.probeAccepted(account: name, call: call, nowMilliseconds: now, configuredCount: limit) }
+        } catch {
+            runner.logger.error("cannot end a cool-down", metadata: ["account": "\(name)", "error": "\(error)"])
+        }
+    }
+
     /// The provider's own account of the quota (KuCoin's headers on every answer). Written only when it says
     /// something new: a limit other than the last one written, or little left (where another client sharing the
     /// key shows) or a refusal, at most once a second per account. Answers in between cost nothing.
@@ -499,11 +522,12 @@ final class PaceNews: Sendable {
     }
 }
 
-/// A call whose tokens were spent at `at`, under the pace news numbered `news`.
+/// A call whose tokens were spent at `at`, under the pace news numbered `news`; `probe` if a cool-down's probe.
 struct SpentCall: Sendable {
     let call: ClaimedCall
     let at: Int64
     let news: Int
+    let probe: Bool
 }
 
 /// The worker's `AcceptedPeak`, shared by its sends.

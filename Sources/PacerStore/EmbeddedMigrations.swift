@@ -325,5 +325,11 @@ CREATE INDEX results_finished ON results(finished_at);
 -- trailing after it (one at a time, each behind its back-off). Retrying calls are few: this index stays small.
 CREATE INDEX calls_retrying ON calls(account, next_attempt_at) WHERE state = 'retrying';
 """#),
+        ("0012_probe", #"""
+-- A cool-down after a refusal shown to be noise is half-open: one call may go as a probe from `probe_at`, and
+-- its acceptance ends the cool-down (see `Pacing`). `probe_call` is the call sent as the probe, until its answer.
+ALTER TABLE account_pacing ADD COLUMN probe_at INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE account_pacing ADD COLUMN probe_call INTEGER;
+"""#),
     ]
 }

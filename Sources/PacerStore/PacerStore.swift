@@ -75,6 +75,8 @@ public protocol PacerStore: Sendable {
     func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
                          retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
                          accepted: AcceptedPeak.Evidence?) throws
+    /// The provider accepted `call`, sent as a cool-down's probe (`SpendGrant.probe`): the cool-down ends.
+    func probeAccepted(account: String, call: Int64, nowMilliseconds: Int64, configuredCount: Int) throws
     /// The provider stated its limit and what is left of it (KuCoin's `gw-ratelimit-*` headers): a limit below
     /// the configured one becomes the ceiling at once, and when the provider has less left than we think, the
     /// difference is held as spent until its reset (another client uses the same key).

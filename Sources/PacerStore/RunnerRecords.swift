@@ -132,12 +132,16 @@ public struct SpendGrant: Sendable, Equatable {
     public var lost: [Int64]
     /// The instant the tokens were spent (read inside the transaction).
     public var at: Int64
+    /// The one granted call is the probe of a cool-down (`Pacing.takeProbe`): report its acceptance
+    /// (`probeAccepted`), which ends the cool-down; `retryAt` is the cool-down's end.
+    public var probe: Bool
 
-    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64) {
+    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64, probe: Bool = false) {
         self.granted = granted
         self.retryAt = retryAt
         self.lost = lost
         self.at = at
+        self.probe = probe
     }
 }
 

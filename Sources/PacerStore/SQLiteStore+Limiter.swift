@@ -31,26 +31,36 @@ extension SQLiteStore {
             // Requests for the same account (from different tasks) are decided in order against one bucket
             // (`SpendBucket`: the sum of what it holds, its spends read only when a call does not fit).
             var buckets: [String: SpendBucket] = [:]
+            var pacings: [String: Pacing] = [:]
             var grants: [SpendGrant] = []
             for request in requests {
                 if buckets[request.account] == nil {
                     let window = request.windowMilliseconds
-                    let (cooldownUntil, budget) = try Self.bucket(db, account: request.account, now: now,
-                                                                  windowMilliseconds: window,
-                                                                  configuredCount: request.configuredCount)
+                    let (cooldownUntil, budget, pacing) = try Self.bucket(db, account: request.account, now: now,
+                                                                          windowMilliseconds: window,
+                                                                          configuredCount: request.configuredCount)
                     buckets[request.account] = SpendBucket(
                         budget: budget, cooldownUntil: cooldownUntil,
                         held: try Self.held(db, account: request.account, now: now, windowMilliseconds: window))
+                    pacings[request.account] = pacing
                     try Self.trim(db, account: request.account, now: now, windowMilliseconds: window)
                 }
                 var bucket = buckets[request.account]!
+                // Cooling down: nothing leaves, unless the cool-down's probe may go (`Pacing.takeProbe`).
+                var calls = request.calls, probing: Pacing?
                 if let cooldownUntil = bucket.cooldownUntil {
-                    grants.append(SpendGrant(granted: [], retryAt: cooldownUntil, lost: [], at: now))
-                    continue
+                    var pacing = pacings[request.account]!
+                    guard let first = calls.first, pacing.takeProbe(call: first.id, now: now) else {
+                        grants.append(SpendGrant(granted: [], retryAt: pacing.nextProbe(after: now) ?? cooldownUntil,
+                                                 lost: [], at: now))
+                        continue
+                    }
+                    (calls, probing) = ([first], pacing)
                 }
-                let (fitting, retryAt) = try bucket.plan(request.calls, now: now) {
+                var (fitting, retryAt) = try bucket.plan(calls, now: now) {
                     try Self.log(db, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
                 }
+                if probing != nil { retryAt = bucket.cooldownUntil } // the rest waits for the probe's answer
                 var granted: [(id: Int64, weight: Int)] = [], lost: [Int64] = []
                 for call in fitting {
                     try mark.execute(arguments: [now, call.id, runner])
@@ -60,7 +70,12 @@ extension SQLiteStore {
                 }
                 bucket.spent(granted, at: now)
                 buckets[request.account] = bucket
-                grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt, lost: lost, at: now))
+                if let probing, !granted.isEmpty {
+                    try Self.savePacing(db, account: request.account, probing)
+                    pacings[request.account] = probing
+                }
+                grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt, lost: lost, at: now,
+                                         probe: probing != nil && !granted.isEmpty))
             }
             return grants
         }
@@ -79,9 +94,9 @@ extension SQLiteStore {
         try writeImmediate(durable: true) { db in
             try Self.requireRegistered(db, owner)
             let now = clock()
-            let (cooldownUntil, budget) = try Self.bucket(db, account: account, now: now,
-                                                          windowMilliseconds: windowMilliseconds,
-                                                          configuredCount: configuredCount)
+            let (cooldownUntil, budget, _) = try Self.bucket(db, account: account, now: now,
+                                                             windowMilliseconds: windowMilliseconds,
+                                                             configuredCount: configuredCount)
             if let cooldownUntil { return .wait(until: cooldownUntil) }
             let log = try Self.log(db, account: account, now: now, windowMilliseconds: windowMilliseconds)
             switch budget.decide(weight: weight, now: now, log: log) {
@@ -125,11 +140,11 @@ extension SQLiteStore {
     /// The account's bucket at `now`, read inside the caller's write transaction: the cool-down if one is running,
     /// and the budget its pacing allows. What it holds is read separately (`held`, or `log` when needed).
     static func bucket(_ db: Database, account: String, now: Int64, windowMilliseconds: Int64,
-                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget) {
+                       configuredCount: Int) throws -> (cooldownUntil: Int64?, budget: WindowBudget, pacing: Pacing) {
         let pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
         let budget = WindowBudget(capacity: pacing.capacity(now: now, windowMilliseconds: windowMilliseconds),
                                   windowMilliseconds: windowMilliseconds)
-        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget)
+        return (pacing.cooldownUntil > now ? pacing.cooldownUntil : nil, budget, pacing)
     }
 
     static func pacing(_ db: Database, account: String, configuredCount: Int) throws -> Pacing {
@@ -138,22 +153,24 @@ extension SQLiteStore {
         return Pacing(configured: configuredCount, ceiling: row["ceiling"], ceilingAt: row["ceiling_at"],
                       cooldownUntil: row["cooldown_until"], strikes: row["strikes"], candidateFill: row["candidate_fill"],
                       candidateAt: row["candidate_at"], olderCandidateFill: row["older_candidate_fill"],
-                      olderCandidateAt: row["older_candidate_at"], reportedLimit: row["reported_limit"])
+                      olderCandidateAt: row["older_candidate_at"], reportedLimit: row["reported_limit"],
+                      probeAt: row["probe_at"], probeCall: row["probe_call"])
     }
 
     static func savePacing(_ db: Database, account: String, _ pacing: Pacing) throws {
         try db.execute(sql: """
             INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
-                                        candidate_at, older_candidate_fill, older_candidate_at, reported_limit)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        candidate_at, older_candidate_fill, older_candidate_at, reported_limit,
+                                        probe_at, probe_call)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
                 cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
                 candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
                 older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
-                reported_limit = excluded.reported_limit
+                reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call
             """, arguments: [account, pacing.ceiling, pacing.ceilingAt, pacing.cooldownUntil, pacing.strikes,
                              pacing.candidateFill, pacing.candidateAt, pacing.olderCandidateFill,
-                             pacing.olderCandidateAt, pacing.reportedLimit])
+                             pacing.olderCandidateAt, pacing.reportedLimit, pacing.probeAt, pacing.probeCall])
     }
 
     public func pacing(account: String, nowMilliseconds now: Int64, windowMilliseconds: Int64,
@@ -183,7 +200,16 @@ extension SQLiteStore {
                 """, arguments: [account, sentAt - windowMilliseconds, spend?["id"] ?? Int64.max]) ?? 0
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: spend?["weight"] ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
-                               accepted: accepted)
+                               accepted: accepted, call: call)
+            try Self.savePacing(db, account: account, pacing)
+        }
+    }
+
+    public func probeAccepted(account: String, call: Int64, nowMilliseconds now: Int64, configuredCount: Int) throws {
+        try writeImmediate { db in
+            var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
+            guard pacing.probeCall == call else { return }
+            pacing.probeAccepted(call: call, now: now)
             try Self.savePacing(db, account: account, pacing)
         }
     }

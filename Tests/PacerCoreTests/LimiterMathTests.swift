@@ -180,6 +180,44 @@ import Testing
         #expect(pacing.cooldownUntil == (ceiling == nil ? 5_990 : 0))
     }
 
+    /// A refusal shown to be noise opens one probe a tenth of a window on; its acceptance ends the cool-down. A
+    /// refused probe, a refusal not shown to be noise, or a reset hint leaves the full term.
+    @Test func noiseCoolsDownUntilAProbeIsAccepted() {
+        let took10 = AcceptedPeak.Evidence(peak: 10, window: 3)
+        var pacing = Pacing(configured: 10)
+        pacing.rateLimited(now: 1_010, sentAt: 1_000, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took10, call: 7)
+        #expect(pacing.cooldownUntil == 2_000 && pacing.probeAt == 1_110 && pacing.nextProbe(after: 1_050) == 1_110)
+        let tooEarly = pacing.takeProbe(call: 8, now: 1_109), due = pacing.takeProbe(call: 8, now: 1_110)
+        #expect(!tooEarly && due && pacing.probeCall == 8)
+        let another = pacing.takeProbe(call: 9, now: 1_111)
+        #expect(!another && pacing.nextProbe(after: 1_111) == nil) // one at a time
+        pacing.probeAccepted(call: 9, now: 1_115)
+        #expect(pacing.cooldownUntil == 2_000) // not the probe
+        pacing.probeAccepted(call: 8, now: 1_115)
+        #expect(pacing.cooldownUntil == 1_115 && pacing.probeCall == nil)
+
+        // The probe refused: the full term, and no other probe.
+        pacing.rateLimited(now: 1_210, sentAt: 1_200, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took10, call: 10)
+        let second = pacing.takeProbe(call: 11, now: 1_310)
+        #expect(second)
+        pacing.rateLimited(now: 1_320, sentAt: 1_310, fill: 4, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took10, call: 11)
+        #expect(pacing.cooldownUntil == 2_310 && pacing.probeAt == 0 && pacing.probeCall == nil)
+        let afterRefusedProbe = pacing.takeProbe(call: 12, now: 1_500)
+        #expect(!afterRefusedProbe)
+
+        // Not shown to be noise (nothing accepted lately), or a hint: no probe.
+        var quiet = Pacing(configured: 10)
+        quiet.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000, call: 1)
+        #expect(quiet.cooldownUntil == 1_000 && quiet.probeAt == 0)
+        var hinted = Pacing(configured: 10)
+        hinted.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: 500, windowMilliseconds: 1_000,
+                           accepted: took10, call: 1)
+        #expect(hinted.cooldownUntil == 510 && hinted.probeAt == 0)
+    }
+
     /// The provider takes 20 of a burst of 25 in the order they arrive: the refusal weighed first may be the
     /// 24th's. Refusals of calls from the same burst (sent before the ceiling was learned) lower it to the lowest;
     /// one sent after it is weighed on its own.

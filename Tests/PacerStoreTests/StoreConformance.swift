@@ -291,6 +291,32 @@ struct StoreConformance {
         #expect(pacing.ceiling == 4 && pacing.strikes == 1)
     }
 
+    /// A cool-down after noise is half-open: one claimed call may be spent as its probe (one, across runners),
+    /// and the probe's acceptance ends the cool-down for everyone.
+    func aCoolDownsProbeEndsIt() throws {
+        let store = try storeWithCalls(6)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 6)
+        func spend(_ calls: ArraySlice<ClaimedCall>, at now: Int64) throws -> SpendGrant {
+            try store.spend(account: "acct", calls: calls.map { ($0.id, 1) }, runner: "r1", now: { now },
+                            windowMilliseconds: 1_000, configuredCount: 10)
+        }
+        #expect(try spend(c[0..<2], at: 0).granted.count == 2)
+        // The provider took 10 lately, so a refusal at fill 1 is noise.
+        try store.recordRateLimit(account: "acct", call: c[1].id, runner: "r1", sentAt: 0, nowMilliseconds: 10,
+                                  retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 10,
+                                  accepted: AcceptedPeak.Evidence(peak: 10, window: 1))
+        let early = try spend(c[2...], at: 50)
+        #expect(early.granted.isEmpty && early.retryAt == 110 && !early.probe)
+        let probe = try spend(c[2...], at: 110)
+        #expect(probe.granted == [c[2].id] && probe.probe && probe.retryAt == 1_000)
+        let meanwhile = try spend(c[3...], at: 120)
+        #expect(meanwhile.granted.isEmpty && meanwhile.retryAt == 1_000)
+        try store.probeAccepted(account: "acct", call: c[3].id, nowMilliseconds: 125, configuredCount: 10) // not it
+        #expect(try spend(c[3...], at: 125).granted.isEmpty)
+        try store.probeAccepted(account: "acct", call: c[2].id, nowMilliseconds: 130, configuredCount: 10)
+        #expect(try spend(c[3...], at: 130).granted == c[3...].map(\.id))
+    }
+
     /// The provider's own count: a stated limit below ours is the ceiling; less left than we think is held as
     /// spent until its reset.
     func providerQuotasAreFollowed() throws {
