@@ -30,6 +30,13 @@ public struct AcceptedPeak: Sendable, Equatable {
             self.peak = peak
             self.window = window
         }
+
+        /// Two accounts of the same provider's acceptances (one runner's answers, every runner's settled ones):
+        /// each counts only what it saw, so the larger is the better.
+        public static func merged(_ a: Evidence?, _ b: Evidence?) -> Evidence? {
+            guard let a, let b else { return a ?? b }
+            return Evidence(peak: max(a.peak, b.peak), window: max(a.window, b.window))
+        }
     }
 
     /// The provider accepted a call of `weight` sent at `at`. Answers come nearly in order.

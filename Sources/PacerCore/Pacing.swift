@@ -30,11 +30,12 @@
 /// doubles the hold (1, 2, 4, 8 windows at most), so a real limit is probed rarely while noise is forgotten in a
 /// few windows.
 ///
-/// The cool-down after a refusal the evidence calls noise (the provider lately took as much) is half-open, as a
-/// circuit breaker's: after a tenth of the window one call may go as a probe (`takeProbe`), and its acceptance
-/// ends the cool-down (`probeAccepted`). A refused probe, or any refusal that is not shown to be noise, cools down
-/// for the full term. So noise costs about a tenth of a window instead of the rest of one, and a real surge (another
-/// client filling the window) costs one more refusal.
+/// The cool-down after a refusal the evidence calls noise (the provider lately took as much, and no other refusal
+/// came in the last window and a fifth) is half-open, as a circuit breaker's: after a tenth of the window one call
+/// may go as a probe (`takeProbe`), and its acceptance ends the cool-down (`probeAccepted`). A refused probe, a
+/// refusal in a row, or any refusal not shown to be noise cools down for the full term. So noise costs about a
+/// tenth of a window instead of the rest of one; a real surge (another client filling the window) can pass one
+/// probe, and the refusals its burst then meets are in a row.
 ///
 /// A limit the provider *states* (KuCoin's `gw-ratelimit-limit`) is taken at once as `reportedLimit`, without
 /// evidence or recovery: the provider knows its limit.
@@ -58,12 +59,16 @@ public struct Pacing: Sendable, Equatable {
     public var reportedLimit: Int?
     /// While cooling down after noise, one call may be sent as a probe from this instant (0: no probe).
     public var probeAt: Int64
-    /// The call sent as the probe, until its answer.
+    /// The call sent as the probe, until its answer (or a later refusal, after which its answer proves nothing).
     public var probeCall: Int64?
+    /// When the last refusal was weighed (0: never).
+    public var refusedAt: Int64
 
     public init(configured: Int, ceiling: Int? = nil, ceilingAt: Int64 = 0, cooldownUntil: Int64 = 0,
                 strikes: Int = 0, candidateFill: Int? = nil, candidateAt: Int64 = 0, olderCandidateFill: Int? = nil,
-                olderCandidateAt: Int64 = 0, reportedLimit: Int? = nil, probeAt: Int64 = 0, probeCall: Int64? = nil) {
+                olderCandidateAt: Int64 = 0, reportedLimit: Int? = nil, probeAt: Int64 = 0, probeCall: Int64? = nil,
+                refusedAt: Int64 = 0) {
+        self.refusedAt = refusedAt
         self.probeAt = probeAt
         self.probeCall = probeCall
         self.olderCandidateFill = olderCandidateFill
@@ -111,8 +116,12 @@ public struct Pacing: Sendable, Equatable {
                                      accepted: AcceptedPeak.Evidence? = nil, call: Int64? = nil) {
         let current = capacity(now: now, windowMilliseconds: windowMilliseconds)
         let refusedProbe = call != nil && call == probeCall
-        probeCall = refusedProbe ? nil : probeCall
-        probeAt = 0 // only noise shown to be noise (below) opens a probe
+        // Refusals in a row (another within a window and a fifth: the next burst after a full cool-down meets it
+        // again) are a surge, not noise: no probe, whatever the evidence.
+        let isolated = refusedAt == 0 || now - refusedAt > windowMilliseconds + windowMilliseconds / 5
+        refusedAt = now
+        probeCall = nil // a probe out now cannot speak for the cool-down this refusal starts
+        probeAt = 0 // only a refusal shown to be noise (below) opens a probe
         // What the provider took before refusing: the window's spends before this call's, or more when more of
         // the calls sent in the window were accepted (calls that travel together arrive in any order).
         let fill = max(spent, accepted?.window ?? 0)
@@ -126,8 +135,11 @@ public struct Pacing: Sendable, Equatable {
         let repeated = substantial && matches(candidateFill, candidateAt) && matches(olderCandidateFill, olderCandidateAt)
         // Calls that travel together reach the provider in any order: when it takes 20 of 25, the refusals come
         // at fills 20 to 24, and the first to be weighed may be the 24th. A refusal of a call that left before the
-        // ceiling was learned, below it, is the same evidence found lower.
-        let refines = substantial && ceiling.map { fill < $0 } == true && (sentAt ?? now) < ceilingAt
+        // ceiling was learned, below it, is the same evidence found lower, when what the provider accepted of the
+        // window bears the level out (a gateway may refuse before any answer is in: spend order alone could walk
+        // the ceiling down).
+        let corroborated = (accepted?.window ?? 0) >= fill - tolerance
+        let refines = substantial && corroborated && ceiling.map { fill < $0 } == true && (sentAt ?? now) < ceilingAt
         guard highFill || repeated || refines else {
             // Isolated, at low fill: most likely noise. Wait it out, and remember it if it could be evidence later.
             if substantial {
@@ -135,7 +147,7 @@ public struct Pacing: Sendable, Equatable {
                 (candidateFill, candidateAt) = (fill, now)
             }
             cooldownUntil = max(cooldownUntil, retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds))
-            if disproved && retryAfterMilliseconds == nil && !refusedProbe && probeCall == nil {
+            if disproved && isolated && retryAfterMilliseconds == nil && !refusedProbe {
                 probeAt = now + max(1, windowMilliseconds / 10)
             }
             return

@@ -55,7 +55,6 @@ extension PostgresStore {
                 var (fitting, retryAt) = try bucket.plan(calls, now: now) {
                     try Self.log(tx, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
                 }
-                if probing != nil { retryAt = bucket.cooldownUntil } // the rest waits for the probe's answer
                 // One statement marks the calls dispatched and one records their spends: two round trips per
                 // account while its lock is held, however many calls.
                 var marked = Set<Int64>()
@@ -78,6 +77,7 @@ extension PostgresStore {
                 if let probing, !granted.isEmpty {
                     try Self.savePacing(tx, account: request.account, probing)
                     pacings[request.account] = probing
+                    retryAt = bucket.cooldownUntil // the rest waits for the probe's answer, or the term
                 }
                 grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt,
                                          lost: fitting.map(\.id).filter { !marked.contains($0) }, at: now,
@@ -160,22 +160,24 @@ extension PostgresStore {
                       olderCandidateFill: try row.get("older_candidate_fill", as: Int?.self),
                       olderCandidateAt: try row.get("older_candidate_at"),
                       reportedLimit: try row.get("reported_limit", as: Int?.self),
-                      probeAt: try row.get("probe_at"), probeCall: try row.get("probe_call", as: Int64?.self))
+                      probeAt: try row.get("probe_at"), probeCall: try row.get("probe_call", as: Int64?.self),
+                      refusedAt: try row.get("refused_at"))
     }
 
     static func savePacing(_ tx: PostgresTransaction, account: String, _ p: Pacing) throws {
         try tx.execute("""
             INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
                                         candidate_at, older_candidate_fill, older_candidate_at, reported_limit,
-                                        probe_at, probe_call)
+                                        probe_at, probe_call, refused_at)
             VALUES (\(account), \(p.ceiling.map(Int64.init)), \(p.ceilingAt), \(p.cooldownUntil), \(Int64(p.strikes)),
                     \(p.candidateFill.map(Int64.init)), \(p.candidateAt), \(p.olderCandidateFill.map(Int64.init)),
-                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)), \(p.probeAt), \(p.probeCall))
+                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)), \(p.probeAt), \(p.probeCall), \(p.refusedAt))
             ON CONFLICT (account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
                 cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
                 candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
                 older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
-                reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call
+                reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call,
+                refused_at = excluded.refused_at
             """)
     }
 
@@ -206,6 +208,18 @@ extension PostgresStore {
                 SELECT COALESCE(SUM(weight), 0)::bigint FROM limiter_spends
                 WHERE account = \(account) AND at > \(sentAt - windowMilliseconds) AND id < \(spendID)
                 """, as: Int.self) ?? 0
+            // What every runner's settled answers say the provider accepted lately, beside what this one saw.
+            var peak = AcceptedPeak()
+            for row in try tx.rows("""
+                SELECT at, weight FROM limiter_spends
+                WHERE account = \(account) AND at > \(sentAt - 2 * windowMilliseconds) AND NOT open AND NOT refused
+                ORDER BY at
+                """) {
+                peak.accepted(weight: try row.get("weight", as: Int.self), at: try row.get("at"),
+                              windowMilliseconds: windowMilliseconds)
+            }
+            let accepted = AcceptedPeak.Evidence.merged(accepted, peak.evidence(sentAt: sentAt,
+                                                                                windowMilliseconds: windowMilliseconds))
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: try spend?.get("weight", as: Int.self) ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
                                accepted: accepted, call: call)

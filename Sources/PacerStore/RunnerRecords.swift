@@ -174,6 +174,12 @@ public struct Completion: Sendable, Equatable {
     /// answer was lost), and settles only the spends up to it.
     public var dispatchedAt: Int64?
 
+    /// The provider did not take this try: it refused it, or it never left. Its settled spend is marked so, and
+    /// the rest count as what the provider accepted (`PacerStore.recordRateLimit`).
+    public var notAccepted: Bool {
+        classification == RetryDecision.Kind.rateLimited.name || classification == RetryDecision.Kind.notSent.name
+    }
+
     public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,
                 code: String?, classification: String, message: String?, state: CallState, attempts: Int,
                 nextAttemptAt: Int64, data: String?, error: String?, finishedAt: Int64, lookup: LookupReason? = nil,

@@ -60,7 +60,6 @@ extension SQLiteStore {
                 var (fitting, retryAt) = try bucket.plan(calls, now: now) {
                     try Self.log(db, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)
                 }
-                if probing != nil { retryAt = bucket.cooldownUntil } // the rest waits for the probe's answer
                 var granted: [(id: Int64, weight: Int)] = [], lost: [Int64] = []
                 for call in fitting {
                     try mark.execute(arguments: [now, call.id, runner])
@@ -73,6 +72,7 @@ extension SQLiteStore {
                 if let probing, !granted.isEmpty {
                     try Self.savePacing(db, account: request.account, probing)
                     pacings[request.account] = probing
+                    retryAt = bucket.cooldownUntil // the rest waits for the probe's answer, or the term
                 }
                 grants.append(SpendGrant(granted: granted.map(\.id), retryAt: retryAt, lost: lost, at: now,
                                          probe: probing != nil && !granted.isEmpty))
@@ -154,23 +154,25 @@ extension SQLiteStore {
                       cooldownUntil: row["cooldown_until"], strikes: row["strikes"], candidateFill: row["candidate_fill"],
                       candidateAt: row["candidate_at"], olderCandidateFill: row["older_candidate_fill"],
                       olderCandidateAt: row["older_candidate_at"], reportedLimit: row["reported_limit"],
-                      probeAt: row["probe_at"], probeCall: row["probe_call"])
+                      probeAt: row["probe_at"], probeCall: row["probe_call"], refusedAt: row["refused_at"])
     }
 
     static func savePacing(_ db: Database, account: String, _ pacing: Pacing) throws {
         try db.execute(sql: """
             INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
                                         candidate_at, older_candidate_fill, older_candidate_at, reported_limit,
-                                        probe_at, probe_call)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        probe_at, probe_call, refused_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
                 cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
                 candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
                 older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
-                reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call
+                reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call,
+                refused_at = excluded.refused_at
             """, arguments: [account, pacing.ceiling, pacing.ceilingAt, pacing.cooldownUntil, pacing.strikes,
                              pacing.candidateFill, pacing.candidateAt, pacing.olderCandidateFill,
-                             pacing.olderCandidateAt, pacing.reportedLimit, pacing.probeAt, pacing.probeCall])
+                             pacing.olderCandidateAt, pacing.reportedLimit, pacing.probeAt, pacing.probeCall,
+                             pacing.refusedAt])
     }
 
     public func pacing(account: String, nowMilliseconds now: Int64, windowMilliseconds: Int64,
@@ -198,6 +200,15 @@ extension SQLiteStore {
             let fill = try Int.fetchOne(db, sql: """
                 SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND id < ?
                 """, arguments: [account, sentAt - windowMilliseconds, spend?["id"] ?? Int64.max]) ?? 0
+            // What every runner's settled answers say the provider accepted lately, beside what this one saw.
+            var peak = AcceptedPeak()
+            for row in try Row.fetchAll(db, sql: """
+                SELECT at, weight FROM limiter_spends WHERE account = ? AND at > ? AND open = 0 AND refused = 0 ORDER BY at
+                """, arguments: [account, sentAt - 2 * windowMilliseconds]) {
+                peak.accepted(weight: row["weight"], at: row["at"], windowMilliseconds: windowMilliseconds)
+            }
+            let accepted = AcceptedPeak.Evidence.merged(accepted, peak.evidence(sentAt: sentAt,
+                                                                                windowMilliseconds: windowMilliseconds))
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: spend?["weight"] ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
                                accepted: accepted, call: call)

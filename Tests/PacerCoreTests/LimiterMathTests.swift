@@ -181,7 +181,8 @@ import Testing
     }
 
     /// A refusal shown to be noise opens one probe a tenth of a window on; its acceptance ends the cool-down. A
-    /// refused probe, a refusal not shown to be noise, or a reset hint leaves the full term.
+    /// refused probe, a refusal in a row, a refusal not shown to be noise, or a reset hint leaves the full term; a
+    /// later refusal takes the word from a probe still out.
     @Test func noiseCoolsDownUntilAProbeIsAccepted() {
         let took10 = AcceptedPeak.Evidence(peak: 10, window: 3)
         var pacing = Pacing(configured: 10)
@@ -197,16 +198,30 @@ import Testing
         pacing.probeAccepted(call: 8, now: 1_115)
         #expect(pacing.cooldownUntil == 1_115 && pacing.probeCall == nil)
 
-        // The probe refused: the full term, and no other probe.
-        pacing.rateLimited(now: 1_210, sentAt: 1_200, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+        // Another refusal within a window and a fifth of the last: in a row, so no probe.
+        pacing.rateLimited(now: 1_150, sentAt: 1_140, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
                            accepted: took10, call: 10)
-        let second = pacing.takeProbe(call: 11, now: 1_310)
-        #expect(second)
-        pacing.rateLimited(now: 1_320, sentAt: 1_310, fill: 4, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+        #expect(pacing.cooldownUntil == 2_140 && pacing.probeAt == 0)
+
+        // Later, isolated: a probe; refused, the full term and no other probe.
+        pacing.rateLimited(now: 5_010, sentAt: 5_000, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
                            accepted: took10, call: 11)
-        #expect(pacing.cooldownUntil == 2_310 && pacing.probeAt == 0 && pacing.probeCall == nil)
-        let afterRefusedProbe = pacing.takeProbe(call: 12, now: 1_500)
+        let second = pacing.takeProbe(call: 12, now: 5_110)
+        #expect(second)
+        pacing.rateLimited(now: 5_120, sentAt: 5_110, fill: 4, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took10, call: 12)
+        #expect(pacing.cooldownUntil == 6_110 && pacing.probeAt == 0 && pacing.probeCall == nil)
+        let afterRefusedProbe = pacing.takeProbe(call: 13, now: 5_500)
         #expect(!afterRefusedProbe)
+
+        // A probe out when another call is refused (with a reset hint) says nothing for the new cool-down.
+        pacing.rateLimited(now: 9_010, sentAt: 9_000, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                           accepted: took10, call: 14)
+        let third = pacing.takeProbe(call: 15, now: 9_110)
+        pacing.rateLimited(now: 9_120, sentAt: 9_100, fill: 4, retryAfterMilliseconds: 30_000,
+                           windowMilliseconds: 1_000, accepted: took10, call: 16)
+        pacing.probeAccepted(call: 15, now: 9_130)
+        #expect(third && pacing.cooldownUntil == 39_120)
 
         // Not shown to be noise (nothing accepted lately), or a hint: no probe.
         var quiet = Pacing(configured: 10)

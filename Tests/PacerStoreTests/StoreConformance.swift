@@ -317,6 +317,44 @@ struct StoreConformance {
         #expect(try spend(c[3...], at: 130).granted == c[3...].map(\.id))
     }
 
+    /// Whether a refusal is noise is weighed against every runner's settled answers too (here the refusals
+    /// carry no evidence of their own): a window lately fuller than the refused call's fill shows the provider had
+    /// room, so a probe opens. Refused and unsent tries do not count as accepted.
+    func settledAnswersShowARefusalWasNoise() throws {
+        let store = try storeWithCalls(16)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 16)
+        func spend(_ calls: ArraySlice<ClaimedCall>, at now: Int64) throws -> Int {
+            try store.spend(account: "acct", calls: calls.map { ($0.id, 1) }, runner: "r1", now: { now },
+                            windowMilliseconds: 1_000, configuredCount: 10).granted.count
+        }
+        func answer(_ calls: ArraySlice<ClaimedCall>, _ classification: String, at now: Int64) throws {
+            try store.complete(calls.map {
+                Completion(call: $0.id, runner: "r1", startedAt: now, latencyMilliseconds: 0, httpStatus: 200,
+                           code: "0", classification: classification, message: nil,
+                           state: classification == "ok" ? .succeeded : .retrying, attempts: 1, nextAttemptAt: 0,
+                           data: nil, error: nil, finishedAt: now)
+            })
+        }
+        func refuse(_ call: ClaimedCall, at now: Int64) throws -> Pacing {
+            try store.recordRateLimit(account: "acct", call: call.id, runner: "r1", sentAt: 1_100, nowMilliseconds: now,
+                                      retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 10)
+            return try store.pacing(account: "acct", nowMilliseconds: now, windowMilliseconds: 1_000,
+                                    configuredCount: 10).pacing
+        }
+        #expect(try spend(c[0..<10], at: 0) == 10)
+        try answer(c[0..<5], "ok", at: 5)
+        try answer(c[5..<8], "rate-limited", at: 5)
+        try answer(c[8..<10], "not-sent", at: 5)
+        #expect(try spend(c[10..<16], at: 1_100) == 6)
+        // Five accepted in the last window, the 6th refused now: consistent with a limit of 5, not noise.
+        #expect(try refuse(c[15], at: 1_110).probeAt == 0)
+        // Four of this window accepted, the 3rd refused: the last window took 5, more than its fill of 4 (the
+        // accepted count, the calls having arrived in another order). Noise, and long after the last refusal.
+        try answer(c[10..<12], "ok", at: 1_105)
+        try answer(c[13..<15], "ok", at: 1_105)
+        #expect(try refuse(c[12], at: 2_400).probeAt == 2_500)
+    }
+
     /// The provider's own count: a stated limit below ours is the ceiling; less left than we think is held as
     /// spent until its reset.
     func providerQuotasAreFollowed() throws {

@@ -22,6 +22,7 @@ import Testing
     @Test(arguments: kinds) func spendsRespectTheWindowAndLeases(_ kind: TestDatabase) throws { try kind.conformance(dir).spendsRespectTheWindowAndLeases() }
     @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: TestDatabase) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
     @Test(arguments: kinds) func aCoolDownsProbeEndsIt(_ kind: TestDatabase) throws { try kind.conformance(dir).aCoolDownsProbeEndsIt() }
+    @Test(arguments: kinds) func settledAnswersShowARefusalWasNoise(_ kind: TestDatabase) throws { try kind.conformance(dir).settledAnswersShowARefusalWasNoise() }
     @Test(arguments: kinds) func providerQuotasAreFollowed(_ kind: TestDatabase) throws { try kind.conformance(dir).providerQuotasAreFollowed() }
     @Test(arguments: kinds) func reservationsShareTheBucket(_ kind: TestDatabase) throws { try kind.conformance(dir).reservationsShareTheBucket() }
     @Test(arguments: kinds) func completionsMoveCallsOnAndKeepResults(_ kind: TestDatabase) throws { try kind.conformance(dir).completionsMoveCallsOnAndKeepResults() }
