@@ -5,8 +5,10 @@
 /// takes them in the order they arrive, so under a real limit of 20 a call spent 18th may be refused while the
 /// 24th is accepted. The count of what was accepted is the same whatever the order.
 ///
-/// "Lately" is from two windows before the refused call was sent: a limit that really drops is believed after two
-/// windows at most. It keeps the accepted sends of about that long, in time order.
+/// "Lately" is from `lateWindows` (two) windows before the refused call was sent: a limit that really drops is
+/// believed within two windows (refusals in a row meanwhile cool down in full, see `Pacing`); three let the drop in
+/// `PacingSimulationTests` draw 45 refusals instead of 40. It keeps the accepted sends of about that long, in time
+/// order.
 public struct AcceptedPeak: Sendable, Equatable {
     struct Send: Sendable, Equatable {
         var at: Int64
@@ -17,9 +19,12 @@ public struct AcceptedPeak: Sendable, Equatable {
 
     public init() {}
 
+    /// How many windows back a refusal is weighed against.
+    public static let lateWindows: Int64 = 2
+
     /// What a refusal is weighed against.
     public struct Evidence: Sendable, Equatable {
-        /// The most weight accepted within any one window, among calls sent from two windows before the refused
+        /// The most weight accepted within any one window, among calls sent from `lateWindows` before the refused
         /// one on.
         public var peak: Int
         /// The weight accepted among calls sent in the refused call's window (from a window before it on): what
@@ -44,7 +49,7 @@ public struct AcceptedPeak: Sendable, Equatable {
         var index = sends.count
         while index > first && sends[index - 1].at > at { index -= 1 }
         sends.insert(Send(at: at, weight: weight), at: index)
-        let horizon = (sends.last?.at ?? at) - 3 * windowMilliseconds
+        let horizon = (sends.last?.at ?? at) - (Self.lateWindows + 1) * windowMilliseconds
         while first < sends.count && sends[first].at < horizon { first += 1 }
         if first > 64 && first * 2 > sends.count {
             sends.removeFirst(first)
@@ -54,7 +59,7 @@ public struct AcceptedPeak: Sendable, Equatable {
 
     /// The evidence for a refusal of a call sent at `sentAt`; `nil` when nothing was accepted lately.
     public func evidence(sentAt: Int64, windowMilliseconds: Int64) -> Evidence? {
-        let from = sentAt - 2 * windowMilliseconds
+        let from = sentAt - Self.lateWindows * windowMilliseconds
         var start = first
         while start < sends.count && sends[start].at < from { start += 1 }
         var peak = 0, sum = 0, tail = start, window = 0

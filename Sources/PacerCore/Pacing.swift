@@ -116,12 +116,16 @@ public struct Pacing: Sendable, Equatable {
                                      accepted: AcceptedPeak.Evidence? = nil, call: Int64? = nil) {
         let current = capacity(now: now, windowMilliseconds: windowMilliseconds)
         let refusedProbe = call != nil && call == probeCall
-        // Refusals in a row (another within a window and a fifth: the next burst after a full cool-down meets it
-        // again) are a surge, not noise: no probe, whatever the evidence.
+        // A call that left before the last refusal was weighed is of the same burst: the same event, which neither
+        // opens nor closes a probe. Refusals in a row (a later burst within a window and a fifth: the first after
+        // a full cool-down meets it again) are a surge, not noise: no probe, whatever the evidence.
+        let sameBurst = self.sameBurst(sentAt: sentAt ?? now)
         let isolated = refusedAt == 0 || now - refusedAt > windowMilliseconds + windowMilliseconds / 5
-        refusedAt = now
-        probeCall = nil // a probe out now cannot speak for the cool-down this refusal starts
-        probeAt = 0 // only a refusal shown to be noise (below) opens a probe
+        if !sameBurst || refusedProbe {
+            refusedAt = now
+            probeCall = nil // a probe out now cannot speak for the cool-down this refusal starts
+            probeAt = 0 // only a refusal shown to be noise (below) opens a probe
+        }
         // What the provider took before refusing: the window's spends before this call's, or more when more of
         // the calls sent in the window were accepted (calls that travel together arrive in any order).
         let fill = max(spent, accepted?.window ?? 0)
@@ -146,8 +150,10 @@ public struct Pacing: Sendable, Equatable {
                 (olderCandidateFill, olderCandidateAt) = (candidateFill, candidateAt)
                 (candidateFill, candidateAt) = (fill, now)
             }
-            cooldownUntil = max(cooldownUntil, retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds))
-            if disproved && isolated && retryAfterMilliseconds == nil && !refusedProbe {
+            let ownTerm = retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds)
+            cooldownUntil = max(cooldownUntil, ownTerm)
+            // Only a cool-down that is this refusal's own term may be cut short: not a longer one a hint set.
+            if disproved && isolated && !sameBurst && retryAfterMilliseconds == nil && cooldownUntil == ownTerm {
                 probeAt = now + max(1, windowMilliseconds / 10)
             }
             return
@@ -163,9 +169,14 @@ public struct Pacing: Sendable, Equatable {
         ceilingAt = now
         candidateFill = nil
         olderCandidateFill = nil
+        (probeAt, probeCall) = (0, nil) // evidence of a limit: no probe ends the cool-down
         // The lower ceiling itself holds the account back until the window has room; a hint adds to it.
         if let retryAfterMilliseconds { cooldownUntil = max(cooldownUntil, now + retryAfterMilliseconds) }
     }
+
+    /// Whether a refusal of a call sent at `sentAt` belongs to the burst of the last refusal weighed (it left
+    /// before that one was weighed).
+    public func sameBurst(sentAt: Int64) -> Bool { refusedAt != 0 && sentAt <= refusedAt }
 
     /// Whether `call` may be sent now as the cool-down's probe; if so it becomes the probe.
     public mutating func takeProbe(call: Int64, now: Int64) -> Bool {

@@ -80,11 +80,11 @@ extension PostgresStore {
         let settled = batch.filter { moved.contains($0.call) }
         if !settled.isEmpty {
             try tx.execute("""
-                UPDATE limiter_spends s SET at = GREATEST(s.at, u.finished), open = FALSE, refused = u.refused
+                UPDATE limiter_spends s SET at = GREATEST(s.at, u.finished), open = FALSE, accepted = u.accepted
                 FROM unnest(\(settled.map(\.call))::bigint[], \(settled.map(\.runner))::text[],
                             \(settled.map(\.finishedAt))::bigint[], \(settled.map { $0.dispatchedAt ?? Int64.max })::bigint[],
-                            \(settled.map(\.notAccepted))::boolean[])
-                     AS u(call, runner, finished, dispatched, refused)
+                            \(settled.map(\.accepted))::boolean[])
+                     AS u(call, runner, finished, dispatched, accepted)
                 WHERE s.call_id = u.call AND s.owner = u.runner AND s.open AND s.at <= u.dispatched
                 """)
         }
@@ -150,7 +150,7 @@ extension PostgresStore {
     /// that settles the call for good replaces what recovery decided.
     static func recordLateAnswer(_ tx: PostgresTransaction, _ c: Completion) throws {
         try tx.execute("""
-            UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE, refused = \(c.notAccepted)
+            UPDATE limiter_spends SET at = GREATEST(at, \(c.finishedAt)), open = FALSE, accepted = \(c.accepted)
             WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = \(c.call) AND owner = \(c.runner)
                         AND (\(c.dispatchedAt)::bigint IS NULL OR at <= \(c.dispatchedAt)::bigint OR NOT open))
             """)

@@ -208,18 +208,22 @@ extension PostgresStore {
                 SELECT COALESCE(SUM(weight), 0)::bigint FROM limiter_spends
                 WHERE account = \(account) AND at > \(sentAt - windowMilliseconds) AND id < \(spendID)
                 """, as: Int.self) ?? 0
-            // What every runner's settled answers say the provider accepted lately, beside what this one saw.
-            var peak = AcceptedPeak()
-            for row in try tx.rows("""
-                SELECT at, weight FROM limiter_spends
-                WHERE account = \(account) AND at > \(sentAt - 2 * windowMilliseconds) AND NOT open AND NOT refused
-                ORDER BY at
-                """) {
-                peak.accepted(weight: try row.get("weight", as: Int.self), at: try row.get("at"),
-                              windowMilliseconds: windowMilliseconds)
+            // What every runner's settled answers say the provider accepted lately, beside what this one saw: read
+            // once a burst (as in the SQLite store).
+            var accepted = accepted
+            if !pacing.sameBurst(sentAt: sentAt) {
+                var peak = AcceptedPeak()
+                for row in try tx.rows("""
+                    SELECT at, weight FROM limiter_spends
+                    WHERE account = \(account) AND at > \(sentAt - AcceptedPeak.lateWindows * windowMilliseconds)
+                      AND at <= \(now) AND NOT open AND accepted
+                    ORDER BY at
+                    """) {
+                    peak.accepted(weight: try row.get("weight", as: Int.self), at: try row.get("at"),
+                                  windowMilliseconds: windowMilliseconds)
+                }
+                accepted = .merged(accepted, peak.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds))
             }
-            let accepted = AcceptedPeak.Evidence.merged(accepted, peak.evidence(sentAt: sentAt,
-                                                                                windowMilliseconds: windowMilliseconds))
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: try spend?.get("weight", as: Int.self) ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
                                accepted: accepted, call: call)

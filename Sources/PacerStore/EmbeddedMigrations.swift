@@ -328,12 +328,13 @@ CREATE INDEX calls_retrying ON calls(account, next_attempt_at) WHERE state = 're
         ("0012_probe", #"""
 -- A cool-down after a refusal shown to be noise is half-open: one call may go as a probe from `probe_at`, and
 -- its acceptance ends the cool-down (see `Pacing`). `probe_call` is the call sent as the probe, until its answer.
--- Whether a cool-down's refusal was noise is told by what the provider accepted lately, across every runner:
--- settled spends whose call was refused (or never sent) are marked, and the rest were accepted.
+-- Whether a refusal was noise is told by what the provider accepted lately, across every runner: a spend settled
+-- by an answer that was accepted (ok, duplicate) is marked. Others (refused, unsent, unanswered, failed, recovered,
+-- reserved, another client's share) are not.
 ALTER TABLE account_pacing ADD COLUMN probe_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE account_pacing ADD COLUMN probe_call INTEGER;
 ALTER TABLE account_pacing ADD COLUMN refused_at INTEGER NOT NULL DEFAULT 0;    -- the last refusal weighed
-ALTER TABLE limiter_spends ADD COLUMN refused INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE limiter_spends ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;
 """#),
     ]
 }

@@ -174,10 +174,10 @@ public struct Completion: Sendable, Equatable {
     /// answer was lost), and settles only the spends up to it.
     public var dispatchedAt: Int64?
 
-    /// The provider did not take this try: it refused it, or it never left. Its settled spend is marked so, and
-    /// the rest count as what the provider accepted (`PacerStore.recordRateLimit`).
-    public var notAccepted: Bool {
-        classification == RetryDecision.Kind.rateLimited.name || classification == RetryDecision.Kind.notSent.name
+    /// The provider took this try (ok, or "already done"): its settled spend is marked so, as evidence of what the
+    /// provider accepts (`PacerStore.recordRateLimit`).
+    public var accepted: Bool {
+        classification == RetryDecision.Kind.ok.name || classification == RetryDecision.Kind.duplicate.name
     }
 
     public init(call: Int64, runner: String, startedAt: Int64, latencyMilliseconds: Int64?, httpStatus: Int?,

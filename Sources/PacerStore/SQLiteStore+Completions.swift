@@ -52,7 +52,7 @@ extension SQLiteStore {
         // at the answer, so its tokens stay spent a window from then. Another runner's spend for the same call
         // (after recovery) is not ours to settle.
         let settle = try db.cachedStatement(sql: """
-            UPDATE limiter_spends SET at = MAX(at, ?), open = 0, refused = ?
+            UPDATE limiter_spends SET at = MAX(at, ?), open = 0, accepted = ?
             WHERE id = (SELECT MAX(id) FROM limiter_spends WHERE call_id = ? AND owner = ?)
             """)
         // A late answer (this runner was found dead and its calls recovered meanwhile) is still the truth about
@@ -73,7 +73,7 @@ extension SQLiteStore {
               AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
             """)
         for c in completions {
-            try settle.execute(arguments: [c.finishedAt, c.notAccepted, c.call, c.runner])
+            try settle.execute(arguments: [c.finishedAt, c.accepted, c.call, c.runner])
             try update.execute(arguments: [c.state.rawValue, c.attempts, c.nextAttemptAt, c.classification,
                                            c.state == .retrying ? c.lookup?.rawValue ?? 0 : 0,
                                            c.mayHaveActed, c.attempts, c.call, c.runner, c.dispatchedAt,

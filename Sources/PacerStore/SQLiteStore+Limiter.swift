@@ -200,15 +200,20 @@ extension SQLiteStore {
             let fill = try Int.fetchOne(db, sql: """
                 SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND id < ?
                 """, arguments: [account, sentAt - windowMilliseconds, spend?["id"] ?? Int64.max]) ?? 0
-            // What every runner's settled answers say the provider accepted lately, beside what this one saw.
-            var peak = AcceptedPeak()
-            for row in try Row.fetchAll(db, sql: """
-                SELECT at, weight FROM limiter_spends WHERE account = ? AND at > ? AND open = 0 AND refused = 0 ORDER BY at
-                """, arguments: [account, sentAt - 2 * windowMilliseconds]) {
-                peak.accepted(weight: row["weight"], at: row["at"], windowMilliseconds: windowMilliseconds)
+            // What every runner's settled answers say the provider accepted lately, beside what this one saw: read
+            // once a burst (a burst of hundreds of refusals must not read two windows of spends hundreds of times
+            // while it holds the write lock).
+            var accepted = accepted
+            if !pacing.sameBurst(sentAt: sentAt) {
+                var peak = AcceptedPeak()
+                for row in try Row.fetchAll(db, sql: """
+                    SELECT at, weight FROM limiter_spends
+                    WHERE account = ? AND at > ? AND at <= ? AND open = 0 AND accepted = 1 ORDER BY at
+                    """, arguments: [account, sentAt - AcceptedPeak.lateWindows * windowMilliseconds, now]) {
+                    peak.accepted(weight: row["weight"], at: row["at"], windowMilliseconds: windowMilliseconds)
+                }
+                accepted = .merged(accepted, peak.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds))
             }
-            let accepted = AcceptedPeak.Evidence.merged(accepted, peak.evidence(sentAt: sentAt,
-                                                                                windowMilliseconds: windowMilliseconds))
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: spend?["weight"] ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
                                accepted: accepted, call: call)

@@ -223,6 +223,22 @@ import Testing
         pacing.probeAccepted(call: 15, now: 9_130)
         #expect(third && pacing.cooldownUntil == 39_120)
 
+        // Refusals of calls that left before the last refusal was weighed are the same burst: the probe stays.
+        var burst = Pacing(configured: 10)
+        burst.rateLimited(now: 13_010, sentAt: 13_000, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                          accepted: took10, call: 17)
+        burst.rateLimited(now: 13_012, sentAt: 13_001, fill: 4, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                          accepted: took10, call: 18)
+        #expect(burst.probeAt == 13_110 && burst.cooldownUntil == 14_001 && burst.refusedAt == 13_010)
+
+        // A longer cool-down a hint set is not cut short by a probe that a later refusal (no hint) would open.
+        var daily = Pacing(configured: 10)
+        daily.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: 86_400_000, windowMilliseconds: 1_000,
+                          call: 1)
+        daily.rateLimited(now: 5_000, sentAt: 4_990, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                          accepted: took10, call: 2)
+        #expect(daily.cooldownUntil == 86_400_010 && daily.probeAt == 0)
+
         // Not shown to be noise (nothing accepted lately), or a hint: no probe.
         var quiet = Pacing(configured: 10)
         quiet.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000, call: 1)

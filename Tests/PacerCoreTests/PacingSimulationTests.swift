@@ -3,7 +3,8 @@ import Testing
 
 /// `Pacing` against a simulated provider, over fixed instants: a strict sliding window whose limit may differ from
 /// the configured one, change over time, be shared with another client, or refuse at random (noise). The client
-/// sends whenever its own sliding window (at `Pacing`'s capacity) and the cool-down allow, as the runner does.
+/// sends whenever its own sliding window (at `Pacing`'s capacity) and the cool-down allow (or the cool-down's
+/// probe), and weighs each refusal against what it saw accepted, as the runner does.
 struct PacingSimulation {
     var configured = 20
     var window: Int64 = 1_000
@@ -45,7 +46,8 @@ struct PacingSimulation {
             for t in log.reversed() { if now - t < window { n += 1 } else { break } }
             return n
         }
-        var answers: [(at: Int64, sentAt: Int64, fill: Int, refused: Bool)] = [] // on their way back
+        var answers: [(at: Int64, sentAt: Int64, fill: Int, refused: Bool, call: Int64)] = [] // on their way back
+        var calls: Int64 = 0
         var peak = AcceptedPeak()
         var lowestCapacity = configured
         var now: Int64 = 0
@@ -54,11 +56,13 @@ struct PacingSimulation {
                 answers.removeFirst()
                 guard first.refused else {
                     peak.accepted(weight: 1, at: first.sentAt, windowMilliseconds: window)
+                    pacing.probeAccepted(call: first.call, now: now)
                     continue
                 }
                 let accepted = peak.evidence(sentAt: first.sentAt, windowMilliseconds: window)
                 pacing.rateLimited(now: now, sentAt: first.sentAt, fill: first.fill, retryAfterMilliseconds: nil,
-                                   windowMilliseconds: window, accepted: reportsAccepted ? accepted : nil)
+                                   windowMilliseconds: window, accepted: reportsAccepted ? accepted : nil,
+                                   call: first.call)
             }
             while otherNext <= now {
                 if count(provider, now) < limit(now) { provider.append(now) }
@@ -66,17 +70,20 @@ struct PacingSimulation {
             }
             let capacity = pacing.capacity(now: now, windowMilliseconds: window)
             if now >= window { lowestCapacity = min(lowestCapacity, capacity) }
-            if now >= pacing.cooldownUntil && count(ours, now) < capacity {
+            // As the runner does: nothing leaves while cooling down but the cool-down's probe (`takeProbe`).
+            if count(ours, now) < capacity
+                && (now >= pacing.cooldownUntil || pacing.takeProbe(call: calls + 1, now: now)) {
+                calls += 1
                 let fill = count(ours, now)
                 ours.append(now)
                 let spurious = random.chance(noise)
                 if !spurious && count(provider, now) < limit(now) {
                     provider.append(now)
                     acceptedAt.append(now)
-                    answers.append((now + latency, now, fill + 1, false))
+                    answers.append((now + latency, now, fill + 1, false, calls))
                 } else {
                     refused += 1
-                    answers.append((now + latency, now, fill, true))
+                    answers.append((now + latency, now, fill, true, calls))
                 }
                 continue // the same instant may send again
             }

@@ -319,7 +319,7 @@ struct StoreConformance {
 
     /// Whether a refusal is noise is weighed against every runner's settled answers too (here the refusals
     /// carry no evidence of their own): a window lately fuller than the refused call's fill shows the provider had
-    /// room, so a probe opens. Refused and unsent tries do not count as accepted.
+    /// room, so a probe opens. Refused, unsent and failed tries do not count as accepted.
     func settledAnswersShowARefusalWasNoise() throws {
         let store = try storeWithCalls(16)
         let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 16)
@@ -335,24 +335,26 @@ struct StoreConformance {
                            data: nil, error: nil, finishedAt: now)
             })
         }
-        func refuse(_ call: ClaimedCall, at now: Int64) throws -> Pacing {
-            try store.recordRateLimit(account: "acct", call: call.id, runner: "r1", sentAt: 1_100, nowMilliseconds: now,
+        func refuse(_ call: ClaimedCall, sentAt: Int64, at now: Int64) throws -> Pacing {
+            try store.recordRateLimit(account: "acct", call: call.id, runner: "r1", sentAt: sentAt, nowMilliseconds: now,
                                       retryAfterMilliseconds: nil, windowMilliseconds: 1_000, configuredCount: 10)
             return try store.pacing(account: "acct", nowMilliseconds: now, windowMilliseconds: 1_000,
                                     configuredCount: 10).pacing
         }
         #expect(try spend(c[0..<10], at: 0) == 10)
         try answer(c[0..<5], "ok", at: 5)
-        try answer(c[5..<8], "rate-limited", at: 5)
-        try answer(c[8..<10], "not-sent", at: 5)
+        try answer(c[5..<7], "rate-limited", at: 5)
+        try answer(c[7..<8], "not-sent", at: 5)
+        try answer(c[8..<10], "transient", at: 5)
         #expect(try spend(c[10..<16], at: 1_100) == 6)
         // Five accepted in the last window, the 6th refused now: consistent with a limit of 5, not noise.
-        #expect(try refuse(c[15], at: 1_110).probeAt == 0)
-        // Four of this window accepted, the 3rd refused: the last window took 5, more than its fill of 4 (the
-        // accepted count, the calls having arrived in another order). Noise, and long after the last refusal.
+        #expect(try refuse(c[15], sentAt: 1_100, at: 1_110).probeAt == 0)
+        // Four of this window accepted; c[12], held up on its way, refused much later: the provider took 4 of the
+        // last window and this call met an empty one. Noise, and long after the last refusal: a probe opens.
         try answer(c[10..<12], "ok", at: 1_105)
         try answer(c[13..<15], "ok", at: 1_105)
-        #expect(try refuse(c[12], at: 2_400).probeAt == 2_500)
+        let pacing = try refuse(c[12], sentAt: 2_390, at: 2_400)
+        #expect(pacing.nextProbe(after: 2_450) == 2_500 && pacing.cooldownUntil == 3_390)
     }
 
     /// The provider's own count: a stated limit below ours is the ceiling; less left than we think is held as
