@@ -30,12 +30,14 @@
 /// doubles the hold (1, 2, 4, 8 windows at most), so a real limit is probed rarely while noise is forgotten in a
 /// few windows.
 ///
-/// The cool-down after a refusal the evidence calls noise (the provider lately took as much, and no other refusal
-/// came in the last window and a fifth) is half-open, as a circuit breaker's: after a tenth of the window one call
-/// may go as a probe (`takeProbe`), and its acceptance ends the cool-down (`probeAccepted`). A refused probe, a
-/// refusal in a row, or any refusal not shown to be noise cools down for the full term. So noise costs about a
-/// tenth of a window instead of the rest of one; a real surge (another client filling the window) can pass one
-/// probe, and the refusals its burst then meets are in a row.
+/// The cool-down after a refusal that is no evidence of a limit is half-open, as a circuit breaker's: after a tenth
+/// of the window one call may go as a probe (`takeProbe`), and its acceptance ends the cool-down (`probeAccepted`).
+/// That is a refusal the evidence calls noise (the provider lately took as much), or one with no evidence either
+/// way (nothing accepted lately: the first burst). A refused probe, a refusal consistent with a limit, a reset
+/// hint, or a refusal in the burst a passed probe let go (a surge: another client filling the window lets a probe
+/// through, then refuses the burst after it) cools down for the full term. So noise costs about a tenth of a window
+/// instead of the rest of one; a surge costs a probe and a burst until the evidence that the provider took more
+/// ages out (two windows) and the refusals teach a ceiling.
 ///
 /// A limit the provider *states* (KuCoin's `gw-ratelimit-limit`) is taken at once as `reportedLimit`, without
 /// evidence or recovery: the provider knows its limit.
@@ -63,12 +65,15 @@ public struct Pacing: Sendable, Equatable {
     public var probeCall: Int64?
     /// When the last refusal was weighed (0: never).
     public var refusedAt: Int64
+    /// When a probe last ended a cool-down (0: never).
+    public var probePassedAt: Int64
 
     public init(configured: Int, ceiling: Int? = nil, ceilingAt: Int64 = 0, cooldownUntil: Int64 = 0,
                 strikes: Int = 0, candidateFill: Int? = nil, candidateAt: Int64 = 0, olderCandidateFill: Int? = nil,
                 olderCandidateAt: Int64 = 0, reportedLimit: Int? = nil, probeAt: Int64 = 0, probeCall: Int64? = nil,
-                refusedAt: Int64 = 0) {
+                refusedAt: Int64 = 0, probePassedAt: Int64 = 0) {
         self.refusedAt = refusedAt
+        self.probePassedAt = probePassedAt
         self.probeAt = probeAt
         self.probeCall = probeCall
         self.olderCandidateFill = olderCandidateFill
@@ -117,10 +122,11 @@ public struct Pacing: Sendable, Equatable {
         let current = capacity(now: now, windowMilliseconds: windowMilliseconds)
         let refusedProbe = call != nil && call == probeCall
         // A call that left before the last refusal was weighed is of the same burst: the same event, which neither
-        // opens nor closes a probe. Refusals in a row (a later burst within a window and a fifth: the first after
-        // a full cool-down meets it again) are a surge, not noise: no probe, whatever the evidence.
+        // opens nor closes a probe. A refusal in the burst a passed probe let go (sent within a fifth of a window
+        // of it) is a surge, not noise: the window had one free place, not room. No probe.
         let sameBurst = self.sameBurst(sentAt: sentAt ?? now)
-        let isolated = refusedAt == 0 || now - refusedAt > windowMilliseconds + windowMilliseconds / 5
+        let sent = sentAt ?? now
+        let surge = probePassedAt != 0 && sent >= probePassedAt && sent - probePassedAt <= windowMilliseconds / 5
         if !sameBurst || refusedProbe {
             refusedAt = now
             probeCall = nil // a probe out now cannot speak for the cool-down this refusal starts
@@ -153,7 +159,8 @@ public struct Pacing: Sendable, Equatable {
             let ownTerm = retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds)
             cooldownUntil = max(cooldownUntil, ownTerm)
             // Only a cool-down that is this refusal's own term may be cut short: not a longer one a hint set.
-            if disproved && isolated && !sameBurst && retryAfterMilliseconds == nil && cooldownUntil == ownTerm {
+            if (disproved || accepted == nil) && !surge && !sameBurst && !refusedProbe && retryAfterMilliseconds == nil
+                && cooldownUntil == ownTerm {
                 probeAt = now + max(1, windowMilliseconds / 10)
             }
             return
@@ -195,6 +202,7 @@ public struct Pacing: Sendable, Equatable {
     public mutating func probeAccepted(call: Int64, now: Int64) {
         guard probeCall == call else { return }
         probeCall = nil
+        probePassedAt = now
         cooldownUntil = min(cooldownUntil, now)
     }
 

@@ -173,6 +173,7 @@ CREATE INDEX IF NOT EXISTS calls_retrying ON calls(account, next_attempt_at, id)
 ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_call BIGINT;
 ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS refused_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_passed_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE limiter_spends ADD COLUMN IF NOT EXISTS accepted BOOLEAN NOT NULL DEFAULT FALSE;
 """#),
     ]

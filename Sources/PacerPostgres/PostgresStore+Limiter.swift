@@ -161,23 +161,24 @@ extension PostgresStore {
                       olderCandidateAt: try row.get("older_candidate_at"),
                       reportedLimit: try row.get("reported_limit", as: Int?.self),
                       probeAt: try row.get("probe_at"), probeCall: try row.get("probe_call", as: Int64?.self),
-                      refusedAt: try row.get("refused_at"))
+                      refusedAt: try row.get("refused_at"), probePassedAt: try row.get("probe_passed_at"))
     }
 
     static func savePacing(_ tx: PostgresTransaction, account: String, _ p: Pacing) throws {
         try tx.execute("""
             INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
                                         candidate_at, older_candidate_fill, older_candidate_at, reported_limit,
-                                        probe_at, probe_call, refused_at)
+                                        probe_at, probe_call, refused_at, probe_passed_at)
             VALUES (\(account), \(p.ceiling.map(Int64.init)), \(p.ceilingAt), \(p.cooldownUntil), \(Int64(p.strikes)),
                     \(p.candidateFill.map(Int64.init)), \(p.candidateAt), \(p.olderCandidateFill.map(Int64.init)),
-                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)), \(p.probeAt), \(p.probeCall), \(p.refusedAt))
+                    \(p.olderCandidateAt), \(p.reportedLimit.map(Int64.init)), \(p.probeAt), \(p.probeCall),
+                    \(p.refusedAt), \(p.probePassedAt))
             ON CONFLICT (account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
                 cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
                 candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
                 older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
                 reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call,
-                refused_at = excluded.refused_at
+                refused_at = excluded.refused_at, probe_passed_at = excluded.probe_passed_at
             """)
     }
 
@@ -222,7 +223,10 @@ extension PostgresStore {
                     peak.accepted(weight: try row.get("weight", as: Int.self), at: try row.get("at"),
                                   windowMilliseconds: windowMilliseconds)
                 }
-                accepted = .merged(accepted, peak.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds))
+                // Only the peak: a settled spend's instant is its answer's, so which window it was sent in is not
+                // known (the caller's own count of the refused call's window is by send).
+                let settled = peak.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds)
+                accepted = .merged(accepted, settled.map { AcceptedPeak.Evidence(peak: $0.peak, window: 0) })
             }
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: try spend?.get("weight", as: Int.self) ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,

@@ -334,6 +334,7 @@ CREATE INDEX calls_retrying ON calls(account, next_attempt_at) WHERE state = 're
 ALTER TABLE account_pacing ADD COLUMN probe_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE account_pacing ADD COLUMN probe_call INTEGER;
 ALTER TABLE account_pacing ADD COLUMN refused_at INTEGER NOT NULL DEFAULT 0;    -- the last refusal weighed
+ALTER TABLE account_pacing ADD COLUMN probe_passed_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE limiter_spends ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;
 """#),
     ]

@@ -154,25 +154,26 @@ extension SQLiteStore {
                       cooldownUntil: row["cooldown_until"], strikes: row["strikes"], candidateFill: row["candidate_fill"],
                       candidateAt: row["candidate_at"], olderCandidateFill: row["older_candidate_fill"],
                       olderCandidateAt: row["older_candidate_at"], reportedLimit: row["reported_limit"],
-                      probeAt: row["probe_at"], probeCall: row["probe_call"], refusedAt: row["refused_at"])
+                      probeAt: row["probe_at"], probeCall: row["probe_call"], refusedAt: row["refused_at"],
+                      probePassedAt: row["probe_passed_at"])
     }
 
     static func savePacing(_ db: Database, account: String, _ pacing: Pacing) throws {
         try db.execute(sql: """
             INSERT INTO account_pacing (account, ceiling, ceiling_at, cooldown_until, strikes, candidate_fill,
                                         candidate_at, older_candidate_fill, older_candidate_at, reported_limit,
-                                        probe_at, probe_call, refused_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                        probe_at, probe_call, refused_at, probe_passed_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
             ON CONFLICT(account) DO UPDATE SET ceiling = excluded.ceiling, ceiling_at = excluded.ceiling_at,
                 cooldown_until = excluded.cooldown_until, strikes = excluded.strikes,
                 candidate_fill = excluded.candidate_fill, candidate_at = excluded.candidate_at,
                 older_candidate_fill = excluded.older_candidate_fill, older_candidate_at = excluded.older_candidate_at,
                 reported_limit = excluded.reported_limit, probe_at = excluded.probe_at, probe_call = excluded.probe_call,
-                refused_at = excluded.refused_at
+                refused_at = excluded.refused_at, probe_passed_at = excluded.probe_passed_at
             """, arguments: [account, pacing.ceiling, pacing.ceilingAt, pacing.cooldownUntil, pacing.strikes,
                              pacing.candidateFill, pacing.candidateAt, pacing.olderCandidateFill,
                              pacing.olderCandidateAt, pacing.reportedLimit, pacing.probeAt, pacing.probeCall,
-                             pacing.refusedAt])
+                             pacing.refusedAt, pacing.probePassedAt])
     }
 
     public func pacing(account: String, nowMilliseconds now: Int64, windowMilliseconds: Int64,
@@ -212,7 +213,10 @@ extension SQLiteStore {
                     """, arguments: [account, sentAt - AcceptedPeak.lateWindows * windowMilliseconds, now]) {
                     peak.accepted(weight: row["weight"], at: row["at"], windowMilliseconds: windowMilliseconds)
                 }
-                accepted = .merged(accepted, peak.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds))
+                // Only the peak: a settled spend's instant is its answer's, so which window it was sent in is not
+                // known (the caller's own count of the refused call's window is by send).
+                let settled = peak.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds)
+                accepted = .merged(accepted, settled.map { AcceptedPeak.Evidence(peak: $0.peak, window: 0) })
             }
             pacing.rateLimited(now: now, sentAt: sentAt, fill: fill, weight: spend?["weight"] ?? 1,
                                retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,

@@ -180,9 +180,10 @@ import Testing
         #expect(pacing.cooldownUntil == (ceiling == nil ? 5_990 : 0))
     }
 
-    /// A refusal shown to be noise opens one probe a tenth of a window on; its acceptance ends the cool-down. A
-    /// refused probe, a refusal in a row, a refusal not shown to be noise, or a reset hint leaves the full term; a
-    /// later refusal takes the word from a probe still out.
+    /// A refusal shown to be noise, or with no evidence either way, opens one probe a tenth of a window on; its
+    /// acceptance ends the cool-down. A refused probe, a refusal soon after a probe passed (a surge), a refusal
+    /// consistent with a limit, or a reset hint leaves the full term; a later refusal takes the word from a probe
+    /// still out.
     @Test func noiseCoolsDownUntilAProbeIsAccepted() {
         let took10 = AcceptedPeak.Evidence(peak: 10, window: 3)
         var pacing = Pacing(configured: 10)
@@ -198,7 +199,7 @@ import Testing
         pacing.probeAccepted(call: 8, now: 1_115)
         #expect(pacing.cooldownUntil == 1_115 && pacing.probeCall == nil)
 
-        // Another refusal within a window and a fifth of the last: in a row, so no probe.
+        // A refusal in the burst the passed probe let go: a surge, so no probe.
         pacing.rateLimited(now: 1_150, sentAt: 1_140, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
                            accepted: took10, call: 10)
         #expect(pacing.cooldownUntil == 2_140 && pacing.probeAt == 0)
@@ -239,10 +240,15 @@ import Testing
                           accepted: took10, call: 2)
         #expect(daily.cooldownUntil == 86_400_010 && daily.probeAt == 0)
 
-        // Not shown to be noise (nothing accepted lately), or a hint: no probe.
+        // No evidence either way (nothing accepted lately): a probe. Consistent with a limit (the provider took 3
+        // lately and refused the 4th), or a hint: none.
         var quiet = Pacing(configured: 10)
         quiet.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000, call: 1)
-        #expect(quiet.cooldownUntil == 1_000 && quiet.probeAt == 0)
+        #expect(quiet.cooldownUntil == 1_000 && quiet.probeAt == 110)
+        var limited = Pacing(configured: 10)
+        limited.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                            accepted: AcceptedPeak.Evidence(peak: 3, window: 3), call: 1)
+        #expect(limited.cooldownUntil == 1_000 && limited.probeAt == 0)
         var hinted = Pacing(configured: 10)
         hinted.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: 500, windowMilliseconds: 1_000,
                            accepted: took10, call: 1)
