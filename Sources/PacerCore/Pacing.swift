@@ -33,11 +33,12 @@
 /// The cool-down after a refusal that is no evidence of a limit is half-open, as a circuit breaker's: after a tenth
 /// of the window one call may go as a probe (`takeProbe`), and its acceptance ends the cool-down (`probeAccepted`).
 /// That is a refusal the evidence calls noise (the provider lately took as much), or one with no evidence either
-/// way (nothing accepted lately: the first burst). A refused probe, a refusal consistent with a limit, a reset
+/// way (nothing accepted lately) after two quiet windows: the first burst, not an outage that refuses everything. A refused probe, a refusal consistent with a limit, a reset
 /// hint, or a refusal in the burst a passed probe let go (a surge: another client filling the window lets a probe
 /// through, then refuses the burst after it) cools down for the full term. So noise costs about a tenth of a window
 /// instead of the rest of one; a surge costs a probe and a burst until the evidence that the provider took more
-/// ages out (two windows) and the refusals teach a ceiling.
+/// ages out (two windows) and the refusals teach a ceiling. A hint, even from a refusal of the same burst, closes
+/// any probe.
 ///
 /// A limit the provider *states* (KuCoin's `gw-ratelimit-limit`) is taken at once as `reportedLimit`, without
 /// evidence or recovery: the provider knows its limit.
@@ -127,10 +128,13 @@ public struct Pacing: Sendable, Equatable {
         let sameBurst = self.sameBurst(sentAt: sentAt ?? now)
         let sent = sentAt ?? now
         let surge = probePassedAt != 0 && sent >= probePassedAt && sent - probePassedAt <= windowMilliseconds / 5
-        if !sameBurst || refusedProbe {
+        // With nothing accepted lately to weigh it against, only a refusal after two quiet windows is given a
+        // probe (the first burst of a run): refusals that keep coming with nothing accepted are an outage.
+        let quietBefore = refusedAt == 0 || now - refusedAt > 2 * windowMilliseconds
+        if !sameBurst || refusedProbe || retryAfterMilliseconds != nil {
             refusedAt = now
             probeCall = nil // a probe out now cannot speak for the cool-down this refusal starts
-            probeAt = 0 // only a refusal shown to be noise (below) opens a probe
+            probeAt = 0 // only a refusal shown to be noise (below) opens a probe; a hint closes any
         }
         // What the provider took before refusing: the window's spends before this call's, or more when more of
         // the calls sent in the window were accepted (calls that travel together arrive in any order).
@@ -159,8 +163,8 @@ public struct Pacing: Sendable, Equatable {
             let ownTerm = retryAfterMilliseconds.map { now + $0 } ?? ((sentAt ?? now) + windowMilliseconds)
             cooldownUntil = max(cooldownUntil, ownTerm)
             // Only a cool-down that is this refusal's own term may be cut short: not a longer one a hint set.
-            if (disproved || accepted == nil) && !surge && !sameBurst && !refusedProbe && retryAfterMilliseconds == nil
-                && cooldownUntil == ownTerm {
+            if (disproved || (accepted == nil && quietBefore)) && !surge && !sameBurst && !refusedProbe
+                && retryAfterMilliseconds == nil && cooldownUntil == ownTerm {
                 probeAt = now + max(1, windowMilliseconds / 10)
             }
             return

@@ -240,11 +240,22 @@ import Testing
                           accepted: took10, call: 2)
         #expect(daily.cooldownUntil == 86_400_010 && daily.probeAt == 0)
 
-        // No evidence either way (nothing accepted lately): a probe. Consistent with a limit (the provider took 3
-        // lately and refused the 4th), or a hint: none.
+        // No evidence either way (nothing accepted lately): a probe, but not for refusals that keep coming (an
+        // outage). Consistent with a limit (the provider took 3 lately and refused the 4th), or a hint: none.
         var quiet = Pacing(configured: 10)
         quiet.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000, call: 1)
         #expect(quiet.cooldownUntil == 1_000 && quiet.probeAt == 110)
+        let outageProbe = quiet.takeProbe(call: 2, now: 110)
+        quiet.rateLimited(now: 120, sentAt: 110, fill: 0, retryAfterMilliseconds: nil, windowMilliseconds: 1_000, call: 2)
+        quiet.rateLimited(now: 1_130, sentAt: 1_120, fill: 0, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
+                          call: 3)
+        #expect(outageProbe && quiet.cooldownUntil == 2_120 && quiet.probeAt == 0)
+        // A hinted refusal of the same burst closes the probe the first opened.
+        var mixed = Pacing(configured: 10)
+        mixed.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000, call: 1)
+        mixed.rateLimited(now: 30, sentAt: 1, fill: 4, retryAfterMilliseconds: 5_000, windowMilliseconds: 1_000, call: 4)
+        let mixedProbe = mixed.takeProbe(call: 5, now: 110)
+        #expect(!mixedProbe && mixed.cooldownUntil == 5_030)
         var limited = Pacing(configured: 10)
         limited.rateLimited(now: 10, sentAt: 0, fill: 3, retryAfterMilliseconds: nil, windowMilliseconds: 1_000,
                             accepted: AcceptedPeak.Evidence(peak: 3, window: 3), call: 1)
