@@ -9,9 +9,10 @@
 /// the weight the provider accepted of the calls sent in its window (calls that travel together reach the
 /// provider in any order, so under a limit of 20 the call spent 18th may be the one refused).
 ///
-/// A refusal is never evidence when the reporter lately saw the provider accept, within one window, as much as
-/// the refused call would have made the window hold (`AcceptedPeak`): the provider had room at that level, so the
-/// refusal was noise (or a passing burst of another client), however many refusals meet a level by chance.
+/// A refusal without a reset hint is never evidence when the reporter lately saw the provider accept, within one
+/// window, as much as the refused call would have made the window hold (`AcceptedPeak`): the provider had room at
+/// that level, so the refusal was noise, however many refusals meet a level by chance. (With a hint the provider
+/// speaks of its window as it is now, another client's share included.)
 /// Otherwise it is *evidence* of a limit when
 /// - it came at high fill: within 10% of the capacity (the provider then took about what we thought, so learning
 ///   costs at most 10%), or
@@ -139,8 +140,10 @@ public struct Pacing: Sendable, Equatable {
         // What the provider took before refusing: the window's spends before this call's, or more when more of
         // the calls sent in the window were accepted (calls that travel together arrive in any order).
         let fill = max(spent, accepted?.window ?? 0)
-        // The provider lately took in one window as much as this call would have made: it had room, so noise.
-        let disproved = accepted.map { $0.peak >= fill + weight } ?? false
+        // The provider lately took in one window as much as this call would have made: it had room, so noise. Not
+        // when the provider says when its window resets: it then speaks of the window as it is now (KuCoin's pools,
+        // shared with any other client of the key), and its word outweighs what we saw taken before.
+        let disproved = retryAfterMilliseconds == nil && accepted.map { $0.peak >= fill + weight } ?? false
         let highFill = !disproved && fill + weight > current - tolerance
         func matches(_ f: Int?, _ at: Int64) -> Bool {
             f.map { abs($0 - fill) <= tolerance } == true && now - at <= Self.evidenceWindows * windowMilliseconds

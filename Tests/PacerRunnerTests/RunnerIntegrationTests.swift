@@ -323,7 +323,9 @@ import Testing
         await h.stop()
         #expect(try h.states() == [.succeeded: 60])
         let account = try #require(h.emulator.stats().account("kucoin-key"))
-        #expect((account.rejected["rate_limited"] ?? 0) <= 12, "\(account.rejected)")
+        // 6-11 refusals in 14 runs on one machine (the same before and after refusals were weighed against what
+        // was accepted), once 13 under the full suite's load: the bound leaves room for timing, not for drift.
+        #expect((account.rejected["rate_limited"] ?? 0) <= 15, "\(account.rejected)")
         #expect(account.maxAcceptedInWindow <= 20)
         // (How the difference is held, as spends of no call, is the store's conformance case
         // providerQuotasAreFollowed; such rows are trimmed once out of the window, so they are not counted here.)
