@@ -65,8 +65,8 @@ extension PostgresStore {
                         WHERE id = ANY(\(ids)) AND lease_owner = \(runner) AND state = 'in_flight' RETURNING id
                         """).map { try $0.get("id", as: Int64.self) })
                     try tx.execute("""
-                        INSERT INTO limiter_spends (account, call_id, at, weight, open, owner)
-                        SELECT \(request.account), u.id, \(now), u.weight, TRUE, \(runner)
+                        INSERT INTO limiter_spends (account, call_id, at, weight, open, owner, sent_at)
+                        SELECT \(request.account), u.id, \(now), u.weight, TRUE, \(runner), \(now)
                         FROM unnest(\(ids)::bigint[], \(weights)::bigint[]) AS u(id, weight)
                         WHERE u.id = ANY(\(Array(marked))::bigint[])
                         """)
@@ -207,7 +207,8 @@ extension PostgresStore {
             let spendID = try spend?.get("id", as: Int64.self) ?? Int64.max
             let fill = try tx.value("""
                 SELECT COALESCE(SUM(weight), 0)::bigint FROM limiter_spends
-                WHERE account = \(account) AND at > \(sentAt - windowMilliseconds) AND id < \(spendID)
+                WHERE account = \(account) AND at > \(sentAt - windowMilliseconds)
+                  AND COALESCE(sent_at, at) > \(sentAt - windowMilliseconds) AND id < \(spendID)
                 """, as: Int.self) ?? 0
             // What every runner's settled answers say the provider accepted lately, beside what this one saw: read
             // once a burst (as in the SQLite store).

@@ -336,6 +336,9 @@ ALTER TABLE account_pacing ADD COLUMN probe_call INTEGER;
 ALTER TABLE account_pacing ADD COLUMN refused_at INTEGER NOT NULL DEFAULT 0;    -- the last refusal weighed
 ALTER TABLE account_pacing ADD COLUMN probe_passed_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE limiter_spends ADD COLUMN accepted INTEGER NOT NULL DEFAULT 0;
+-- A refusal's fill counts the spends sent in the window before it; `at` moves to the answer when a spend settles
+-- (its token is held a window from then), so the send is kept beside it.
+ALTER TABLE limiter_spends ADD COLUMN sent_at INTEGER;
 """#),
     ]
 }

@@ -26,7 +26,7 @@ extension SQLiteStore {
                 UPDATE calls SET dispatched_at = ? WHERE id = ? AND lease_owner = ? AND state = 'in_flight'
                 """)
             let insert = try db.cachedStatement(sql: """
-                INSERT INTO limiter_spends (account, call_id, at, weight, open, owner) VALUES (?, ?, ?, ?, 1, ?)
+                INSERT INTO limiter_spends (account, call_id, at, weight, open, owner, sent_at) VALUES (?, ?, ?, ?, 1, ?, ?)
                 """)
             // Requests for the same account (from different tasks) are decided in order against one bucket
             // (`SpendBucket`: the sum of what it holds, its spends read only when a call does not fit).
@@ -64,7 +64,7 @@ extension SQLiteStore {
                 for call in fitting {
                     try mark.execute(arguments: [now, call.id, runner])
                     guard db.changesCount == 1 else { lost.append(call.id); continue }
-                    try insert.execute(arguments: [request.account, call.id, now, call.weight, runner])
+                    try insert.execute(arguments: [request.account, call.id, now, call.weight, runner, now])
                     granted.append(call)
                 }
                 bucket.spent(granted, at: now)
@@ -194,12 +194,15 @@ extension SQLiteStore {
             var pacing = try Self.pacing(db, account: account, configuredCount: configuredCount)
             // What the window held before the refused call left: the provider's real limit is about that much.
             // "Before" by spend order (ids grow as spends are made), not by `at`, which an answer moves forward:
-            // calls of the same batch spent ahead of this one count, later ones do not.
+            // calls of the same batch spent ahead of this one count, later ones do not. "In the window" by when
+            // each was sent (`sent_at`): one answered after the window began but sent before it is gone from the
+            // provider's count.
             let spend = try Row.fetchOne(db, sql: """
                 SELECT id, weight FROM limiter_spends WHERE call_id = ? AND owner = ? ORDER BY id DESC LIMIT 1
                 """, arguments: [call, runner])
             let fill = try Int.fetchOne(db, sql: """
-                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends WHERE account = ? AND at > ? AND id < ?
+                SELECT COALESCE(SUM(weight), 0) FROM limiter_spends
+                WHERE account = ?1 AND at > ?2 AND COALESCE(sent_at, at) > ?2 AND id < ?3
                 """, arguments: [account, sentAt - windowMilliseconds, spend?["id"] ?? Int64.max]) ?? 0
             // What every runner's settled answers say the provider accepted lately, beside what this one saw: read
             // once a burst (a burst of hundreds of refusals must not read two windows of spends hundreds of times

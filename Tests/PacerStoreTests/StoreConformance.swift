@@ -357,6 +357,28 @@ struct StoreConformance {
         #expect(pacing.nextProbe(after: 2_450) == 2_500 && pacing.cooldownUntil == 3_390)
     }
 
+    /// A refusal's fill counts the spends *sent* in the window before it: one sent earlier and answered late (its
+    /// token held a window from the answer) is gone from the provider's count.
+    func aRefusalsFillCountsBySend() throws {
+        let store = try storeWithCalls(5)
+        let c = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 5)
+        _ = try store.spend(account: "acct", calls: c[0..<4].map { ($0.id, 1) }, runner: "r1", now: { 0 },
+                            windowMilliseconds: 1_000, configuredCount: 8)
+        try store.complete(c[0..<4].map {
+            Completion(call: $0.id, runner: "r1", startedAt: 0, latencyMilliseconds: 600, httpStatus: 200, code: "0",
+                       classification: "ok", message: nil, state: .succeeded, attempts: 1, nextAttemptAt: 0,
+                       data: nil, error: nil, finishedAt: 600)
+        })
+        #expect(try store.spend(account: "acct", calls: [(c[4].id, 1)], runner: "r1", now: { 1_100 },
+                                windowMilliseconds: 1_000, configuredCount: 8).granted == [c[4].id])
+        try store.recordRateLimit(account: "acct", call: c[4].id, runner: "r1", sentAt: 1_100, nowMilliseconds: 1_110,
+                                  retryAfterMilliseconds: 100, windowMilliseconds: 1_000, configuredCount: 8)
+        // Counted by answer, 4 of 8 would be a candidate; sent before the window, they are not counted.
+        let pacing = try store.pacing(account: "acct", nowMilliseconds: 1_110, windowMilliseconds: 1_000,
+                                      configuredCount: 8).pacing
+        #expect(pacing.candidateFill == nil && pacing.ceiling == nil && pacing.cooldownUntil == 1_210)
+    }
+
     /// The provider's own count: a stated limit below ours is the ceiling; less left than we think is held as
     /// spent until its reset.
     func providerQuotasAreFollowed() throws {

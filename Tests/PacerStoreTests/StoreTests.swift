@@ -23,6 +23,7 @@ import Testing
     @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: TestDatabase) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
     @Test(arguments: kinds) func aCoolDownsProbeEndsIt(_ kind: TestDatabase) throws { try kind.conformance(dir).aCoolDownsProbeEndsIt() }
     @Test(arguments: kinds) func settledAnswersShowARefusalWasNoise(_ kind: TestDatabase) throws { try kind.conformance(dir).settledAnswersShowARefusalWasNoise() }
+    @Test(arguments: kinds) func aRefusalsFillCountsBySend(_ kind: TestDatabase) throws { try kind.conformance(dir).aRefusalsFillCountsBySend() }
     @Test(arguments: kinds) func providerQuotasAreFollowed(_ kind: TestDatabase) throws { try kind.conformance(dir).providerQuotasAreFollowed() }
     @Test(arguments: kinds) func reservationsShareTheBucket(_ kind: TestDatabase) throws { try kind.conformance(dir).reservationsShareTheBucket() }
     @Test(arguments: kinds) func completionsMoveCallsOnAndKeepResults(_ kind: TestDatabase) throws { try kind.conformance(dir).completionsMoveCallsOnAndKeepResults() }

@@ -8,3 +8,6 @@ ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_call BIGINT;
 ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS refused_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE account_pacing ADD COLUMN IF NOT EXISTS probe_passed_at BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE limiter_spends ADD COLUMN IF NOT EXISTS accepted BOOLEAN NOT NULL DEFAULT FALSE;
+-- A refusal's fill counts the spends sent in the window before it; `at` moves to the answer when a spend settles
+-- (its token is held a window from then), so the send is kept beside it.
+ALTER TABLE limiter_spends ADD COLUMN IF NOT EXISTS sent_at BIGINT;
