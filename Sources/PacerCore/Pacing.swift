@@ -205,6 +205,15 @@ public struct Pacing: Sendable, Equatable {
         probeCall == nil && probeAt > now && probeAt < cooldownUntil ? probeAt : nil
     }
 
+    /// When a runner refused a spend by the cool-down should look again: when the probe may go; while a probe is
+    /// out, every tenth of a window (its acceptance, reported by the runner that sent it, ends the cool-down for
+    /// all); else at the cool-down's end.
+    public func lookAgain(after now: Int64, windowMilliseconds: Int64) -> Int64 {
+        if let probe = nextProbe(after: now) { return probe }
+        guard probeCall != nil else { return cooldownUntil }
+        return min(cooldownUntil, now + max(1, windowMilliseconds / 10))
+    }
+
     /// The provider accepted `call`: if it was the probe, the cool-down ends now.
     public mutating func probeAccepted(call: Int64, now: Int64) {
         guard probeCall == call else { return }

@@ -43,11 +43,11 @@ extension PostgresStore {
                 var bucket = buckets[request.account]!
                 // Cooling down: nothing leaves, unless the cool-down's probe may go (`Pacing.takeProbe`).
                 var calls = request.calls, probing: Pacing?
-                if let cooldownUntil = bucket.cooldownUntil {
+                if bucket.cooldownUntil != nil {
                     var pacing = pacings[request.account]!
                     guard let first = calls.first, pacing.takeProbe(call: first.id, now: now) else {
-                        grants.append(SpendGrant(granted: [], retryAt: pacing.nextProbe(after: now) ?? cooldownUntil,
-                                                 lost: [], at: now))
+                        let again = pacing.lookAgain(after: now, windowMilliseconds: request.windowMilliseconds)
+                        grants.append(SpendGrant(granted: [], retryAt: again, lost: [], at: now))
                         continue
                     }
                     (calls, probing) = ([first], pacing)
