@@ -34,12 +34,12 @@
 /// The cool-down after a refusal that is no evidence of a limit is half-open, as a circuit breaker's: after a tenth
 /// of the window one call may go as a probe (`takeProbe`), and its acceptance ends the cool-down (`probeAccepted`).
 /// That is a refusal the evidence calls noise (the provider lately took as much), or one with no evidence either
-/// way (nothing accepted lately) after two quiet windows: the first burst, not an outage that refuses everything. A refused probe, a refusal consistent with a limit, a reset
-/// hint, or a refusal in the burst a passed probe let go (a surge: another client filling the window lets a probe
-/// through, then refuses the burst after it) cools down for the full term. So noise costs about a tenth of a window
-/// instead of the rest of one; a surge costs a probe and a burst until the evidence that the provider took more
-/// ages out (two windows) and the refusals teach a ceiling. A hint, even from a refusal of the same burst, closes
-/// any probe.
+/// way (nothing accepted lately) after two quiet windows: the first burst, not an outage that refuses everything.
+/// A refused probe, a refusal consistent with a limit, a reset hint, or a refusal in the burst a passed probe let
+/// go (a surge: another client filling the window lets a probe through, then refuses the burst after it) cools
+/// down for the full term. So noise costs about a tenth of a window instead of the rest of one; a surge costs a
+/// probe and a burst until the evidence that the provider took more ages out (two windows) and the refusals teach
+/// a ceiling. A hint, even from a refusal of the same burst, closes any probe.
 ///
 /// A limit the provider *states* (KuCoin's `gw-ratelimit-limit`) is taken at once as `reportedLimit`, without
 /// evidence or recovery: the provider knows its limit.
