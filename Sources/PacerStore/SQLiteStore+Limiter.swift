@@ -46,16 +46,16 @@ extension SQLiteStore {
                     try Self.trim(db, account: request.account, now: now, windowMilliseconds: window)
                 }
                 var bucket = buckets[request.account]!
-                // Cooling down: nothing leaves, unless the cool-down's probe may go (`Pacing.takeProbe`).
+                // Cooling down: nothing leaves, unless the cool-down's probe may go.
                 var calls = request.calls, probing: Pacing?
-                if bucket.cooldownUntil != nil {
-                    var pacing = pacings[request.account]!
-                    guard let first = calls.first, pacing.takeProbe(call: first.id, now: now) else {
-                        let again = pacing.lookAgain(after: now, windowMilliseconds: request.windowMilliseconds)
-                        grants.append(SpendGrant(granted: [], retryAt: again, lost: [], at: now))
-                        continue
-                    }
-                    (calls, probing) = ([first], pacing)
+                switch bucket.coolDownGate(calls, pacing: pacings[request.account]!, now: now) {
+                case .wait(let until)?:
+                    grants.append(SpendGrant(granted: [], retryAt: until, lost: [], at: now))
+                    continue
+                case .probe(let call, let pacing)?:
+                    (calls, probing) = ([call], pacing)
+                case nil:
+                    break
                 }
                 var (fitting, retryAt) = try bucket.plan(calls, now: now) {
                     try Self.log(db, account: request.account, now: now, windowMilliseconds: request.windowMilliseconds)

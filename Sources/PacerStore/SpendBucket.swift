@@ -36,6 +36,23 @@ public struct SpendBucket: Sendable {
         return (fitting, nil)
     }
 
+    /// What may leave while the account cools down: nothing until `wait` (when the probe may go, or to look again
+    /// while it is out, or the cool-down's end: `Pacing.lookAgain`), or the first call alone as the cool-down's
+    /// probe (`Pacing.takeProbe`), with the pacing to save once its spend is written. `nil` when not cooling down.
+    public enum CoolDownGate {
+        case wait(until: Int64)
+        case probe(call: (id: Int64, weight: Int), pacing: Pacing)
+    }
+
+    public func coolDownGate(_ calls: [(id: Int64, weight: Int)], pacing: Pacing, now: Int64) -> CoolDownGate? {
+        guard cooldownUntil != nil else { return nil }
+        var pacing = pacing
+        guard let first = calls.first, pacing.takeProbe(call: first.id, now: now) else {
+            return .wait(until: pacing.lookAgain(after: now, windowMilliseconds: budget.windowMilliseconds))
+        }
+        return .probe(call: first, pacing: pacing)
+    }
+
     /// Records the calls whose spends were written (open, at `now`).
     public mutating func spent(_ calls: [(id: Int64, weight: Int)], at now: Int64) {
         held += calls.reduce(0) { $0 + $1.weight }

@@ -40,4 +40,28 @@ import Testing
         spend.spent(fitting, at: 1_002)
         #expect(spend.held == 3)
     }
+
+    /// While cooling down nothing leaves but the cool-down's probe: the first call alone, once it is due.
+    @Test func aCoolDownLetsOnlyItsProbeGo() {
+        let budget = WindowBudget(capacity: 3, windowMilliseconds: 1_000)
+        let calls: [(id: Int64, weight: Int)] = [(1, 1), (2, 1)]
+        let open = SpendBucket(budget: budget, cooldownUntil: nil, held: 0)
+        #expect(open.coolDownGate(calls, pacing: Pacing(configured: 3), now: 0) == nil)
+        let cooling = SpendBucket(budget: budget, cooldownUntil: 1_000, held: 0)
+        let noProbe = Pacing(configured: 3, cooldownUntil: 1_000)
+        guard case .wait(1_000)? = cooling.coolDownGate(calls, pacing: noProbe, now: 50) else {
+            Issue.record("no probe: wait for the cool-down's end"); return
+        }
+        let probed = Pacing(configured: 3, cooldownUntil: 1_000, probeAt: 100)
+        guard case .wait(100)? = cooling.coolDownGate(calls, pacing: probed, now: 50) else {
+            Issue.record("probe not due: wait for it"); return
+        }
+        guard case .probe(let call, let pacing)? = cooling.coolDownGate(calls, pacing: probed, now: 100) else {
+            Issue.record("probe due: the first call goes"); return
+        }
+        #expect(call.id == 1 && pacing.probeCall == 1)
+        guard case .wait(200)? = cooling.coolDownGate(calls, pacing: pacing, now: 100) else {
+            Issue.record("probe out: look again a tenth of a window on"); return
+        }
+    }
 }
