@@ -34,6 +34,8 @@ let package = Package(
     targets: [
         // Pure domain: values, limits, durations, cron, JSON. No I/O, time is always passed in.
         .target(name: "PacerCore", swiftSettings: strict),
+        // The limiter's maths, pure: windows, spends, pacing after refusals, probes, quotas (`now` passed in).
+        .target(name: "PacerLimits", dependencies: ["PacerCore"], swiftSettings: strict),
         // Job files: YAML -> validated JobSpec -> a stream of calls.
         .target(
             name: "PacerJobs",
@@ -65,7 +67,7 @@ let package = Package(
         .target(
             name: "PacerRunner",
             dependencies: [
-                "PacerCore", "PacerProviders", "PacerStore",
+                "PacerCore", "PacerLimits", "PacerProviders", "PacerStorage",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -79,23 +81,25 @@ let package = Package(
         // -> runs at each tick). Domain logic the CLI, the runner's tick and a dashboard all share.
         .target(
             name: "PacerQueue",
-            dependencies: ["PacerCore", "PacerJobs", "PacerStore", "PacerProviders"],
+            dependencies: ["PacerCore", "PacerJobs", "PacerStorage", "PacerProviders"],
             swiftSettings: strict),
         // Fuzz targets for the parsers (scripts/fuzz.sh builds them with libFuzzer; a normal build replays inputs).
         .executableTarget(
             name: "PacerFuzz",
             dependencies: ["PacerCore", "PacerJobs", "PacerProviders"],
             swiftSettings: strict),
-        // The store protocol and its SQLite implementation (migrations embedded).
+        // The store protocol, its rows, and the rules written once over them (the limiter). No database library.
+        .target(name: "PacerStorage", dependencies: ["PacerCore", "PacerLimits"], swiftSettings: strict),
+        // The store on SQLite (GRDB), the embedded default; migrations embedded.
         .target(
-            name: "PacerStore",
-            dependencies: ["PacerCore", .product(name: "GRDB", package: "GRDB.swift")],
+            name: "PacerSQLite",
+            dependencies: ["PacerCore", "PacerLimits", "PacerStorage", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         // The store protocol on PostgreSQL (several machines, one limit): postgres-nio, the database server's clock.
         .target(
             name: "PacerPostgres",
             dependencies: [
-                "PacerCore", "PacerStore",
+                "PacerCore", "PacerLimits", "PacerStorage", "PacerSQLite",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -105,12 +109,12 @@ let package = Package(
             ],
             swiftSettings: strict),
         // What operators see and do: the JSON views (status, calls, one call) the commands and the dashboard share.
-        .target(name: "PacerOperations", dependencies: ["PacerCore", "PacerStore"], swiftSettings: strict),
+        .target(name: "PacerOperations", dependencies: ["PacerCore", "PacerLimits", "PacerStorage"], swiftSettings: strict),
         // `pacer web`: the dashboard (Hummingbird, one embedded page) and its JSON API.
         .target(
             name: "PacerWeb",
             dependencies: [
-                "PacerCore", "PacerStore", "PacerJobs", "PacerQueue", "PacerOperations", "PacerRunner",
+                "PacerCore", "PacerStorage", "PacerJobs", "PacerQueue", "PacerOperations", "PacerRunner",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -121,7 +125,8 @@ let package = Package(
         .target(
             name: "PacerCLI",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore", "PacerProviders", "PacerEmulator", "PacerRunner", "PacerQueue",
+                "PacerCore", "PacerLimits", "PacerJobs", "PacerStorage", "PacerSQLite", "PacerProviders", "PacerEmulator",
+                "PacerRunner", "PacerQueue",
                 "PacerPostgres", "PacerOperations", "PacerWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -139,18 +144,19 @@ let package = Package(
         .executableTarget(
             name: "PacerBench",
             dependencies: [
-                "PacerCore", "PacerJobs", "PacerStore", "PacerQueue", "PacerRunner", "PacerEmulator", "PacerProviders",
+                "PacerCore", "PacerLimits", "PacerJobs", "PacerStorage", "PacerSQLite", "PacerQueue", "PacerRunner",
+                "PacerEmulator", "PacerProviders",
                 "PacerPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         // Helpers shared by the test targets (temporary folders, the repository's location).
-        .target(name: "PacerTestSupport", dependencies: ["PacerStore", "PacerPostgres"], path: "Tests/PacerTestSupport",
+        .target(name: "PacerTestSupport", dependencies: ["PacerStorage", "PacerSQLite", "PacerPostgres"], path: "Tests/PacerTestSupport",
                 swiftSettings: strict),
         // glibc's allocator statistics, for the memory regression test (bytes in use, not RSS).
         .target(name: "CMallocInfo", path: "Tests/CMallocInfo"),
-        .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore"], swiftSettings: strict),
+        .testTarget(name: "PacerCoreTests", dependencies: ["PacerCore", "PacerLimits"], swiftSettings: strict),
         .testTarget(name: "PacerProvidersTests", dependencies: ["PacerProviders"], swiftSettings: strict),
         .testTarget(
             name: "PacerEmulatorTests",
@@ -158,23 +164,23 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerRunnerTests",
-            dependencies: ["PacerRunner", "PacerEmulator", "PacerStore", "PacerPostgres", "PacerProviders", "PacerTestSupport", "pacer",
+            dependencies: ["PacerRunner", "PacerEmulator", "PacerStorage", "PacerSQLite", "PacerPostgres", "PacerProviders", "PacerTestSupport", "pacer",
                            "CMallocInfo",
                            "PacerCLI", .product(name: "GRDB", package: "GRDB.swift"),
                            .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: strict),
         .testTarget(
             name: "PacerWebTests",
-            dependencies: ["PacerWeb", "PacerStore", "PacerPostgres", "PacerOperations", "PacerTestSupport", "pacer"],
+            dependencies: ["PacerWeb", "PacerStorage", "PacerSQLite", "PacerPostgres", "PacerOperations", "PacerTestSupport", "pacer"],
             swiftSettings: strict),
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PacerStoreTests",
-            dependencies: ["PacerStore", "PacerPostgres", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PacerStorage", "PacerSQLite", "PacerPostgres", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",
-            dependencies: ["PacerCLI", "PacerQueue", "PacerStore", "PacerPostgres", "PacerRunner", "PacerJobs", "PacerOperations",
+            dependencies: ["PacerCLI", "PacerQueue", "PacerStorage", "PacerSQLite", "PacerPostgres", "PacerRunner", "PacerJobs", "PacerOperations",
                            "PacerTestSupport", "pacer", "PacerFuzz",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Regenerates Sources/PacerStore/EmbeddedMigrations.swift from migrations/*.sql (and
+# Regenerates Sources/PacerSQLite/EmbeddedMigrations.swift from migrations/*.sql (and
 # Sources/PacerPostgres/PostgresMigrations.swift from migrations/postgres/*.sql), so the binary carries its
 # schema. A test (MigrationFilesTests) fails when the two differ: run this after adding a migration.
 set -euo pipefail
@@ -25,5 +25,5 @@ out=$2
 mv "$out.tmp" "$out"
 echo "wrote $out"
 }
-embed migrations Sources/PacerStore/EmbeddedMigrations.swift EmbeddedMigrations
+embed migrations Sources/PacerSQLite/EmbeddedMigrations.swift EmbeddedMigrations
 embed migrations/postgres Sources/PacerPostgres/PostgresMigrations.swift PostgresMigrations

@@ -2,7 +2,8 @@ import Foundation
 import GRDBSQLite
 import PacerQueue
 import PacerCore
-import PacerStore
+import PacerStorage
+import PacerSQLite
 
 /// `pacer enqueue` of a job fanned out over a text items file, next to a raw batched SQLite insert of the same
 /// rows into the same schema, in the same process and run. Pacer's pass runs first so that the peak RSS the

@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PacerCore
 import PacerEmulator
-import PacerStore
+import PacerStorage
 
 /// Pacing that reads the provider, against the in-process emulator on 127.0.0.1. "Ideal" is the measure:
 /// calls ÷ the limit (50 calls at 10/1s: 5 s), as its own figure for today's runner shows (0.98× for 300 calls at

@@ -2,7 +2,7 @@ import Foundation
 import PacerCore
 import PacerPostgres
 import PacerQueue
-import PacerStore
+import PacerStorage
 
 /// Pacer on PostgreSQL, with SQLite's figures from the same run beside them (`scripts/with-postgres.sh` starts a
 /// throwaway server; or set `PACER_BENCH_POSTGRES` to a server of yours):

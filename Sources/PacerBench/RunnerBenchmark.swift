@@ -5,7 +5,8 @@ import PacerEmulator
 import PacerProviders
 import PacerRunner
 import PacerPostgres
-import PacerStore
+import PacerStorage
+import PacerSQLite
 
 /// The runner against the in-process emulator on 127.0.0.1, all figures from one run:
 /// - utilization (achieved rate / N/W) and violations for 1 and 3 `pacer run` processes;

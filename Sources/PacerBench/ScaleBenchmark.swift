@@ -4,7 +4,7 @@ import PacerCore
 import PacerEmulator
 import PacerProviders
 import PacerRunner
-import PacerStore
+import PacerStorage
 
 /// Pacer at scale, against the in-process emulator on 127.0.0.1 with `pacer run` as a child process:
 /// 1. memory: one account, `calls` queued calls (1,000,000 by default), a limit that never binds; RSS every 5 s;

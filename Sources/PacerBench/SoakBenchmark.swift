@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PacerCore
 import PacerEmulator
-import PacerStore
+import PacerStorage
 
 /// `pacer-bench soak` (run by scripts/soak.sh; minutes, not part of `swift test`): the emulator with faults on
 /// every provider, 5,000 calls over 8 accounts (one in five an order that must never be sent twice), three

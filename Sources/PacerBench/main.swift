@@ -1,6 +1,6 @@
 import Foundation
 import PacerCore
-import PacerStore
+import PacerStorage
 
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
 // Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),

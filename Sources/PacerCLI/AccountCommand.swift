@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import PacerCore
-import PacerStore
+import PacerStorage
 
 struct AccountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,7 +3,7 @@ import Foundation
 import PacerCore
 import PacerProviders
 import PacerRunner
-import PacerStore
+import PacerStorage
 
 /// `pacer call`: one signed call, printed as the provider answered it and classified; `--dry-run` prints the
 /// exact request instead. The tool for "invalid signature": fix `--at` and `--nonce` and compare byte for byte.

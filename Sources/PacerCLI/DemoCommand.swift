@@ -5,7 +5,8 @@ import PacerQueue
 import PacerEmulator
 import PacerRunner
 import PacerOperations
-import PacerStore
+import PacerStorage
+import PacerSQLite
 
 /// `pacer demo`: Pacer's main job on the embedded default, offline and with no credentials. It starts the local
 /// emulator in-process on a free loopback port, registers the demo accounts against it, enqueues every example in

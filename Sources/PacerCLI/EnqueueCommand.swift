@@ -2,7 +2,7 @@ import ArgumentParser
 import PacerCore
 import PacerJobs
 import PacerQueue
-import PacerStore
+import PacerStorage
 
 struct EnqueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

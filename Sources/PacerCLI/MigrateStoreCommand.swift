@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import PacerPostgres
 import PacerRunner
-import PacerStore
+import PacerStorage
 
 /// `pacer migrate-store --from PATH --to postgres://...`: moves accounts, schedules and unfinished runs from an
 /// SQLite database to PostgreSQL (see `StoreMover`).

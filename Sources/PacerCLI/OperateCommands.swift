@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import PacerCore
 import PacerOperations
-import PacerStore
+import PacerStorage
 
 /// `pacer show CALL`: one call's request, state, result and every try.
 struct ShowCommand: ParsableCommand {

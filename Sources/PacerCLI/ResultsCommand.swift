@@ -3,7 +3,7 @@ import CSV
 import Foundation
 import PacerCore
 import PacerOperations
-import PacerStore
+import PacerStorage
 
 struct ResultsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -4,7 +4,7 @@ import PacerCore
 import PacerJobs
 import PacerQueue
 import PacerOperations
-import PacerStore
+import PacerStorage
 
 /// `pacer schedule add|list|remove`: recurring jobs, ticked by `pacer run` without --drain.
 struct ScheduleCommand: ParsableCommand {

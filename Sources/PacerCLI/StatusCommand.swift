@@ -2,7 +2,7 @@ import Foundation
 import ArgumentParser
 import PacerCore
 import PacerOperations
-import PacerStore
+import PacerStorage
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,7 +1,8 @@
 import ArgumentParser
 import Foundation
 import PacerPostgres
-import PacerStore
+import PacerStorage
+import PacerSQLite
 
 /// `--db PATH|URL`, shared by every subcommand: default `$PACER_DB`, else `./pacer.sqlite`. A path (or
 /// `sqlite:PATH`) is an SQLite database (one machine); `postgres://USER@HOST:PORT/DB` is a PostgreSQL database shared by several machines

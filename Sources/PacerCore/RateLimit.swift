@@ -19,10 +19,18 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
         self.init(count: count, windowMilliseconds: window)
     }
 
-    /// How long a spent token stays spent: the window plus a safety margin (`WindowBudget.defaultMargin` unless
-    /// one is given).
+    /// How long a spent token stays spent: the window plus a safety margin (`defaultMargin` unless one is given).
     public func bucketWindowMilliseconds(margin: Int64? = nil) -> Int64 {
-        windowMilliseconds + (margin ?? WindowBudget.defaultMargin(windowMilliseconds: windowMilliseconds))
+        windowMilliseconds + (margin ?? Self.defaultMargin(windowMilliseconds: windowMilliseconds))
+    }
+
+    /// The default safety margin for a window: 0.5% of it, at least 1 ms and at most 100 ms.
+    ///
+    /// Small, because the runner already holds each token from the moment the provider's answer arrives (the
+    /// provider saw the request before that), so dispatch jitter is covered without it. What remains is a request
+    /// still unanswered a whole window later; `pacer run --margin` widens the margin for slow or distant APIs.
+    public static func defaultMargin(windowMilliseconds: Int64) -> Int64 {
+        min(max(windowMilliseconds / 200, 1), 100)
     }
 
     public var description: String { "\(count)/\(DurationText.format(milliseconds: windowMilliseconds))" }

@@ -1,5 +1,5 @@
 import PacerCore
-import PacerStore
+import PacerStorage
 
 /// One call as `pacer show --json` and `GET /api/calls/ID` give it, and a run's calls as `GET /api/runs/ID/calls`
 /// pages them (Contract 3's shapes). Stored JSON text (params, a payload) is embedded as JSON, not as a string.

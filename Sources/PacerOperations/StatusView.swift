@@ -1,6 +1,6 @@
 import Foundation
 import PacerCore
-import PacerStore
+import PacerStorage
 
 /// Each account's limiter as a token bucket: capacity (the limit, or less while paced down after rate-limit
 /// answers), tokens spent in the current window (each returns one window after it was spent), cool-down.

@@ -2,7 +2,7 @@ import Dispatch
 import Logging
 import NIOCore
 import NIOPosix
-import PacerStore
+import PacerStorage
 import PostgresNIO
 import Synchronization
 

@@ -1,6 +1,6 @@
 import Foundation
 import NIOSSL
-import PacerStore
+import PacerStorage
 import PostgresNIO
 
 /// Where the database is and how to reach it, from a libpq-style URL:

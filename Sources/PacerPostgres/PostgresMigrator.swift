@@ -1,5 +1,5 @@
 import Foundation
-import PacerStore
+import PacerStorage
 import PostgresNIO
 
 /// Applies the embedded PostgreSQL migrations in order, each recorded in `pacer_migrations`.

@@ -1,5 +1,5 @@
 import PacerCore
-import PacerStore
+import PacerStorage
 import PostgresNIO
 
 /// Accounts and schedules.

@@ -1,6 +1,6 @@
 import Foundation
 import PacerCore
-import PacerStore
+import PacerStorage
 import PostgresNIO
 
 /// Operating runs: one call's detail, a run's calls page by page, retry, cancel, prune (the SQLite store's rules).

@@ -1,5 +1,5 @@
 import PacerCore
-import PacerStore
+import PacerStorage
 import PostgresNIO
 
 /// Enqueueing runs and their calls.

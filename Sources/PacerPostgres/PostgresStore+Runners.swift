@@ -1,6 +1,7 @@
 import PacerCore
-import PacerStore
+import PacerStorage
 import PostgresNIO
+import PacerLimits
 
 /// Runners, leases, claims and recovery.
 extension PostgresStore {

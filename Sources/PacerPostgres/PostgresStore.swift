@@ -3,7 +3,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import PacerCore
-import PacerStore
+import PacerStorage
 import PostgresNIO
 import Synchronization
 

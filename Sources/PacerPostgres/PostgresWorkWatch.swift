@@ -1,7 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
-import PacerStore
+import PacerStorage
 import PostgresNIO
 
 /// `LISTEN pacer_work` on a connection of its own. Every transaction that makes calls runnable (enqueue, a retry,

@@ -1,8 +1,10 @@
 import Foundation
 import GRDB
 import PacerCore
-import PacerStore
+import PacerStorage
 import PostgresNIO
+import PacerSQLite
+import PacerLimits
 
 /// `pacer migrate-store`: moves a user's setup from an SQLite database to PostgreSQL, for a user who outgrows
 /// one machine.

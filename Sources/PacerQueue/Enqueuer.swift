@@ -2,7 +2,7 @@ import Foundation
 import PacerCore
 import PacerJobs
 import PacerProviders
-import PacerStore
+import PacerStorage
 
 /// `pacer enqueue`: validate every job file, then queue them all in one transaction.
 ///

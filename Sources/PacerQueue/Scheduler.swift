@@ -1,7 +1,7 @@
 import Foundation
 import PacerCore
 import PacerJobs
-import PacerStore
+import PacerStorage
 
 /// Turns registered schedules into runs. `pacer run` (without --drain) calls `tick(now:)` every poll; any number
 /// of runners may do so at once: a run is keyed by job and tick in the database, so each tick is enqueued at most

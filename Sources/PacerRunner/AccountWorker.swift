@@ -2,8 +2,9 @@ import Foundation
 import Logging
 import PacerCore
 import PacerProviders
-import PacerStore
+import PacerStorage
 import Synchronization
+import PacerLimits
 
 /// Drives one account: claims its due calls, spends the shared limiter's tokens for them (the next share while
 /// the current requests travel), signs each right before it leaves, sends, classifies, and hands the outcome to

@@ -1,4 +1,4 @@
-import PacerStore
+import PacerStorage
 
 /// Collects finished tries and writes them in batches: one transaction per batch instead of per call is what
 /// lets a runner keep up with a fast provider. A batch is written when it reaches `batchSize`, or by the runner's

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import PacerCore
-import PacerStore
+import PacerStorage
 import Synchronization
 
 /// Progress for people: per account, done/total, the current rate, an ETA and cool-downs. On a terminal it

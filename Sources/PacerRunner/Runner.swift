@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import PacerCore
 import PacerProviders
-import PacerStore
+import PacerStorage
 import Synchronization
 
 /// `pacer run`: one worker per account, a shared in-flight bound, a heartbeat that keeps leases alive and

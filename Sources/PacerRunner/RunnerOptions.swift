@@ -8,7 +8,7 @@ public struct RunnerOptions: Sendable {
     public var maxSeconds: Double?
     /// Only these accounts; `nil` for all.
     public var accounts: [String]?
-    /// Added to every window against network jitter; `nil` for `WindowBudget.defaultMargin`.
+    /// Added to every window against network jitter; `nil` for `RateLimit.defaultMargin`.
     public var marginMilliseconds: Int64?
     /// How long a claim holds without a heartbeat. Long enough to ride out a slow request; dead runners on this
     /// host are found sooner by their process id, and elsewhere by a stale heartbeat.

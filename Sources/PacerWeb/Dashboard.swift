@@ -7,7 +7,7 @@ import PacerJobs
 import PacerOperations
 import PacerQueue
 import PacerRunner
-import PacerStore
+import PacerStorage
 
 /// `pacer web`: the dashboard (one embedded page, no build step, no CDN) and its JSON API, which mirrors the
 /// commands (`status --json`, `show --json`, `retry`, `cancel`, `account resume`) with the same shapes.

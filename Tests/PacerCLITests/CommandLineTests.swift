@@ -1,10 +1,11 @@
 import Foundation
 import PacerCore
 import PacerOperations
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
+import PacerSQLite
 
 @Suite(.serialized) struct CommandLineTests {
     let dir = TempDir()

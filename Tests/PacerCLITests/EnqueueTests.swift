@@ -2,11 +2,12 @@ import GRDB
 import Foundation
 import PacerCore
 import PacerJobs
-@testable import PacerStore
+@testable import PacerStorage
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
 @testable import PacerQueue
+import PacerSQLite
 
 @Suite struct EnqueueTests {
     let dir = TempDir()

@@ -1,11 +1,12 @@
 import Foundation
 import PacerCore
 import PacerJobs
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
 @testable import PacerQueue
+import PacerSQLite
 
 /// Jobs over many accounts (Contract 3): `accounts:` names and globs, items routed by `account: "{{item.account}}"`,
 /// and the `{{account}}` placeholder.

@@ -2,10 +2,11 @@ import Foundation
 import PacerCore
 import PacerPostgres
 import PacerRunner
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
+import PacerSQLite
 
 /// `pacer migrate-store`: an SQLite user's setup moves to PostgreSQL, all or nothing, and the old file sends
 /// nothing afterwards.

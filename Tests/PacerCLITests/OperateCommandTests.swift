@@ -2,7 +2,7 @@ import Foundation
 import PacerCore
 import PacerOperations
 import PacerPostgres
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
 

@@ -2,11 +2,12 @@ import Foundation
 import PacerCore
 import PacerJobs
 import PacerOperations
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
 @testable import PacerCLI
 @testable import PacerQueue
+import PacerSQLite
 
 /// Schedules with an injected clock: no test here waits for a minute to pass.
 @Suite struct SchedulerTests {

@@ -1,5 +1,6 @@
 import Testing
 @testable import PacerCore
+@testable import PacerLimits
 
 @Suite struct WindowBudgetTests {
     let budget = WindowBudget(capacity: 10, windowMilliseconds: 1_000)
@@ -79,9 +80,9 @@ import Testing
     }
 
     @Test func defaultMarginIsHalfAPercentBounded() {
-        #expect(WindowBudget.defaultMargin(windowMilliseconds: 1_000) == 5)
-        #expect(WindowBudget.defaultMargin(windowMilliseconds: 30_000) == 100)
-        #expect(WindowBudget.defaultMargin(windowMilliseconds: 100) == 1)
+        #expect(RateLimit.defaultMargin(windowMilliseconds: 1_000) == 5)
+        #expect(RateLimit.defaultMargin(windowMilliseconds: 30_000) == 100)
+        #expect(RateLimit.defaultMargin(windowMilliseconds: 100) == 1)
     }
 }
 

@@ -1,5 +1,6 @@
 import Testing
 @testable import PacerCore
+@testable import PacerLimits
 
 /// `Pacing` against a simulated provider, over fixed instants: a strict sliding window whose limit may differ from
 /// the configured one, change over time, be shared with another client, or refuse at random (noise). The client

@@ -3,7 +3,7 @@ import PacerCore
 import PacerEmulator
 import PacerTestSupport
 import Testing
-@testable import PacerStore
+@testable import PacerStorage
 
 /// Everything at once on one SQLite file, as cron and an operator would do it: four `pacer run`, an `enqueue` of
 /// 100,000 calls and `status` in a loop. Bounded: the runners stop after 14 s, the loop after 12 s.

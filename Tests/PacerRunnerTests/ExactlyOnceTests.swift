@@ -3,7 +3,7 @@ import PacerCore
 import PacerEmulator
 import PacerTestSupport
 import Testing
-@testable import PacerStore
+@testable import PacerStorage
 
 /// `{{key}}` end to end (issue: exactly once for orders): keyed orders on the three providers that deduplicate,
 /// against an emulator that loses answers after doing the work, answers 504 after doing it, and a runner that is

@@ -3,9 +3,10 @@ import PacerCore
 import PacerEmulator
 import PacerProviders
 import PacerRunner
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
+import PacerSQLite
 
 /// Fairness at 1,000 accounts: one account with a long queue must not starve 999 quiet ones.
 @Suite(.serialized) struct FairnessAtScaleTests {

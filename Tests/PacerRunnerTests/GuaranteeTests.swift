@@ -7,7 +7,7 @@ import PacerRunner
 import PacerTestSupport
 import Synchronization
 import Testing
-@testable import PacerStore
+@testable import PacerStorage
 
 /// The rules of DESIGN.md under adversity, against the emulator on 127.0.0.1: slow request paths, paused and
 /// blocked runners, slow accounts, unreadable credentials. Every run is bounded by --max-seconds and every wait

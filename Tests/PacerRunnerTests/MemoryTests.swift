@@ -4,7 +4,7 @@ import PacerCore
 import PacerEmulator
 import PacerProviders
 import PacerRunner
-import PacerStore
+import PacerStorage
 import Testing
 
 /// Memory stays flat: nothing is kept per finished call. Measured as the bytes the allocator has handed out and

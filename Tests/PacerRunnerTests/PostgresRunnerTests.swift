@@ -4,7 +4,7 @@ import PacerEmulator
 @testable import PacerPostgres
 import PacerProviders
 import PacerRunner
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Synchronization
 import Testing

@@ -4,7 +4,7 @@ import PacerEmulator
 import PacerProviders
 import PacerRunner
 import PacerPostgres
-@testable import PacerStore
+@testable import PacerStorage
 import PacerTestSupport
 
 /// An emulator on 127.0.0.1, a fresh database with one account per provider pointing at it, and helpers to queue
@@ -169,3 +169,4 @@ final class RunnerHarness: @unchecked Sendable {
 }
 
 import GRDB
+import PacerSQLite

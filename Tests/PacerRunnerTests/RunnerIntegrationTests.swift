@@ -7,7 +7,7 @@ import PacerRunner
 import PacerTestSupport
 import Synchronization
 import Testing
-@testable import PacerStore
+@testable import PacerStorage
 
 /// The runner against the emulator on 127.0.0.1, with fast limits (50/1s). Every run is bounded by --max-seconds
 /// and every wait below by a deadline.

@@ -1,6 +1,6 @@
 import Foundation
 import PacerCore
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Synchronization
 import Testing

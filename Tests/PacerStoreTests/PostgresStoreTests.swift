@@ -1,7 +1,7 @@
 import Foundation
 import PacerCore
 @testable import PacerPostgres
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import Testing
 

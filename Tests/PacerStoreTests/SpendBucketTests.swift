@@ -1,6 +1,7 @@
 import PacerCore
-import PacerStore
+import PacerStorage
 import Testing
+import PacerLimits
 
 /// The spend decision both stores share, over fixed instants: which calls go now, and when to look again.
 @Suite struct SpendBucketTests {

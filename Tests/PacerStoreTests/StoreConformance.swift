@@ -1,6 +1,7 @@
 import PacerCore
-import PacerStore
+import PacerStorage
 import Testing
+import PacerLimits
 
 /// The behaviour every `PacerStore` must have. Each implementation's test suite runs all of these against a
 /// fresh store of its own kind (today SQLite; a PostgreSQL store would add one suite that calls the same checks).

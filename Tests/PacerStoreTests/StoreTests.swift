@@ -4,7 +4,8 @@ import GRDB
 import PacerCore
 import PacerTestSupport
 import Testing
-@testable import PacerStore
+@testable import PacerStorage
+@testable import PacerSQLite
 
 /// The conformance suite, run against every store: SQLite (the embedded default) and PostgreSQL (the throwaway
 /// server `scripts/with-postgres.sh` starts, or the one `PACER_TEST_POSTGRES` names).

@@ -1,7 +1,8 @@
 import Foundation
 import PacerPostgres
-import PacerStore
-import PacerStore
+import PacerStorage
+import PacerStorage
+import PacerSQLite
 
 /// The test server: `PACER_TEST_POSTGRES` (set by `scripts/with-postgres.sh`), with one new database per store.
 public enum TestPostgres {

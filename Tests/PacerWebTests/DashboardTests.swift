@@ -5,7 +5,7 @@ import FoundationNetworking
 import PacerCore
 import PacerOperations
 import PacerPostgres
-import PacerStore
+import PacerStorage
 import PacerTestSupport
 import PacerWeb
 import Testing

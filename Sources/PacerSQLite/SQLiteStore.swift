@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PacerCore
+import PacerStorage
 
 /// The SQLite implementation of `PacerStore`, on GRDB.
 ///

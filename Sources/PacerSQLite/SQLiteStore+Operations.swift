@@ -1,5 +1,6 @@
 import GRDB
 import PacerCore
+import PacerStorage
 
 /// Operating runs: one call's detail, a run's calls page by page, retry, cancel, prune.
 extension SQLiteStore {

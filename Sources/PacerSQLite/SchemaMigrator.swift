@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PacerStorage
 
 /// Applies the embedded migrations in order, each recorded in `pacer_migrations`.
 ///

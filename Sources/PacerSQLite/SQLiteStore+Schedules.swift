@@ -1,5 +1,6 @@
 import GRDB
 import PacerCore
+import PacerStorage
 
 extension SQLiteStore {
     public func addSchedule(_ schedule: ScheduleRecord) throws {

@@ -1,7 +1,9 @@
 import PacerCore
+import PacerLimits
 
-/// Everything Pacer keeps, behind one narrow protocol. `SQLiteStore` is the implementation today; a PostgreSQL
-/// store would be one more conforming type, checked by the same conformance suite (`StoreConformance` in the tests).
+/// Everything Pacer keeps, behind one protocol: `SQLiteStore` (PacerSQLite, the embedded default) and
+/// `PostgresStore` (PacerPostgres, several machines) conform, checked by one conformance suite (`StoreConformance`
+/// in the tests). This module links no database library.
 ///
 /// Methods are synchronous and each is one transaction: the callers are command-line verbs and runner loops that
 /// already run off the main thread, and a transaction that spans an `await` would hold SQLite's write lock
@@ -48,41 +50,18 @@ public protocol PacerStore: Sendable {
     /// `retrying`, even one whose tries used no attempt (refused for the rate), so it keeps its place.
     func release(_ calls: [Int64], runner: String) throws
 
-    // MARK: Limiter and pacing
-    /// Spends the account's tokens for as many of `calls` (in order) as the window allows, marking each granted
-    /// call dispatched, all in one durable transaction shared by every process (it must survive a power loss, since
-    /// the requests leave right after). `now` is read once the transaction holds the write lock: a time taken
-    /// before waiting for the lock would record sends earlier than they happen. Each spend stays open (holding its
-    /// tokens) until the call's completion settles it. Throws `runnerDeclaredDead` when `runner` is not registered.
-    ///
-    /// Several requests (for different accounts, or the same one) are decided in one transaction, in order, with
-    /// one `now`: the runner gathers the spends of all its accounts into one durable commit (group commit).
-    func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64) throws -> [SpendGrant]
-    /// Writes `completing` (as `complete` would) and then spends `requests`, in one transaction, so that a
-    /// runner's answers ride on the durable commit its spends make anyway. Only where `writesCompletionsWithSpends`
-    /// says so; the extension's default takes no answers.
-    func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64,
-               completing: [Completion]) throws -> [SpendGrant]
-    /// Spends tokens for a call outside the queue (`pacer call`), owned by the registered runner `owner`.
-    func reserve(account: String, weight: Int, owner: String, now: () -> Int64, windowMilliseconds: Int64,
-                 configuredCount: Int) throws -> Reservation
-    /// The answer to a reserved spend arrived at `answeredAt`: its tokens come back a window after that.
-    func settle(spend: Int64, answeredAt: Int64) throws
-    func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64, configuredCount: Int) throws -> AccountPacing
-    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`: what the window held before that call is
-    /// evidence of the provider's real limit, weighed against what the runner saw the provider accept lately
-    /// (`accepted`, see `Pacing.rateLimited`).
-    func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
-                         retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
-                         accepted: AcceptedPeak.Evidence?) throws
-    /// The provider accepted `call`, sent as a cool-down's probe (`SpendGrant.probe`): the cool-down ends.
-    func probeAccepted(account: String, call: Int64, nowMilliseconds: Int64, configuredCount: Int) throws
-    /// The provider stated its limit and what is left of it (KuCoin's `gw-ratelimit-*` headers): a limit below
-    /// the configured one becomes the ceiling at once, and when the provider has less left than we think, the
-    /// difference is held as spent until its reset (another client uses the same key).
-    func recordQuota(account: String, _ quota: ProviderQuota, nowMilliseconds: Int64, windowMilliseconds: Int64,
-                     configuredCount: Int) throws
-    func setClockOffset(account: String, milliseconds: Int64) throws
+    // MARK: Limiter
+    /// Runs `body` in one transaction whose limiter writes on `accounts` are serialised with every other
+    /// process's (SQLite's write lock; PostgreSQL's advisory locks, taken in one statement in name order). With
+    /// `runner`, throws `runnerDeclaredDead` when it is not registered. The limiter's rules are written once, over
+    /// these rows (`Limiter.swift`): `spend`, `reserve`, `settle`, `pacing`, `recordRateLimit`, `probeAccepted`,
+    /// `recordQuota`, `setClockOffset`.
+    func limiterTransaction<T>(accounts: [String], runner: String?, access: LimiterAccess,
+                               _ body: (any LimiterRows) throws -> T) throws -> T
+    /// Whether `spend(_:runner:now:completing:)` should be handed the runner's answers, to write them in the
+    /// spends' own transaction. SQLite: yes (a commit there is a lock and an fsync, whatever it holds).
+    /// PostgreSQL: no (its cost is round trips, and answers would hold the accounts' locks for theirs).
+    var writesCompletionsWithSpends: Bool { get }
     @discardableResult
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool
     func resumeAccount(_ name: String) throws
@@ -143,39 +122,9 @@ extension PacerStore {
                   leaseUntil: leaseUntil)[0].calls
     }
 
-    /// A rate-limit answer weighed without the runner's accepted fills (`pacer call`, tests).
-    public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
-                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int) throws {
-        try recordRateLimit(account: account, call: call, runner: runner, sentAt: sentAt,
-                            nowMilliseconds: nowMilliseconds, retryAfterMilliseconds: retryAfterMilliseconds,
-                            windowMilliseconds: windowMilliseconds, configuredCount: configuredCount,
-                            accepted: nil)
-    }
-
     /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the
     /// caller's: runners then hand it their instants moved onto that clock. False for SQLite.
     public var keepsItsOwnClock: Bool { false }
-
-    /// Whether `spend(_:runner:now:completing:)` writes the completions in the spends' own transaction. SQLite
-    /// does: a commit there is a lock and an fsync, whatever it holds. PostgreSQL keeps its own batches, whose
-    /// cost is round trips.
-    public var writesCompletionsWithSpends: Bool { false }
-
-    /// Not for answers: written in a transaction of their own, a failure of the spends after them would have the
-    /// caller write them twice. A store that takes answers here implements this method and
-    /// `writesCompletionsWithSpends`.
-    public func spend(_ requests: [SpendRequest], runner: String, now: () -> Int64,
-                      completing: [Completion]) throws -> [SpendGrant] {
-        precondition(completing.isEmpty, "this store does not write answers with its spends")
-        return try spend(requests, runner: runner, now: now)
-    }
-
-    /// One account's spend (see `spend(_:runner:now:)`).
-    public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
-                      windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
-        try spend([SpendRequest(account: account, calls: calls, windowMilliseconds: windowMilliseconds,
-                                configuredCount: configuredCount)], runner: runner, now: now)[0]
-    }
 }
 
 /// A run to queue. `produceCalls` is called inside the store's transaction and hands each call to `emit`;

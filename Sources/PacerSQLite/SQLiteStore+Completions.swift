@@ -1,5 +1,6 @@
 import GRDB
 import PacerCore
+import PacerStorage
 
 /// Account pauses, completions and the queue snapshot.
 extension SQLiteStore {

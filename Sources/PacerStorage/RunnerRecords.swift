@@ -1,4 +1,5 @@
 import PacerCore
+import PacerLimits
 
 /// A running `pacer run` process.
 public struct RunnerIdentity: Sendable, Equatable {

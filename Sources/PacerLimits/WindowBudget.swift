@@ -82,13 +82,4 @@ public struct WindowBudget: Sendable, Equatable {
     public static func keepSettledMilliseconds(windowMilliseconds: Int64) -> Int64 {
         max(2 * windowMilliseconds, 60_000)
     }
-
-    /// The default safety margin for a window: 0.5% of it, at least 1 ms and at most 100 ms.
-    ///
-    /// Small, because the runner already holds each token from the moment the provider's answer arrives (the
-    /// provider saw the request before that), so dispatch jitter is covered without it. What remains is a request
-    /// still unanswered a whole window later; `pacer run --margin` widens the margin for slow or distant APIs.
-    public static func defaultMargin(windowMilliseconds: Int64) -> Int64 {
-        min(max(windowMilliseconds / 200, 1), 100)
-    }
 }

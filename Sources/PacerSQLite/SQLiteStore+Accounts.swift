@@ -1,5 +1,6 @@
 import GRDB
 import PacerCore
+import PacerStorage
 
 extension SQLiteStore {
     public func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {

@@ -1,5 +1,6 @@
 import GRDB
 import PacerCore
+import PacerStorage
 
 extension SQLiteStore {
     public func resultSummary(run: Int64?, slowest: Int, failures: Int) throws -> ResultSummary {

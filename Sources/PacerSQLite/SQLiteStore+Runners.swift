@@ -1,5 +1,7 @@
 import GRDB
 import PacerCore
+import PacerStorage
+import PacerLimits
 
 /// Runners, leases and recovery.
 extension SQLiteStore {
