@@ -247,6 +247,30 @@ struct StoreConformance {
                 .spentInWindow == 3)
     }
 
+    /// One spend over several accounts, one of them twice: each account against its own window, and the second
+    /// request of an account sees the first one's calls as spent (they are written with the batch).
+    func oneSpendServesSeveralAccounts() throws {
+        let store = try storeWithCalls(6)
+        try store.addAccount(Self.account("b"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("j-b", "b"), produceCalls: Self.calls(3))])
+        let mine = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 6)
+            .map { (id: $0.id, weight: 1) }
+        let theirs = try store.claim(account: "b", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 3)
+            .map { (id: $0.id, weight: 1) }
+        let grants = try store.spend([
+            SpendRequest(account: "acct", calls: Array(mine.prefix(3)), windowMilliseconds: 1_000, configuredCount: 5),
+            SpendRequest(account: "b", calls: theirs, windowMilliseconds: 1_000, configuredCount: 5),
+            SpendRequest(account: "acct", calls: Array(mine.suffix(3)), windowMilliseconds: 1_000, configuredCount: 5),
+        ], runner: "r1", now: { 100 })
+        #expect(grants.map(\.granted.count) == [3, 3, 2])
+        #expect(grants.map(\.retryAt) == [nil, nil, 150]) // the five are still open: look again soon
+        #expect(grants.allSatisfy { $0.at == 100 && $0.lost.isEmpty })
+        for (account, spent) in [("acct", 5), ("b", 3)] {
+            #expect(try store.pacing(account: account, nowMilliseconds: 100, windowMilliseconds: 1_000,
+                                     configuredCount: 5).spentInWindow == spent)
+        }
+    }
+
     func reservationsShareTheBucket() throws {
         let store = try storeWithCalls(1)
         var spends: [Int64] = []

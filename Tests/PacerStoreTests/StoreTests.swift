@@ -21,6 +21,7 @@ import Testing
     @Test(arguments: kinds) func removingAnAccountWithRunsNeedsPurge(_ kind: TestDatabase) throws { try kind.conformance(dir).removingAnAccountWithRunsNeedsPurge() }
     @Test(arguments: kinds) func claimsAreExclusive(_ kind: TestDatabase) throws { try kind.conformance(dir).claimsAreExclusive() }
     @Test(arguments: kinds) func spendsRespectTheWindowAndLeases(_ kind: TestDatabase) throws { try kind.conformance(dir).spendsRespectTheWindowAndLeases() }
+    @Test(arguments: kinds) func oneSpendServesSeveralAccounts(_ kind: TestDatabase) throws { try kind.conformance(dir).oneSpendServesSeveralAccounts() }
     @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: TestDatabase) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
     @Test(arguments: kinds) func aCoolDownsProbeEndsIt(_ kind: TestDatabase) throws { try kind.conformance(dir).aCoolDownsProbeEndsIt() }
     @Test(arguments: kinds) func settledAnswersShowARefusalWasNoise(_ kind: TestDatabase) throws { try kind.conformance(dir).settledAnswersShowARefusalWasNoise() }

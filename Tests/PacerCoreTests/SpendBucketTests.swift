@@ -1,5 +1,4 @@
 import PacerCore
-import PacerStorage
 import Testing
 import PacerLimits
 
