@@ -1,6 +1,6 @@
 import ArgumentParser
 
-/// `pacer`: the root of the command line (Contract 1 in DESIGN.md).
+/// `pacer`: the root of the command line (docs/commands.md).
 public struct PacerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "pacer",

@@ -20,7 +20,7 @@ public enum CallKey {
                as: UTF8.self)
     }
 
-    /// DESIGN.md: at most 32 characters of `[A-Za-z0-9-]`.
+    /// The job-file contract (docs/jobs.md): at most 32 characters of `[A-Za-z0-9-]`.
     public static func isValid(_ key: String) -> Bool {
         !key.isEmpty && key.utf8.count <= 32 && key.utf8.allSatisfy { b in
             (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == UInt8(ascii: "-")

@@ -2,7 +2,7 @@ import Foundation
 import PacerCore
 import Yams
 
-/// Reads a job file (Contract 2 in DESIGN.md) into a validated `JobSpec`.
+/// Reads a job file (docs/jobs.md) into a validated `JobSpec`.
 ///
 /// Every error names the file, the line and column, the field and what was expected. Items files are opened here
 /// (and CSV headers read) so that an unreadable file or an unknown column is reported before anything is queued.

@@ -5,7 +5,7 @@ import PacerCore
 ///
 /// `sign = hex(MD5(k=v&k=v... + secretKey))` over every param but `sign`, **sorted by name** in byte order,
 /// values not percent-encoded, the secret appended with no separator. The docs' own example is unsorted and does
-/// not reproduce; Pacer follows the written rule (a decision recorded in PROVIDERS.md).
+/// not reproduce; Pacer follows the written rule (a decision recorded in docs/providers.md).
 public struct BitZ: ProviderAPI {
     public init() {}
     public var provider: Provider { .bitz }
@@ -34,7 +34,7 @@ public struct BitZ: ProviderAPI {
         Wire.md5Hex(signingString(pairs) + secret)
     }
 
-    /// PROVIDERS.md §4. -103 as "timestamp out of window" is a decision.
+    /// The code table (docs/providers.md). -103 as "timestamp out of window" is a decision.
     static let codes: [Int: CodeRule] = [
         -110: CodeRule(.rateLimited),
         -114: CodeRule(.rateLimited), // daily limit: held until the next UTC day (see interpret)

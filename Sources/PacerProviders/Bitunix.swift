@@ -36,7 +36,8 @@ public struct Bitunix: ProviderAPI {
         return Wire.sha256Hex(digest + secret)
     }
 
-    /// PROVIDERS.md §3. 10009 as "request expired" is a decision: the published code is not confirmed.
+    /// The code table (docs/providers.md). 10009 as "request expired" is a decision: the published code is not
+    /// confirmed.
     static let codes: [Int: CodeRule] = [
         10005: CodeRule(.rateLimited), 10006: CodeRule(.rateLimited),
         10007: CodeRule(.clock(escalatesToAuth: true)),
@@ -58,7 +59,7 @@ public struct Bitunix: ProviderAPI {
     /// so the runner confirms it with `lookup` before it calls the order done.
     public func isDuplicateKey(_ outcome: Outcome) -> Bool { outcome.code == "10008" }
 
-    /// `GET /api/v1/futures/trade/get_order_detail?clientId=...` (not in PROVIDERS.md: Bitunix's order-detail
+    /// `GET /api/v1/futures/trade/get_order_detail?clientId=...` (not in the providers specification: Bitunix's order-detail
     /// endpoint, which takes an `orderId` or the client's `clientId`).
     public func lookup(_ request: APIRequest, key: String) -> APIRequest? {
         guard dedupeField(method: request.method, path: request.path) != nil else { return nil }

@@ -27,7 +27,8 @@ public struct Kookeey: ProviderAPI {
         Wire.base64(Array(Wire.hex(Wire.hmacSHA1(key: token, string)).utf8))
     }
 
-    /// PROVIDERS.md §1. Anything not listed is permanent: retrying an unknown refusal only spends quota.
+    /// The code table (docs/providers.md). Anything not listed is permanent: retrying an unknown refusal only
+    /// spends quota.
     static let codes: [Int: CodeRule] = [
         60001: CodeRule(.rateLimited),
         10015: CodeRule(.clock(escalatesToAuth: false)),

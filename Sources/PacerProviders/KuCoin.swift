@@ -51,7 +51,7 @@ public struct KuCoin: ProviderAPI {
     /// The unsigned server-time endpoint, used to correct the clock offset after a 400002.
     public static let serverTimePath = "/api/v1/timestamp"
 
-    /// PROVIDERS.md §2.
+    /// The code table (docs/providers.md).
     static let codes: [String: CodeRule] = [
         "429000": CodeRule(.rateLimited),
         "400002": CodeRule(.clock(escalatesToAuth: false)),

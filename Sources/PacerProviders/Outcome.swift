@@ -1,7 +1,7 @@
 import Foundation
 import PacerCore
 
-/// The scheduler's vocabulary for an answer (see PROVIDERS.md).
+/// The scheduler's vocabulary for an answer (see docs/providers.md).
 public enum Classification: Sendable, Equatable, Hashable {
     case ok
     /// Cool the whole account down; never burns a retry attempt.

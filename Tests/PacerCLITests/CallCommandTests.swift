@@ -3,7 +3,7 @@ import PacerCore
 import PacerTestSupport
 import Testing
 
-/// `pacer call --dry-run --json --at ... --nonce ...` reproduces every vector in PROVIDERS.md byte for byte,
+/// `pacer call --dry-run --json --at ... --nonce ...` reproduces every verified provider vector byte for byte,
 /// run as a user runs it: the built binary, secrets in environment variables and files.
 @Suite(.serialized) struct CallCommandTests {
     let dir = TempDir()

@@ -71,7 +71,7 @@ import Testing
     }
 
     /// One byte changed in the secret, the body or the timestamp: refused with the provider's documented code,
-    /// and classified as PROVIDERS.md says. (KuCoin checks the passphrase, which the secret also signs, first.)
+    /// and classified as the code tables say. (KuCoin checks the passphrase, which the secret also signs, first.)
     @Test(arguments: [
         (Provider.kookeey, ["10059", "10059", "10059"], Classification.clock(escalatesToAuth: true)),
         (.kucoin, ["400004", "400005", "400005"], .auth),

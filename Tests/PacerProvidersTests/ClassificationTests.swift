@@ -2,7 +2,7 @@ import PacerCore
 import Testing
 @testable import PacerProviders
 
-/// Each provider's code table, code by code, against PROVIDERS.md.
+/// Each provider's code table, code by code, against the providers' published tables.
 @Suite struct ClassificationTests {
     static func kookeey(_ code: Int) -> HTTPReply {
         HTTPReply(status: 200, body: #"{"success":\#(code == 0),"data":{"n":1},"msg":"m","code":\#(code)}"#)

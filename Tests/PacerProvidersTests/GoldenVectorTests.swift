@@ -3,7 +3,7 @@ import PacerCore
 import Testing
 @testable import PacerProviders
 
-/// Every verified vector in PROVIDERS.md, plus Bit-Z vectors computed outside Swift (see `BitZVectors`).
+/// Every verified vector of the providers' specifications, plus Bit-Z vectors computed outside Swift (see `BitZVectors`).
 @Suite struct GoldenVectorTests {
     @Test func kookeeySignsHexThenBase64() {
         #expect(Kookeey.signature("g=433&ts=1609430400", token: "1234567ABCDEFG")

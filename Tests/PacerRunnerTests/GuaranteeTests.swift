@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 @testable import PacerStorage
 
-/// The rules of DESIGN.md under adversity, against the emulator on 127.0.0.1: slow request paths, paused and
+/// The rules the runner keeps (docs/running.md) under adversity, against the emulator on 127.0.0.1: slow request paths, paused and
 /// blocked runners, slow accounts, unreadable credentials. Every run is bounded by --max-seconds and every wait
 /// by a deadline.
 @Suite(.serialized) struct GuaranteeTests {

@@ -6,7 +6,7 @@ import PacerProviders
 /// answers `{"status":200,...,"time":secs,"microtime":"...","source":"api"}`.
 struct BitZEmulator: EmulatedAPI {
     var provider: Provider { .bitz }
-    /// Not published; the decision in PROVIDERS.md is 60 s and code -103.
+    /// Not published; the decision recorded in docs/providers.md is 60 s and code -103.
     static let timestampWindowSeconds: Int64 = 60
 
     func envelope(_ status: Int, _ msg: String = "", data: String = "null", now: Int64) -> EmulatorResponse {

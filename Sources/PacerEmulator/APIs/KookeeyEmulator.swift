@@ -4,7 +4,7 @@ import PacerProviders
 /// Kookeey: `GET /<method>?accessid=..&<params>&ts=..&signature=..`, HTTP 200 for every answer.
 struct KookeeyEmulator: EmulatedAPI {
     var provider: Provider { .kookeey }
-    /// Not published; the decision in PROVIDERS.md is 30 s.
+    /// Not published; the decision recorded in docs/providers.md is 30 s.
     static let timestampWindowSeconds: Int64 = 30
 
     func envelope(code: Int, msg: String, data: String = "null") -> EmulatorResponse {
