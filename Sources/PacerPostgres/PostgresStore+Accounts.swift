@@ -43,7 +43,6 @@ extension PostgresStore {
                 }
                 try tx.execute("DELETE FROM runs WHERE account = \(name)")
             }
-            try tx.execute("DELETE FROM limiter_spends WHERE account = \(name)")
             try tx.execute("DELETE FROM accounts WHERE name = \(name)")
         } }
     }

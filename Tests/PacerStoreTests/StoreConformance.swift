@@ -130,6 +130,25 @@ struct StoreConformance {
         #expect(try store.accounts().isEmpty)
     }
 
+    /// The provider's window does not empty when an account is removed here: re-added under the same name (the
+    /// same key), it finds the tokens it spent still held until their window has passed.
+    func aRemovedAccountsSpendsHoldUntilTheirWindowPasses() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 1)
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        guard case .spent(let id) = try store.reserve(account: "acct", weight: 3, owner: "r1", now: { 100 },
+                                                      windowMilliseconds: 1_000, configuredCount: 3) else {
+            Issue.record("an empty bucket must grant a reservation"); return
+        }
+        try store.settle(spend: id, answeredAt: 150)
+        try store.removeAccount(named: "acct", purgeRuns: true)
+        try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 200)
+        #expect(try store.pacing(account: "acct", nowMilliseconds: 200, windowMilliseconds: 1_000, configuredCount: 3)
+                .spentInWindow == 3)
+        #expect(try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 200 }, windowMilliseconds: 1_000,
+                                  configuredCount: 3) == .wait(until: 1_150))
+    }
+
     // MARK: Runner
 
     static func calls(_ n: Int, idempotent: Bool, weight: Int = 1) -> (_ emit: (NewCall) throws -> Void) throws -> Void {

@@ -19,6 +19,7 @@ import Testing
     @Test(arguments: kinds) func manyCallsKeepTheirOrder(_ kind: TestDatabase) throws { try kind.conformance(dir).manyCallsKeepTheirOrder() }
     @Test(arguments: kinds) func resultsInRunAndCallOrder(_ kind: TestDatabase) throws { try kind.conformance(dir).resultsInRunAndCallOrder() }
     @Test(arguments: kinds) func removingAnAccountWithRunsNeedsPurge(_ kind: TestDatabase) throws { try kind.conformance(dir).removingAnAccountWithRunsNeedsPurge() }
+    @Test(arguments: kinds) func aRemovedAccountsSpendsHoldUntilTheirWindowPasses(_ kind: TestDatabase) throws { try kind.conformance(dir).aRemovedAccountsSpendsHoldUntilTheirWindowPasses() }
     @Test(arguments: kinds) func claimsAreExclusive(_ kind: TestDatabase) throws { try kind.conformance(dir).claimsAreExclusive() }
     @Test(arguments: kinds) func spendsRespectTheWindowAndLeases(_ kind: TestDatabase) throws { try kind.conformance(dir).spendsRespectTheWindowAndLeases() }
     @Test(arguments: kinds) func oneSpendServesSeveralAccounts(_ kind: TestDatabase) throws { try kind.conformance(dir).oneSpendServesSeveralAccounts() }
