@@ -20,8 +20,12 @@ public struct SpendBatch {
     public struct Decision: Sendable {
         /// The calls that may leave now, in order (to be marked dispatched and spent).
         public var fitting: [(id: Int64, weight: Int)]
-        /// When the first call that did not fit may be tried (`nil`: all fit).
+        /// When the first call that did not fit may be tried (`nil`: all fit); while a probe goes, the cool-down's
+        /// end (the rest waits for the probe's answer, or the term).
         public var retryAt: Int64?
+        /// When to look again should the probe not go after all (its lease was lost before it was marked): a new
+        /// probe may then be taken at once.
+        public var retryAtWithoutProbe: Int64?
         /// The one fitting call is the cool-down's probe; `probing` is the pacing to save once it is spent.
         public var probing: Pacing?
     }
@@ -51,7 +55,7 @@ public struct SpendBatch {
             switch bucket.coolDownGate(calls, pacing: pacing, now: now) {
             case .wait(let until)?:
                 buckets[want.account] = bucket
-                decisions.append(Decision(fitting: [], retryAt: until, probing: nil))
+                decisions.append(Decision(fitting: [], retryAt: until, retryAtWithoutProbe: until, probing: nil))
                 continue
             case .probe(let call, let taken)?:
                 (calls, probing) = ([call], taken)
@@ -64,13 +68,15 @@ public struct SpendBatch {
             bucket.spent(fitting, at: now)
             spentHere[want.account, default: []] += fitting.map { WindowBudget.Spend(at: now, weight: $0.weight, open: true) }
             buckets[want.account] = bucket
+            let withoutProbe = retryAt
             if let probing, !fitting.isEmpty {
                 pacings[want.account] = probing
-                retryAt = bucket.cooldownUntil // the rest waits for the probe's answer, or the term
+                retryAt = bucket.cooldownUntil
             } else {
                 probing = nil
             }
-            decisions.append(Decision(fitting: fitting, retryAt: retryAt, probing: probing))
+            decisions.append(Decision(fitting: fitting, retryAt: retryAt, retryAtWithoutProbe: withoutProbe,
+                                      probing: probing))
         }
         return decisions
     }

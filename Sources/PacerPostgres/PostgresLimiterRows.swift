@@ -7,8 +7,9 @@ import PostgresNIO
 /// `accounts`: the account row is also locked by enqueues (foreign-key checks), pauses and `account add
 /// --replace`, none of which should queue behind a spend or make one wait; an advisory lock couples only the
 /// limiter's own transactions, is released by the commit (a crashed client cannot leave it held) and is held for
-/// the few statements of one decision. All of a batch's locks are taken in one statement, in name order, so two
-/// runners spending for overlapping accounts cannot deadlock.
+/// the few statements of one decision. All of a batch's locks are taken in one statement, in byte order of the
+/// names (`COLLATE "C"`, whatever the database's collation), so two runners spending for overlapping accounts
+/// cannot deadlock.
 extension PostgresStore {
     public func limiterTransaction<T>(accounts: [String], runner: String?, access: LimiterAccess,
                                       _ body: (any LimiterRows) throws -> T) throws -> T {
@@ -28,7 +29,7 @@ extension PostgresStore {
         guard !names.isEmpty else { return }
         try tx.execute("""
             SELECT count(pg_advisory_xact_lock(hashtextextended('pacer.limiter:' || a, 0)))
-            FROM (SELECT a FROM unnest(\(names)::text[]) AS a ORDER BY a) AS ordered
+            FROM (SELECT a FROM unnest(\(names)::text[]) AS a ORDER BY a COLLATE "C") AS ordered
             """)
     }
 }

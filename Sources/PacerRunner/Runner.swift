@@ -79,7 +79,13 @@ public final class Runner: Sendable {
                 await completions.taken(riding, written: true)
                 return grants
             } catch {
-                await completions.taken(riding, written: false)
+                // Found dead: these answers are still the truth about what the provider did. Written now, before
+                // this runner claims anything again under a new id, they settle what recovery left open.
+                var written = false
+                if (error as? StoreError)?.kind == .runnerDeclaredDead, !riding.isEmpty {
+                    written = (try? await StoreExecutor.run { try store.complete(riding) }) != nil
+                }
+                await completions.taken(riding, written: written)
                 throw error
             }
         }

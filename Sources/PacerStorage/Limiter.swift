@@ -48,7 +48,9 @@ extension PacerStore {
             let grants = zip(requests, decisions).map { request, decision -> SpendGrant in
                 let granted = decision.fitting.map(\.id).filter { marked.contains($0) }
                 if let probing = decision.probing, !granted.isEmpty { probes[request.account] = probing }
-                return SpendGrant(granted: granted, retryAt: decision.retryAt,
+                // A probe whose lease was lost did not go: nothing waits for its answer.
+                let retryAt = decision.probing != nil && granted.isEmpty ? decision.retryAtWithoutProbe : decision.retryAt
+                return SpendGrant(granted: granted, retryAt: retryAt,
                                   lost: decision.fitting.map(\.id).filter { !marked.contains($0) }, at: now,
                                   probe: decision.probing != nil && !granted.isEmpty)
             }
@@ -82,7 +84,7 @@ extension PacerStore {
             case .wait(let until): return .wait(until: until)
             case .send:
                 return .spent(id: try rows.insertSpend(NewSpend(account: account, call: nil, at: now, weight: weight,
-                                                                open: true, owner: owner, sentAt: nil)))
+                                                                open: true, owner: owner, sentAt: now)))
             }
         }
     }

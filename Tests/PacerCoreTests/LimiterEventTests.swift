@@ -48,6 +48,8 @@ import Testing
         #expect(decisions[0].fitting.map(\.id) == [1])
         #expect(decisions[0].probing?.probeCall == 1)
         #expect(decisions[0].retryAt == 5 * second)
+        // Should the probe not go after all (its lease lost), nothing waits for it: a new one may go at once.
+        #expect(decisions[0].retryAtWithoutProbe == nil)
         #expect(decisions[1].fitting.isEmpty)
         #expect(decisions[1].probing == nil)
         // While the probe is out, look again a tenth of a window on.
