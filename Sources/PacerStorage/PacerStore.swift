@@ -59,8 +59,8 @@ public protocol PacerStore: Sendable {
     func limiterTransaction<T>(accounts: [String], runner: String?, access: LimiterAccess,
                                _ body: (any LimiterRows) throws -> T) throws -> T
     /// Whether `spend(_:runner:now:completing:)` should be handed the runner's answers, to write them in the
-    /// spends' own transaction. SQLite: yes (a commit there is a lock and an fsync, whatever it holds).
-    /// PostgreSQL: no (its cost is round trips, and answers would hold the accounts' locks for theirs).
+    /// spends' own transaction (on SQLite a commit is a lock and an fsync, whatever it holds). Both stores say no
+    /// today; see `SQLiteStore.writesCompletionsWithSpends` for the measurement.
     var writesCompletionsWithSpends: Bool { get }
     @discardableResult
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool
