@@ -38,9 +38,6 @@ public struct SpendBatch {
         -> [Decision] {
         var buckets: [String: SpendBucket] = [:]
         var pacings = pacings
-        // What this batch spent so far, per account: not in the store until the batch is written, so added to
-        // the spends the store hands back.
-        var spentHere: [String: [WindowBudget.Spend]] = [:]
         var decisions: [Decision] = []
         for want in wants {
             let window = want.windowMilliseconds
@@ -62,11 +59,8 @@ public struct SpendBatch {
             case nil:
                 break
             }
-            var (fitting, retryAt) = try bucket.plan(calls, now: now) {
-                try readLog(want.account, now - window) + spentHere[want.account, default: []]
-            }
+            var (fitting, retryAt) = try bucket.plan(calls, now: now) { try readLog(want.account, now - window) }
             bucket.spent(fitting, at: now)
-            spentHere[want.account, default: []] += fitting.map { WindowBudget.Spend(at: now, weight: $0.weight, open: true) }
             buckets[want.account] = bucket
             let withoutProbe = retryAt
             if let probing, !fitting.isEmpty {

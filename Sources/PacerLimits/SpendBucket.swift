@@ -7,6 +7,9 @@ public struct SpendBucket: Sendable {
     public var cooldownUntil: Int64?
     public var held: Int
     public var log: [WindowBudget.Spend]?
+    /// What this bucket granted before its log was read: not in the store until the caller writes the batch, so
+    /// added to the spends the store hands back when the log is read.
+    private var unwritten: [WindowBudget.Spend] = []
 
     public init(budget: WindowBudget, cooldownUntil: Int64?, held: Int) {
         self.budget = budget
@@ -24,7 +27,7 @@ public struct SpendBucket: Sendable {
         var held = self.held
         for call in calls {
             if held + call.weight > budget.capacity {
-                if log == nil { log = try readLog() }
+                if log == nil { log = try readLog() + unwritten }
                 let chosen = fitting.map { WindowBudget.Spend(at: now, weight: $0.weight, open: true) }
                 if case .wait(let until) = budget.decide(weight: call.weight, now: now, log: log! + chosen) {
                     return (fitting, until)
@@ -53,9 +56,10 @@ public struct SpendBucket: Sendable {
         return .probe(call: first, pacing: pacing)
     }
 
-    /// Records the calls whose spends were written (open, at `now`).
+    /// Records the calls granted (open, at `now`), whether or not their spends are written yet.
     public mutating func spent(_ calls: [(id: Int64, weight: Int)], at now: Int64) {
         held += calls.reduce(0) { $0 + $1.weight }
-        log?.append(contentsOf: calls.map { .init(at: now, weight: $0.weight, open: true) })
+        let spends = calls.map { WindowBudget.Spend(at: now, weight: $0.weight, open: true) }
+        if log != nil { log!.append(contentsOf: spends) } else { unwritten.append(contentsOf: spends) }
     }
 }

@@ -20,10 +20,6 @@ extension PostgresStore {
         }
     }
 
-    /// Answers are written in batches of their own: on a server, riding on the spends would hold the accounts'
-    /// locks for their round trips.
-    public var writesCompletionsWithSpends: Bool { false }
-
     static func lockLimiter(_ tx: PostgresTransaction, accounts: [String]) throws {
         let names = Array(Set(accounts)).sorted()
         guard !names.isEmpty else { return }
@@ -175,9 +171,5 @@ struct PostgresLimiterRows: LimiterRows {
             WHERE account = \(account) AND at > \(after) AND at <= \(through) AND NOT open AND accepted
             ORDER BY at
             """).map { (try $0.get("at", as: Int64.self), try $0.get("weight", as: Int.self)) }
-    }
-
-    func complete(_ completions: [Completion]) throws {
-        try tx.store.complete(tx, completions)
     }
 }

@@ -6,52 +6,48 @@ import PostgresNIO
 extension PostgresStore {
     public func complete(_ completions: [Completion]) throws {
         guard !completions.isEmpty else { return }
-        try transaction { tx in try complete(tx, completions) }
-    }
-
-    /// Writes `completions` in the caller's transaction.
-    func complete(_ tx: PostgresTransaction, _ completions: [Completion]) throws {
-        guard !completions.isEmpty else { return }
-        let serverNow = try tx.now(caller: completions.map(\.finishedAt).max() ?? 0).now
-        // Runners hand their instants on the store's clock (they measure its offset at each heartbeat, erring
-        // late). An answer cannot have come after now: a later instant is taken as now.
-        let batch = completions.map { original -> Completion in
-            var c = original
-            if clockSource == .database {
-                c.finishedAt = min(c.finishedAt, serverNow)
-                c.startedAt = min(c.startedAt, c.finishedAt)
+        try transaction { tx in
+            let serverNow = try tx.now(caller: completions.map(\.finishedAt).max() ?? 0).now
+            // Runners hand their instants on the store's clock (they measure its offset at each heartbeat, erring
+            // late). An answer cannot have come after now: a later instant is taken as now.
+            let batch = completions.map { original -> Completion in
+                var c = original
+                if clockSource == .database {
+                    c.finishedAt = min(c.finishedAt, serverNow)
+                    c.startedAt = min(c.startedAt, c.finishedAt)
+                }
+                return c
             }
-            return c
-        }
-        // A few set-based statements for the whole batch (round trips, not rows, are what cost on a server).
-        // Each call appears once in a batch (a call's next try is claimed only after this one is written);
-        // should one appear twice, the batch is written in stretches where each call appears once, in order,
-        // so the later answer finds the earlier one's outcome as it would row by row.
-        var requeued: [Int64] = []
-        for stretch in Self.stretchesOfDistinctCalls(batch) {
-            let moved = try Self.moveOn(tx, stretch)
-            for c in stretch {
-                if moved.contains(c.call) {
-                    if c.state == .retrying { requeued.append(c.call) }
-                } else {
-                    try Self.recordLateAnswer(tx, c)
+            // A few set-based statements for the whole batch (round trips, not rows, are what cost on a server).
+            // Each call appears once in a batch (a call's next try is claimed only after this one is written);
+            // should one appear twice, the batch is written in stretches where each call appears once, in order,
+            // so the later answer finds the earlier one's outcome as it would row by row.
+            var requeued: [Int64] = []
+            for stretch in Self.stretchesOfDistinctCalls(batch) {
+                let moved = try Self.moveOn(tx, stretch)
+                for c in stretch {
+                    if moved.contains(c.call) {
+                        if c.state == .retrying { requeued.append(c.call) }
+                    } else {
+                        try Self.recordLateAnswer(tx, c)
+                    }
                 }
             }
+            guard !requeued.isEmpty else { return }
+            // A call whose run was cancelled while it was in flight is not tried again (as on SQLite). The runs are
+            // read under a share lock: a cancel in progress (it holds the run's row) is waited for and then seen.
+            try tx.execute("""
+                SELECT 1 FROM runs WHERE id IN (SELECT run_id FROM calls WHERE id = ANY(\(requeued))) FOR SHARE
+                """)
+            let cancelled = try tx.rows("""
+                UPDATE calls SET state = 'cancelled'
+                WHERE id = ANY(\(requeued)) AND state = 'retrying' AND lookup_pending = 0
+                  AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
+                RETURNING id
+                """).map { try $0.get("id", as: Int64.self) }
+            try Self.recordCancelled(tx, cancelled, at: serverNow)
+            if cancelled.count < requeued.count { try tx.execute("NOTIFY pacer_work") }
         }
-        guard !requeued.isEmpty else { return }
-        // A call whose run was cancelled while it was in flight is not tried again (as on SQLite). The runs are
-        // read under a share lock: a cancel in progress (it holds the run's row) is waited for and then seen.
-        try tx.execute("""
-            SELECT 1 FROM runs WHERE id IN (SELECT run_id FROM calls WHERE id = ANY(\(requeued))) FOR SHARE
-            """)
-        let cancelled = try tx.rows("""
-            UPDATE calls SET state = 'cancelled'
-            WHERE id = ANY(\(requeued)) AND state = 'retrying' AND lookup_pending = 0
-              AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
-            RETURNING id
-            """).map { try $0.get("id", as: Int64.self) }
-        try Self.recordCancelled(tx, cancelled, at: serverNow)
-        if cancelled.count < requeued.count { try tx.execute("NOTIFY pacer_work") }
     }
 
     /// Settles the batch's spends, moves on the calls whose lease is still ours, and records their tries and

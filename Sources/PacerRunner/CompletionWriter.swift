@@ -6,9 +6,6 @@ import PacerStorage
 ///
 /// A failed write keeps its batch: the answers are already received and cannot be asked for again, so they stay
 /// here (in order, ahead of newer ones) until a later flush succeeds.
-///
-/// With SQLite, answers mostly ride on the runner's spend commits instead (`take()`): a commit is a lock and an
-/// fsync whatever it holds, and a batch written on its own would hold the lock while spends wait.
 actor CompletionWriter {
     private let write: @Sendable ([Completion]) async throws -> Void
     private var pending: [Completion] = []
@@ -30,23 +27,6 @@ actor CompletionWriter {
     func add(_ completion: Completion) async {
         pending.append(completion)
         if pending.count >= batchSize { try? await flush() }
-    }
-
-    /// Hands every waiting answer to a commit made elsewhere (the spends', `Runner.spends`), unless a write is
-    /// under way. The caller must report with `taken(_:written:)`.
-    func take() -> [Completion] {
-        guard !pending.isEmpty, !flushing else { return [] }
-        flushing = true
-        return pending
-    }
-
-    /// The answers `take()` handed out were written, or not (then they stay, ahead of newer ones).
-    func taken(_ batch: [Completion], written wasWritten: Bool) {
-        guard !batch.isEmpty else { return }
-        flushing = false
-        guard wasWritten else { return }
-        pending.removeFirst(batch.count)
-        written += batch.count
     }
 
     func flush() async throws {

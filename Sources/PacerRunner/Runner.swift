@@ -68,26 +68,8 @@ public final class Runner: Sendable {
                 return try store.claim(requests, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
             }
         }
-        let completions = self.completions
         spends = GroupCommit { requests, runnerID in
-            // Where the store can, the answers received so far ride on the spends' durable commit.
-            let riding = store.writesCompletionsWithSpends ? await completions.take() : []
-            do {
-                let grants = try await StoreExecutor.run {
-                    try store.spend(requests, runner: runnerID, now: clock.now, completing: riding)
-                }
-                await completions.taken(riding, written: true)
-                return grants
-            } catch {
-                // Found dead: these answers are still the truth about what the provider did. Written now, before
-                // this runner claims anything again under a new id, they settle what recovery left open.
-                var written = false
-                if (error as? StoreError)?.kind == .runnerDeclaredDead, !riding.isEmpty {
-                    written = (try? await StoreExecutor.run { try store.complete(riding) }) != nil
-                }
-                await completions.taken(riding, written: written)
-                throw error
-            }
+            try await StoreExecutor.run { try store.spend(requests, runner: runnerID, now: clock.now) }
         }
     }
 

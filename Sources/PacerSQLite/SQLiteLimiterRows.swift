@@ -14,11 +14,6 @@ extension SQLiteStore {
             return try body(SQLiteLimiterRows(db: db))
         }
     }
-
-    /// Off for now, measured both ways (docs/internals.md): riding answers on the spends' commit makes 1,000
-    /// accounts x 20 calls 1.72x a bare client instead of 1.88x, but lengthens the noise benchmark's makespans
-    /// (median 1.14-1.27x of ideal instead of 1.11-1.12x, worst 1.31x) for a reason not yet understood.
-    public var writesCompletionsWithSpends: Bool { false }
 }
 
 /// The limiter's rows in SQLite: each operation one statement (a few for long lists of accounts).
@@ -162,10 +157,6 @@ struct SQLiteLimiterRows: LimiterRows {
             SELECT at, weight FROM limiter_spends
             WHERE account = ? AND at > ? AND at <= ? AND open = 0 AND accepted = 1 ORDER BY at
             """, arguments: [account, after, through]).map { ($0["at"], $0["weight"]) }
-    }
-
-    func complete(_ completions: [Completion]) throws {
-        try SQLiteStore.complete(db, completions)
     }
 
     private func placeholders(_ count: Int) -> String {

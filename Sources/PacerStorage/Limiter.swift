@@ -10,18 +10,10 @@ extension PacerStore {
     /// Spends the accounts' tokens for as many of each request's calls (in order) as their windows allow, marking
     /// each granted call dispatched, in one durable transaction shared by every process. Requests are decided in
     /// order with one `now`, read once the locks are held; each spend stays open (holding its tokens) until the
-    /// call's completion settles it. `completing` (where `writesCompletionsWithSpends`) is written first in the
-    /// same transaction, so answers ride on the spends' commit. Throws `runnerDeclaredDead` when `runner` is not
-    /// registered.
-    public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64,
-                      completing: [Completion] = []) throws -> [SpendGrant] {
-        guard !requests.isEmpty else {
-            try complete(completing)
-            return []
-        }
+    /// call's completion settles it. Throws `runnerDeclaredDead` when `runner` is not registered.
+    public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64) throws -> [SpendGrant] {
+        guard !requests.isEmpty else { return [] }
         return try limiterTransaction(accounts: requests.map(\.account), runner: runner, access: .durableWrite) { rows in
-            // The answers first: they settle spends, which the decision below then counts as settled.
-            if !completing.isEmpty { try rows.complete(completing) }
             let now = try rows.now(clock)
             var windows: [String: Int64] = [:], configured: [String: Int] = [:]
             for request in requests where windows[request.account] == nil {
@@ -47,12 +39,12 @@ extension PacerStore {
             var probes: [String: Pacing] = [:]
             let grants = zip(requests, decisions).map { request, decision -> SpendGrant in
                 let granted = decision.fitting.map(\.id).filter { marked.contains($0) }
-                if let probing = decision.probing, !granted.isEmpty { probes[request.account] = probing }
                 // A probe whose lease was lost did not go: nothing waits for its answer.
-                let retryAt = decision.probing != nil && granted.isEmpty ? decision.retryAtWithoutProbe : decision.retryAt
-                return SpendGrant(granted: granted, retryAt: retryAt,
+                let probed = decision.probing != nil && !granted.isEmpty
+                if probed { probes[request.account] = decision.probing }
+                return SpendGrant(granted: granted, retryAt: probed ? decision.retryAt : decision.retryAtWithoutProbe,
                                   lost: decision.fitting.map(\.id).filter { !marked.contains($0) }, at: now,
-                                  probe: decision.probing != nil && !granted.isEmpty)
+                                  probe: probed)
             }
             if !probes.isEmpty { try rows.savePacings(probes) }
             // Settled spends long out of the window no longer matter: trim them now and then (open ones never).
@@ -66,7 +58,7 @@ extension PacerStore {
         }
     }
 
-    /// One account's spend (see `spend(_:runner:now:completing:)`).
+    /// One account's spend (see `spend(_:runner:now:)`).
     public func spend(account: String, calls: [(id: Int64, weight: Int)], runner: String, now: () -> Int64,
                       windowMilliseconds: Int64, configuredCount: Int) throws -> SpendGrant {
         try spend([SpendRequest(account: account, calls: calls, windowMilliseconds: windowMilliseconds,
@@ -78,7 +70,7 @@ extension PacerStore {
                         configuredCount: Int) throws -> Reservation {
         try limiterTransaction(accounts: [account], runner: owner, access: .durableWrite) { rows in
             let now = try rows.now(clock)
-            let pacing = try rows.pacings([account])[account].pacing(configured: configuredCount)
+            let pacing = try rows.pacing(account, configured: configuredCount)
             let log = try rows.spendLog(account: account, since: now - windowMilliseconds)
             switch pacing.admits(weight: weight, now: now, windowMilliseconds: windowMilliseconds, log: log) {
             case .wait(let until): return .wait(until: until)
@@ -103,7 +95,7 @@ extension PacerStore {
         try limiterTransaction(accounts: [], runner: nil, access: .read) { rows in
             let now = try rows.now { nowMilliseconds }
             let stored = try rows.pacings([account])[account]
-            let held = try rows.heldWeights(since: [account: now - windowMilliseconds])[account] ?? 0
+            let held = try rows.held(account, since: now - windowMilliseconds)
             return AccountPacing(pacing: stored.pacing(configured: configuredCount),
                                  clockOffsetMilliseconds: stored?.clockOffsetMilliseconds ?? 0, spentInWindow: held)
         }
@@ -117,7 +109,7 @@ extension PacerStore {
                                 accepted: AcceptedPeak.Evidence? = nil) throws {
         try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacings([account])[account].pacing(configured: configuredCount)
+            var pacing = try rows.pacing(account, configured: configuredCount)
             // What the window held before the refused call left: "before" by spend order (ids grow as spends are
             // made), not by instant, which an answer moves forward; "in the window" by when each was sent.
             let spend = try rows.latestSpend(call: call, owner: runner)
@@ -137,7 +129,7 @@ extension PacerStore {
     public func probeAccepted(account: String, call: Int64, nowMilliseconds: Int64, configuredCount: Int) throws {
         try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacings([account])[account].pacing(configured: configuredCount)
+            var pacing = try rows.pacing(account, configured: configuredCount)
             guard pacing.probeCall == call else { return }
             pacing.probeAccepted(call: call, now: now)
             try rows.savePacings([account: pacing])
@@ -150,8 +142,8 @@ extension PacerStore {
                             configuredCount: Int) throws {
         try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacings([account])[account].pacing(configured: configuredCount)
-            let held = try rows.heldWeights(since: [account: now - windowMilliseconds])[account] ?? 0
+            var pacing = try rows.pacing(account, configured: configuredCount)
+            let held = try rows.held(account, since: now - windowMilliseconds)
             let (changed, hold) = pacing.quota(quota, held: held, now: now, windowMilliseconds: windowMilliseconds)
             if changed { try rows.savePacings([account: pacing]) }
             if let hold {

@@ -37,9 +37,18 @@ public protocol LimiterRows {
     func weightSent(account: String, after: Int64, beforeSpend spendID: Int64) throws -> Int
     /// The account's settled, accepted spends with `after < at <= through`, in order of `at`.
     func acceptedSpends(account: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)]
+}
 
-    /// Writes answers (as `PacerStore.complete` does) in this transaction, so they ride on its commit.
-    func complete(_ completions: [Completion]) throws
+extension LimiterRows {
+    /// The account's stored pacing with its configured count, or a fresh one.
+    func pacing(_ account: String, configured: Int) throws -> Pacing {
+        try pacings([account])[account].pacing(configured: configured)
+    }
+
+    /// The weight of the account's spends still holding tokens (see `heldWeights`).
+    func held(_ account: String, since: Int64) throws -> Int {
+        try heldWeights(since: [account: since])[account] ?? 0
+    }
 }
 
 /// How a limiter transaction is opened.

@@ -58,10 +58,6 @@ public protocol PacerStore: Sendable {
     /// `recordQuota`, `setClockOffset`.
     func limiterTransaction<T>(accounts: [String], runner: String?, access: LimiterAccess,
                                _ body: (any LimiterRows) throws -> T) throws -> T
-    /// Whether `spend(_:runner:now:completing:)` should be handed the runner's answers, to write them in the
-    /// spends' own transaction (on SQLite a commit is a lock and an fsync, whatever it holds). Both stores say no
-    /// today; see `SQLiteStore.writesCompletionsWithSpends` for the measurement.
-    var writesCompletionsWithSpends: Bool { get }
     @discardableResult
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool
     func resumeAccount(_ name: String) throws
