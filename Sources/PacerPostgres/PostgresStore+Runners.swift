@@ -5,10 +5,6 @@ import PacerLimits
 
 /// Runners, leases, claims and recovery.
 extension PostgresStore {
-    /// Serialises recoveries: two machines finding the same dead runner at once must not both record its
-    /// abandoned tries (each statement of a READ COMMITTED transaction sees the other's work only once committed).
-    static let recoveryLockKey: Int64 = 0x7061_6365_7202
-
     @discardableResult
     public func registerRunner(_ runner: RunnerIdentity, now: () -> Int64) throws -> Int64 {
         try transaction { tx in
@@ -46,113 +42,6 @@ extension PostgresStore {
         guard try tx.row("SELECT 1 FROM runners WHERE id = \(runner) FOR KEY SHARE") != nil else {
             throw StoreError(.runnerDeclaredDead, "runner \(runner) was declared dead by another runner")
         }
-    }
-
-    public func recoverAbandoned(now clock: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery {
-        try transaction { tx in
-            // One recovery at a time; a runner that finds another recovering skips its turn (the other does the work)
-            // rather than queue its heartbeat loop behind it.
-            guard try tx.value("SELECT pg_try_advisory_xact_lock(\(Self.recoveryLockKey))", as: Bool.self) == true else {
-                return Recovery(requeued: 0, uncertain: 0, dead: 0, deadRunners: [])
-            }
-            let now = try tx.now(clock)
-            var dead: [String] = []
-            for row in try tx.rows("SELECT id, host, pid, heartbeat_at FROM runners ORDER BY id") {
-                let record = RunnerRecord(identity: RunnerIdentity(id: try row.get("id"), host: try row.get("host"),
-                                                                   pid: Int32(try row.get("pid", as: Int64.self))),
-                                          heartbeatAt: try row.get("heartbeat_at"))
-                guard isDead(record, now) else { continue }
-                // Only as we saw it: a heartbeat that committed since our look keeps its runner alive. The DELETE
-                // waits for any transaction of theirs still holding their row (a spend in progress): what it marked
-                // dispatched is then seen by the statements below.
-                if try tx.execute("""
-                    DELETE FROM runners WHERE id = \(record.identity.id) AND heartbeat_at = \(record.heartbeatAt)
-                    """) == 1 {
-                    dead.append(record.identity.id)
-                }
-            }
-            let grace = now + WindowBudget.deadOwnerGraceMilliseconds
-            try tx.execute("""
-                UPDATE limiter_spends SET open = FALSE, at = GREATEST(at, \(grace))
-                WHERE open AND (owner IS NULL OR owner NOT IN (SELECT id FROM runners))
-                """)
-            let orphan = "state = 'in_flight' AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runners))"
-            // Lock the orphans first: a late completion of theirs then waits for this recovery and finds the lease
-            // gone, instead of landing between its statements.
-            // Their runs first, shared (the order a cancel takes them in: runs, then calls): a cancel in progress is
-            // waited for, and its mark is seen when the requeued calls are checked below.
-            try tx.execute("""
-                SELECT 1 FROM runs WHERE id IN (SELECT run_id FROM calls WHERE \(unescaped: orphan)) FOR SHARE
-                """)
-            try tx.execute("SELECT id FROM calls WHERE \(unescaped: orphan) ORDER BY id FOR UPDATE")
-            try tx.execute("""
-                INSERT INTO attempts (call_id, attempt, runner, started_at, classification, message)
-                SELECT id, attempts + 1, COALESCE(lease_owner, '?'), dispatched_at, 'abandoned',
-                       'the runner stopped before recording an answer'
-                FROM calls WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL
-                """)
-            try tx.execute("""
-                UPDATE calls SET attempts = attempts + 1, maybe_done_by = attempts + 1
-                WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL
-                """)
-            let uncertain = try tx.rows("""
-                SELECT id FROM calls WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL AND NOT idempotent AND NOT keyed
-                """).map { try $0.get("id", as: Int64.self) }
-            try Self.finish(tx, uncertain, state: .uncertain, at: now, error: """
-                the runner stopped after sending; the outcome is unknown and the call is not idempotent, so it was \
-                not sent again
-                """)
-            let exhausted = try tx.rows("""
-                SELECT c.id, c.keyed FROM calls c JOIN runs r ON r.id = c.run_id
-                WHERE c.\(unescaped: orphan) AND c.dispatched_at IS NOT NULL AND c.attempts >= r.retry_attempts
-                """).map { (id: try $0.get("id", as: Int64.self), keyed: try $0.get("keyed", as: Bool.self)) }
-            try Self.finish(tx, exhausted.filter { !$0.keyed }.map(\.id), state: .dead, at: now,
-                            error: "the runner stopped while this call was in flight on its last allowed attempt")
-            try Self.finish(tx, exhausted.filter(\.keyed).map(\.id), state: .uncertain, at: now, error: """
-                the runner stopped while this keyed call was in flight on its last allowed attempt; the order may \
-                have been placed
-                """)
-            try tx.execute("""
-                UPDATE calls SET lookup_pending = CASE WHEN lookup_pending = 0 THEN \(Int64(LookupReason.probe.rawValue))
-                                                      ELSE lookup_pending END,
-                    next_attempt_at = \(grace)
-                WHERE \(unescaped: orphan) AND dispatched_at IS NOT NULL AND keyed
-                """)
-            let requeued = try tx.rows("""
-                UPDATE calls SET state = CASE WHEN attempts > 0 OR last_class IS NOT NULL THEN 'retrying' ELSE 'queued' END,
-                    next_attempt_at = GREATEST(next_attempt_at, \(now)), lease_owner = NULL, lease_expires_at = NULL,
-                    dispatched_at = NULL
-                WHERE \(unescaped: orphan)
-                RETURNING id
-                """).map { try $0.get("id", as: Int64.self) }
-            // Of those, the calls of a run an operator cancelled are not tried again (a keyed order still gets its
-            // lookup). Only the calls just put back: nothing else brings a cancelled run's call back to the queue.
-            if !requeued.isEmpty {
-                let cancelled = try tx.rows("""
-                    UPDATE calls SET state = 'cancelled'
-                    WHERE id = ANY(\(requeued)) AND lookup_pending = 0
-                      AND run_id IN (SELECT id FROM runs WHERE cancelled_at IS NOT NULL)
-                    RETURNING id
-                    """).map { try $0.get("id", as: Int64.self) }
-                try Self.recordCancelled(tx, cancelled, at: now)
-                try tx.execute("NOTIFY pacer_work")
-            }
-            return Recovery(requeued: requeued.count, uncertain: uncertain.count, dead: exhausted.count, deadRunners: dead)
-        }
-    }
-
-    /// Ends orphaned calls in a terminal state with a result that says why.
-    static func finish(_ tx: PostgresTransaction, _ calls: [Int64], state: CallState, at now: Int64, error: String) throws {
-        guard !calls.isEmpty else { return }
-        try tx.execute("""
-            INSERT INTO results (call_id, http_status, code, data, error, finished_at)
-            SELECT id, NULL, NULL, NULL, \(error), \(now) FROM unnest(\(calls)::bigint[]) AS id
-            ON CONFLICT (call_id) DO UPDATE SET http_status = NULL, code = NULL, data = NULL, error = excluded.error,
-                finished_at = excluded.finished_at
-            """)
-        try tx.execute("""
-            UPDATE calls SET state = \(state.rawValue), lease_owner = NULL, lease_expires_at = NULL WHERE id = ANY(\(calls))
-            """)
     }
 
     public func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64,
@@ -259,17 +148,5 @@ extension PostgresStore {
             lookup: LookupReason(rawValue: try row.get("lookup_pending", as: Int.self)),
             maybeDoneBy: try row.get("maybe_done_by", as: Int?.self),
             overrides: overrides)
-    }
-
-    public func release(_ calls: [Int64], runner: String) throws {
-        guard !calls.isEmpty else { return }
-        try transaction { tx in
-            let released = try tx.execute("""
-                UPDATE calls SET state = CASE WHEN attempts > 0 OR last_class IS NOT NULL THEN 'retrying' ELSE 'queued' END,
-                    lease_owner = NULL, lease_expires_at = NULL
-                WHERE id = ANY(\(calls)) AND lease_owner = \(runner) AND state = 'in_flight' AND dispatched_at IS NULL
-                """)
-            if released > 0 { try tx.execute("NOTIFY pacer_work") }
-        }
     }
 }

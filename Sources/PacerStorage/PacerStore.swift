@@ -35,20 +35,16 @@ public protocol PacerStore: Sendable {
     /// declared it dead and gave its calls away, so it must stop sending and register again under a new id.
     func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64?
     func unregisterRunner(_ runner: String) throws
-    /// Removes the runners `isDead` condemns (given each runner's record and `now()` read inside the transaction)
-    /// and settles their calls: undispatched ones return to the queue; a dispatched try counts as an attempt (the
-    /// last allowed one ends the call `dead`); dispatched idempotent calls are retried, non-idempotent ones become
-    /// `uncertain`. Their open limiter spends are settled at `now`.
-    func recoverAbandoned(now: () -> Int64, isDead: (RunnerRecord, Int64) -> Bool) throws -> Recovery
+    /// Runs `body` in one transaction over the rows of calls, runners and their spends. Completion, recovery and
+    /// release are written once over these rows (`Completing.swift`, `Recovering.swift`; the rules in
+    /// `CallRules.swift`): `complete`, `recoverAbandoned`, `release`.
+    func callTransaction<T>(_ body: (any CallRows) throws -> T) throws -> T
     /// For each request, in one transaction: leases up to `max` due calls of its account to `runner`, due retries
     /// first and then calls never tried, each soonest first (nothing for a paused account); reads the account's
     /// stored clock offset (the provider's clock minus the store's); and says whether more may be due. The runner gathers the claims of all its accounts into one commit, as it does spends.
     /// `now` and the lease's end are on the caller's clock. Throws `runnerDeclaredDead` when `runner` is not
     /// registered.
     func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64, leaseUntil: Int64) throws -> [ClaimedBatch]
-    /// Gives back calls this runner claimed but did not dispatch (on shutdown). A call tried before goes back as
-    /// `retrying`, even one whose tries used no attempt (refused for the rate), so it keeps its place.
-    func release(_ calls: [Int64], runner: String) throws
 
     // MARK: Limiter
     /// Runs `body` in one transaction whose limiter writes on `accounts` are serialised with every other
@@ -62,11 +58,7 @@ public protocol PacerStore: Sendable {
     func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool
     func resumeAccount(_ name: String) throws
 
-    // MARK: Completion
-    /// Records each try and moves its call on, in one transaction; only the lease holder's completions apply.
-    /// The runner's open limiter spend for each call is settled at `finishedAt` (the later of dispatch and
-    /// answer), so its tokens stay spent a window after the answer.
-    func complete(_ completions: [Completion]) throws
+    // MARK: The queue at a glance
     func snapshot(accounts: [String]?) throws -> QueueSnapshot
     /// Whether any call of an active (not paused) account is unfinished: the cheap question `--drain` asks
     /// every turn (an index probe, however many calls are queued or finished).
