@@ -114,7 +114,7 @@ let package = Package(
         .target(
             name: "PacerWeb",
             dependencies: [
-                "PacerCore", "PacerStorage", "PacerJobs", "PacerQueue", "PacerOperations", "PacerRunner",
+                "PacerCore", "PacerStorage", "PacerJobs", "PacerQueue", "PacerOperations",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -1,5 +1,6 @@
 import Foundation
 import PacerCore
+import PacerProviders
 
 /// Checks what `pacer account add` was given before anything is stored.
 ///
@@ -32,17 +33,20 @@ struct AccountInput {
                                + "not its value")
             }
         }
-        if provider == .kucoin, c.passphraseEnv == nil {
-            throw CLIError("a kucoin account needs --passphrase-env")
+        let api = provider.api
+        if api.needsPassphrase, c.passphraseEnv == nil {
+            throw CLIError("a \(provider.rawValue) account needs --passphrase-env")
         }
-        if provider != .kucoin, c.passphraseEnv != nil {
-            throw CLIError("--passphrase-env applies to kucoin accounts only")
+        if !api.needsPassphrase, c.passphraseEnv != nil {
+            throw CLIError("--passphrase-env applies to \(Self.providers(where: \.needsPassphrase)) accounts only")
         }
         let broker = [c.partner, c.brokerName, c.brokerKeyEnv].filter { $0 != nil }.count
         if broker != 0 && broker != 3 {
             throw CLIError("broker attribution needs all of --partner, --broker-name and --broker-key-env")
         }
-        if broker == 3 && provider != .kucoin { throw CLIError("broker attribution applies to kucoin accounts only") }
+        if broker == 3 && !api.takesBrokerAttribution {
+            throw CLIError("broker attribution applies to \(Self.providers(where: \.takesBrokerAttribution)) accounts only")
+        }
         return Account(name: name, provider: provider, baseURL: Self.trimSlash(baseURL), limit: rateLimit,
                        credentials: c)
     }
@@ -73,6 +77,11 @@ struct AccountInput {
         return s.unicodeScalars.allSatisfy {
             ("A"..."Z").contains($0) || ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_"
         }
+    }
+
+    /// The providers with a property, by name ("kucoin", "a or b").
+    static func providers(where property: (any ProviderAPI) -> Bool) -> String {
+        Provider.allCases.filter { property($0.api) }.map(\.rawValue).joined(separator: " or ")
     }
 
     static func trimSlash(_ s: String) -> String { s.hasSuffix("/") ? String(s.dropLast()) : s }

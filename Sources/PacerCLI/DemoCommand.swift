@@ -5,6 +5,7 @@ import PacerQueue
 import PacerEmulator
 import PacerRunner
 import PacerOperations
+import PacerProviders
 import PacerStorage
 import PacerSQLite
 
@@ -25,7 +26,7 @@ struct DemoCommand: AsyncParsableCommand {
             return Account(
                 name: "\(p.rawValue)-main", provider: p, baseURL: baseURL(p), limit: RateLimit(parsing: emulated.limit)!,
                 credentials: CredentialReferences(key: emulated.key, secretEnv: "PACER_DEMO_\(p.rawValue.uppercased())_SECRET",
-                                                  passphraseEnv: p == .kucoin ? "PACER_DEMO_KUCOIN_PASSPHRASE" : nil))
+                                                  passphraseEnv: p.api.needsPassphrase ? "PACER_DEMO_KUCOIN_PASSPHRASE" : nil))
         }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PacerCore
 import PacerQueue
+import PacerStorage
 import PacerRunner
 import Prometheus
 import UnixSignals

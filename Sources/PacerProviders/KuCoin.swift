@@ -134,6 +134,11 @@ public struct KuCoin: ProviderAPI {
     }
 
     /// The server's time from `GET /api/v1/timestamp` (`data` is epoch milliseconds).
+    public var serverTimeEndpoint: String? { Self.serverTimePath }
+    public func serverTime(in reply: HTTPReply) -> Int64? { Self.serverTime(from: reply) }
+    public var needsPassphrase: Bool { true }
+    public var takesBrokerAttribution: Bool { true }
+
     public static func serverTime(from reply: HTTPReply) -> Int64? {
         Envelope.parse(reply.body)?.text("data").flatMap { Int64($0) }
     }

@@ -13,6 +13,20 @@ public protocol ProviderAPI: DedupeRules {
     func sign(_ request: APIRequest, baseURL: String, credentials: Credentials, inputs: SigningInputs) -> SignedRequest
     /// What the provider's answer means; `overrides` (a job's `on:` map) re-classify individual codes.
     func interpret(_ reply: HTTPReply, overrides: [String: Classification]) -> Outcome
+    /// A public endpoint that tells the provider's time (to measure the clock offset after a clock error), and
+    /// how to read it; nil where the `Date` header of any answer serves (whole seconds, ample for 30-60 s windows).
+    var serverTimeEndpoint: String? { get }
+    func serverTime(in reply: HTTPReply) -> Int64?
+    /// Whether accounts need a passphrase beside key and secret, and may carry broker attribution.
+    var needsPassphrase: Bool { get }
+    var takesBrokerAttribution: Bool { get }
+}
+
+extension ProviderAPI {
+    public var serverTimeEndpoint: String? { nil }
+    public func serverTime(in reply: HTTPReply) -> Int64? { nil }
+    public var needsPassphrase: Bool { false }
+    public var takesBrokerAttribution: Bool { false }
 }
 
 extension Provider {

@@ -38,152 +38,140 @@ struct AccountWorker: Sendable {
     /// The provider's window plus the safety margin: how long a spent token stays spent.
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
-    /// Claims, spends and sends until the runner stops. Never throws: a store error (the database busy past its
-    /// timeout) is logged and the loop tries again, and a runner declared dead registers again; either way the
-    /// calls it held go back (or were already given back by recovery).
+    /// Claims, spends and sends until the runner stops, one `WorkerQueue` step at a time. Never throws: a store
+    /// error (the database busy past its timeout) is logged and the step tried again, and a runner declared dead
+    /// registers again; either way the calls it held go back (or were already given back by recovery).
     func run() async {
         let clockOffset = ClockOffset()
-        let name = account.name
         // A discarding group: each send's task is gone once it finishes, so memory does not grow with calls.
         await withDiscardingTaskGroup { sends in
-            /// Sends a spent call on a slot this worker holds, and gives the slot back when the answer is in.
-            func launch(_ spent: SpentCall, as runnerID: String) {
-                sends.addTask {
-                    await send(spent.call, as: runnerID, spentAt: spent.at, probe: spent.probe, clockOffset: clockOffset)
-                    await runner.slots.release(account: name)
-                }
-            }
-            // Calls leased to us and not yet sent. They survive a store error (a lock held past the busy timeout):
-            // the next turn sends them or gives them back, so no claim is stranded on a live runner.
-            var pending: [ClaimedCall] = []
-            var pendingOwner = ""
-            // Calls whose tokens are spent (and dispatch marked), waiting for an in-flight slot: at most one share.
-            var ready: [SpentCall] = []
-            // When the last spend said tokens come back for the calls it left (sent first: `ready`), and how many
-            // probe answers had come by then.
-            var tokensBackAt: Int64?
-            var probesAnsweredThen = 0
-            // Whether the last claim took every call that was due (the store says none may be left): then nothing
-            // is left to claim until the runner's loop sees a call fall due (or new work) and wakes us; claiming
-            // again at once would be a write transaction that finds nothing.
-            var drained = false
-            while !runner.isStopping {
+            var queue = WorkerQueue()
+            var failedGiveBacks = 0
+            while true {
                 let runnerID = runner.identity.id
-                if pendingOwner != runnerID { pending = []; ready = [] } // declared dead meanwhile: recovery took them
+                let step = queue.next(runnerID: runnerID, stopping: runner.isStopping)
+                if step == .stop { break }
                 do {
-                    if pending.isEmpty && drained {
-                        // Wait to be woken (the runner's loop watches when calls fall due), with a long backstop
-                        // in case a wake is ever missed; then claim.
-                        await runner.wakeups.wait(name, timeoutMilliseconds: runner.options.idleBackstopMilliseconds)
-                        drained = false
-                        continue
-                    }
-                    if pending.isEmpty {
-                        let claimed = try await claim(as: runnerID, clockOffset: clockOffset)
-                        pending = claimed.calls
-                        pendingOwner = runnerID
-                        drained = !claimed.mayHaveMore
-                        if pending.isEmpty { continue }
-                    }
-                    while (!pending.isEmpty || !ready.isEmpty) && !runner.isStopping && runner.identity.id == runnerID {
-                        // Calls already spent go out as in-flight slots free up.
-                        if !ready.isEmpty {
-                            let slots = await runner.slots.acquire(account: name, upTo: ready.count)
-                            guard !runner.isStopping && runner.identity.id == runnerID else {
-                                await runner.slots.release(account: name, slots)
-                                break
-                            }
-                            for spent in ready.prefix(slots) {
-                                guard spent.news == paceNews.count else {
-                                    // An answer since its spend says the account must slow down (a refusal, a
-                                    // lower stated limit): it goes back untried, its token held as if sent.
-                                    await notSent(spent.call, as: runnerID, spentAt: spent.at,
-                                                  why: "the provider asked for a slower pace after its tokens were spent")
-                                    await runner.slots.release(account: name)
-                                    continue
-                                }
-                                launch(spent, as: runnerID)
-                            }
-                            ready.removeFirst(slots)
-                            continue
+                    switch step {
+                    case .waitForWork:
+                        // Woken by the runner's loop when a call falls due, with a long backstop in case a wake is
+                        // ever missed.
+                        await runner.slots.withdraw(account.name) // if it announced and will not ask now
+                        await runner.wakeups.wait(account.name, timeoutMilliseconds: runner.options.idleBackstopMilliseconds)
+                        queue.woke()
+                    case .claim:
+                        await runner.slots.withdraw(account.name)
+                        queue.claimed(try await claim(as: runnerID, clockOffset: clockOffset), as: runnerID)
+                    case .sendReady:
+                        await sendReady(&queue, as: runnerID, sends: &sends, clockOffset: clockOffset)
+                    case .waitForTokens(let at):
+                        queue.waited()
+                        runner.noteWait(account: account.name)
+                        let answered = queue.probesAnsweredThen
+                        try await runner.pause(milliseconds: max(1, at - runner.storeNow())) {
+                            runner.isStopping || probeAnswers.count != answered
                         }
-                        // Then the next share is spent while those requests travel, so that it leaves the moment
-                        // their slots free: a spend's commit does not sit between one request and the next. A
-                        // token is held from its spend until a window after the answer, so a call sent a little
-                        // after its spend is still counted in every window it could reach the provider in.
-                        if let at = tokensBackAt {
-                            // The last spend left calls behind: no tokens for them before this instant (on the
-                            // store's clock, the database server's on PostgreSQL).
-                            tokensBackAt = nil
-                            runner.noteWait(account: name)
-                            try await runner.pause(milliseconds: max(1, at - runner.storeNow())) {
-                                runner.isStopping || probeAnswers.count != probesAnsweredThen
-                            }
-                            continue
-                        }
-                        // Counted among the accounts using slots while it spends (see `InFlightSlots.announce`).
-                        let share = min(pending.count, await runner.slots.announce(name))
-                        // A spent call is marked dispatched: if this process dies before it leaves, recovery must
-                        // treat it as maybe sent. That is harmless for a call that may be sent again (idempotent)
-                        // or looked up (keyed), but would leave an unkeyed order `uncertain` that never left: such
-                        // a batch takes its slots first and leaves at once, as it is spent.
-                        let spendAhead = !pending.prefix(share).contains { !$0.idempotent && !$0.keyed }
-                        let held = spendAhead ? 0 : await runner.slots.acquire(account: name, upTo: share)
-                        if !spendAhead, runner.isStopping || runner.identity.id != runnerID {
-                            await runner.slots.release(account: name, held)
-                            break
-                        }
-                        let news = paceNews.count
-                        let grant: SpendGrant
-                        do { grant = try await spend(Array(pending.prefix(spendAhead ? share : held)), as: runnerID) } catch {
-                            if spendAhead { await runner.slots.withdraw(name) } else { await runner.slots.release(account: name, held) }
-                            throw error
-                        }
-                        let granted = Set(grant.granted), lost = Set(grant.lost)
-                        ready = pending.filter { granted.contains($0.id) }.map {
-                            SpentCall(call: $0, at: grant.at, news: news, probe: grant.probe)
-                        }
-                        pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
-                        if !pending.isEmpty { (tokensBackAt, probesAnsweredThen) = (grant.retryAt, probeAnswers.count) }
-                        if !spendAhead {
-                            // Its slots are in hand: it leaves now.
-                            for spent in ready { launch(spent, as: runnerID) }
-                            await runner.slots.release(account: name, held - ready.count)
-                            ready = []
-                        } else if ready.isEmpty {
-                            await runner.slots.withdraw(name)
-                        }
-                    }
-                    await runner.slots.withdraw(name) // if it announced and will not ask now
-                    if runner.identity.id == runnerID {
-                        // Left the loop (drained, or stopping): what was spent and not sent goes back untried; what
-                        // was claimed and not spent is released.
-                        for spent in ready { await notSent(spent.call, as: runnerID, spentAt: spent.at, why: "the runner is stopping") }
-                        ready = []
-                        if !pending.isEmpty {
-                            try await release(pending, as: runnerID)
-                            pending = []
-                        }
+                    case .spend:
+                        try await spendNext(&queue, as: runnerID, sends: &sends, clockOffset: clockOffset)
+                    case .giveBack:
+                        await runner.slots.withdraw(account.name)
+                        try await giveBack(&queue, as: runnerID)
+                    case .forget:
+                        queue.emptied() // no longer ours: recovery gave them back to the queue
+                    case .stop:
+                        break
                     }
                 } catch let error as StoreError where error.kind == .runnerDeclaredDead {
-                    pending = [] // no longer ours: recovery gave them back to the queue
-                    ready = []
+                    queue.emptied()
                     try? await runner.reregister(after: runnerID)
                 } catch {
-                    await runner.noteStoreError(error, account: name)
-                    try? await runner.pause(milliseconds: 1_000)
+                    if step == .giveBack {
+                        // Stopping: a few tries; recovery covers the rest once we have unregistered.
+                        failedGiveBacks += 1
+                        if failedGiveBacks >= 5 { break }
+                        try? await clock.sleep(milliseconds: 500)
+                    } else {
+                        await runner.noteStoreError(error, account: account.name)
+                        try? await runner.pause(milliseconds: 1_000)
+                    }
                 }
             }
-            // Stopping: give back what was spent or claimed and not sent (a few tries; recovery covers the rest once
-            // we have unregistered).
-            if pendingOwner == runner.identity.id {
-                for spent in ready { await notSent(spent.call, as: pendingOwner, spentAt: spent.at, why: "the runner is stopping") }
-            }
-            for _ in 0..<5 where !pending.isEmpty && pendingOwner == runner.identity.id {
-                if (try? await release(pending, as: pendingOwner)) != nil { break }
-                try? await Task.sleep(for: .milliseconds(500))
-            }
+            await runner.slots.withdraw(account.name)
         }
+    }
+
+    /// Sends the spent calls as in-flight slots free up; one spent before news that the account must slow down
+    /// (a refusal, a lower stated limit) goes back untried, its token held as if sent.
+    private func sendReady(_ queue: inout WorkerQueue, as runnerID: String, sends: inout DiscardingTaskGroup,
+                           clockOffset: ClockOffset) async {
+        let name = account.name
+        let slots = await runner.slots.acquire(account: name, upTo: queue.ready.count)
+        guard !runner.isStopping && runner.identity.id == runnerID else {
+            await runner.slots.release(account: name, slots)
+            return
+        }
+        for spent in queue.ready.prefix(slots) {
+            guard spent.news == paceNews.count else {
+                await notSent(spent.call, as: runnerID, spentAt: spent.at,
+                              why: "the provider asked for a slower pace after its tokens were spent")
+                await runner.slots.release(account: name)
+                continue
+            }
+            launch(spent, as: runnerID, sends: &sends, clockOffset: clockOffset)
+        }
+        queue.took(slots)
+    }
+
+    /// Spends tokens for the next share of pending calls, while the requests sent before travel, so that they
+    /// leave the moment those slots free: a spend's commit does not sit between one request and the next. A
+    /// token is held from its spend until a window after the answer, so a call sent a little after its spend is
+    /// still counted in every window it could reach the provider in.
+    private func spendNext(_ queue: inout WorkerQueue, as runnerID: String, sends: inout DiscardingTaskGroup,
+                           clockOffset: ClockOffset) async throws {
+        let name = account.name
+        // Counted among the accounts using slots while it spends (see `InFlightSlots.announce`).
+        let share = min(queue.pending.count, await runner.slots.announce(name))
+        // A spent call is marked dispatched: if this process dies before it leaves, recovery must treat it as maybe
+        // sent. Harmless for a call that may be sent again (idempotent) or looked up (keyed), but it would leave an
+        // unkeyed order `uncertain` that never left: such a batch takes its slots first and leaves as it is spent.
+        let spendAhead = !queue.pending.prefix(share).contains { !$0.idempotent && !$0.keyed }
+        let held = spendAhead ? 0 : await runner.slots.acquire(account: name, upTo: share)
+        if !spendAhead, runner.isStopping || runner.identity.id != runnerID {
+            await runner.slots.release(account: name, held)
+            return
+        }
+        let news = paceNews.count
+        let grant: SpendGrant
+        do { grant = try await spend(Array(queue.pending.prefix(spendAhead ? share : held)), as: runnerID) } catch {
+            if spendAhead { await runner.slots.withdraw(name) } else { await runner.slots.release(account: name, held) }
+            throw error
+        }
+        queue.spent(grant, news: news, probesAnswered: probeAnswers.count)
+        if !spendAhead {
+            // Its slots are in hand: it leaves now.
+            for spent in queue.ready { launch(spent, as: runnerID, sends: &sends, clockOffset: clockOffset) }
+            await runner.slots.release(account: name, held - queue.ready.count)
+            queue.took(queue.ready.count)
+        } else if queue.ready.isEmpty {
+            await runner.slots.withdraw(name)
+        }
+    }
+
+    /// Sends a spent call on a slot this worker holds, and gives the slot back when the answer is in.
+    private func launch(_ spent: SpentCall, as runnerID: String, sends: inout DiscardingTaskGroup,
+                        clockOffset: ClockOffset) {
+        sends.addTask {
+            await send(spent.call, as: runnerID, spentAt: spent.at, probe: spent.probe, clockOffset: clockOffset)
+            await runner.slots.release(account: account.name)
+        }
+    }
+
+    /// Stopping: what was spent and not sent goes back untried; what was claimed and not spent is released.
+    private func giveBack(_ queue: inout WorkerQueue, as runnerID: String) async throws {
+        for spent in queue.ready { await notSent(spent.call, as: runnerID, spentAt: spent.at, why: "the runner is stopping") }
+        queue.readyGivenBack()
+        if !queue.pending.isEmpty { try await release(queue.pending, as: runnerID) }
+        queue.emptied()
     }
 
     /// Leases the account's due calls (in a commit shared with other accounts' claims) and refreshes its clock
@@ -209,10 +197,9 @@ struct AccountWorker: Sendable {
     }
 
     /// One try of one call. Tokens were spent at `spentAt` (as a cool-down's `probe`, perhaps) and the call marked
-    /// dispatched: sign now and send —
-    /// unless this runner may have been declared dead since (see `Runner.maySend`): then the call goes back unsent.
-    /// A keyed call waiting for a lookup sends the provider's lookup by key instead of the call itself.
-    /// Never throws: whatever happens, the try ends as a completion.
+    /// dispatched: sign now and send (`attempt`), judge the answer (`decide`), act on the verdict (`act`), and hand
+    /// the call's next state (`CallStep`) to the completion writer — unless this runner may have been declared
+    /// dead since (see `Runner.maySend`): then the call goes back unsent. Never throws.
     func send(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, probe: Bool = false,
               clockOffset: ClockOffset) async {
         let started = clock.now()
@@ -221,132 +208,119 @@ struct AccountWorker: Sendable {
                           why: "this runner's heartbeat is too old (the process was paused or the database blocked)")
             return
         }
+        let tried = await attempt(call, spentAt: spentAt, probe: probe, started: started, clockOffset: clockOffset)
+        if probe { probeAnswers.add() }
+        let now = clock.now()
+        let verdict = decide(call, tried, now: now)
+        let paused = await act(on: verdict, call, tried, as: runnerID, spentAt: spentAt, started: started, now: now,
+                               clockOffset: clockOffset)
+        let next = CallStep.after(verdict, lookingUp: tried.lookingUp, keyed: call.keyed, message: tried.message,
+                                  now: now, paused: paused)
+        await runner.record(Completion(
+            call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
+            httpStatus: tried.status, code: tried.outcome?.code, classification: tried.kind.name,
+            message: tried.lookingUp != nil ? "lookup by key" + (tried.message.map { ": " + $0 } ?? "") : tried.message,
+            state: next.state, attempts: call.attempts + (next.countsAsAttempt ? 1 : 0),
+            nextAttemptAt: next.nextAttemptAt, data: next.state.isTerminal ? tried.outcome?.data : nil,
+            error: next.error, finishedAt: now, lookup: next.state == .retrying ? next.lookup : nil,
+            mayHaveActed: tried.lookingUp == nil && (tried.kind == .unknownOutcome || tried.outcome?.mayHaveExecuted == true),
+            dispatchedAt: spentAt))
+        runner.noteFinished(account: account.name, state: next.state)
+    }
+
+    /// What one try brought back.
+    struct Tried: Sendable {
         var kind: RetryDecision.Kind
         var outcome: Outcome?
         var status: Int?
         var message: String?
-        var sentRequest: SignedRequest?
-        var canLookUp = false
-        var found = LookupResult.unclear
-        // Recovery asks every keyed call it puts back to be looked up first; where the provider has no lookup
-        // (Kookeey) the call is simply sent again, and the provider refuses a second copy of its key.
+        /// This try looked the order up by its key instead of placing it, and why; what the lookup found.
         var lookingUp: LookupReason?
+        var found = LookupResult.unclear
+        /// The provider can look this call's order up by its key.
+        var canLookUp = false
+    }
+
+    /// Signs the call (or, for a keyed call waiting for a lookup, the provider's lookup by key) with the time
+    /// now, sends it, and reads the answer: its classification, with what the answer says of the account's
+    /// quota and pace noted on the way.
+    private func attempt(_ call: ClaimedCall, spentAt: Int64, probe: Bool, started: Int64,
+                         clockOffset: ClockOffset) async -> Tried {
+        var sentRequest: SignedRequest?
+        var tried = Tried(kind: .permanent)
         do {
             let placing = try APIRequest(method: call.method, path: call.path, paramsJSON: call.params, body: call.body)
+            // Recovery asks every keyed call it puts back to be looked up first; where the provider has no lookup
+            // (Kookeey) the call is simply sent again, and the provider refuses a second copy of its key.
             let lookup = call.keyed ? call.key.flatMap { api.lookup(placing, key: $0) } : nil
-            canLookUp = lookup != nil
-            let request: APIRequest
-            if let lookup, let reason = call.lookup {
-                lookingUp = reason
-                request = lookup
-            } else {
-                request = placing
-            }
-            let signed = api.sign(request, baseURL: account.baseURL, credentials: credentials,
+            tried.canLookUp = lookup != nil
+            tried.lookingUp = lookup != nil ? call.lookup : nil
+            let signed = api.sign(tried.lookingUp != nil ? lookup! : placing, baseURL: account.baseURL,
+                                  credentials: credentials,
                                   inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
             sentRequest = signed
             let reply = try await runner.transport.send(signed)
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
-            // A job's `on:` map is about the call's own answers, never a lookup's.
-            let overrides = lookingUp != nil ? [:] : call.overrides.compactMapValues { Classification(name: $0) }
-            var interpreted = api.interpret(reply, overrides: overrides)
-            let overridden = overrides[interpreted.code ?? ""] != nil
-            if lookingUp != nil {
-                found = call.key.map { api.lookupResult(interpreted, key: $0) } ?? .unclear
-            } else if call.keyed && api.isDuplicateKey(interpreted) && !overridden {
-                // The provider's "this key was already used".
-                interpreted.classification = .duplicate
-            } else if let by = call.maybeDoneBy, !overridden, interpreted.classification != .ok,
-                      api.isAlreadyDone(interpreted, request: placing) {
-                // "Already done" right after a try that may have reached the provider: that try did it.
-                interpreted.classification = .duplicate
-                interpreted.message = "already done, probably by try \(by)" + (interpreted.message.map { " (\($0))" } ?? "")
-            }
+            let interpreted = interpret(reply, call, placing: placing, tried: &tried)
             if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
             if interpreted.classification == .ok || interpreted.classification == .duplicate {
                 acceptedPeak.accepted(weight: call.weight, at: spentAt, windowMilliseconds: window)
                 if probe { await probeAccepted(call.id) }
             }
-            outcome = interpreted
-            status = reply.status
-            message = interpreted.message
-            kind = interpreted.classification.retryKind
+            tried.outcome = interpreted
+            tried.status = reply.status
+            tried.message = interpreted.message
+            tried.kind = interpreted.classification.retryKind
         } catch let error as JSONValue.ParseError {
-            kind = .permanent
-            message = "stored params are not valid JSON: \(error)"
+            tried.message = "stored params are not valid JSON: \(error)"
         } catch {
-            kind = TransportFailure.kind(of: error)
-            message = "no answer: " + Self.redacted("\(error)", sentRequest)
+            tried.kind = TransportFailure.kind(of: error)
+            tried.message = "no answer: " + Self.redacted("\(error)", sentRequest)
         }
-        if probe { probeAnswers.add() }
-        let now = clock.now()
-        let step = decide(call, lookingUp: lookingUp, kind: kind, outcome: outcome, found: found, canLookUp: canLookUp,
-                          now: now)
-        var state = CallState.failed
-        var counted = true // rate-limit deferrals and a first clock error do not use up an attempt
-        var next: Int64 = 0
-        var error: String? = nil
-        var lookup = lookingUp // a lookup that must be tried again stays a lookup
-        switch step {
-        case .succeed:
-            state = .succeeded
-        case .lookUp(let reason):
-            state = .retrying
-            lookup = reason
-            next = reason == .probe ? now + LookupReason.settleMilliseconds : now
-        case .sendAgain:
-            // The probe (which counted) found nothing: the order goes out again at once.
-            state = .retrying
-            lookup = nil
-            counted = false
-            next = now
+        return tried
+    }
+
+    /// The provider's answer, classified: a job's `on:` map applies to the call's own answers, never a lookup's;
+    /// the provider's "this key was already used", and "already done" right after a try that may have reached the
+    /// provider, mean that an earlier try did it.
+    private func interpret(_ reply: HTTPReply, _ call: ClaimedCall, placing: APIRequest, tried: inout Tried) -> Outcome {
+        let overrides = tried.lookingUp != nil ? [:] : call.overrides.compactMapValues { Classification(name: $0) }
+        var interpreted = api.interpret(reply, overrides: overrides)
+        let overridden = overrides[interpreted.code ?? ""] != nil
+        if tried.lookingUp != nil {
+            tried.found = call.key.map { api.lookupResult(interpreted, key: $0) } ?? .unclear
+        } else if call.keyed && api.isDuplicateKey(interpreted) && !overridden {
+            interpreted.classification = .duplicate
+        } else if let by = call.maybeDoneBy, !overridden, interpreted.classification != .ok,
+                  api.isAlreadyDone(interpreted, request: placing) {
+            interpreted.classification = .duplicate
+            interpreted.message = "already done, probably by try \(by)" + (interpreted.message.map { " (\($0))" } ?? "")
+        }
+        return interpreted
+    }
+
+    /// Acts on a verdict before the call's next state is written: corrects the clock for a re-sign, records a
+    /// refusal as evidence of the account's pace, pauses the account on an auth failure. Returns whether the
+    /// pause was written.
+    private func act(on verdict: NextStep, _ call: ClaimedCall, _ tried: Tried, as runnerID: String, spentAt: Int64,
+                     started: Int64, now: Int64, clockOffset: ClockOffset) async -> Bool {
+        switch verdict {
         case .resignNow:
-            // Correct the clock, then put the call straight back: the next try is signed with the new offset.
-            await correctClock(outcome: outcome, sentAt: started, receivedAt: now, clockOffset: clockOffset)
-            state = .retrying
-            counted = false
-            next = now
-        case .retry(let at, let countsAsAttempt):
-            if kind == .rateLimited {
-                // When it left, on the store's clock: a call spent ahead leaves a little after its spend.
-                await recordRateLimit(call: call.id, runner: runnerID, outcome: outcome,
-                                      sentAt: max(spentAt, started + runner.storeClockOffset), now: now)
-            }
-            state = .retrying
-            counted = countsAsAttempt
-            next = at
-        case .fail(let terminal):
-            state = terminal
-            error = Self.failure(terminal, lookup: lookingUp, keyed: call.keyed, message: message)
+            await correctClock(outcome: tried.outcome, sentAt: started, receivedAt: now, clockOffset: clockOffset)
+        case .retry where tried.kind == .rateLimited:
+            // When it left, on the store's clock: a call spent ahead leaves a little after its spend.
+            await recordRateLimit(call: call.id, runner: runnerID, outcome: tried.outcome,
+                                  sentAt: max(spentAt, started + runner.storeClockOffset), now: now)
         case .failAndPause(let reason):
             let name = account.name
-            // If the pause cannot be written now, the call waits in the queue like its siblings; the next auth
-            // answer pauses the account. A lookup's call is an order already placed: it waits for the account's
-            // resumption rather than failing.
             let paused = (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? false
-            if paused {
-                runner.logger.warning("account paused", metadata: ["account": "\(account.name)", "reason": "\(reason)"])
-            }
-            if paused && lookingUp == nil {
-                state = .failed
-                error = reason
-            } else {
-                state = .retrying
-                counted = false
-                next = now
-            }
+            if paused { runner.logger.warning("account paused", metadata: ["account": "\(name)", "reason": "\(reason)"]) }
+            return paused
+        default:
+            break
         }
-        await runner.record(Completion(
-            call: call.id, runner: runnerID, startedAt: started, latencyMilliseconds: now - started,
-            httpStatus: status, code: outcome?.code, classification: kind.name,
-            message: lookingUp != nil ? "lookup by key" + (message.map { ": " + $0 } ?? "") : message, state: state,
-            attempts: call.attempts + (counted ? 1 : 0), nextAttemptAt: next,
-            data: state.isTerminal ? outcome?.data : nil, error: error, finishedAt: now,
-            lookup: state == .retrying ? lookup : nil,
-            mayHaveActed: lookingUp == nil && (kind == .unknownOutcome || outcome?.mayHaveExecuted == true),
-            dispatchedAt: spentAt))
-        runner.noteFinished(account: account.name, state: state)
+        return false
     }
 
     /// A call whose tokens were spent but which was not sent: it goes back to the queue untried (no attempt used).
@@ -360,39 +334,20 @@ struct AccountWorker: Sendable {
     }
 
     /// The retry policy's verdict on this try (PacerCore's pure `RetryDecision`).
-    private func decide(_ call: ClaimedCall, lookingUp: LookupReason?, kind: RetryDecision.Kind, outcome: Outcome?,
-                        found: LookupResult, canLookUp: Bool, now: Int64) -> NextStep {
+    private func decide(_ call: ClaimedCall, _ tried: Tried, now: Int64) -> NextStep {
         let previousWasClock = call.lastClass == "clock", jitter = Double.random(in: 0..<1)
-        if let reason = lookingUp {
-            return RetryDecision.afterLookup(kind, result: found, reason: reason, code: outcome?.code,
+        let outcome = tried.outcome
+        if let reason = tried.lookingUp {
+            return RetryDecision.afterLookup(tried.kind, result: tried.found, reason: reason, code: outcome?.code,
                                              attemptsSoFar: call.attempts, previousWasClock: previousWasClock,
                                              policy: call.retry, retryAfterMilliseconds: outcome?.retryAfterMilliseconds,
                                              now: now, jitter: jitter)
         }
-        return RetryDecision.next(kind, code: outcome?.code, attemptsSoFar: call.attempts,
+        return RetryDecision.next(tried.kind, code: outcome?.code, attemptsSoFar: call.attempts,
                                   previousWasClock: previousWasClock, idempotent: call.idempotent, policy: call.retry,
                                   retryAfterMilliseconds: outcome?.retryAfterMilliseconds, now: now, jitter: jitter,
                                   mayHaveExecuted: outcome?.mayHaveExecuted ?? false, keyed: call.keyed,
-                                  canLookUp: canLookUp)
-    }
-
-    /// The error stored with a call that ended in `terminal`.
-    static func failure(_ terminal: CallState, lookup: LookupReason?, keyed: Bool, message: String?) -> String? {
-        let detail = message.map { ": " + $0 } ?? ""
-        switch (terminal, lookup) {
-        case (.uncertain, nil) where keyed:
-            return "the order may have been placed by a try whose answer was lost, and its tries ran out" + detail
-        case (.uncertain, nil):
-            return "the request may have reached the provider and the call is not idempotent: not sent again"
-        case (.uncertain, _):
-            return "the order may have been placed: looking it up by its key did not tell" + detail
-        case (.failed, .confirm?):
-            return "the provider answered duplicate key, but looking the order up by its key finds none" + detail
-        case (.duplicate, _?):
-            return nil // found: the result holds the order
-        default:
-            return message
-        }
+                                  canLookUp: tried.canLookUp)
     }
 
     /// Lowers the account's pace after a rate-limited answer, when the answer is evidence (see `Pacing`).
@@ -457,17 +412,16 @@ struct AccountWorker: Sendable {
         return out
     }
 
-    /// Measures the offset between the provider's clock and ours: KuCoin from its time endpoint, the others from
-    /// the `Date` header (whole seconds, ample for their 30-60 s windows).
+    /// Measures the offset between the provider's clock and ours: from its time endpoint where it has one
+    /// (KuCoin), else from the `Date` header.
     func correctClock(outcome: Outcome?, sentAt: Int64, receivedAt: Int64, clockOffset: ClockOffset) async {
         var serverTime = outcome?.serverTimeMilliseconds
         var localMidpoint = (sentAt + receivedAt) / 2
-        if account.provider == .kucoin {
+        if let endpoint = api.serverTimeEndpoint {
             let t0 = clock.now()
-            if let reply = try? await runner.transport.send(SignedRequest(method: .get,
-                                                                          url: account.baseURL + KuCoin.serverTimePath,
+            if let reply = try? await runner.transport.send(SignedRequest(method: .get, url: account.baseURL + endpoint,
                                                                           headers: [], body: nil)),
-               let time = KuCoin.serverTime(from: reply) {
+               let time = api.serverTime(in: reply) {
                 serverTime = time
                 localMidpoint = (t0 + clock.now()) / 2
             }

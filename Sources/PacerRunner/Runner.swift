@@ -20,7 +20,7 @@ public final class Runner: Sendable {
     let options: RunnerOptions
     let logger: Logger
     let slots: InFlightSlots
-    let wakeups = WakeBoard()
+    let wakeups: WakeBoard
     /// The limit each account's provider last reported (KuCoin's headers), so only a change is written.
     let quotaMemory = QuotaMemory()
     /// Claims of every account, committed together.
@@ -36,7 +36,6 @@ public final class Runner: Sendable {
     private let current: Mutex<RunnerIdentity>
     /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
     private let lastDiskFullNote = Atomic<Int64>(Int64.min / 2)
-    private let origin = ContinuousClock.now
     private let heartbeatDone = Atomic<Bool>(false)
     /// Our latest successful registration or heartbeat: the store's instant, and our monotonic instant read just
     /// before the store read its clock. `maySend` measures the beat's age on the monotonic clock; `storeNow`
@@ -53,6 +52,7 @@ public final class Runner: Sendable {
         self.transport = transport
         self.options = options
         self.clock = clock
+        wakeups = WakeBoard(clock: clock)
         self.logger = logger
         current = Mutex(Self.newIdentity())
         // Our looks come once per heartbeat; a gap of more than two and a half of them breaks the observation.
@@ -134,7 +134,7 @@ public final class Runner: Sendable {
     var storeClockOffset: Int64 { storeNow() - clock.now() }
 
     /// Notes a registration or heartbeat: the store's instant, and our monotonic mark taken just before it.
-    private func noteBeat(_ at: Int64, mark: Int64) {
+    func noteBeat(_ at: Int64, mark: Int64) {
         beat.withLock { $0 = (at, mark) }
     }
 
@@ -151,11 +151,8 @@ public final class Runner: Sendable {
         await completions.add(c)
     }
 
-    /// Milliseconds on a monotonic clock: intervals measured in-process must not jump with the wall clock.
-    func monotonicMilliseconds() -> Int64 {
-        let elapsed = ContinuousClock.now - origin
-        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
-    }
+    /// Milliseconds on the clock's monotonic face: intervals measured in-process must not jump with the wall clock.
+    func monotonicMilliseconds() -> Int64 { clock.monotonic() }
 
     /// Called when the store refuses `oldID` as declared dead: registers a fresh identity (once, however many
     /// workers notice at the same time). The old id's claims already went back to the queue.
@@ -184,11 +181,11 @@ public final class Runner: Sendable {
         try await pause(milliseconds: milliseconds) { self.isStopping }
     }
 
-    /// Sleeps for `milliseconds`, looking every 20 ms whether `interrupted` says to wake early.
+    /// Sleeps for `milliseconds` (monotonic), looking every 20 ms whether `interrupted` says to wake early.
     func pause(milliseconds: Int64, interrupted: () -> Bool) async throws {
-        let until = clock.now() + milliseconds
-        while !interrupted(), clock.now() < until {
-            try await clock.sleep(until: min(until, clock.now() + 20))
+        let until = clock.monotonic() + milliseconds
+        while !interrupted(), clock.monotonic() < until {
+            try await clock.sleep(milliseconds: min(20, until - clock.monotonic()))
         }
     }
 
@@ -224,157 +221,201 @@ public final class Runner: Sendable {
         public var stoppedEarly: Bool
     }
 
+    /// Registers, serves every account until drained, stopped or out of time, writes the last answers and
+    /// unregisters. Throws when the database kept failing or answers could not be written.
     public func run() async throws -> Summary {
-        let start = clock.now()
-        let me = identity
-        let clock = self.clock
-        var mark = monotonicMilliseconds()
-        // Started on a full disk: wait for space (or a stop) rather than fail, as the loop below does.
-        while true {
-            do {
-                let at = try await io { try $0.registerRunner(me, now: clock.now) }
-                noteBeat(at, mark: mark)
-                break
-            } catch let error as StoreError where error.kind == .diskFull && !isStopping
-                        && options.maxSeconds.map({ clock.now() - start < Int64($0 * 1000) }) ?? true {
-                await noteStoreError(error)
-                try? await clock.sleep(until: clock.now() + 1_000)
-                mark = monotonicMilliseconds()
-            }
-        }
+        let deadline = options.maxSeconds.map { clock.monotonic() + Int64($0 * 1000) }
+        try await register(until: deadline)
         _ = try? await recover()
-        let deadline = options.maxSeconds.map { start + Int64($0 * 1000) }
-        var stoppedEarly = false
-        var failure: (any Error)?
         // The heartbeat runs beside the workers until this runner has written its last answer and unregistered:
         // while requests are still in flight after a stop, other runners must keep seeing it alive.
         let heartbeat = Task { await self.heartbeatLoop() }
-        // A discarding group: finished workers are not kept until someone collects them. Workers never throw;
-        // a store error in the loop below is logged and retried, so one busy moment cannot end the run.
+        let served = await serve(until: deadline)
+        let unwritten = await writeLastAnswers()
+        heartbeatDone.store(true, ordering: .relaxed)
+        await heartbeat.value
+        return try await finish(served, unwritten: unwritten)
+    }
+
+    /// Registers this runner. Started on a full disk, it waits for space (or a stop, or the deadline) rather than
+    /// fail, as the main loop does.
+    private func register(until deadline: Int64?) async throws {
+        let me = identity, clock = self.clock
+        while true {
+            let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
+            do {
+                let at = try await io { try $0.registerRunner(me, now: clock.now) }
+                noteBeat(at, mark: mark)
+                return
+            } catch let error as StoreError where error.kind == .diskFull && !isStopping
+                        && deadline.map({ clock.monotonic() < $0 }) ?? true {
+                await noteStoreError(error)
+                try? await clock.sleep(milliseconds: 1_000)
+            }
+        }
+    }
+
+    /// What the main loop keeps from one turn to the next.
+    private struct LoopState {
+        var workers = Set<String>()
+        var lastTickMinute: Int64?
+        /// Since when the database has failed (monotonic), while it does.
+        var failingSince: Int64?
+        var accountsReadAt: Int64?
+        var watch: (any WorkWatch)?
+        var watchTriedAt: Int64?
+        var nextDueLook = Int64.min
+    }
+
+    /// How the main loop ended.
+    struct Served {
+        var stoppedEarly = false
+        var failure: (any Error)?
+    }
+
+    /// The main loop: one turn every poll interval until drained, stopped or out of time. Workers never throw; a
+    /// store error in a turn is logged and retried, so one busy moment cannot end the run.
+    private func serve(until deadline: Int64?) async -> Served {
+        var served = Served()
+        // A discarding group: finished workers are not kept until someone collects them.
         await withDiscardingTaskGroup { group in
-            var workers = Set<String>()
-            var lastTickMinute: Int64?
-            var failingSince: Int64?
-            var accountsReadAt: Int64?
-            let accountFilter = options.accounts
-            var watch: (any WorkWatch)?
-            var watchTriedAt: Int64?
-            var nextDueLook = Int64.min
+            var state = LoopState()
             while true {
-                // Schedule ticks are whole minutes: once at start, then once as each new minute begins.
-                if !options.drain, let onTick, clock.now() / 60_000 != lastTickMinute {
-                    let now = clock.now()
-                    lastTickMinute = now / 60_000
-                    // A schedule's failure is the scheduler's to report; it never stops the runner.
-                    do { try await onTick(now) } catch {
-                        logger.error("schedule tick failed", metadata: ["error": "\(error)"])
-                    }
-                }
-                if isStopping { stoppedEarly = true; break }
-                if let deadline, clock.now() >= deadline { stoppedEarly = true; break }
+                await tick(&state)
+                if isStopping || deadline.map({ clock.monotonic() >= $0 }) == true { served.stoppedEarly = true; break }
                 do {
-                    try await completions.flush()
-                    let accounts: [Account]
-                    if accountsReadAt.map({ clock.now() - $0 >= options.accountsRefreshMilliseconds }) ?? true {
-                        accounts = try await io({ try $0.accounts() })
-                        accountsReadAt = clock.now()
-                    } else {
-                        accounts = []
-                    }
-                    for account in accounts where account.pausedReason == nil
-                        && (accountFilter?.contains(account.name) ?? true) && !workers.contains(account.name) {
-                        do {
-                            let credentials = try CredentialResolver.resolve(account)
-                            let worker = AccountWorker(account: account, credentials: credentials, runner: self)
-                            workers.insert(account.name)
-                            group.addTask { await worker.run() }
-                        } catch {
-                            // A secret this process cannot read: hold the account (visible in `status`) rather
-                            // than burn its queue on refusals. `account resume` makes it eligible again.
-                            let reason = "\(error)"
-                            _ = try await io { try $0.pauseAccount(account.name, reason: reason, nowMilliseconds: clock.now()) }
-                            logger.error("account paused", metadata: ["account": "\(account.name)", "reason": "\(error)"])
-                        }
-                    }
-                    if options.drain, try await !io({ try $0.hasWork(accounts: accountFilter) }) { break }
-                    // Wake the idle workers whose accounts have calls due (one read for every account). With a store
-                    // that signals new work, the read is made only when signalled, when a due instant it already
-                    // knows of has come, or at a backstop; otherwise every turn.
-                    let idle = await wakeups.idleAccounts
-                    if !idle.isEmpty {
-                        let now = storeNow()
-                        watch = await renewedWatch(watch, now: now, lastTry: &watchTriedAt)
-                        let signalled = workSignalled.exchange(false, ordering: .relaxed)
-                        if watch?.isWatching != true || signalled || now >= nextDueLook {
-                            let due = try await io({ try $0.nextDue() })
-                            var busyWithDue = false // due, but its worker is still sending: look again next turn
-                            for (account, at) in due where at <= now {
-                                if idle.contains(account) {
-                                    await wakeups.wake(account)
-                                } else if workers.contains(account) {
-                                    busyWithDue = true
-                                }
-                            }
-                            nextDueLook = busyWithDue ? now : min(now + options.notifiedBackstopMilliseconds,
-                                                                  due.values.filter { $0 > now }.min() ?? Int64.max)
-                        }
-                    }
-                    if let depths = await progress.report(snapshot: { try await self.io { try $0.snapshot(accounts: accountFilter) } },
-                                                          now: clock.now(), logger: logger) {
-                        for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
-                    }
-                    failingSince = nil
-                    try await clock.sleep(until: clock.now() + options.pollMilliseconds)
+                    guard try await turn(&state, group: &group) else { break }
+                    state.failingSince = nil
+                    try await clock.sleep(milliseconds: options.pollMilliseconds)
                 } catch {
-                    // A busy database passes; one that keeps failing (read-only, corrupt) ends the run rather than
-                    // leave a cron-launched `--drain` retrying forever. A full disk is the exception: nothing is
-                    // claimed or sent meanwhile (every claim and spend is a write), the answers already received
-                    // are kept in memory, and the run goes on once space is freed (or ends at --max-seconds or a
-                    // signal, logging what it could not write).
-                    let diskFull = (error as? StoreError)?.kind == .diskFull
-                    let since = diskFull ? nil : failingSince ?? clock.now()
-                    failingSince = since
-                    if let since, clock.now() - since >= Self.giveUpAfterMilliseconds {
-                        logger.error("the database keeps failing; stopping", metadata: ["error": "\(error)"])
-                        failure = error
+                    if let failure = await keepsFailing(error, &state) {
+                        served.failure = failure
                         break
                     }
-                    await noteStoreError(error)
-                    try? await clock.sleep(until: clock.now() + 1_000)
+                    try? await clock.sleep(milliseconds: 1_000)
                 }
             }
-            if let watch { _ = try? await StoreExecutor.run { watch.stop() } }
+            if let watch = state.watch { _ = try? await StoreExecutor.run { watch.stop() } }
             requestStop()
         }
-        // Every worker has ended and every send has handed in its answer: write them all before leaving, trying
-        // again (while the heartbeat keeps our leases) rather than dropping answers already received.
-        // On a full disk the answers wait longer (10 minutes) for space: they cannot be asked for again.
-        var unwritten: (any Error)?
+        return served
+    }
+
+    /// Schedule ticks are whole minutes of wall time: once at start, then once as each new minute begins. A
+    /// schedule's failure is the scheduler's to report; it never stops the runner.
+    private func tick(_ state: inout LoopState) async {
+        guard !options.drain, let onTick, clock.now() / 60_000 != state.lastTickMinute else { return }
+        let now = clock.now()
+        state.lastTickMinute = now / 60_000
+        do { try await onTick(now) } catch {
+            logger.error("schedule tick failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// One turn: writes the answers waiting, starts workers for new accounts, ends a drained `--drain`, wakes the
+    /// idle workers whose calls fell due, reports progress. Returns false when the run is drained.
+    private func turn(_ state: inout LoopState, group: inout DiscardingTaskGroup) async throws -> Bool {
+        try await completions.flush()
+        try await startWorkers(&state, group: &group)
+        if options.drain, try await !io({ [options] in try $0.hasWork(accounts: options.accounts) }) { return false }
+        try await wakeIdleWorkers(&state)
+        if let depths = await progress.report(snapshot: { try await self.io { [options] in try $0.snapshot(accounts: options.accounts) } },
+                                              now: clock.now(), logger: logger) {
+            for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
+        }
+        return true
+    }
+
+    /// Reads the accounts (every `accountsRefresh`) and starts a worker for each active one without one. An
+    /// account whose secret this process cannot read is paused (visible in `status`) rather than burn its queue
+    /// on refusals; `account resume` makes it eligible again.
+    private func startWorkers(_ state: inout LoopState, group: inout DiscardingTaskGroup) async throws {
+        guard state.accountsReadAt.map({ clock.monotonic() - $0 >= options.accountsRefreshMilliseconds }) ?? true else { return }
+        let accounts = try await io({ try $0.accounts() })
+        state.accountsReadAt = clock.monotonic()
+        for account in accounts where account.pausedReason == nil
+            && (options.accounts?.contains(account.name) ?? true) && !state.workers.contains(account.name) {
+            do {
+                let worker = AccountWorker(account: account, credentials: try CredentialResolver.resolve(account), runner: self)
+                state.workers.insert(account.name)
+                group.addTask { await worker.run() }
+            } catch {
+                let reason = "\(error)", now = clock.now()
+                _ = try await io { try $0.pauseAccount(account.name, reason: reason, nowMilliseconds: now) }
+                logger.error("account paused", metadata: ["account": "\(account.name)", "reason": "\(error)"])
+            }
+        }
+    }
+
+    /// Wakes the idle workers whose accounts have calls due (one read for every account). With a store that
+    /// signals new work, the read is made only when signalled, when a due instant it already knows of has come,
+    /// or at a backstop; otherwise every turn.
+    private func wakeIdleWorkers(_ state: inout LoopState) async throws {
+        let idle = await wakeups.idleAccounts
+        guard !idle.isEmpty else { return }
+        let now = storeNow()
+        state.watch = await renewedWatch(state.watch, now: now, lastTry: &state.watchTriedAt)
+        let signalled = workSignalled.exchange(false, ordering: .relaxed)
+        guard state.watch?.isWatching != true || signalled || now >= state.nextDueLook else { return }
+        let due = try await io({ try $0.nextDue() })
+        var busyWithDue = false // due, but its worker is still sending: look again next turn
+        for (account, at) in due where at <= now {
+            if idle.contains(account) {
+                await wakeups.wake(account)
+            } else if state.workers.contains(account) {
+                busyWithDue = true
+            }
+        }
+        state.nextDueLook = busyWithDue ? now : min(now + options.notifiedBackstopMilliseconds,
+                                                    due.values.filter { $0 > now }.min() ?? Int64.max)
+    }
+
+    /// A busy database passes; one that keeps failing (read-only, corrupt) ends the run rather than leave a
+    /// cron-launched `--drain` retrying forever: returns the error then. A full disk is the exception: nothing is
+    /// claimed or sent meanwhile (every claim and spend is a write), the answers already received are kept in
+    /// memory, and the run goes on once space is freed (or ends at --max-seconds or a signal).
+    private func keepsFailing(_ error: any Error, _ state: inout LoopState) async -> (any Error)? {
+        let diskFull = (error as? StoreError)?.kind == .diskFull
+        let since = diskFull ? nil : state.failingSince ?? clock.monotonic()
+        state.failingSince = since
+        if let since, clock.monotonic() - since >= Self.giveUpAfterMilliseconds {
+            logger.error("the database keeps failing; stopping", metadata: ["error": "\(error)"])
+            return error
+        }
+        await noteStoreError(error)
+        return nil
+    }
+
+    /// Every worker has ended and every send has handed in its answer: writes them all before leaving, trying
+    /// again (while the heartbeat keeps our leases) rather than dropping answers already received. On a full disk
+    /// the answers wait longer (10 minutes) for space: they cannot be asked for again. Returns the last error
+    /// when some could not be written.
+    private func writeLastAnswers() async -> (any Error)? {
         var attempt = 0
         while true {
             do {
                 try await completions.flush()
-                unwritten = nil
-                break
+                return nil
             } catch {
-                unwritten = error
                 attempt += 1
                 let diskFull = (error as? StoreError)?.kind == .diskFull
-                if attempt >= (diskFull ? Self.finalFlushDiskFullTries : Self.finalFlushTries) { break }
+                if attempt >= (diskFull ? Self.finalFlushDiskFullTries : Self.finalFlushTries) { return error }
                 if diskFull {
                     await noteStoreError(error)
                 } else {
                     logger.error("cannot write answers yet; retrying", metadata: ["attempt": "\(attempt)", "error": "\(error)"])
                 }
-                try? await Task.sleep(for: .seconds(1))
+                try? await clock.sleep(milliseconds: 1_000)
             }
         }
-        heartbeatDone.store(true, ordering: .relaxed)
-        await heartbeat.value
+    }
+
+    /// Unregisters and sums up. With answers unwritten, keeps the registration (without a heartbeat we are found
+    /// dead and our calls recovered as abandoned) and says what the provider answered, so a person can reconcile
+    /// by hand.
+    private func finish(_ served: Served, unwritten: (any Error)?) async throws -> Summary {
         let id = identity.id
         if let unwritten {
-            // Keep our registration: without a heartbeat we are found dead and our calls recovered as abandoned.
-            // Say what the provider answered, so a person can reconcile by hand.
             for c in await completions.unwritten {
                 logger.error("answer not recorded", metadata: [
                     "call": "\(c.call)", "state": "\(c.state.rawValue)", "http_status": "\(c.httpStatus.map(String.init) ?? "-")",
@@ -382,7 +423,7 @@ public final class Runner: Sendable {
             }
             throw unwritten
         }
-        if let failure {
+        if let failure = served.failure {
             _ = try? await io { try $0.unregisterRunner(id) }
             throw failure
         }
@@ -395,7 +436,7 @@ public final class Runner: Sendable {
         if let depths = await progress.report(snapshot: { snapshot }, now: clock.now(), logger: logger, final: true) {
             for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
         }
-        return Summary(held: held, finished: await completions.written, stoppedEarly: stoppedEarly)
+        return Summary(held: held, finished: await completions.written, stoppedEarly: served.stoppedEarly)
     }
 
     /// Renews our heartbeat and leases every second, re-registers if we were declared dead, and recovers the

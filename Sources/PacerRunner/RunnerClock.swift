@@ -1,18 +1,29 @@
 import Foundation
 
-/// The runner's sense of time: epoch milliseconds, and sleeping until an instant. Injected so the pieces that
-/// wait can be driven by a test clock.
+/// The runner's sense of time, injected so every wait can be driven by a test clock (`ManualRunnerClock` in the
+/// tests). Two faces, kept apart: wall time, which steps when NTP or a resumed VM moves it, and a monotonic
+/// instant, which never steps (docs/internals.md, "Time").
 public protocol RunnerClock: Sendable {
+    /// Wall time in epoch milliseconds: what providers sign, what people read, and (until the limiter moves to a
+    /// clock every process on the host shares) the instants the SQLite store records.
     func now() -> Int64
-    /// Sleeps until `instant` (or returns at once if it has passed); throws if the task is cancelled.
-    func sleep(until instant: Int64) async throws
+    /// Milliseconds since an arbitrary origin on a clock that never steps: ages, intervals and waits.
+    func monotonic() -> Int64
+    /// Sleeps `milliseconds` of the monotonic clock (returns at once for zero or less); throws if the task is
+    /// cancelled.
+    func sleep(milliseconds: Int64) async throws
 }
 
 public struct SystemRunnerClock: RunnerClock {
+    private let origin = ContinuousClock.now
+
     public init() {}
     public func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
-    public func sleep(until instant: Int64) async throws {
-        let delay = instant - now()
-        if delay > 0 { try await Task.sleep(for: .milliseconds(delay)) }
+    public func monotonic() -> Int64 {
+        let elapsed = ContinuousClock.now - origin
+        return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
+    }
+    public func sleep(milliseconds: Int64) async throws {
+        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
     }
 }

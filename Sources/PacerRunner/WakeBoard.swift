@@ -6,10 +6,13 @@
 /// transactions. A wake that finds nobody waiting is kept, so a worker that was busy when its account was woken
 /// does not miss it. `wakeAll()` (on stop) releases everyone.
 actor WakeBoard {
+    private let clock: any RunnerClock
     private var waiting: [String: [Int: CheckedContinuation<Void, Never>]] = [:]
     private var woken = Set<String>()
     private var stopped = false
     private var nextTicket = 0
+
+    init(clock: any RunnerClock) { self.clock = clock }
 
     /// Accounts with a worker waiting now.
     var idleAccounts: Set<String> { Set(waiting.keys) }
@@ -19,8 +22,8 @@ actor WakeBoard {
         if stopped || woken.remove(account) != nil { return }
         nextTicket += 1
         let ticket = nextTicket
-        let timer = Task { [weak self] in
-            try? await Task.sleep(for: .milliseconds(timeoutMilliseconds))
+        let timer = Task { [weak self, clock] in
+            try? await clock.sleep(milliseconds: timeoutMilliseconds)
             await self?.expire(account, ticket)
         }
         await withCheckedContinuation { waiting[account, default: [:]][ticket] = $0 }

@@ -6,7 +6,6 @@ import PacerCore
 import PacerJobs
 import PacerOperations
 import PacerQueue
-import PacerRunner
 import PacerStorage
 
 /// `pacer web`: the dashboard (one embedded page, no build step, no CDN) and its JSON API, which mirrors the

@@ -1,0 +1,89 @@
+import PacerCore
+import PacerStorage
+
+/// One account worker's calls between the store and the wire, as a value: those leased and not yet spent
+/// (`pending`), those spent and waiting for an in-flight slot (`ready`), and what the worker waits for. `next`
+/// says what to do now; the worker does it and reports back through the mutating methods. Pure; table-tested
+/// (`WorkerQueueTests`).
+struct WorkerQueue: Sendable {
+    /// What the worker does next.
+    enum Step: Sendable, Equatable {
+        /// Wait to be woken: the last claim took every due call (the runner's loop wakes us when one falls due).
+        case waitForWork
+        /// Lease the account's due calls.
+        case claim
+        /// Send the spent calls as in-flight slots free up.
+        case sendReady
+        /// No tokens for the pending calls before this instant (on the store's clock).
+        case waitForTokens(until: Int64)
+        /// Spend tokens for the next share of pending calls.
+        case spend
+        /// Stopping: give back what was spent or leased and not sent.
+        case giveBack
+        /// This runner was declared dead: recovery gave its calls back already; drop them.
+        case forget
+        /// Nothing held and stopping: the worker ends.
+        case stop
+    }
+
+    /// Calls leased to `owner` and not yet spent, in the order claimed (retries first). They survive a store
+    /// error: the next turn sends them or gives them back, so no claim is stranded on a live runner.
+    private(set) var pending: [ClaimedCall] = []
+    /// The runner id the calls are leased to.
+    private(set) var owner = ""
+    /// Calls whose tokens are spent (and dispatch marked), waiting for an in-flight slot: at most one share.
+    private(set) var ready: [SpentCall] = []
+    /// When the last spend said tokens come back for the calls it left, and how many cool-down probe answers had
+    /// come by then (an accepted probe ends the wait early).
+    private(set) var tokensBackAt: Int64?
+    private(set) var probesAnsweredThen = 0
+    /// The last claim took every due call: claiming again at once would be a write transaction finding nothing.
+    private(set) var drained = false
+
+    var holdsCalls: Bool { !pending.isEmpty || !ready.isEmpty }
+
+    func next(runnerID: String, stopping: Bool) -> Step {
+        if holdsCalls && owner != runnerID { return .forget }
+        if stopping { return holdsCalls ? .giveBack : .stop }
+        if !ready.isEmpty { return .sendReady }
+        if pending.isEmpty { return drained ? .waitForWork : .claim }
+        if let at = tokensBackAt { return .waitForTokens(until: at) }
+        return .spend
+    }
+
+    mutating func claimed(_ batch: ClaimedBatch, as runnerID: String) {
+        pending = batch.calls
+        owner = runnerID
+        drained = !batch.mayHaveMore
+        tokensBackAt = nil
+    }
+
+    mutating func woke() { drained = false }
+
+    /// The spend's verdict on the front `pending` calls: the granted ones become `ready` (spent under pace news
+    /// number `news`); lost ones are dropped; the rest wait for `grant.retryAt`.
+    mutating func spent(_ grant: SpendGrant, news: Int, probesAnswered: Int) {
+        let granted = Set(grant.granted), lost = Set(grant.lost)
+        ready = pending.filter { granted.contains($0.id) }.map {
+            SpentCall(call: $0, at: grant.at, news: news, probe: grant.probe)
+        }
+        pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
+        if !pending.isEmpty { (tokensBackAt, probesAnsweredThen) = (grant.retryAt, probesAnswered) }
+    }
+
+    /// The first `count` ready calls left (or went back untried).
+    mutating func took(_ count: Int) { ready.removeFirst(min(count, ready.count)) }
+
+    /// The wait for tokens is over (or was interrupted): spend again.
+    mutating func waited() { tokensBackAt = nil }
+
+    /// Everything given back (or taken by recovery).
+    mutating func emptied() {
+        pending = []
+        ready = []
+        tokensBackAt = nil
+    }
+
+    /// Everything but the pending calls given back (their release failed; it is tried again).
+    mutating func readyGivenBack() { ready = [] }
+}

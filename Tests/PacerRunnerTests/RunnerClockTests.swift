@@ -1,0 +1,96 @@
+import Foundation
+import PacerCore
+import PacerSQLite
+import PacerStorage
+import PacerTestSupport
+import Synchronization
+import Testing
+@testable import PacerRunner
+
+/// The runner's waits on its injected clock (`ManualRunnerClock`): no test here sleeps on the wall clock.
+@Suite struct RunnerClockTests {
+    /// Never released (an HTTP client must be shut down before it goes); these tests send nothing.
+    static let transport = HTTPTransport()
+
+    static func runner(_ clock: ManualRunnerClock, stale: Int64 = 10_000) throws -> (Runner, TempDir) {
+        let dir = TempDir()
+        let store = try SQLiteStore(path: dir.url.appendingPathComponent("pacer.db").path)
+        var options = RunnerOptions()
+        options.staleAfterMilliseconds = stale
+        return (Runner(store: store, transport: transport, options: options, clock: clock), dir)
+    }
+
+    /// A pause lasts its length on the monotonic face: a wall clock stepped back 20 s does not stretch it, and
+    /// one stepped forward an hour does not cut it short.
+    @Test func aPauseIsTimedOnTheMonotonicFace() async throws {
+        let clock = ManualRunnerClock()
+        let (runner, _) = try Self.runner(clock)
+        let paused = Task { try await runner.pause(milliseconds: 1_000) { false } }
+        #expect(await clock.settle())
+        clock.stepWall(milliseconds: -20_000)
+        clock.advance(milliseconds: 600)
+        clock.stepWall(milliseconds: 3_600_000)
+        #expect(await clock.settle(), "still pausing after 600 ms, whatever the wall clock did")
+        clock.advance(milliseconds: 400)
+        try await paused.value
+        #expect(clock.sleepers == 0)
+    }
+
+    /// A pause ends early when its condition says so (a stop, a probe's answer), at its next 20 ms look.
+    @Test func aPauseEndsWhenInterrupted() async throws {
+        let clock = ManualRunnerClock()
+        let (runner, _) = try Self.runner(clock)
+        let stop = ManualFlag()
+        let paused = Task { try await runner.pause(milliseconds: 60_000) { stop.isSet } }
+        #expect(await clock.settle())
+        stop.set()
+        clock.advance(milliseconds: 20)
+        try await paused.value
+    }
+
+    /// The fence that keeps a paused process from sending after it was declared dead: a runner sends only while
+    /// its latest heartbeat is younger than half the stale threshold, measured on the monotonic face (what the
+    /// SIGSTOP test shows from outside, here without stopping a process).
+    @Test func aRunnerWhoseBeatIsOldSendsNothing() async throws {
+        let clock = ManualRunnerClock()
+        let (runner, _) = try Self.runner(clock, stale: 10_000)
+        let id = runner.identity.id
+        try runner.store.registerRunner(runner.identity, now: clock.now)
+        runner.noteBeat(clock.now(), mark: clock.monotonic())
+        #expect(runner.maySend(as: id))
+        clock.stepWall(milliseconds: -60_000) // a wall step changes nothing
+        clock.advance(milliseconds: 5_000)
+        #expect(runner.maySend(as: id), "exactly half the threshold")
+        clock.advance(milliseconds: 1)
+        #expect(!runner.maySend(as: id), "older than half the threshold: another runner may declare it dead")
+        #expect(!runner.maySend(as: "someone-else"))
+    }
+
+    /// An idle worker waits for a wake, or its backstop on the injected clock.
+    @Test func anIdleWorkersBackstopRunsOnTheInjectedClock() async throws {
+        let clock = ManualRunnerClock()
+        let board = WakeBoard(clock: clock)
+        let waiter = Task { await board.wait("a", timeoutMilliseconds: 60_000) }
+        #expect(await clock.settle())
+        #expect(await board.idleAccounts == ["a"])
+        clock.advance(milliseconds: 59_999)
+        #expect(await board.idleAccounts == ["a"])
+        clock.advance(milliseconds: 1)
+        await waiter.value
+        #expect(await board.idleAccounts.isEmpty)
+        // A wake ends the wait at once and cancels its timer.
+        let woken = Task { await board.wait("b", timeoutMilliseconds: 60_000) }
+        #expect(await clock.settle())
+        await board.wake("b")
+        await woken.value
+        for _ in 0..<1_000 where clock.sleepers > 0 { await Task.yield() }
+        #expect(clock.sleepers == 0, "the backstop's timer went with the wait")
+    }
+}
+
+/// A flag a test sets and a waiting task reads.
+final class ManualFlag: Sendable {
+    private let value = Mutex(false)
+    var isSet: Bool { value.withLock { $0 } }
+    func set() { value.withLock { $0 = true } }
+}
