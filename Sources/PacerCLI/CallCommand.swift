@@ -35,69 +35,42 @@ struct CallCommand: AsyncParsableCommand {
             throw CLIError("method '\(method)': expected GET, POST, DELETE or PUT")
         }
         guard path.hasPrefix("/") else { throw CLIError("path '\(path)': expected a path starting with '/'") }
-        var members: [JSONValue.Member] = []
+        var pairs: [JSONValue.Member] = []
         for pair in params {
             guard let eq = pair.firstIndex(of: "="), eq != pair.startIndex else {
                 throw CLIError("param '\(pair)': expected KEY=VALUE")
             }
-            members.append(.init(String(pair[..<eq]), .string(String(pair[pair.index(after: eq)...]))))
+            pairs.append(.init(String(pair[..<eq]), .string(String(pair[pair.index(after: eq)...]))))
         }
+        let params = pairs
         if let body {
             do { _ = try JSONValue(parsing: body) } catch { throw CLIError("--body: \(error)") }
         }
         let api = stored.provider.api
         let credentials = try CredentialResolver.resolve(stored)
         if dryRun {
-            let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: members)
+            let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: params)
             print(json ? Self.json(request).compactText : Self.text(request))
             return
         }
-        // A call by hand spends from the same bucket as the runners, so it cannot push the account over. It
-        // registers like a runner while it waits for its answer: its spend stays open until then, and if this
-        // process dies, the runners' recovery settles it.
-        let pid = ProcessInfo.processInfo.processIdentifier
-        let identity = RunnerIdentity(id: "call:\(Runner.localHost):\(pid):\(UUID().uuidString.prefix(8))",
-                                      host: Runner.localHost, pid: pid)
-        // Settle what earlier `pacer call`s killed on this host left open (no runner may be there to do it). It
-        // does not watch heartbeats, so it condemns only processes that are gone from this host.
-        _ = try? opened.recoverAbandoned(now: WallClock.nowMilliseconds) { record, _ in
-            Runner.isGoneLocally(record.identity)
-        }
-        // The store's clock minus ours (the database server's on PostgreSQL): a retry instant it gives is on its clock.
-        let storeOffset = try opened.registerRunner(identity, now: WallClock.nowMilliseconds) - WallClock.nowMilliseconds()
-        defer { try? opened.unregisterRunner(identity.id) }
-        let heartbeat = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .seconds(1))
-                // A failed beat is tried again; declared dead (nil), the call registers again so its spend is
-                // still owned by a live process.
-                if (try? opened.heartbeat(runner: identity.id, now: WallClock.nowMilliseconds, leaseMilliseconds: 30_000)) == .some(nil) {
-                    _ = try? opened.registerRunner(identity, now: WallClock.nowMilliseconds)
-                }
-            }
-        }
-        defer { heartbeat.cancel() }
-        let window = stored.limit.bucketWindowMilliseconds()
-        let deadline = WallClock.nowMilliseconds() + 2 * window + 60_000
-        var spend: Int64?
-        while spend == nil {
-            switch try opened.reserve(account: stored.name, weight: 1, owner: identity.id, now: WallClock.nowMilliseconds,
-                                      windowMilliseconds: window, configuredCount: stored.limit.count) {
-            case .spent(let id): spend = id
-            case .wait(let retryAt):
-                guard retryAt < deadline else { throw CLIError("account '\(account)' is cooling down; try again later") }
-                try await Task.sleep(for: .milliseconds(max(1, retryAt - WallClock.nowMilliseconds() - storeOffset)))
-            }
-        }
-        let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: members)
+        // A call by hand spends from the same bucket as the runners, on their path (`Runner.sendOne`).
         let transport = HTTPTransport()
+        let runner = Runner(store: opened, transport: transport, options: RunnerOptions())
         let reply: HTTPReply
-        do { reply = try await transport.send(request) } catch {
+        do {
+            reply = try await runner.sendOne(on: stored) {
+                sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: params)
+            }
+        } catch is Runner.CoolingDown {
             try? await transport.shutdown()
-            if let spend { try? opened.settle(spend: spend, answeredAt: WallClock.nowMilliseconds()) }
+            throw CLIError("account '\(account)' is cooling down; try again later")
+        } catch let error as StoreError {
+            try? await transport.shutdown()
+            throw error
+        } catch {
+            try? await transport.shutdown()
             throw CLIError("\(httpMethod.rawValue) \(path): no answer from \(stored.baseURL): \(error)")
         }
-        if let spend { try opened.settle(spend: spend, answeredAt: WallClock.nowMilliseconds()) }
         try await transport.shutdown()
         let outcome = api.interpret(reply, overrides: [:])
         if json {

@@ -31,6 +31,8 @@ public final class PostgresStore: PacerStore {
     public let location: PostgresLocation
     let clockSource: ClockSource
     let pool: PostgresConnectionPool
+    /// Statements sent to the server (each one round trip), for tests and benchmarks that count them.
+    let roundTrips = Atomic<Int>(0)
 
     /// Connects (checking the server answers) and brings the schema up to date.
     public init(location: PostgresLocation, clock: ClockSource = .database, maxConnections: Int = 8) throws(StoreError) {
@@ -127,7 +129,8 @@ struct PostgresTransaction {
 
     @discardableResult
     func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
-        try connection.query(query, logger: Self.logger).wait()
+        store.roundTrips.add(1, ordering: .relaxed)
+        return try connection.query(query, logger: Self.logger).wait()
     }
 
     /// Runs a statement and returns the number of rows it changed.

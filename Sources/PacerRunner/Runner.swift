@@ -36,7 +36,7 @@ public final class Runner: Sendable {
     private let current: Mutex<RunnerIdentity>
     /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
     private let lastDiskFullNote = Atomic<Int64>(Int64.min / 2)
-    private let heartbeatDone = Atomic<Bool>(false)
+    let heartbeatDone = Atomic<Bool>(false)
     /// Our latest successful registration or heartbeat: the store's instant, and our monotonic instant read just
     /// before the store read its clock. `maySend` measures the beat's age on the monotonic clock; `storeNow`
     /// follows the store's clock from it.
@@ -239,7 +239,7 @@ public final class Runner: Sendable {
 
     /// Registers this runner. Started on a full disk, it waits for space (or a stop, or the deadline) rather than
     /// fail, as the main loop does.
-    private func register(until deadline: Int64?) async throws {
+    func register(until deadline: Int64?) async throws {
         let me = identity, clock = self.clock
         while true {
             let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
@@ -442,7 +442,7 @@ public final class Runner: Sendable {
     /// Renews our heartbeat and leases every second, re-registers if we were declared dead, and recovers the
     /// calls of runners that died. A failed beat (the database busy past its timeout) is logged and tried again:
     /// meanwhile `maySend` holds every request back. Runs until `run()` has written its last answer.
-    private func heartbeatLoop() async {
+    func heartbeatLoop() async {
         while !heartbeatDone.load(ordering: .relaxed) {
             do {
                 // Not `pause(milliseconds:)`: the heartbeat outlives a stop request, until the last answer is written.
@@ -481,7 +481,7 @@ public final class Runner: Sendable {
 
     /// Dead runners: on this host, a process that no longer exists; anywhere, a heartbeat that stood still over
     /// our own looks for the stale threshold (`HeartbeatWatch`).
-    private func recover() async throws -> Recovery {
+    func recover() async throws -> Recovery {
         let me = identity
         let clock = self.clock
         return try await io { [self] store in

@@ -133,9 +133,13 @@ struct SQLiteLimiterRows: LimiterRows {
     }
 
     func deleteSettledSpends(before: [String: Int64]) throws {
-        for (account, at) in before {
-            try db.execute(sql: "DELETE FROM limiter_spends WHERE account = ? AND at <= ? AND open = 0",
-                           arguments: [account, at])
+        for chunk in Array(before).chunked(400) {
+            try db.execute(sql: """
+                WITH w(account, before) AS (VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")))
+                DELETE FROM limiter_spends
+                WHERE open = 0 AND account IN (SELECT account FROM w)
+                  AND at <= (SELECT before FROM w WHERE w.account = limiter_spends.account)
+                """, arguments: StatementArguments(chunk.flatMap { [$0.key, $0.value] as [any DatabaseValueConvertible] }))
         }
     }
 
