@@ -99,13 +99,21 @@ let package = Package(
         .target(
             name: "PacerPostgres",
             dependencies: [
-                "PacerCore", "PacerLimits", "PacerStorage", "PacerSQLite",
+                "PacerCore", "PacerLimits", "PacerStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // `pacer migrate-store`: an SQLite setup moved to PostgreSQL, the one place that knows both stores' rows.
+        .target(
+            name: "PacerStoreMove",
+            dependencies: [
+                "PacerCore", "PacerLimits", "PacerStorage", "PacerSQLite", "PacerPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: strict),
         // What operators see and do: the JSON views (status, calls, one call) the commands and the dashboard share.
@@ -127,7 +135,7 @@ let package = Package(
             dependencies: [
                 "PacerCore", "PacerLimits", "PacerJobs", "PacerStorage", "PacerSQLite", "PacerProviders", "PacerEmulator",
                 "PacerRunner", "PacerQueue",
-                "PacerPostgres", "PacerOperations", "PacerWeb",
+                "PacerPostgres", "PacerStoreMove", "PacerOperations", "PacerWeb",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "CSV", package: "CSV.swift"),
@@ -180,7 +188,7 @@ let package = Package(
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",
-            dependencies: ["PacerCLI", "PacerQueue", "PacerStorage", "PacerSQLite", "PacerPostgres", "PacerRunner", "PacerJobs", "PacerOperations",
+            dependencies: ["PacerCLI", "PacerQueue", "PacerStorage", "PacerSQLite", "PacerPostgres", "PacerStoreMove", "PacerRunner", "PacerJobs", "PacerOperations",
                            "PacerTestSupport", "pacer", "PacerFuzz",
                            .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: strict),

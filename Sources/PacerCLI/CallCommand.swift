@@ -64,6 +64,9 @@ struct CallCommand: AsyncParsableCommand {
         } catch is Runner.CoolingDown {
             try? await transport.shutdown()
             throw CLIError("account '\(account)' is cooling down; try again later")
+        } catch let paused as Runner.PausedTooLong {
+            try? await transport.shutdown()
+            throw CLIError("\(paused.description); try again")
         } catch let error as StoreError {
             try? await transport.shutdown()
             throw error

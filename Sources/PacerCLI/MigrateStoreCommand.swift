@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PacerPostgres
+import PacerStoreMove
 import PacerRunner
 import PacerStorage
 

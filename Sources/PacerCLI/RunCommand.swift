@@ -27,7 +27,10 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
-        if let maxSeconds, maxSeconds <= 0 { throw ValidationError("--max-seconds must be positive") }
+        if let maxSeconds, !(maxSeconds > 0 && maxSeconds <= Double(DurationText.maximumMilliseconds / 1_000)) {
+            throw ValidationError("--max-seconds '\(maxSeconds)': expected a number of seconds above 0 and at most "
+                                  + "\(DurationText.maximumMilliseconds / 1_000) (\(DurationText.maximumText))")
+        }
         if let margin, margin != "0ms", DurationText.milliseconds(margin) == nil {
             throw ValidationError("--margin '\(margin)': expected \(DurationText.expected)")
         }

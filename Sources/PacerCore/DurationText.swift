@@ -1,6 +1,12 @@
 /// Durations as users write them: `250ms`, `1s`, `30s`, `5m`, `2h`, `1d`. One number, one unit.
 public enum DurationText {
-    /// Milliseconds for `text`, or `nil` when it is not a positive whole number followed by a known unit.
+    /// The longest duration accepted: a year and a day. Windows, backoffs and ages longer than that are typing
+    /// errors, and instants a duration away from now must stay far from Int64's end.
+    public static let maximumMilliseconds: Int64 = 366 * 86_400_000
+    public static let maximumText = "366d"
+
+    /// Milliseconds for `text`, or `nil` when it is not a positive whole number followed by a known unit, or is
+    /// longer than `maximumMilliseconds`.
     public static func milliseconds(_ text: String) -> Int64? {
         let trimmed = text.trimmingWhitespace()
         guard let unitStart = trimmed.firstIndex(where: { !$0.isASCII || !$0.isNumber }) else { return nil }
@@ -17,7 +23,7 @@ public enum DurationText {
         default: return nil
         }
         let (product, overflow) = value.multipliedReportingOverflow(by: scale)
-        return overflow ? nil : product
+        return overflow || product > maximumMilliseconds ? nil : product
     }
 
     /// The shortest exact spelling of a millisecond count (`60000` -> `1m`).

@@ -13,7 +13,7 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
     public init?(parsing text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2,
-              let count = Int(parts[0].trimmingWhitespace()), count > 0,
+              let count = Int(parts[0].trimmingWhitespace()), count > 0, count <= Self.maximumCount,
               let window = DurationText.milliseconds(String(parts[1]))
         else { return nil }
         self.init(count: count, windowMilliseconds: window)
@@ -35,5 +35,9 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { "\(count)/\(DurationText.format(milliseconds: windowMilliseconds))" }
 
-    public static let expected = "COUNT/WINDOW with a positive count and a window like 1s, 30s, 1m (e.g. 10/1s)"
+    /// The largest count accepted: far above any provider's, far from overflowing a sum of weights.
+    public static let maximumCount = 1_000_000_000
+
+    public static let expected = "COUNT/WINDOW with a count from 1 to \(maximumCount) and a window like 1s, 30s, 1m, "
+        + "at most \(DurationText.maximumText) (e.g. 10/1s)"
 }

@@ -39,5 +39,5 @@ public struct RetryPolicy: Sendable, Equatable {
         return min(max(delay, minimumBackoffMilliseconds), maximumBackoffMilliseconds)
     }
 
-    public static let expectedBackoff = "MIN..MAX durations with MIN <= MAX, like 1s..5m"
+    public static let expectedBackoff = "MIN..MAX durations with MIN <= MAX, like 1s..5m, each at most \(DurationText.maximumText)"
 }

@@ -28,7 +28,10 @@ public final class Emulator: Sendable {
         if let delay = state.inboundDelay() { try? await Task.sleep(for: .milliseconds(delay)) }
         let api = provider.emulated
         let now = state.now()
-        if let answer = api.publicAnswer(request, now: now) { return answer }
+        if let answer = api.publicAnswer(request, now: now) {
+            state.countPublic(provider)
+            return answer
+        }
         let key: String
         switch api.authenticate(request, state: state, now: now) {
         case .refused(let k, let reason, let response):

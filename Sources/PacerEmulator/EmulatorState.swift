@@ -39,6 +39,8 @@ final class EmulatorState: Sendable {
         /// Logical calls whose last try got an injected clock error: a spurious clock error is a blip, so the
         /// same call is not given a second one in a row (two in a row means a real key or clock problem).
         var clockFaulted = Set<String>()
+        /// Public requests (no account: KuCoin's server time) per provider.
+        var publicRequests: [String: Int] = [:]
     }
 
     let now: @Sendable () -> Int64
@@ -183,6 +185,11 @@ final class EmulatorState: Sendable {
             a.maxConcurrent = max(a.maxConcurrent, a.concurrent)
             state.accounts[id] = a
         }
+    }
+
+    /// Counts a public request (one no account signs).
+    func countPublic(_ provider: Provider) {
+        inner.withLock { $0.publicRequests[provider.rawValue, default: 0] += 1 }
     }
 
     func setFaults(_ faults: FaultSettings) {

@@ -23,6 +23,9 @@ public struct EmulatorStats: Codable, Sendable, Equatable {
     public var accounts: [Account]
     /// "provider/key METHOD path params" -> times performed.
     public var calls: [String: Int]
+    /// Public requests (KuCoin's server time) per provider: metered per IP by the provider, so a client sends
+    /// them under its limit too.
+    public var publicRequests: [String: Int] = [:]
 
     public func account(_ key: String) -> Account? { accounts.first { $0.key == key } }
     public var duplicatedCalls: [String: Int] { calls.filter { $0.value > 1 } }
@@ -39,6 +42,6 @@ extension EmulatorState {
                                       maxConcurrent: a.maxConcurrent, ordersPlaced: a.nextOrderNumber - 1,
                                       orderKeys: a.placed, keySubmissions: a.submitted)
             },
-            calls: inner.calls)
+            calls: inner.calls, publicRequests: inner.publicRequests)
     }
 }

@@ -65,22 +65,36 @@ public struct CallPlanner {
         }
         defer { index += 1 }
         if let makeKey { context.key = makeKey() }
-        return render(context)
+        return try render(context)
     }
 
-    private func render(_ context: RenderContext) -> NewCall {
+    private func render(_ context: RenderContext) throws(JobFileError) -> NewCall {
         var pathContext = context
         pathContext.encode = Self.encodePathSegment
+        let path = pathContext.render(spec.request.path)
+        if let item = context.item ?? context.batch?.first,
+           let dot = path.split(separator: "/", omittingEmptySubsequences: false).first(where: { $0 == "." || $0 == ".." }) {
+            // Percent-encoding would not help: servers decode `%2E` before they resolve dot segments.
+            throw JobFileError(file: itemsFile, line: item.line, column: 1, field: "request.path",
+                               message: "the item makes the path '\(path)', whose segment '\(dot)' a server reads as "
+                                   + "a folder, not an id: expected an item that is not '.' or '..'")
+        }
         return NewCall(
             index: context.index,
             method: spec.request.method,
-            path: pathContext.render(spec.request.path),
+            path: path,
             params: fixedParams ?? params.render(context).compactText,
             body: fixedBody ?? spec.request.body?.render(context).compactText,
             weight: spec.weight,
             idempotent: spec.idempotent,
             account: account == nil ? context.account : nil,
             key: makeKey == nil ? nil : context.key)
+    }
+
+    /// Where the items are written: their file, or the job file for a list.
+    private var itemsFile: String {
+        if case .file(let path, _)? = spec.items?.source { return path }
+        return spec.file
     }
 
     /// The account each item names, with where it is written (items file and line), for checking every name

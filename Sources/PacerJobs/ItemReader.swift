@@ -71,6 +71,10 @@ struct ItemReader {
                 do { line = try reader.next() } catch let e as LineReader.InvalidUTF8 {
                     throw JobFileError(file: itemsPath, line: e.line, column: 1, field: "items.file",
                                        message: "line is not valid UTF-8")
+                } catch let e as LineReader.LineTooLong {
+                    throw JobFileError(file: itemsPath, line: e.line, column: 1, field: "items.file",
+                                       message: "line is longer than \(LineReader.maxLineBytes) bytes: expected one item "
+                                           + "per line")
                 } catch {
                     throw JobFileError(file: itemsPath, line: reader.lineNumber, column: 1, field: "items.file",
                                        message: "read failed: \(error)")

@@ -59,7 +59,8 @@ public enum JobFileParser {
         }
 
         let weight = try fields["weight"].map { f throws(JobFileError) in try y.int(f.value, "weight", atLeast: 1) } ?? 1
-        // Without `idempotent`, HTTP semantics decide: GET, PUT and DELETE may be repeated; POST may not.
+        // Without `idempotent`, HTTP semantics decide: GET, PUT and DELETE may be repeated; POST may not (and at
+        // enqueue, an endpoint its provider says places orders may not either: `Enqueuer.idempotent`).
         let idempotent = try fields["idempotent"].map { f throws(JobFileError) in try y.bool(f.value, "idempotent") }
             ?? (request.method != .post)
         let retry = try fields["retry"].map { f throws(JobFileError) in try parseRetry(f.value, y) } ?? .default
@@ -85,6 +86,7 @@ public enum JobFileParser {
         var spec = JobSpec(file: file, name: name, account: account, target: target, request: request, items: items, batch: batch,
                            weight: weight, idempotent: idempotent, retry: retry, schedule: schedule,
                            timezone: timezone, overrides: overrides)
+        spec.idempotentIsExplicit = fields["idempotent"] != nil
         if let items {
             // Open the source once now: unreadable files and unknown CSV columns are errors of the job file.
             _ = try ItemReader(items, jobFile: file, columnsUsed: spec.columnsUsed)

@@ -15,7 +15,12 @@ public struct JobSpec: Sendable {
     public var items: ItemsSpec?
     public var batch: BatchSpec?
     public var weight: Int
+    /// Whether a call may be sent again after an answer that proves nothing: the job's `idempotent:`, or by default
+    /// the HTTP method's meaning (GET, PUT, DELETE yes; POST no). At enqueue the provider's own account of the
+    /// endpoint overrides that default (`Enqueuer.idempotent`).
     public var idempotent: Bool
+    /// The job file says `idempotent:` itself.
+    public var idempotentIsExplicit = false
     public var retry: RetryPolicy
     public var schedule: CronSchedule?
     /// The IANA time zone the schedule is read in; `nil` for UTC.

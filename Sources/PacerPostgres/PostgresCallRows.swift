@@ -26,8 +26,7 @@ struct PostgresCallRows: CallRows {
     /// The columns `callRow` reads, over `calls c` joined to the locked runs `r`.
     private static let callColumns = """
         c.id, c.state, c.attempts, c.next_attempt_at, c.last_class, c.lookup_pending, c.maybe_done_by,
-        c.lease_owner, c.lease_expires_at, c.dispatched_at, c.idempotent, c.keyed, r.retry_attempts, r.cancelled,
-        (SELECT error FROM results WHERE call_id = c.id) AS result_error
+        c.lease_owner, c.lease_expires_at, c.dispatched_at, c.idempotent, c.keyed, r.retry_attempts, r.cancelled
         """
 
     private static func callRow(_ row: PostgresRandomAccessRow) throws -> CallRow {
@@ -39,7 +38,7 @@ struct PostgresCallRows: CallRows {
                 leaseOwner: try row.get("lease_owner"), leaseExpiresAt: try row.get("lease_expires_at"),
                 dispatchedAt: try row.get("dispatched_at"), idempotent: try row.get("idempotent"),
                 keyed: try row.get("keyed"), retryAttempts: Int(try row.get("retry_attempts", as: Int64.self)),
-                runCancelled: try row.get("cancelled"), resultError: try row.get("result_error"))
+                runCancelled: try row.get("cancelled"))
     }
 
     func lockCalls(_ ids: [Int64]) throws -> [CallRow] {
@@ -50,6 +49,17 @@ struct PostgresCallRows: CallRows {
             SELECT \(unescaped: Self.callColumns) FROM calls c JOIN r ON r.id = c.run_id
             WHERE c.id = ANY(\(ids)::bigint[]) ORDER BY c.id FOR UPDATE OF c
             """).map(Self.callRow)
+    }
+
+    func resultErrors(_ ids: [Int64]) throws -> [Int64: String] {
+        guard !ids.isEmpty else { return [:] }
+        var errors: [Int64: String] = [:]
+        for row in try tx.rows("""
+            SELECT call_id, error FROM results WHERE call_id = ANY(\(ids)::bigint[]) AND error IS NOT NULL
+            """) {
+            errors[try row.get("call_id")] = try row.get("error")
+        }
+        return errors
     }
 
     func orphanedCalls() throws -> [CallRow] {
@@ -184,4 +194,34 @@ struct PostgresCallRows: CallRows {
     }
 
     func announceWork() throws { try tx.execute("NOTIFY pacer_work") }
+
+    func lockRun(_ run: Int64) throws -> Bool {
+        try tx.row("SELECT 1 FROM runs WHERE id = \(run) FOR UPDATE") != nil
+    }
+
+    func setRunCancelled(_ run: Int64, at: Int64?) throws {
+        try tx.execute("UPDATE runs SET cancelled_at = \(at) WHERE id = \(run)")
+    }
+
+    func countCalls(run: Int64, in states: Set<CallState>) throws -> Int {
+        try tx.value("""
+            SELECT COUNT(*) FROM calls WHERE run_id = \(run) AND state = ANY(\(states.map(\.rawValue).sorted())::text[])
+            """, as: Int.self) ?? 0
+    }
+
+    /// The run itself is locked already (`lockRun`).
+    func runCalls(run: Int64, in states: Set<CallState>, after: Int64, limit: Int) throws -> [CallRow] {
+        try tx.rows("""
+            SELECT \(unescaped: Self.callColumns)
+            FROM calls c JOIN (SELECT id, retry_attempts, cancelled_at IS NOT NULL AS cancelled FROM runs
+                               WHERE id = \(run)) r ON r.id = c.run_id
+            WHERE c.run_id = \(run) AND c.state = ANY(\(states.map(\.rawValue).sorted())::text[]) AND c.id > \(after)
+            ORDER BY c.id LIMIT \(Int64(limit)) FOR UPDATE OF c
+            """).map(Self.callRow)
+    }
+
+    func deleteResults(_ calls: [Int64]) throws {
+        guard !calls.isEmpty else { return }
+        try tx.execute("DELETE FROM results WHERE call_id = ANY(\(calls)::bigint[])")
+    }
 }

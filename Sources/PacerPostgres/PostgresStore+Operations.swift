@@ -52,63 +52,8 @@ extension PostgresStore {
         }
     }
 
-    static func requireRun(_ tx: PostgresTransaction, _ run: Int64, lock: Bool = false) throws {
-        let sql: PostgresQuery = lock ? "SELECT 1 FROM runs WHERE id = \(run) FOR UPDATE" : "SELECT 1 FROM runs WHERE id = \(run)"
-        guard try tx.row(sql) != nil else { throw StoreError(.notFound, "no run \(run)") }
-    }
-
-    public func retry(run: Int64, states: Set<CallState>, nowMilliseconds: Int64) throws -> RunChange {
-        try RetryRules.check(states)
-        return try transaction { tx in
-            // The run's row lock makes retry and cancel of one run take turns across machines.
-            try Self.requireRun(tx, run, lock: true)
-            let now = try tx.now(caller: nowMilliseconds).now
-            let unfinished = try tx.value("""
-                SELECT COUNT(*) FROM calls WHERE run_id = \(run) AND state IN ('queued', 'retrying', 'in_flight')
-                """, as: Int.self) ?? 0
-            try RetryRules.requireFinished(run: run, unfinished: unfinished)
-            let names = states.map(\.rawValue).sorted()
-            try tx.execute("""
-                DELETE FROM results WHERE call_id IN (SELECT id FROM calls WHERE run_id = \(run) AND state = ANY(\(names)))
-                """)
-            let changed = try tx.execute("""
-                UPDATE calls SET lookup_pending = CASE WHEN keyed AND state = 'uncertain'
-                                                      THEN \(Int64(LookupReason.probe.rawValue)) ELSE 0 END,
-                    state = 'queued', attempts = 0, next_attempt_at = \(now), last_class = NULL, lease_owner = NULL,
-                    lease_expires_at = NULL, dispatched_at = NULL
-                WHERE run_id = \(run) AND state = ANY(\(names))
-                """)
-            try tx.execute("UPDATE runs SET cancelled_at = NULL WHERE id = \(run)")
-            if changed > 0 { try tx.execute("NOTIFY pacer_work") }
-            return RunChange(run: run, calls: changed)
-        }
-    }
-
-    public func cancel(run: Int64, nowMilliseconds: Int64) throws -> RunChange {
-        try transaction { tx in
-            try Self.requireRun(tx, run, lock: true)
-            let now = try tx.now(caller: nowMilliseconds).now
-            try tx.execute("UPDATE runs SET cancelled_at = \(now) WHERE id = \(run)")
-            // As on SQLite: a keyed order waiting for its lookup finishes first.
-            // Claimed by a runner but not sent yet counts as waiting: its spend then finds the call gone.
-            let ids = try tx.rows("""
-                UPDATE calls SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL
-                WHERE run_id = \(run) AND lookup_pending = 0
-                  AND (state IN ('queued', 'retrying') OR (state = 'in_flight' AND dispatched_at IS NULL))
-                RETURNING id
-                """).map { try $0.get("id", as: Int64.self) }
-            try Self.recordCancelled(tx, ids, at: now)
-            return RunChange(run: run, calls: ids.count)
-        }
-    }
-
-    static func recordCancelled(_ tx: PostgresTransaction, _ calls: [Int64], at now: Int64) throws {
-        guard !calls.isEmpty else { return }
-        try tx.execute("""
-            INSERT INTO results (call_id, http_status, code, data, error, finished_at)
-            SELECT id, NULL, NULL, NULL, \(RetryRules.cancelledError), \(now) FROM unnest(\(calls)::bigint[]) AS id
-            ON CONFLICT (call_id) DO UPDATE SET error = excluded.error, finished_at = excluded.finished_at
-            """)
+    static func requireRun(_ tx: PostgresTransaction, _ run: Int64) throws {
+        guard try tx.row("SELECT 1 FROM runs WHERE id = \(run)") != nil else { throw StoreError(.notFound, "no run \(run)") }
     }
 
     public func prune(finishedBefore: Int64) throws -> PruneSummary {

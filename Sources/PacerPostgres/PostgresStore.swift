@@ -61,7 +61,7 @@ public final class PostgresStore: PacerStore {
     /// transaction crossed ours) rolls back and runs the whole body again, a few times; database errors roll back
     /// and are thrown as `StoreError`s; an error of the body's own (an enqueue's call producer) is rethrown as is.
     @discardableResult
-    func transaction<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {
+    package func transaction<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {
         var tries = 0
         while true {
             tries += 1
@@ -122,20 +122,20 @@ public final class PostgresStore: PacerStore {
 }
 
 /// One transaction's connection: statements run one after another, each waited for.
-struct PostgresTransaction {
+package struct PostgresTransaction {
     let connection: PostgresConnection
     let store: PostgresStore
     static let logger = Logger(label: "pacer.postgres")
 
     @discardableResult
-    func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
+    package func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
         store.roundTrips.add(1, ordering: .relaxed)
         return try connection.query(query, logger: Self.logger).wait()
     }
 
     /// Runs a statement and returns the number of rows it changed.
     @discardableResult
-    func execute(_ query: PostgresQuery) throws -> Int {
+    package func execute(_ query: PostgresQuery) throws -> Int {
         try self.query(query).metadata.rows ?? 0
     }
 
@@ -157,7 +157,7 @@ struct PostgresTransaction {
         }
     }
 
-    func rows(_ query: PostgresQuery) throws -> [PostgresRandomAccessRow] {
+    package func rows(_ query: PostgresQuery) throws -> [PostgresRandomAccessRow] {
         try self.query(query).rows.map { $0.makeRandomAccess() }
     }
 
@@ -166,7 +166,7 @@ struct PostgresTransaction {
     }
 
     /// The first column of the first row.
-    func value<T: PostgresDecodable>(_ query: PostgresQuery, as: T.Type = T.self) throws -> T? {
+    package func value<T: PostgresDecodable>(_ query: PostgresQuery, as: T.Type = T.self) throws -> T? {
         guard let row = try self.query(query).rows.first else { return nil }
         return try row.makeRandomAccess()[0].decode(T.self)
     }
@@ -178,7 +178,7 @@ struct PostgresTransaction {
 
     /// "Now" for this transaction: the server's clock (read now, inside the transaction), or the caller's. The
     /// caller's closure is always called, since runners note their own instant inside it.
-    func now(_ caller: () -> Int64) throws -> Int64 {
+    package func now(_ caller: () -> Int64) throws -> Int64 {
         let theirs = caller()
         switch store.clockSource {
         case .caller: return theirs
@@ -188,7 +188,7 @@ struct PostgresTransaction {
 
     /// The server's "now" for a method that was handed the caller's `now`, and the shift that moves the caller's
     /// instants onto the server's clock (0 with `.caller`).
-    func now(caller: Int64) throws -> (now: Int64, shift: Int64) {
+    package func now(caller: Int64) throws -> (now: Int64, shift: Int64) {
         let now = try self.now { caller }
         return (now, now - caller)
     }

@@ -51,7 +51,7 @@ public struct BitZ: ProviderAPI {
             let byStatus = HTTPStatusRules.classify(reply.status)
             return Outcome(byStatus == .ok ? .transient : byStatus, code: String(reply.status),
                            message: "HTTP \(reply.status) without a Bit-Z envelope", serverTimeMilliseconds: dateHeader,
-                           mayHaveExecuted: HTTPStatusRules.mayHaveExecuted(reply.status))
+                           mayHaveExecuted: HTTPStatusRules.mayHaveExecutedWithoutEnvelope(reply.status))
                 .hinted(by: reply).overridden(by: overrides)
         }
         let serverTime = envelope.int("time").map { Int64($0) * 1000 } ?? dateHeader

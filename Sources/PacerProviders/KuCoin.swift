@@ -76,6 +76,12 @@ public struct KuCoin: ProviderAPI {
             rule = CodeRule(.ok)
         } else if let code, let known = Self.codes[code] {
             rule = known
+        } else if code == nil {
+            // No envelope (a proxy's page, a body cut short): a success status proves the request got through,
+            // not what came of it.
+            let byStatus = HTTPStatusRules.classify(reply.status)
+            rule = CodeRule(byStatus == .ok ? .transient : byStatus,
+                            ambiguous: HTTPStatusRules.mayHaveExecutedWithoutEnvelope(reply.status))
         } else {
             let byStatus = HTTPStatusRules.classify(reply.status)
             rule = CodeRule(byStatus == .ok ? .permanent : byStatus, // 200 with an unknown code is a refusal

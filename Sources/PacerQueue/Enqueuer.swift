@@ -42,11 +42,14 @@ public struct Enqueuer {
         let makeKey = self.makeKey
         var runs: [RunToEnqueue] = []
         for (spec, accounts) in zip(specs, targets) {
-            /// Marks a call keyed when its key sits in its provider's dedupe field for its endpoint.
+            /// Settles what the account's provider decides about a call: whether it is idempotent (`idempotent`),
+            /// and whether it is keyed (its key sits in the provider's dedupe field for its endpoint).
             func keyed(_ call: NewCall, account: String) -> NewCall {
-                guard call.key != nil, let provider = providers[account],
-                      let field = provider.api.dedupeField(method: call.method, path: call.path) else { return call }
                 var call = call
+                let provider = providers[account]
+                call.idempotent = Self.idempotent(spec, provider: provider, method: call.method, path: call.path)
+                guard call.key != nil, let provider,
+                      let field = provider.api.dedupeField(method: call.method, path: call.path) else { return call }
                 call.keyed = spec.putsKey(inField: field)
                 return call
             }
@@ -72,11 +75,21 @@ public struct Enqueuer {
         return try store.enqueue(runs)
     }
 
-    /// The provider of every registered account, when some job uses `{{key}}` (and only then: a job without keys
-    /// needs none of this).
+    /// The provider of every registered account, when some job uses `{{key}}` or leaves `idempotent` to the
+    /// default (and only then: a job that says both needs none of this).
     private func providers(_ specs: [JobSpec]) throws -> [String: Provider] {
-        guard specs.contains(where: \.usesKey) else { return [:] }
+        guard specs.contains(where: { $0.usesKey || !$0.idempotentIsExplicit }) else { return [:] }
         return Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0.provider) })
+    }
+
+    /// Whether a call of `spec` to `path` is idempotent on an account of `provider`: the job's own `idempotent:`,
+    /// else not for an endpoint the provider documents as placing orders (it deduplicates them on a client key:
+    /// Kookeey's order methods are GETs, and a GET retried after a lost answer would buy twice), else the HTTP
+    /// method's default.
+    public static func idempotent(_ spec: JobSpec, provider: Provider?, method: HTTPMethod, path: String) -> Bool {
+        if spec.idempotentIsExplicit { return spec.idempotent }
+        if let provider, provider.api.dedupeField(method: method, path: path) != nil { return false }
+        return spec.idempotent
     }
 
     /// Non-idempotent jobs that could be keyed and are not: their provider deduplicates the endpoint on a field
@@ -85,11 +98,12 @@ public struct Enqueuer {
     public func unkeyedOrders(_ specs: [JobSpec], targets: [[String]]) throws -> [JobFileError] {
         var providers: [String: Provider]?
         var found: [JobFileError] = []
-        for (spec, accounts) in zip(specs, targets) where !spec.idempotent {
+        for (spec, accounts) in zip(specs, targets) where !spec.idempotent || !spec.idempotentIsExplicit {
             if providers == nil { providers = Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0.provider) }) }
             let path = spec.request.path.text
             for provider in Set(accounts.compactMap { providers?[$0] }).sorted(by: { $0.rawValue < $1.rawValue }) {
-                guard let field = provider.api.dedupeField(method: spec.request.method, path: path),
+                guard !Self.idempotent(spec, provider: provider, method: spec.request.method, path: path),
+                      let field = provider.api.dedupeField(method: spec.request.method, path: path),
                       !spec.putsKey(inField: field) else { continue }
                 found.append(spec.error("request", "\(provider.rawValue) deduplicates \(spec.request.method.rawValue) \(path) "
                     + "on '\(field)': put \(field): \"{{key}}\" in the request, or a call whose answer is lost ends "

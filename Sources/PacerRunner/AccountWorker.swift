@@ -417,11 +417,16 @@ struct AccountWorker: Sendable {
     func correctClock(outcome: Outcome?, sentAt: Int64, receivedAt: Int64, clockOffset: ClockOffset) async {
         var serverTime = outcome?.serverTimeMilliseconds
         var localMidpoint = (sentAt + receivedAt) / 2
-        if let endpoint = api.serverTimeEndpoint {
+        // The time endpoint is a request like any other: it spends a token (a clock step that errs every call
+        // must not send a burst of them outside the limit). No token within a window: the Date header serves.
+        if let endpoint = api.serverTimeEndpoint,
+           let spend = try? await runner.reserveToken(on: account, giveUpAfter: window) {
             let t0 = clock.now()
-            if let reply = try? await runner.transport.send(SignedRequest(method: .get, url: account.baseURL + endpoint,
-                                                                          headers: [], body: nil)),
-               let time = api.serverTime(in: reply) {
+            let reply = try? await runner.transport.send(SignedRequest(method: .get, url: account.baseURL + endpoint,
+                                                                       headers: [], body: nil))
+            let answered = runner.storeNow()
+            _ = try? await runner.io { try $0.settle(spend: spend, answeredAt: answered) }
+            if let reply, let time = api.serverTime(in: reply) {
                 serverTime = time
                 localMidpoint = (t0 + clock.now()) / 2
             }

@@ -5,6 +5,11 @@ import PacerStorage
 extension Runner {
     /// The account stayed in a cool-down longer than a call by hand should wait.
     public struct CoolingDown: Error, Sendable {}
+    /// This process was paused (or its database blocked) past half the stale threshold after its token was spent:
+    /// nothing was sent.
+    public struct PausedTooLong: Error, Sendable, CustomStringConvertible {
+        public var description: String { "this process was paused after its token was spent; nothing was sent" }
+    }
 
     /// One call outside the queue (`pacer call`), on the runners' own path: it registers and beats like a runner
     /// (so if this process dies, recovery settles its spend), spends from the account's bucket in the store (so it
@@ -18,8 +23,12 @@ extension Runner {
         let heartbeat = Task { await self.heartbeatLoop() }
         let result: Result<HTTPReply, any Error>
         do {
-            let spend = try await reserveOne(on: account)
-            let sent = await Result(catching: { try await transport.send(sign()) })
+            let spend = try await reserveToken(on: account, giveUpAfter: nil)
+            // As a runner's worker does: nothing leaves once another process may have declared this one dead (its
+            // spend then settled by recovery) after a pause between the token and the send.
+            let sent: Result<HTTPReply, any Error> = maySend(as: identity.id)
+                ? await Result(catching: { try await transport.send(sign()) })
+                : .failure(PausedTooLong())
             let answered = storeNow()
             try await io { try $0.settle(spend: spend, answeredAt: answered) }
             result = sent
@@ -33,10 +42,12 @@ extension Runner {
         return try result.get()
     }
 
-    /// Waits for one token of the account's bucket and returns the spend.
-    private func reserveOne(on account: Account) async throws -> Int64 {
+    /// Waits for one token of the account's bucket and returns the spend, to be settled at the answer
+    /// (`settle(spend:answeredAt:)`). Throws `CoolingDown` when none comes within `giveUpAfter` milliseconds
+    /// (by default two windows and a minute).
+    func reserveToken(on account: Account, giveUpAfter: Int64?) async throws -> Int64 {
         let window = account.limit.bucketWindowMilliseconds(margin: options.marginMilliseconds)
-        let giveUpAt = clock.monotonic() + 2 * window + 60_000
+        let giveUpAt = clock.monotonic() + (giveUpAfter ?? 2 * window + 60_000)
         while true {
             let owner = identity.id, clock = self.clock
             switch try await io({ try $0.reserve(account: account.name, weight: 1, owner: owner, now: clock.now,
@@ -46,7 +57,7 @@ extension Runner {
             case .wait(let retryAt):
                 // The instant is on the store's clock (the database server's on PostgreSQL).
                 let wait = max(1, retryAt - storeNow())
-                guard clock.monotonic() + wait < giveUpAt else { throw CoolingDown() }
+                guard clock.monotonic() + wait < giveUpAt, !isStopping else { throw CoolingDown() }
                 try await pause(milliseconds: wait)
             }
         }

@@ -19,15 +19,14 @@ struct SQLiteCallRows: CallRows {
     /// The columns `callRow(_:)` reads, by position.
     static let columns = """
         c.id, c.state, c.attempts, c.next_attempt_at, c.last_class, c.lookup_pending, c.maybe_done_by, c.lease_owner,
-        c.lease_expires_at, c.dispatched_at, c.idempotent, c.keyed, r.retry_attempts, r.cancelled_at IS NOT NULL,
-        (SELECT error FROM results WHERE call_id = c.id)
+        c.lease_expires_at, c.dispatched_at, c.idempotent, c.keyed, r.retry_attempts, r.cancelled_at IS NOT NULL
         """
 
     static func callRow(_ row: Row) -> CallRow {
         CallRow(id: row[0], state: CallState(rawValue: row[1]) ?? .queued, attempts: row[2], nextAttemptAt: row[3],
                 lastClass: row[4], lookup: LookupReason(rawValue: row[5]), maybeDoneBy: row[6], leaseOwner: row[7],
                 leaseExpiresAt: row[8], dispatchedAt: row[9], idempotent: row[10], keyed: row[11],
-                retryAttempts: row[12], runCancelled: row[13], resultError: row[14])
+                retryAttempts: row[12], runCancelled: row[13])
     }
 
     func lockCalls(_ ids: [Int64]) throws -> [CallRow] {
@@ -39,6 +38,19 @@ struct SQLiteCallRows: CallRows {
                 """, arguments: StatementArguments(Array(chunk))).map(Self.callRow)
         }
         return found
+    }
+
+    func resultErrors(_ ids: [Int64]) throws -> [Int64: String] {
+        var errors: [Int64: String] = [:]
+        for chunk in ids.chunked(500) {
+            for row in try Row.fetchAll(db, sql: """
+                SELECT call_id, error FROM results
+                WHERE error IS NOT NULL AND call_id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))
+                """, arguments: StatementArguments(Array(chunk))) {
+                errors[row[0]] = row[1]
+            }
+        }
+        return errors
     }
 
     func orphanedCalls() throws -> [CallRow] {
@@ -135,4 +147,36 @@ struct SQLiteCallRows: CallRows {
     }
 
     func announceWork() throws {}
+
+    func lockRun(_ run: Int64) throws -> Bool {
+        try Bool.fetchOne(db, sql: "SELECT 1 FROM runs WHERE id = ?", arguments: [run]) != nil
+    }
+
+    func setRunCancelled(_ run: Int64, at: Int64?) throws {
+        try db.execute(sql: "UPDATE runs SET cancelled_at = ? WHERE id = ?", arguments: [at, run])
+    }
+
+    func countCalls(run: Int64, in states: Set<CallState>) throws -> Int {
+        let names = states.map(\.rawValue).sorted()
+        return try Int.fetchOne(db, sql: """
+            SELECT COUNT(*) FROM calls WHERE run_id = ? AND state IN (\(names.map { _ in "?" }.joined(separator: ",")))
+            """, arguments: StatementArguments([run] + names as [any DatabaseValueConvertible])) ?? 0
+    }
+
+    func runCalls(run: Int64, in states: Set<CallState>, after: Int64, limit: Int) throws -> [CallRow] {
+        let names = states.map(\.rawValue).sorted()
+        return try Row.fetchAll(db, sql: """
+            SELECT \(Self.columns) FROM calls c JOIN runs r ON r.id = c.run_id
+            WHERE c.run_id = ? AND c.state IN (\(names.map { _ in "?" }.joined(separator: ","))) AND c.id > ?
+            ORDER BY c.id LIMIT ?
+            """, arguments: StatementArguments([run] + names + [after, limit] as [any DatabaseValueConvertible]))
+            .map(Self.callRow)
+    }
+
+    func deleteResults(_ calls: [Int64]) throws {
+        for chunk in calls.chunked(500) {
+            try db.execute(sql: "DELETE FROM results WHERE call_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+                           arguments: StatementArguments(Array(chunk)))
+        }
+    }
 }

@@ -51,54 +51,6 @@ extension SQLiteStore {
         }
     }
 
-    public func retry(run: Int64, states: Set<CallState>, nowMilliseconds now: Int64) throws -> RunChange {
-        try RetryRules.check(states)
-        return try writeImmediate { db in
-            try Self.requireRun(db, run)
-            let unfinished = try Int.fetchOne(db, sql: """
-                SELECT COUNT(*) FROM calls WHERE run_id = ? AND state IN ('queued', 'retrying', 'in_flight')
-                """, arguments: [run]) ?? 0
-            try RetryRules.requireFinished(run: run, unfinished: unfinished)
-            let names = states.map(\.rawValue).sorted()
-            let list = names.map { _ in "?" }.joined(separator: ",")
-            try db.execute(sql: "DELETE FROM results WHERE call_id IN (SELECT id FROM calls WHERE run_id = ? AND state IN (\(list)))",
-                           arguments: StatementArguments([run] + names))
-            // A keyed order that ended uncertain is looked up by its key before it is sent again.
-            try db.execute(sql: """
-                UPDATE calls SET lookup_pending = CASE WHEN keyed = 1 AND state = 'uncertain'
-                                                      THEN \(LookupReason.probe.rawValue) ELSE 0 END,
-                    state = 'queued', attempts = 0, next_attempt_at = ?, last_class = NULL, lease_owner = NULL,
-                    lease_expires_at = NULL, dispatched_at = NULL
-                WHERE run_id = ? AND state IN (\(list))
-                """, arguments: StatementArguments([now, run] + names))
-            let changed = db.changesCount
-            try db.execute(sql: "UPDATE runs SET cancelled_at = NULL WHERE id = ?", arguments: [run])
-            return RunChange(run: run, calls: changed)
-        }
-    }
-
-    public func cancel(run: Int64, nowMilliseconds now: Int64) throws -> RunChange {
-        try writeImmediate { db in
-            try Self.requireRun(db, run)
-            try db.execute(sql: "UPDATE runs SET cancelled_at = ? WHERE id = ?", arguments: [now, run])
-            // A keyed order waiting to be looked up by its key is finishing a try that may have placed it: it goes
-            // on until the lookup tells (then, if it would be sent again, it is cancelled; see `complete`).
-            // Claimed by a runner but not sent yet counts as waiting: its spend then finds the call gone.
-            let waiting = """
-                run_id = ? AND lookup_pending = 0
-                AND (state IN ('queued', 'retrying') OR (state = 'in_flight' AND dispatched_at IS NULL))
-                """
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO results (call_id, http_status, code, data, error, finished_at)
-                SELECT id, NULL, NULL, NULL, ?, ? FROM calls WHERE \(waiting)
-                """, arguments: [RetryRules.cancelledError, now, run])
-            try db.execute(sql: """
-                UPDATE calls SET state = 'cancelled', lease_owner = NULL, lease_expires_at = NULL WHERE \(waiting)
-                """, arguments: [run])
-            return RunChange(run: run, calls: db.changesCount)
-        }
-    }
-
     public func prune(finishedBefore: Int64) throws -> PruneSummary {
         let summary = try writeImmediate { db in
             let runs = try Int64.fetchAll(db, sql: """

@@ -8,10 +8,14 @@ public protocol CallRows {
     /// "Now" for this transaction, as `LimiterRows.now`: the database server's clock on PostgreSQL, else the caller's.
     func now(_ caller: () -> Int64) throws -> Int64
 
-    /// The calls' rows (with their run's retry limit and cancel mark, and their result's error), locked against
-    /// other writers until the transaction ends: on PostgreSQL their runs first, shared (the order a cancel takes
-    /// them in), then the calls in id order. A call that no longer exists is absent.
+    /// The calls' rows (with their run's retry limit and cancel mark), locked against other writers until the
+    /// transaction ends: on PostgreSQL their runs first, shared (the order a cancel takes them in), then the calls
+    /// in id order. A call that no longer exists is absent.
     func lockCalls(_ ids: [Int64]) throws -> [CallRow]
+    /// The errors of the calls' stored results, read by a statement of its own once the calls are locked: on
+    /// PostgreSQL a statement that waited for a row lock sees the row as committed since, but not the other
+    /// tables (a recovery's results written in the same commit).
+    func resultErrors(_ ids: [Int64]) throws -> [Int64: String]
     /// The same for every in-flight call whose lease owner is not a registered runner.
     func orphanedCalls() throws -> [CallRow]
     /// Writes each row's mutable columns (state, attempts, due time, classification, lookup, lease, dispatch).
@@ -38,6 +42,18 @@ public protocol CallRows {
     func deleteRunners(_ records: [RunnerRecord]) throws -> [String]
     /// Tells idle runners that calls became due (PostgreSQL's NOTIFY; nothing on SQLite, whose runners poll).
     func announceWork() throws
+
+    /// Locks run `run`'s row against other writers (a retry and a cancel of one run take turns across machines);
+    /// false when there is no such run.
+    func lockRun(_ run: Int64) throws -> Bool
+    /// Marks the run cancelled at `at`, or not cancelled (nil).
+    func setRunCancelled(_ run: Int64, at: Int64?) throws
+    /// How many of the run's calls are in `states`.
+    func countCalls(run: Int64, in states: Set<CallState>) throws -> Int
+    /// A page of the run's calls in `states` with ids after `after`, in id order, locked as `lockCalls` locks them.
+    func runCalls(run: Int64, in states: Set<CallState>, after: Int64, limit: Int) throws -> [CallRow]
+    /// Deletes the calls' results.
+    func deleteResults(_ calls: [Int64]) throws
 }
 
 /// A call's row as completion, recovery and release read and write it.
@@ -57,7 +73,7 @@ public struct CallRow: Sendable, Equatable {
     /// Read only: its run's allowed attempts and whether an operator cancelled the run.
     public var retryAttempts: Int
     public var runCancelled: Bool
-    /// Read only: the error of the call's stored result, if it has one.
+    /// Read only, and only where a rule needs it (`resultErrors`): the error of the call's stored result.
     public var resultError: String?
 
     public init(id: Int64, state: CallState, attempts: Int = 0, nextAttemptAt: Int64 = 0, lastClass: String? = nil,

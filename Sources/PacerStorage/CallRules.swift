@@ -123,9 +123,9 @@ public enum CallRules {
 
     /// What recovery does to a call whose runner was declared dead, at `now`. One it had not sent goes back to the
     /// queue. One it sent counts the try as an attempt (a call that kills its runner every time ends instead of
-    /// looping): out of attempts it ends `dead` (a keyed order `uncertain`: it may have been placed); otherwise an
-    /// idempotent or keyed call is sent again (a keyed one looked up first, after the grace a request handed to
-    /// the dead runner's HTTP client has to leave), and any other ends `uncertain`.
+    /// looping): an unkeyed order ends `uncertain`; out of attempts, an idempotent call ends `dead` and a keyed
+    /// order `uncertain` (it may have been placed); otherwise it is sent again (a keyed one looked up first, after
+    /// the grace a request handed to the dead runner's HTTP client has to leave).
     public static func recover(_ row: CallRow, now: Int64) -> Effect {
         var next = row
         next.leaseOwner = nil
@@ -139,12 +139,13 @@ public enum CallRules {
             next.state = state
             return Effect(row: next, attempt: attempt, result: ResultRow(call: row.id, error: error, finishedAt: now))
         }
+        // An unkeyed order may have been placed: never sent again, and never `dead` (which `pacer retry` re-sends
+        // by default), whatever its attempts.
+        if !row.idempotent && !row.keyed { return end(.uncertain, uncertainAfterSending) }
         if next.attempts >= row.retryAttempts { return row.keyed ? end(.uncertain, keyedOnLastAttempt) : end(.dead, deadOnLastAttempt) }
         if row.keyed {
             next.lookup = next.lookup ?? .probe
             next.nextAttemptAt = now + WindowBudget.deadOwnerGraceMilliseconds
-        } else if !row.idempotent {
-            return end(.uncertain, uncertainAfterSending)
         }
         next.dispatchedAt = nil
         var effect = requeue(next, now: now)
@@ -160,6 +161,38 @@ public enum CallRules {
         next.dispatchedAt = nil
         guard row.runCancelled, next.lookup == nil else { return Effect(row: next) }
         next.state = .cancelled
+        return Effect(row: next, result: ResultRow(call: row.id, error: RetryRules.cancelledError, finishedAt: now))
+    }
+
+    // MARK: An operator's retry and cancel
+
+    /// A finished call put back by `pacer retry`: fresh attempts, due now; a keyed order that ended `uncertain` is
+    /// looked up by its key before it is sent again.
+    public static func retried(_ row: CallRow, now: Int64) -> CallRow {
+        var next = row
+        next.lookup = row.keyed && row.state == .uncertain ? .probe : nil
+        next.state = .queued
+        next.attempts = 0
+        next.nextAttemptAt = now
+        next.lastClass = nil
+        next.leaseOwner = nil
+        next.leaseExpiresAt = nil
+        next.dispatchedAt = nil
+        return next
+    }
+
+    /// A call of a run `pacer cancel` cancels, or nil when it goes on: one waiting in the queue, or claimed and not
+    /// sent yet (its spend then finds it gone), is cancelled; one in flight finishes (and is cancelled if it would
+    /// be tried again, see `complete`), and so does a keyed order waiting for its lookup, which may have been
+    /// placed.
+    public static func cancelled(_ row: CallRow, now: Int64) -> Effect? {
+        guard row.lookup == nil else { return nil }
+        guard row.state == .queued || row.state == .retrying || (row.state == .inFlight && row.dispatchedAt == nil)
+        else { return nil }
+        var next = row
+        next.state = .cancelled
+        next.leaseOwner = nil
+        next.leaseExpiresAt = nil
         return Effect(row: next, result: ResultRow(call: row.id, error: RetryRules.cancelledError, finishedAt: now))
     }
 

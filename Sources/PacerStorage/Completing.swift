@@ -20,6 +20,11 @@ extension PacerStore {
             }
             var current: [Int64: CallRow] = [:]
             for row in try rows.lockCalls(Array(Set(batch.map(\.call))).sorted()) { current[row.id] = row }
+            // Whether recovery knew what it was doing with a call left `uncertain` is in its result.
+            let uncertain = current.values.filter { $0.state == .uncertain }.map(\.id)
+            if !uncertain.isEmpty {
+                for (id, error) in try rows.resultErrors(uncertain.sorted()) { current[id]?.resultError = error }
+            }
             let spends = try rows.spends(of: batch.map { ($0.call, $0.runner) })
             var changed: [Int64: CallRow] = [:], attempts: [AttemptRow] = [], results: [Int64: ResultRow] = [:]
             var settled: [Int64: SpendSettlement] = [:]
@@ -34,7 +39,11 @@ extension PacerStore {
                 if let result = effect.result { results[c.call] = result }
             }
             try rows.writeCalls(changed.values.sorted { $0.id < $1.id })
-            try rows.insertAttempts(attempts)
+            // Once each: the same answer twice in a batch (written again after a lost COMMIT reply) is one try.
+            var seen = Set<String>()
+            try rows.insertAttempts(attempts.filter {
+                seen.insert("\($0.call) \($0.runner) \($0.startedAt ?? -1) \($0.classification)").inserted
+            })
             try rows.writeResults(results.values.sorted { $0.call < $1.call })
             try rows.settleSpends(settled.values.sorted { $0.id < $1.id })
             if changed.values.contains(where: { $0.state == .retrying || $0.state == .queued }) { try rows.announceWork() }

@@ -90,13 +90,6 @@ public protocol PacerStore: Sendable {
     /// A page of a run's calls in id order, those after call `after`, optionally only in `state` or with the
     /// provider's `code`. Throws `notFound` for an unknown run.
     func calls(run: Int64, state: CallState?, code: String?, after: Int64?, limit: Int) throws -> [ResultRecord]
-    /// Puts the run's calls in `states` back in the queue with fresh attempts (their results go; their tries stay
-    /// in the history). Refused, changing nothing: an unknown run (`notFound`), a state that cannot be retried
-    /// (`invalid`, see `CallState.retryable`), a run with calls not yet final (`conflict`).
-    func retry(run: Int64, states: Set<CallState>, nowMilliseconds: Int64) throws -> RunChange
-    /// The run's queued and retrying calls become `cancelled`; calls in flight finish, and one that would be tried
-    /// again is cancelled instead. Throws `notFound` for an unknown run.
-    func cancel(run: Int64, nowMilliseconds: Int64) throws -> RunChange
     /// Deletes the runs whose calls are all final and whose last call ended before `finishedBefore` (a run without
     /// calls: created before it), with their calls, tries and results, and gives the space back.
     func prune(finishedBefore: Int64) throws -> PruneSummary

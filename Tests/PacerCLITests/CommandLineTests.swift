@@ -78,6 +78,7 @@ import PacerSQLite
         (input(baseURL: "http://10.0.0.1"), "loopback"),
         (input(baseURL: "ftp://x"), "https"),
         (input(limit: "10"), "COUNT/WINDOW"),
+        (input(limit: "1/40000000000d"), "at most 366d"),
         (input { $0.secretEnv = "not a name!" }, "NAME of an environment variable"),
         (input { $0.secretFile = "/tmp/s" }, "exactly one of --secret-env"),
         (input { $0.keyEnv = "K" }, "exactly one of --key"),
@@ -88,6 +89,16 @@ import PacerSQLite
         let error = try #require(throws: CLIError.self) { try input.validated() }
         #expect(error.description.contains(expected), "got: \(error)")
         #expect(!error.description.contains("not a name!"), "a value given as a variable name is never echoed")
+    }
+
+    /// Values that would overflow an instant are refused before anything runs: the run would otherwise trap, and
+    /// trap again on every restart.
+    @Test(arguments: ["nan", "inf", "-inf", "1e300", "0", "-5", "31622401"])
+    func anImpossibleMaxSecondsIsRefused(_ value: String) throws {
+        let error = #expect(throws: (any Error).self) {
+            _ = try PacerCommand.parseAsRoot(["run", "--max-seconds", value, "--db", db])
+        }
+        #expect("\(error.map { PacerCommand.message(for: $0) } ?? "")".contains("--max-seconds"), "\(String(describing: error))")
     }
 
     @Test func validAccountInputKeepsAPathPrefix() throws {

@@ -156,6 +156,40 @@ import PacerSQLite
         #expect(warnings.first?.message.contains("clientOid: \"{{key}}\"") == true)
     }
 
+    /// Kookeey places orders with GETs: a job that does not say `idempotent` is not idempotent on an order
+    /// method (a lost answer must not buy twice), is warned about without a key and refused by `--strict`; its
+    /// reads stay idempotent, and a job that says `idempotent: true` is taken at its word.
+    @Test func aKookeeyOrderIsNotIdempotentByDefault() throws {
+        func kookeey(_ name: String, path: String, params: String, idempotent: String? = nil) -> String {
+            dir.write("\(name).yaml", """
+                name: \(name)
+                account: kookeey-main
+                request:
+                  method: GET
+                  path: \(path)
+                  params:
+                \(params)
+                items:
+                  range: 1..2
+                \(idempotent.map { "idempotent: \($0)" } ?? "")
+                """)
+        }
+        let order = kookeey("buy", path: "/order", params: "    n: \"{{item}}\"")
+        let enqueuer = Enqueuer(store: store, nowMilliseconds: { 0 })
+        let refused = try #require(throws: JobFileError.self) { try enqueuer.enqueue(files: [order], strict: true) }
+        #expect(refused.message.contains("orderno"), "\(refused)")
+        var warnings: [JobFileError] = []
+        _ = try enqueuer.enqueue(files: [order, kookeey("stock", path: "/stock", params: "    g: \"{{item}}\""),
+                                         kookeey("sure", path: "/order", params: "    n: \"{{item}}\"", idempotent: "true")],
+                                 warn: { warnings.append($0) })
+        #expect(warnings.map(\.file) == [order])
+        let idempotent = try store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT r.job, c.idempotent FROM calls c JOIN runs r ON r.id = c.run_id ORDER BY c.id")
+                .map { "\($0["job"] as String)=\($0["idempotent"] as Bool)" }
+        }
+        #expect(idempotent == ["buy=false", "buy=false", "stock=true", "stock=true", "sure=true", "sure=true"])
+    }
+
     @Test func strictRefusesAnUnkeyedOrderAndQueuesNothing() throws {
         let unkeyed = job("unkeyed", account: "bitunix-main", path: "/api/v1/futures/trade/place_order",
                           params: "    qty: \"{{item}}\"")

@@ -4,13 +4,14 @@ import Testing
 @Suite struct DurationTextTests {
     @Test(arguments: [
         ("250ms", Int64(250)), ("1s", 1_000), ("30s", 30_000), ("1m", 60_000), ("5m", 300_000), ("2h", 7_200_000),
-        ("1d", 86_400_000), (" 3s ", 3_000),
+        ("1d", 86_400_000), (" 3s ", 3_000), ("366d", 31_622_400_000),
     ])
     func parses(text: String, ms: Int64) {
         #expect(DurationText.milliseconds(text) == ms)
     }
 
-    @Test(arguments: ["", "s", "1", "0s", "-1s", "1.5s", "1 s", "1sec", "10x", "99999999999999999d"])
+    @Test(arguments: ["", "s", "1", "0s", "-1s", "1.5s", "1 s", "1sec", "10x", "99999999999999999d",
+                        "106751991167d", "367d", "9000h"])
     func rejects(text: String) {
         #expect(DurationText.milliseconds(text) == nil)
     }
@@ -33,7 +34,8 @@ import Testing
         #expect(limit.bucketWindowMilliseconds(margin: 0) == 30_000)
     }
 
-    @Test(arguments: ["10", "10/", "/1s", "0/1s", "-1/1s", "10/1", "ten/1s", "10/1s/2"])
+    @Test(arguments: ["10", "10/", "/1s", "0/1s", "-1/1s", "10/1", "ten/1s", "10/1s/2", "1/40000000000d",
+                      "1000000001/1s", "9223372036854775807/1s"])
     func rejects(text: String) {
         #expect(RateLimit(parsing: text) == nil)
     }

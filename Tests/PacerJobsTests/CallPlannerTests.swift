@@ -123,6 +123,66 @@ import Testing
         }
         #expect(error.field == "items.file")
     }
+
+    /// A line longer than any item (a file that lost its newlines) is an error naming its line, read once, not a
+    /// hang that keeps the whole line in memory.
+    @Test func anOverlongItemsLineIsRefusedWithItsLine() throws {
+        let long = String(repeating: "7", count: LineReader.maxLineBytes + 1)
+        for ending in ["", "\n"] {
+            let error = try #require(throws: JobFileError.self) {
+                _ = try calls("""
+                    name: u
+                    account: a
+                    request:
+                      method: GET
+                      path: /p/{{item}}
+                    items:
+                      file: ids.txt
+                    """, files: ["ids.txt": "1\n2\n" + long + ending + "3\n"])
+            }
+            #expect(error.line == 3 && error.field == "items.file", "\(error)")
+            #expect(error.message.contains("longer than"), "\(error)")
+        }
+    }
+
+    /// An item `.` or `..` alone in a path segment would reach another endpoint once the server resolves it
+    /// (`/orders/..` is `/`): refused with its line. Dots inside an id are fine.
+    @Test func anItemThatIsADotSegmentIsRefused() throws {
+        let job = """
+            name: u
+            account: a
+            request:
+              method: DELETE
+              path: /api/v1/orders/{{item}}
+            items:
+              file: ids.txt
+            """
+        for (dot, line) in [(".", 2), ("..", 3)] {
+            let text = dot == "." ? "a1\n.\n" : "a1\nb.2\n..\n"
+            let error = try #require(throws: JobFileError.self) { _ = try calls(job, files: ["ids.txt": text]) }
+            #expect(error.line == line && error.field == "request.path" && error.message.contains("'\(dot)'"), "\(error)")
+        }
+        #expect(try calls(job, files: ["ids.txt": "x..\n.y\n...\n"]).map(\.path)
+                == ["/api/v1/orders/x..", "/api/v1/orders/.y", "/api/v1/orders/..."])
+    }
+
+    /// The longest line accepted is still read whole.
+    @Test func aLongButAcceptedItemsLineIsRead() throws {
+        let long = String(repeating: "8", count: LineReader.maxLineBytes)
+        let out = try calls("""
+            name: u
+            account: a
+            request:
+              method: GET
+              path: /p
+              params:
+                id: "{{item}}"
+            items:
+              file: ids.txt
+            """, files: ["ids.txt": "1\n" + long + "\n2"])
+        #expect(out.count == 3)
+        #expect(out[1].params.count > LineReader.maxLineBytes)
+    }
 }
 
 /// `{{key}}`: one key per call, made at enqueue, in the request wherever the job puts it.

@@ -59,6 +59,8 @@ import Testing
          "5:9: request.path", "no 'batch'"),
         ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p\nretry:\n  backoff: 5m..1s\n",
          "7:12: retry.backoff", "MIN <= MAX"),
+        ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p\nretry:\n  backoff: 106751991167d..106751991167d\n",
+         "7:12: retry.backoff", "at most 366d"),
         ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p\nschedule: \"*/5 * * *\"\n", "6:11: schedule",
          "five fields"),
         ("name: x\naccount: a\nrequest:\n  method: GET\n  path: /p\nidempotent: maybe\n", "6:13: idempotent",

@@ -101,13 +101,17 @@ extension RunnerIntegrationTests {
             $0.notifiedBackstopMilliseconds = 60_000
             $0.idleBackstopMilliseconds = 60_000
         }
-        try await Task.sleep(for: .seconds(2)) // registered, every account looked at once, idle
         let other = try PostgresStore(url: h.dbPath)
-        // The runner listens (so the quick finish below is NOTIFY's doing, not a poll's).
-        let listening = try other.read { tx in
-            try tx.value("""
-                SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'LISTEN pacer_work' AND datname = current_database()
-                """, as: Int.self) ?? 0
+        // The runner listens once a worker is idle (every account's first claim, made together, found nothing), so
+        // the quick finish below is NOTIFY's doing, not a poll's. Waited for as a condition (at most 10 s).
+        var listening = 0
+        for _ in 0..<200 where listening == 0 {
+            listening = try other.read { tx in
+                try tx.value("""
+                    SELECT COUNT(*) FROM pg_stat_activity WHERE query = 'LISTEN pacer_work' AND datname = current_database()
+                    """, as: Int.self) ?? 0
+            }
+            if listening == 0 { try await Task.sleep(for: .milliseconds(50)) }
         }
         #expect(listening == 1)
         enqueuedAt.withLock { $0 = Date() }

@@ -118,6 +118,24 @@ import Testing
         #expect(classes["no-answer", default: 0] == injected("fault_drop", "fault_lost_response"))
     }
 
+    /// After a clock error KuCoin's time endpoint is asked for the server's time: a request like any other, which
+    /// the provider meters (per IP), so it spends a token of the account's bucket and settles it at the answer.
+    @Test func kucoinsTimeRequestSpendsAToken() async throws {
+        var faults = FaultSettings()
+        faults.clock = 1 // every call's first try: a clock error (a second in a row is never injected)
+        let h = try await RunnerHarness(configured: "50/1s", faults: faults)
+        try h.enqueueReads(.kucoin, count: 10)
+        _ = try await h.runInProcess()
+        await h.stop()
+        #expect(try h.states() == [.succeeded: 10])
+        let asked = h.emulator.stats().publicRequests["kucoin"] ?? 0
+        let spent = try await h.sqlite.pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM limiter_spends WHERE account = 'kucoin' AND call_id IS NULL AND open = 0") ?? 0
+        }
+        #expect(asked > 0, "the time endpoint was asked")
+        #expect(spent == asked, "every time request spent a token: \(spent) spends for \(asked) requests")
+    }
+
     @Test func lostAnswersToNonIdempotentCallsEndUncertainAndAreNeverResent() async throws {
         var faults = FaultSettings()
         faults.lostResponse = 1

@@ -143,9 +143,9 @@ import Testing
                        state: .retrying, attempts: 1, abandoned: true, due: grace, error: nil),
             OrphanCase(name: "sent on its last attempt: dead", row: orphan(sent: true, attempts: 2), state: .dead,
                        attempts: 3, abandoned: true, due: nil, error: CallRules.deadOnLastAttempt),
-            OrphanCase(name: "not idempotent on its last attempt: dead too",
-                       row: orphan(sent: true, attempts: 2, idempotent: false), state: .dead, attempts: 3,
-                       abandoned: true, due: nil, error: CallRules.deadOnLastAttempt),
+            OrphanCase(name: "not idempotent on its last attempt: uncertain, never dead (retry would re-send it)",
+                       row: orphan(sent: true, attempts: 2, idempotent: false), state: .uncertain, attempts: 3,
+                       abandoned: true, due: nil, error: CallRules.uncertainAfterSending),
             OrphanCase(name: "keyed on its last attempt: uncertain", row: orphan(sent: true, attempts: 2, keyed: true),
                        state: .uncertain, attempts: 3, abandoned: true, due: nil, error: CallRules.keyedOnLastAttempt),
         ]
@@ -186,5 +186,35 @@ import Testing
         let closed = [CallSpend(id: 5, call: 7, owner: "r1", at: 3_000, open: false),
                       CallSpend(id: 6, call: 7, owner: "r1", at: 3_100, open: false)]
         #expect(CallRules.settlements(c, closed) == [SpendSettlement(id: 6, at: 3_100, accepted: true)])
+    }
+
+    @Test func aRetryStartsAfreshAndLooksUpAnUncertainOrder() {
+        let failed = CallRow(id: 1, state: .failed, attempts: 3, nextAttemptAt: 5, lastClass: "permanent",
+                             maybeDoneBy: 2, dispatchedAt: 4)
+        let again = CallRules.retried(failed, now: 900)
+        #expect(again.state == .queued && again.attempts == 0 && again.nextAttemptAt == 900 && again.lastClass == nil)
+        #expect(again.lookup == nil && again.dispatchedAt == nil)
+        var uncertain = failed
+        uncertain.state = .uncertain
+        #expect(CallRules.retried(uncertain, now: 900).lookup == nil, "unkeyed: nothing to look up")
+        uncertain.keyed = true
+        #expect(CallRules.retried(uncertain, now: 900).lookup == .probe)
+    }
+
+    @Test(arguments: [
+        (CallRow(id: 1, state: .queued), true),
+        (CallRow(id: 1, state: .retrying, attempts: 1), true),
+        (CallRow(id: 1, state: .inFlight, leaseOwner: "r"), true),             // claimed, not sent
+        (CallRow(id: 1, state: .inFlight, leaseOwner: "r", dispatchedAt: 5), false), // sent: it finishes
+        (CallRow(id: 1, state: .retrying, lookup: .probe, keyed: true), false),  // a lookup to make first
+        (CallRow(id: 1, state: .succeeded), false),
+    ])
+    func aCancelStopsWhatWaits(_ row: CallRow, _ cancelled: Bool) {
+        let effect = CallRules.cancelled(row, now: 70)
+        #expect((effect != nil) == cancelled)
+        if cancelled {
+            #expect(effect?.row?.state == .cancelled && effect?.row?.leaseOwner == nil)
+            #expect(effect?.result == ResultRow(call: 1, error: RetryRules.cancelledError, finishedAt: 70))
+        }
     }
 }

@@ -3,6 +3,7 @@ import PacerCore
 @testable import PacerPostgres
 import PacerStorage
 import PacerTestSupport
+import Synchronization
 import Testing
 
 /// PostgreSQL specifics: the server's clock, migrations under concurrent starts, and the connection URL.
@@ -46,6 +47,64 @@ import Testing
                                        finishedAt: future)])
         let settled = try #require(try store.read { tx in try tx.value("SELECT at FROM limiter_spends", as: Int64.self) })
         #expect(settled >= grant.at && settled - Self.nowMilliseconds() < 5_000, "settled \(settled - grant.at) ms after the spend")
+    }
+
+    /// A late success that waited for a recovery's lock on its call still finds what recovery wrote: the call
+    /// left `uncertain` (and its result) committed while the answer waited takes the answer as its outcome. A
+    /// result read in the statement that waited would be the one from before the wait (READ COMMITTED).
+    @Test func aLateSuccessThatWaitedForRecoveryStillSettlesTheCall() throws {
+        let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .caller)
+        try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 1)
+        _ = try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "a"),
+                                            produceCalls: StoreConformance.calls(1, idempotent: false))])
+        try store.registerRunner(RunnerIdentity(id: "dead", host: "h", pid: 1), now: { 0 })
+        let call = try #require(try store.claim(account: "a", runner: "dead", nowMilliseconds: 0, leaseUntil: 30_000, max: 1).first)
+        let grant = try store.spend(account: "a", calls: [(call.id, 1)], runner: "dead", now: { 5 },
+                                    windowMilliseconds: 1_000, configuredCount: 50)
+        // Two threads of their own (the store blocks), each with a connection of its own.
+        let recovered = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let recoveryDone = DispatchSemaphore(value: 0), answerDone = DispatchSemaphore(value: 0)
+        let failures = Mutex<[String]>([])
+        // Recovery, held open once it has written, until the late answer waits for its lock (at most 10 s).
+        Thread.detachNewThread {
+            do {
+                try store.callTransaction { rows in
+                    _ = try rows.deleteRunners(try rows.runners())
+                    let effects = try rows.orphanedCalls().map { CallRules.recover($0, now: 6_000) }
+                    try rows.writeCalls(effects.compactMap(\.row))
+                    try rows.writeResults(effects.compactMap(\.result))
+                    recovered.signal()
+                    _ = release.wait(timeout: .now() + 10)
+                }
+            } catch { failures.withLock { $0.append("recovery: \(error)") } }
+            recoveryDone.signal()
+        }
+        #expect(recovered.wait(timeout: .now() + 10) == .success)
+        Thread.detachNewThread {
+            do {
+                try store.complete([Completion(call: call.id, runner: "dead", startedAt: 5, latencyMilliseconds: 6_100,
+                                               httpStatus: 200, code: "200000", classification: "ok", message: nil,
+                                               state: .succeeded, attempts: 1, nextAttemptAt: 0, data: "{}", error: nil,
+                                               finishedAt: 6_105, dispatchedAt: grant.at)])
+            } catch { failures.withLock { $0.append("answer: \(error)") } }
+            answerDone.signal()
+        }
+        let other = try PostgresStore(location: store.location, clock: .caller)
+        var waiting = false
+        for _ in 0..<200 where !waiting { // at most 10 s
+            waiting = try other.read { tx in
+                try tx.value("""
+                    SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    """, as: Int.self) ?? 0
+            } > 0
+            if !waiting { usleep(50_000) }
+        }
+        #expect(waiting, "the answer waits for the recovery's lock")
+        release.signal()
+        #expect(recoveryDone.wait(timeout: .now() + 10) == .success && answerDone.wait(timeout: .now() + 10) == .success)
+        #expect(failures.withLock { $0 }.isEmpty, "\(failures.withLock { $0 })")
+        let detail = try #require(try store.callDetail(call.id))
+        #expect(detail.record.state == .succeeded, "\(detail.record)")
     }
 
     /// Several processes opening a new database at once: one applies the schema, the others wait and use it.
@@ -130,3 +189,4 @@ import Testing
         #expect(try location.password(environment: ["PGPASSFILE": dir.url.appendingPathComponent("none").path]) == nil)
     }
 }
+

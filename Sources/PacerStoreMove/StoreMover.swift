@@ -3,6 +3,7 @@ import GRDB
 import PacerCore
 import PacerStorage
 import PostgresNIO
+import PacerPostgres
 import PacerSQLite
 import PacerLimits
 
