@@ -21,6 +21,8 @@ public final class Emulator: Sendable {
 
     public func stats() -> EmulatorStats { state.stats() }
     public func setFaults(_ faults: FaultSettings) { state.setFaults(faults) }
+    /// Forgets the per-window peaks seen so far (`EmulatorStats.Account.maxAcceptedInWindow`, `maxSentInWindow`).
+    public func resetPeaks() { state.resetPeaks() }
 
     /// Serves one request for `provider`: a slow way in (if drawn), authentication, the window, faults, then
     /// business logic; a slow account's answers wait its latency.

@@ -187,6 +187,17 @@ final class EmulatorState: Sendable {
         }
     }
 
+    /// Forgets the peaks seen so far (the most accepted and sent in one window), so a test can measure a
+    /// stretch of a run on its own.
+    func resetPeaks() {
+        inner.withLock { state in
+            for id in state.accounts.keys {
+                state.accounts[id]?.maxAcceptedInWindow = 0
+                state.accounts[id]?.maxSentInWindow = 0
+            }
+        }
+    }
+
     /// Counts a public request (one no account signs).
     func countPublic(_ provider: Provider) {
         inner.withLock { $0.publicRequests[provider.rawValue, default: 0] += 1 }

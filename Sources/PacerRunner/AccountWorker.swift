@@ -10,8 +10,8 @@ import PacerLimits
 /// the current requests travel), signs each right before it leaves, sends, classifies, and hands the outcome to
 /// the completion writer.
 struct AccountWorker: Sendable {
-    let account: Account
-    let credentials: Credentials
+    /// The account's settings, kept current by the runner's loop (`AccountSettings`).
+    let settings: AccountSettings
     let runner: Runner
     /// Counts what this worker's answers taught about the account's pace (a refusal, a quota the provider stated
     /// anew). A call spent before such news and not sent yet goes back untried instead of leaving.
@@ -22,6 +22,8 @@ struct AccountWorker: Sendable {
     /// an accepted probe ends it.
     let probeAnswers = PaceNews()
 
+    var account: Account { settings.account }
+    var credentials: Credentials { settings.credentials }
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
     /// Calls claimed at a time: about this runner's share of one window. Claimed calls wait in memory for their
@@ -49,7 +51,8 @@ struct AccountWorker: Sendable {
             var failedGiveBacks = 0
             while true {
                 let runnerID = runner.identity.id
-                let step = queue.next(runnerID: runnerID, stopping: runner.isStopping)
+                let step = queue.next(runnerID: runnerID, stopping: runner.isStopping || settings.removed,
+                                      held: settings.held)
                 if step == .stop { break }
                 do {
                     switch step {
@@ -85,7 +88,7 @@ struct AccountWorker: Sendable {
                     queue.emptied()
                     try? await runner.reregister(after: runnerID)
                 } catch {
-                    if step == .giveBack {
+                    if step == .giveBack && runner.isStopping {
                         // Stopping: a few tries; recovery covers the rest once we have unregistered.
                         failedGiveBacks += 1
                         if failedGiveBacks >= 5 { break }
@@ -315,7 +318,10 @@ struct AccountWorker: Sendable {
         case .failAndPause(let reason):
             let name = account.name
             let paused = (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? false
-            if paused { runner.logger.warning("account paused", metadata: ["account": "\(name)", "reason": "\(reason)"]) }
+            if paused {
+                settings.credentialsRefused()
+                runner.logger.warning("account paused", metadata: ["account": "\(name)", "reason": "\(reason)"])
+            }
             return paused
         default:
             break

@@ -257,7 +257,8 @@ public final class Runner: Sendable {
 
     /// What the main loop keeps from one turn to the next.
     private struct LoopState {
-        var workers = Set<String>()
+        /// The accounts with a worker, and the settings each worker reads.
+        var workers: [String: AccountSettings] = [:]
         var lastTickMinute: Int64?
         /// Since when the database has failed (monotonic), while it does.
         var failingSince: Int64?
@@ -326,19 +327,31 @@ public final class Runner: Sendable {
         return true
     }
 
-    /// Reads the accounts (every `accountsRefresh`) and starts a worker for each active one without one. An
-    /// account whose secret this process cannot read is paused (visible in `status`) rather than burn its queue
-    /// on refusals; `account resume` makes it eligible again.
+    /// Reads the accounts (every `accountsRefresh`, a second by default): starts a worker for each active one
+    /// without one, and hands every running worker its account's current settings (a new limit, base URL or
+    /// secret; a removal ends the worker). An account whose secret this process cannot read is paused (visible
+    /// in `status`) rather than burn its queue on refusals; `account resume` makes it eligible again.
     private func startWorkers(_ state: inout LoopState, group: inout DiscardingTaskGroup) async throws {
         guard state.accountsReadAt.map({ clock.monotonic() - $0 >= options.accountsRefreshMilliseconds }) ?? true else { return }
         let accounts = try await io({ try $0.accounts() })
         state.accountsReadAt = clock.monotonic()
-        for account in accounts where account.pausedReason == nil
-            && (options.accounts?.contains(account.name) ?? true) && !state.workers.contains(account.name) {
+        let present = Set(accounts.map(\.name))
+        for (name, settings) in state.workers where !present.contains(name) {
+            settings.remove()
+            state.workers[name] = nil
+        }
+        for account in accounts where options.accounts?.contains(account.name) ?? true {
             do {
-                let worker = AccountWorker(account: account, credentials: try CredentialResolver.resolve(account), runner: self)
-                state.workers.insert(account.name)
-                group.addTask { await worker.run() }
+                if let settings = state.workers[account.name] {
+                    if try settings.update(to: account, resolve: { try CredentialResolver.resolve($0) }) {
+                        await wakeups.wake(account.name) // held for fresh credentials: they are in
+                    }
+                } else if account.pausedReason == nil {
+                    let settings = AccountSettings(account, credentials: try CredentialResolver.resolve(account))
+                    state.workers[account.name] = settings
+                    let worker = AccountWorker(settings: settings, runner: self)
+                    group.addTask { await worker.run() }
+                }
             } catch {
                 let reason = "\(error)", now = clock.now()
                 _ = try await io { try $0.pauseAccount(account.name, reason: reason, nowMilliseconds: now) }
@@ -362,7 +375,7 @@ public final class Runner: Sendable {
         for (account, at) in due where at <= now {
             if idle.contains(account) {
                 await wakeups.wake(account)
-            } else if state.workers.contains(account) {
+            } else if state.workers[account] != nil {
                 busyWithDue = true
             }
         }

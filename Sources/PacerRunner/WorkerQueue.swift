@@ -18,7 +18,7 @@ struct WorkerQueue: Sendable {
         case waitForTokens(until: Int64)
         /// Spend tokens for the next share of pending calls.
         case spend
-        /// Stopping: give back what was spent or leased and not sent.
+        /// Stopping (or held): give back what was spent or leased and not sent.
         case giveBack
         /// This runner was declared dead: recovery gave its calls back already; drop them.
         case forget
@@ -42,9 +42,12 @@ struct WorkerQueue: Sendable {
 
     var holdsCalls: Bool { !pending.isEmpty || !ready.isEmpty }
 
-    func next(runnerID: String, stopping: Bool) -> Step {
+    /// `held`: the worker must not send for now (the provider refused the account's credentials and fresh ones
+    /// are not read yet): what it holds goes back, and it waits.
+    func next(runnerID: String, stopping: Bool, held: Bool = false) -> Step {
         if holdsCalls && owner != runnerID { return .forget }
         if stopping { return holdsCalls ? .giveBack : .stop }
+        if held { return holdsCalls ? .giveBack : .waitForWork }
         if !ready.isEmpty { return .sendReady }
         if pending.isEmpty { return drained ? .waitForWork : .claim }
         if let at = tokensBackAt { return .waitForTokens(until: at) }

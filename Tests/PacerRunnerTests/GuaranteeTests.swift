@@ -115,6 +115,74 @@ import Testing
         #expect(states == Array(repeating: .succeeded, count: 5))
     }
 
+    /// An account's limit lowered while `pacer run` sends (`account add --replace`) reaches the running worker
+    /// within about a second: from 2 s after the change, no window at the provider holds more than the new limit.
+    @Test func aLoweredLimitReachesARunningRunner() async throws {
+        let h = try await RunnerHarness(configured: "40/1s")
+        try h.enqueue(.kookeey, count: 600)
+        let store = h.store, emulator = h.emulator
+        let changer = Task { () -> (before: Int, after: Int) in
+            try await Task.sleep(for: .milliseconds(1_500))
+            var account = try #require(try store.account(named: "kookeey"))
+            account.limit = RateLimit(count: 10, windowMilliseconds: 1_000)
+            try store.addAccount(account, replace: true, nowMilliseconds: 0)
+            try await Task.sleep(for: .seconds(2))
+            emulator.resetPeaks()
+            let before = emulator.stats().account("kookeey-key")?.accepted ?? 0
+            try await Task.sleep(for: .seconds(3))
+            return (before, emulator.stats().account("kookeey-key")?.maxSentInWindow ?? -1)
+        }
+        _ = try await h.runInProcess { $0.maxSeconds = 7 }
+        let (acceptedBeforeChange, peakAfter) = try await changer.value
+        let account = try #require(h.emulator.stats().account("kookeey-key"))
+        await h.stop()
+        #expect(acceptedBeforeChange > 60, "it sent at the old pace first: \(acceptedBeforeChange)")
+        #expect(peakAfter <= 10, "the most sent in one second from 2 s after the change: \(peakAfter)")
+        #expect(account.accepted - acceptedBeforeChange >= 20, "and it went on sending at the new pace")
+    }
+
+    /// A wrong secret pauses the account at its first answer; once the secret file is fixed and the account
+    /// resumed, the running `pacer run` signs with the new secret (it reads the secret again on resume).
+    @Test func aFixedSecretFileIsReadAgainOnResume() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        let file = h.dir.write("late-secret", "not-the-secret\n")
+        chmod(file, 0o600)
+        try h.store.addAccount(Account(
+            name: "late", provider: .kookeey, baseURL: h.running.baseURL(.kookeey), limit: RateLimit(parsing: "50/1s")!,
+            credentials: CredentialReferences(key: "kookeey-key", secretFile: file)), replace: false, nowMilliseconds: 0)
+        _ = try h.store.enqueue([RunToEnqueue(run: NewRun(job: "late", account: "late", jobFile: "late.yaml",
+                                                          retry: .default, createdAtMilliseconds: 0)) { emit in
+            for i in 0..<5 {
+                try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(i)"}"#, body: nil,
+                                 weight: 1, idempotent: true))
+            }
+        }])
+        let store = h.store
+        let fixer = Task {
+            // Bounded (at most 5 s): the first answer (a bad signature) pauses the account; the operator fixes the
+            // file once the answers to what was already sent are in (none is in flight).
+            for _ in 0..<100 {
+                var inFlight = 0
+                try store.results(run: nil) { if $0.account == "late" && $0.state == .inFlight { inFlight += 1 } }
+                if try store.account(named: "late")?.pausedReason != nil && inFlight == 0 { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            try (RunnerHarness.secrets[.kookeey]! + "\n").write(toFile: file, atomically: true, encoding: .utf8)
+            chmod(file, 0o600)
+            try store.resumeAccount("late")
+        }
+        let summary = try await h.runInProcess { $0.drain = false; $0.maxSeconds = 5 }
+        try await fixer.value
+        await h.stop()
+        #expect(summary.held.isEmpty, "\(summary.held)")
+        // The calls whose answer was the refusal failed with it (and paused the account); every other call
+        // succeeded with the fixed secret.
+        var states: [CallState: Int] = [:]
+        try h.store.results(run: nil) { if $0.account == "late" { states[$0.state, default: 0] += 1 } }
+        #expect(Set(states.keys).isSubset(of: [.succeeded, .failed]) && states[.succeeded, default: 0] >= 1
+                && states.values.reduce(0, +) == 5, "\(states)")
+    }
+
     /// A store call that waits for another process's write lock must not stall the runner's other tasks: with
     /// the lock held for two seconds, a timer beside the runner keeps ticking.
     @Test func lockWaitsDoNotStallTheRunnersTasks() async throws {

@@ -27,6 +27,7 @@ import Testing
         var queue: WorkerQueue
         var runnerID = "r1"
         var stopping = false
+        var held = false
         var step: WorkerQueue.Step
         var testDescription: String { name }
     }
@@ -49,6 +50,9 @@ import Testing
         QueueCase(name: "stopping with spent calls: give them back", queue: queue(claimed: [1], granted: [1]),
                   stopping: true, step: .giveBack),
         QueueCase(name: "stopping with nothing: stop", queue: queue(), stopping: true, step: .stop),
+        QueueCase(name: "held (credentials refused): what it holds goes back", queue: queue(claimed: [1]), held: true,
+                  step: .giveBack),
+        QueueCase(name: "held with nothing: wait, claim nothing", queue: queue(), held: true, step: .waitForWork),
         QueueCase(name: "declared dead (a new runner id): recovery has them", queue: queue(claimed: [1], granted: [1]),
                   runnerID: "r2", step: .forget),
         QueueCase(name: "declared dead and stopping: still forget, never give back under the new id",
@@ -57,7 +61,7 @@ import Testing
 
     @Test(arguments: queueCases)
     func theQueuesNextStep(_ t: QueueCase) {
-        #expect(t.queue.next(runnerID: t.runnerID, stopping: t.stopping) == t.step)
+        #expect(t.queue.next(runnerID: t.runnerID, stopping: t.stopping, held: t.held) == t.step)
     }
 
     @Test func grantedCallsKeepTheirOrderAndPaceNews() {
