@@ -136,7 +136,7 @@ import Testing
         let (acceptedBeforeChange, peakAfter) = try await changer.value
         let account = try #require(h.emulator.stats().account("kookeey-key"))
         await h.stop()
-        #expect(acceptedBeforeChange > 60, "it sent at the old pace first: \(acceptedBeforeChange)")
+        #expect(acceptedBeforeChange > 45, "it sent above the new pace first (10/s for 3.5 s is 35): \(acceptedBeforeChange)")
         #expect(peakAfter <= 10, "the most sent in one second from 2 s after the change: \(peakAfter)")
         #expect(account.accepted - acceptedBeforeChange >= 20, "and it went on sending at the new pace")
     }
