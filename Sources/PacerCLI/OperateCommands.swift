@@ -96,7 +96,7 @@ struct PruneCommand: ParsableCommand {
 
     func run() throws {
         guard let age = DurationText.milliseconds(olderThan) else {
-            throw CLIError("--older-than '\(olderThan)': expected a duration like 30d, 12h, 90m or 45s")
+            throw CLIError("--older-than '\(olderThan)': expected a duration like 30d, 12h, 90m or 45s, at most \(DurationText.maximumText)")
         }
         let pruned = try store.open().prune(finishedBefore: WallClock.nowMilliseconds() - age)
         print(json ? ChangeView.json(pruned).compactText

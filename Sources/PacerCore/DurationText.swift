@@ -45,7 +45,7 @@ public enum DurationText {
         return "\(s / 3600)h\(two(s % 3600 / 60))m"
     }
 
-    public static let expected = "a whole number and a unit (ms, s, m, h, d), like 500ms, 1s, 5m"
+    public static let expected = "a whole number and a unit (ms, s, m, h, d), like 500ms, 1s, 5m, at most 366d"
 }
 
 extension StringProtocol {

@@ -38,7 +38,8 @@ struct LineReader {
                 return line
             }
             scanned = buffer.count - start
-            guard scanned <= Self.maxLineBytes else { throw LineTooLong(line: lineNumber + 1) }
+            // One byte over: a `\r` whose `\n` is in the next chunk belongs to the line's ending.
+            guard scanned <= Self.maxLineBytes + 1 else { throw LineTooLong(line: lineNumber + 1) }
             if atEOF {
                 guard start < buffer.count else { return nil }
                 var end = buffer.count

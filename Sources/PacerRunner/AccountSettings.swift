@@ -26,7 +26,9 @@ final class AccountSettings: Sendable {
     /// The account was removed: its worker gives back what it holds and ends.
     var removed: Bool { state.withLock { $0.removed } }
 
-    /// What a newly read account row asks of the worker; returns whether the credentials were read again. `resolve` reads the secrets again, only when they may
+    /// What a newly read account row asks of the worker; returns whether the credentials were read again. (A new
+    /// provider is a new worker, see `Runner.startWorkers`: the calls in flight are judged by the provider they
+    /// were sent to.) `resolve` reads the secrets again, only when they may
     /// have changed: other references, or an account resumed (its secret file or variable fixed meanwhile).
     /// Throws what `resolve` throws, changing nothing.
     @discardableResult
@@ -34,9 +36,15 @@ final class AccountSettings: Sendable {
         let (current, refused) = state.withLock { ($0.account, $0.refused) }
         guard fresh != current || (refused && fresh.pausedReason == nil) else { return false }
         let resumed = (current.pausedReason != nil || refused) && fresh.pausedReason == nil
-        let credentials = fresh.pausedReason == nil && (resumed || fresh.credentials != current.credentials
-                                                        || fresh.provider != current.provider)
-            ? try resolve(fresh) : nil
+        let credentials: Credentials?
+        do {
+            credentials = fresh.pausedReason == nil && (resumed || fresh.credentials != current.credentials)
+                ? try resolve(fresh) : nil
+        } catch {
+            // Unreadable: the runner pauses the account; nothing is sent with the old secret meanwhile.
+            state.withLock { $0.refused = true }
+            throw error
+        }
         state.withLock { s in
             s.account = fresh
             if let credentials {

@@ -317,12 +317,12 @@ struct AccountWorker: Sendable {
                                   sentAt: max(spentAt, started + runner.storeClockOffset), now: now)
         case .failAndPause(let reason):
             let name = account.name
-            let paused = (try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })) ?? false
-            if paused {
-                settings.credentialsRefused()
-                runner.logger.warning("account paused", metadata: ["account": "\(name)", "reason": "\(reason)"])
-            }
-            return paused
+            let written = try? await runner.io({ try $0.pauseAccount(name, reason: reason, nowMilliseconds: now) })
+            // Paused now, by this answer or by another runner's: these credentials are not used again until they
+            // are read afresh on resume.
+            if written != nil { settings.credentialsRefused() }
+            if written == true { runner.logger.warning("account paused", metadata: ["account": "\(name)", "reason": "\(reason)"]) }
+            return written == true
         default:
             break
         }
@@ -418,6 +418,18 @@ struct AccountWorker: Sendable {
         return out
     }
 
+    /// Settles a spend made outside a call (the time request), trying a few times: an open spend holds its token
+    /// until this runner is gone.
+    private func settle(_ spend: Int64) async {
+        for attempt in 1...5 {
+            let answered = runner.storeNow()
+            if (try? await runner.io({ try $0.settle(spend: spend, answeredAt: answered) })) != nil { return }
+            if attempt < 5 { try? await clock.sleep(milliseconds: 200) }
+        }
+        runner.logger.error("cannot settle the time request's token; it is held until this runner stops",
+                            metadata: ["account": "\(account.name)"])
+    }
+
     /// Measures the offset between the provider's clock and ours: from its time endpoint where it has one
     /// (KuCoin), else from the `Date` header.
     func correctClock(outcome: Outcome?, sentAt: Int64, receivedAt: Int64, clockOffset: ClockOffset) async {
@@ -430,8 +442,7 @@ struct AccountWorker: Sendable {
             let t0 = clock.now()
             let reply = try? await runner.transport.send(SignedRequest(method: .get, url: account.baseURL + endpoint,
                                                                        headers: [], body: nil))
-            let answered = runner.storeNow()
-            _ = try? await runner.io { try $0.settle(spend: spend, answeredAt: answered) }
+            await settle(spend)
             if let reply, let time = api.serverTime(in: reply) {
                 serverTime = time
                 localMidpoint = (t0 + clock.now()) / 2

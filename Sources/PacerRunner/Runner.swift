@@ -339,8 +339,16 @@ public final class Runner: Sendable {
         for (name, settings) in state.workers where !present.contains(name) {
             settings.remove()
             state.workers[name] = nil
+            await wakeups.wake(name) // an idle worker ends now, not at its backstop
         }
         for account in accounts where options.accounts?.contains(account.name) ?? true {
+            // Another provider: the old worker ends (its calls in flight are judged by the provider they went to)
+            // and a new one starts.
+            if let settings = state.workers[account.name], settings.account.provider != account.provider {
+                settings.remove()
+                state.workers[account.name] = nil
+                await wakeups.wake(account.name)
+            }
             do {
                 if let settings = state.workers[account.name] {
                     if try settings.update(to: account, resolve: { try CredentialResolver.resolve($0) }) {

@@ -166,6 +166,16 @@ import Testing
                 == ["/api/v1/orders/x..", "/api/v1/orders/.y", "/api/v1/orders/..."])
     }
 
+    /// A line of the longest length accepted, ending in CRLF whose `\n` falls in the next chunk, is still read.
+    @Test func theLongestLineWithCRLFAcrossChunksIsRead() throws {
+        let dir = TempDir()
+        let path = dir.write("ids.txt", String(repeating: "9", count: LineReader.maxLineBytes) + "\r\nnext\r\n")
+        var reader = try LineReader(path: path, chunkSize: LineReader.maxLineBytes + 1)
+        #expect(try reader.next()?.utf8.count == LineReader.maxLineBytes)
+        #expect(try reader.next() == "next")
+        #expect(try reader.next() == nil)
+    }
+
     /// The longest line accepted is still read whole.
     @Test func aLongButAcceptedItemsLineIsRead() throws {
         let long = String(repeating: "8", count: LineReader.maxLineBytes)
