@@ -15,7 +15,7 @@ struct PostgresMigrator {
 
     func migrate(_ store: PostgresStore) throws(StoreError) {
         let known = migrations.map(\.name)
-        try store.typed { try store.transaction { tx in
+        try store.typed { try store.transaction(deadline: false) { tx in
             // A migration (an index build, a table rewrite) takes as long as it takes, and a process starting
             // meanwhile waits for it rather than fail.
             try tx.execute("SET LOCAL lock_timeout = 0")

@@ -50,6 +50,7 @@ public final class PostgresStore: PacerStore {
     deinit { pool.closeAll() }
 
     public var keepsItsOwnClock: Bool { clockSource == .database }
+    public var isAcrossANetwork: Bool { true }
 
     /// Runs one read-only statement and returns its rows, for tools that read the database directly (benchmarks,
     /// diagnostics), as `SQLiteStore.pool` serves them on SQLite.
@@ -57,18 +58,25 @@ public final class PostgresStore: PacerStore {
         try read { tx in try tx.query(PostgresQuery(unsafeSQL: sql)).rows }
     }
 
+    /// How long a statement's reply is waited for before its connection is closed: the server's own
+    /// `statement_timeout` (60 s) and a margin. Without it a reply lost in a network partition (no reset, no close)
+    /// would block its caller forever; with it the call fails and the next one connects again.
+    static let replyDeadlineSeconds: Int64 = 70
+
     /// Runs `body` in one transaction on one connection. A deadlock or serialization failure (another machine's
     /// transaction crossed ours) rolls back and runs the whole body again, a few times; database errors roll back
     /// and are thrown as `StoreError`s; an error of the body's own (an enqueue's call producer) is rethrown as is.
+    /// `deadline: false` for work that may legitimately run longer than the reply deadline (migrations).
     @discardableResult
-    package func transaction<T>(_ body: (PostgresTransaction) throws -> T) throws -> T {
+    package func transaction<T>(deadline: Bool = true, _ body: (PostgresTransaction) throws -> T) throws -> T {
         var tries = 0
         while true {
             tries += 1
             let connection = try pool.take()
             var healthy = true
             defer { pool.give(connection, healthy: healthy) }
-            let tx = PostgresTransaction(connection: connection, store: self)
+            let tx = PostgresTransaction(connection: connection, store: self,
+                                         deadlineSeconds: deadline ? Self.replyDeadlineSeconds : nil)
             do {
                 try tx.execute("BEGIN")
                 let result = try body(tx)
@@ -125,12 +133,27 @@ public final class PostgresStore: PacerStore {
 package struct PostgresTransaction {
     let connection: PostgresConnection
     let store: PostgresStore
+    /// See `PostgresStore.replyDeadlineSeconds`; nil: no deadline.
+    let deadlineSeconds: Int64?
     static let logger = Logger(label: "pacer.postgres")
 
     @discardableResult
     package func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
         store.roundTrips.add(1, ordering: .relaxed)
-        return try connection.query(query, logger: Self.logger).wait()
+        let reply = connection.query(query, logger: Self.logger)
+        guard let seconds = deadlineSeconds else { return try reply.wait() }
+        let connection = self.connection
+        let expired = Atomic<Bool>(false)
+        let timer = connection.eventLoop.scheduleTask(in: .seconds(seconds)) {
+            expired.store(true, ordering: .relaxed)
+            let closing: EventLoopFuture<Void> = connection.close()
+            _ = closing
+        }
+        defer { timer.cancel() }
+        do { return try reply.wait() } catch where expired.load(ordering: .relaxed) {
+            throw StoreError(.database, "no answer from PostgreSQL \(store.location.display) within \(seconds) s (the "
+                             + "network or the server went silent); the connection was closed")
+        }
     }
 
     /// Runs a statement and returns the number of rows it changed.

@@ -32,6 +32,10 @@ public final class Runner: Sendable {
     /// Called at start and as each minute begins, while running without --drain (the scheduler's tick).
     let onTick: (@Sendable (Int64) async throws -> Void)?
     let metrics: RunnerMetrics
+    /// Every store call the runner waits for, so that it can stop waiting (`StoreCalls`).
+    let storeCalls: StoreCalls
+    /// When a stop was asked for (monotonic), for the grace the last answers get before the store is given up.
+    private let stopAskedAt = Atomic<Int64>(Int64.max)
     private let stopFlag = Atomic<Bool>(false)
     private let current: Mutex<RunnerIdentity>
     /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
@@ -53,23 +57,25 @@ public final class Runner: Sendable {
         self.options = options
         self.clock = clock
         wakeups = WakeBoard(clock: clock)
+        storeCalls = StoreCalls(clock: clock)
         self.logger = logger
         current = Mutex(Self.newIdentity())
         // Our looks come once per heartbeat; a gap of more than two and a half of them breaks the observation.
         watch = Mutex(HeartbeatWatch(staleAfterMilliseconds: options.staleAfterMilliseconds,
                                      maxLookGapMilliseconds: options.heartbeatMilliseconds * 5 / 2))
         slots = InFlightSlots(options.concurrency)
-        completions = CompletionWriter { batch in try await StoreExecutor.run { try store.complete(batch) } }
+        let calls = storeCalls
+        completions = CompletionWriter { batch in try await calls.run { try store.complete(batch) } }
         progress = RunProgress()
         let lease = options.leaseMilliseconds
         claims = GroupCommit { requests, runnerID in
-            try await StoreExecutor.run {
+            try await calls.run {
                 let now = clock.now()
                 return try store.claim(requests, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
             }
         }
         spends = GroupCommit { requests, runnerID in
-            try await StoreExecutor.run { try store.spend(requests, runner: runnerID, now: clock.now) }
+            try await calls.run { try store.spend(requests, runner: runnerID, now: clock.now) }
         }
     }
 
@@ -99,15 +105,16 @@ public final class Runner: Sendable {
 
     /// Asks the runner to stop: no new claims; calls in flight finish; undispatched claims go back.
     public func requestStop() {
+        _ = stopAskedAt.compareExchange(expected: Int64.max, desired: clock.monotonic(), ordering: .relaxed)
         stopFlag.store(true, ordering: .relaxed)
         Task { await wakeups.wakeAll() }
     }
     var isStopping: Bool { stopFlag.load(ordering: .relaxed) }
 
-    /// A store call, off the cooperative pool (see `StoreExecutor`).
+    /// A store call, off the cooperative pool (see `StoreExecutor`), that the runner can stop waiting for.
     func io<T: Sendable>(_ body: @escaping @Sendable (any PacerStore) throws -> T) async throws -> T {
         let store = self.store
-        return try await StoreExecutor.run { try body(store) }
+        return try await storeCalls.run { try body(store) }
     }
 
     /// Whether a request may leave now on behalf of `runnerID`. Another runner declares us dead only after our
@@ -230,11 +237,33 @@ public final class Runner: Sendable {
         // The heartbeat runs beside the workers until this runner has written its last answer and unregistered:
         // while requests are still in flight after a stop, other runners must keep seeing it alive.
         let heartbeat = Task { await self.heartbeatLoop() }
+        let watchdog = Task { await self.giveUpOnTheStore(deadline: deadline) }
         let served = await serve(until: deadline)
         let unwritten = await writeLastAnswers()
         heartbeatDone.store(true, ordering: .relaxed)
         await heartbeat.value
+        defer { watchdog.cancel() }
         return try await finish(served, unwritten: unwritten)
+    }
+
+    /// How long past `--max-seconds` or a stop request the runner still waits for its database.
+    static let storeGraceMilliseconds: Int64 = 5_000
+
+    /// Stops waiting for a store call that has gone unanswered for the grace once the run is over time or a
+    /// stop was asked for: a database across a network that went silent (a partition) must not keep the runner
+    /// past `--max-seconds` or a signal. The answers not written are reported (`finish`); their calls go to
+    /// recovery. (A local database always answers, within its busy timeout: SQLite's calls are never given up.)
+    private func giveUpOnTheStore(deadline: Int64?) async {
+        guard store.isAcrossANetwork else { return }
+        while !Task.isCancelled {
+            let now = clock.monotonic(), asked = stopAskedAt.load(ordering: .relaxed)
+            if deadline.map({ now >= $0 }) == true || asked != Int64.max {
+                storeCalls.abandon(waitingSince: now - Self.storeGraceMilliseconds, """
+                    no answer for \(Self.storeGraceMilliseconds / 1_000) s after \(asked != Int64.max ? "the stop" : "--max-seconds")
+                    """)
+            }
+            try? await clock.sleep(milliseconds: 100)
+        }
     }
 
     /// Registers this runner. Started on a full disk, it waits for space (or a stop, or the deadline) rather than
@@ -420,7 +449,9 @@ public final class Runner: Sendable {
             } catch {
                 attempt += 1
                 let diskFull = (error as? StoreError)?.kind == .diskFull
-                if attempt >= (diskFull ? Self.finalFlushDiskFullTries : Self.finalFlushTries) { return error }
+                if storeCalls.abandoned != nil || attempt >= (diskFull ? Self.finalFlushDiskFullTries : Self.finalFlushTries) {
+                    return error
+                }
                 if diskFull {
                     await noteStoreError(error)
                 } else {

@@ -11,6 +11,9 @@ import PacerLimits
 public protocol PacerStore: Sendable {
     /// See the extension's default (false): true for a store that stamps with the database server's clock.
     var keepsItsOwnClock: Bool { get }
+    /// See the extension's default (false): true for a store reached over a network, whose calls can go
+    /// unanswered (a partition) rather than fail.
+    var isAcrossANetwork: Bool { get }
 
     // MARK: Accounts
     /// Adds an account; an existing name is an error unless `replace` is set.
@@ -102,6 +105,9 @@ extension PacerStore {
         try claim([ClaimRequest(account: account, max: max)], runner: runner, nowMilliseconds: nowMilliseconds,
                   leaseUntil: leaseUntil)[0].calls
     }
+
+    /// Whether calls can go unanswered: a database across a network. False for SQLite.
+    public var isAcrossANetwork: Bool { false }
 
     /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the
     /// caller's: runners then hand it their instants moved onto that clock. False for SQLite.

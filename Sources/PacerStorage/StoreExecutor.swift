@@ -13,6 +13,11 @@ public enum StoreExecutor {
     private static let queues = (0..<8).map { DispatchQueue(label: "pacer.store.\($0)") }
     private static let next = Atomic<Int>(0)
 
+    /// Runs `body` on one of the store's threads, without waiting for it.
+    public static func submit(_ body: @escaping @Sendable () -> Void) {
+        queues[next.add(1, ordering: .relaxed).newValue % queues.count].async(execute: body)
+    }
+
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         let queue = queues[next.add(1, ordering: .relaxed).newValue % queues.count]
         return try await withCheckedThrowingContinuation { continuation in

@@ -90,6 +90,43 @@ extension RunnerIntegrationTests {
         #expect(try Self.runnerCount(h) == 3, "all three runners took part: \(runners)")
     }
 
+    /// The database goes silent 4 s into a run (a proxy that stops forwarding without closing anything, as a
+    /// network partition does): the runner stops sending, ends by itself soon after --max-seconds with a clear
+    /// message and a non-zero status, and leaves its calls to recovery. A new `pacer run --drain` on a working
+    /// connection then finishes every call: no order twice, no window over the limit.
+    @Test func aSilentDatabaseEndsTheRunnerAndLosesNothing() async throws {
+        let h = try await RunnerHarness(configured: "20/1s", database: .postgres)
+        try h.enqueueReads(.kucoin, count: 150)
+        try h.enqueue(.kucoin, count: 60, idempotent: false, job: "kucoin-orders")
+        let direct = try #require(URLComponents(string: h.dbPath))
+        let proxy = try SilentProxy(to: try #require(direct.port))
+        var proxied = direct
+        proxied.port = proxy.port
+        let env = RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "warning"]) { $1 }
+        let started = Date()
+        let runner = try PacerProcess.start(["run", "--drain", "--max-seconds", "8", "--db", proxied.string!], environment: env)
+        try await Task.sleep(for: .seconds(4))
+        proxy.silence()
+        let stderr = try await h.wait([runner], seconds: 40)[0]
+        let took = Date().timeIntervalSince(started)
+        proxy.stop()
+        #expect(took < 8 + 12, "the partitioned runner ended \(took) s after it started")
+        #expect(runner.process.terminationStatus != 0, "\(stderr)")
+        #expect(stderr.contains("did not answer"), "\(stderr)")
+        // The partition heals: a runner on a working connection finishes the work.
+        let drained = try await h.wait([try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath],
+                                                                environment: env)], seconds: 90)
+        await h.stop()
+        var states: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { states[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        #expect(states["kucoin-reads"] == [.succeeded: 150], "\(states) \(drained)")
+        let orders = states["kucoin-orders"] ?? [:]
+        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 60, "\(orders)")
+        let stats = h.emulator.stats()
+        #expect(stats.duplicatedCalls.filter { $0.key.contains("POST") }.isEmpty, "an order was placed twice")
+        for account in stats.accounts { #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)") }
+    }
+
     /// An idle runner on PostgreSQL learns of new work from NOTIFY, not from polling: with the backstop look set
     /// to a minute, calls enqueued (by another process, in effect) while it idles are still done within seconds.
     @Test func anIdleRunnerIsWokenByNotify() async throws {

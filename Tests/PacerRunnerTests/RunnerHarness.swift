@@ -118,6 +118,12 @@ final class RunnerHarness: @unchecked Sendable {
             try await Task.sleep(for: .milliseconds(50))
         }
         for p in processes where p.process.isRunning { p.process.terminate() }
+        // One that ignores the stop (a runner stuck on a silent database) is killed 10 s later.
+        let killBy = Date().addingTimeInterval(10)
+        while processes.contains(where: { $0.process.isRunning }) && Date() < killBy {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        for p in processes where p.process.isRunning { kill(p.process.processIdentifier, SIGKILL) }
         return processes.map { p in
             p.process.waitUntilExit()
             return String(decoding: p.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)

@@ -1,0 +1,84 @@
+import Foundation
+import Synchronization
+
+/// A TCP proxy on 127.0.0.1 that can go silent the way a network partition does: every connection stays open
+/// (no FIN, no RST) and nothing is forwarded either way; connections made while silent are accepted and get
+/// nothing. Tests put it between a runner and its PostgreSQL server.
+public final class SilentProxy: Sendable {
+    public let port: Int
+    private let targetPort: UInt16
+    private let listener: Int32
+    private let silent = Atomic<Bool>(false)
+    private let stopped = Atomic<Bool>(false)
+
+    /// Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`targetPort`.
+    public init(to targetPort: Int) throws {
+        self.targetPort = UInt16(targetPort)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = Self.loopback(port: 0)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0, listen(fd, 64) == 0 else { close(fd); throw POSIXError(.EADDRINUSE) }
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        Thread.detachNewThread { [self] in acceptLoop() }
+    }
+
+    /// Stops forwarding, keeping every connection open.
+    public func silence() { silent.store(true, ordering: .relaxed) }
+
+    /// Stops accepting; open connections stay as they are until the process ends.
+    public func stop() {
+        stopped.store(true, ordering: .relaxed)
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private static func loopback(port: UInt16) -> sockaddr_in {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return address
+    }
+
+    private func acceptLoop() {
+        while !stopped.load(ordering: .relaxed) {
+            let client = accept(listener, nil, nil)
+            guard client >= 0 else { continue }
+            let server = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var address = Self.loopback(port: targetPort)
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { close(client); close(server); continue }
+            Thread.detachNewThread { [self] in pump(from: client, to: server) }
+            Thread.detachNewThread { [self] in pump(from: server, to: client) }
+        }
+    }
+
+    /// Copies bytes until either side closes; while silent, reads and drops them (so nothing queues up and
+    /// nothing is answered).
+    private func pump(from source: Int32, to destination: Int32) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            if silent.load(ordering: .relaxed) { continue }
+            var sent = 0
+            while sent < n {
+                let w = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + sent, n - sent) }
+                guard w > 0 else { return }
+                sent += w
+            }
+        }
+        if !silent.load(ordering: .relaxed) {
+            shutdown(destination, Int32(SHUT_WR))
+        }
+    }
+}
