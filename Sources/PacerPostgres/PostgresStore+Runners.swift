@@ -20,7 +20,8 @@ extension PostgresStore {
     }
 
     public func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64? {
-        try transaction { tx in
+        settleReleasesOwed(runner: runner)
+        return try transaction { tx in
             let at = try tx.now(now)
             // Leases are not extended here (SQLite does): no one reads their expiry (a live runner's calls are
             // never taken by the clock alone), and rewriting every in-flight row each second would lock calls in
@@ -51,13 +52,27 @@ extension PostgresStore {
         // holds: they would stay leased to this live runner, unsent, until it exits. So the calls are given back
         // (on another connection) whenever the claim fails after choosing them; if it never committed, that
         // changes nothing.
+        // If that release fails too (the network still down), they are owed: given back at this runner's next
+        // claim or heartbeat, so they never stay leased to a live runner that does not know it holds them.
+        settleReleasesOwed(runner: runner)
         var chosen: [Int64] = []
         do {
             return try claimOnce(requests, runner: runner, nowMilliseconds: nowMilliseconds,
                                  leaseUntil: leaseUntil) { chosen = $0 }
         } catch {
-            if !chosen.isEmpty { try? release(chosen, runner: runner) }
+            if !chosen.isEmpty, (try? release(chosen, runner: runner)) == nil {
+                releasesOwed.withLock { $0[runner, default: []].formUnion(chosen) }
+            }
             throw error
+        }
+    }
+
+    /// Gives back the calls a failed claim left leased to `runner` (see `claim`); what cannot be given back now
+    /// stays owed.
+    func settleReleasesOwed(runner: String) {
+        guard let owed = releasesOwed.withLock({ $0.removeValue(forKey: runner) }), !owed.isEmpty else { return }
+        if (try? release(Array(owed), runner: runner)) == nil {
+            releasesOwed.withLock { $0[runner, default: []].formUnion(owed) }
         }
     }
 

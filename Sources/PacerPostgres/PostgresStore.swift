@@ -33,6 +33,11 @@ public final class PostgresStore: PacerStore {
     let pool: PostgresConnectionPool
     /// Statements sent to the server (each one round trip), for tests and benchmarks that count them.
     let roundTrips = Atomic<Int>(0)
+    /// Calls a failed claim may have leased to a runner and that could not be given back yet, by runner: given
+    /// back at that runner's next claim or heartbeat.
+    let releasesOwed = Mutex<[String: Set<Int64>]>([:])
+    /// Failures tests inject: a COMMIT whose reply is lost (after it committed), then transactions refused.
+    package let faults = PostgresFaults()
 
     /// Connects (checking the server answers) and brings the schema up to date.
     public init(location: PostgresLocation, clock: ClockSource = .database, maxConnections: Int = 8) throws(StoreError) {
@@ -78,9 +83,11 @@ public final class PostgresStore: PacerStore {
             let tx = PostgresTransaction(connection: connection, store: self,
                                          deadlineSeconds: deadline ? Self.replyDeadlineSeconds : nil)
             do {
+                try faults.refuseTransaction()
                 try tx.execute("BEGIN")
                 let result = try body(tx)
                 try tx.execute("COMMIT")
+                try faults.loseCommitReply()
                 return result
             } catch {
                 healthy = tx.rollBack()
@@ -238,5 +245,40 @@ extension PostgresStore {
             throw StoreError(.database, "cannot create database \(name) on \(location.display): "
                              + "\((error as? PSQLError)?.serverInfo?[.message] ?? "\(error)")")
         }
+    }
+}
+
+/// Failures a test injects into a store's transactions.
+package final class PostgresFaults: Sendable {
+    private let lostReplies = Atomic<Int>(0)
+    private let refusalsAfterLostReply = Atomic<Int>(0)
+    private let refusals = Atomic<Int>(0)
+
+    /// The next `count` COMMITs succeed but report a lost connection; after each, the next `thenRefuse`
+    /// transactions fail before they begin (the network still down).
+    package func loseCommitReplies(_ count: Int, thenRefuse: Int = 0) {
+        lostReplies.store(count, ordering: .relaxed)
+        refusalsAfterLostReply.store(thenRefuse, ordering: .relaxed)
+    }
+
+    func loseCommitReply() throws(StoreError) {
+        guard Self.take(lostReplies) else { return }
+        refusals.add(refusalsAfterLostReply.load(ordering: .relaxed), ordering: .relaxed)
+        throw StoreError(.database, "the connection was lost during COMMIT (injected)")
+    }
+
+    func refuseTransaction() throws(StoreError) {
+        guard Self.take(refusals) else { return }
+        throw StoreError(.database, "no connection to PostgreSQL (injected)")
+    }
+
+    private static func take(_ counter: borrowing Atomic<Int>) -> Bool {
+        var value = counter.load(ordering: .relaxed)
+        while value > 0 {
+            let (exchanged, now) = counter.compareExchange(expected: value, desired: value - 1, ordering: .relaxed)
+            if exchanged { return true }
+            value = now
+        }
+        return false
     }
 }

@@ -107,6 +107,26 @@ import Testing
         #expect(detail.record.state == .succeeded, "\(detail.record)")
     }
 
+    /// A claim whose COMMIT reply is lost (it committed) and whose give-back fails too (the network still down)
+    /// leaves its calls leased to a live runner that does not know it holds them: they are owed, and given back
+    /// at the runner's next claim, which then gets them.
+    @Test func callsOfAClaimWhoseCommitReplyWasLostComeBack() throws {
+        let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .caller)
+        try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 1)
+        _ = try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "a"), produceCalls: StoreConformance.calls(3))])
+        try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: { 0 })
+        store.faults.loseCommitReplies(1, thenRefuse: 1)
+        #expect(throws: StoreError.self) {
+            _ = try store.claim(account: "a", runner: "r", nowMilliseconds: 0, leaseUntil: 30_000, max: 10)
+        }
+        let leased = try store.read { tx in
+            try tx.value("SELECT COUNT(*) FROM calls WHERE state = 'in_flight' AND lease_owner = 'r'", as: Int.self)
+        }
+        #expect(leased == 3, "the claim did commit")
+        let again = try store.claim(account: "a", runner: "r", nowMilliseconds: 10, leaseUntil: 30_000, max: 10)
+        #expect(again.count == 3, "given back, then claimed by the runner that now knows it holds them")
+    }
+
     /// Several processes opening a new database at once: one applies the schema, the others wait and use it.
     @Test func concurrentStartsMigrateOnce() async throws {
         let location = try TestPostgres.freshDatabase()
