@@ -15,6 +15,18 @@ struct PostgresMigrator {
 
     func migrate(_ store: PostgresStore) throws(StoreError) {
         let known = migrations.map(\.name)
+        // Nothing to apply, the usual case, is found out under the reply deadline: a silent server at start is an
+        // error, not a hang. Only applying migrations may take as long as it takes.
+        do {
+            let applied = try store.transaction { tx in
+                try tx.rows("SELECT name FROM pacer_migrations").map { try $0.get("name", as: String.self) }
+            }
+            if Set(applied) == Set(known) { return }
+        } catch let error as StoreError where error.message.hasPrefix("no answer") {
+            throw error
+        } catch {
+            // A new database (no table yet): the migrations below make it.
+        }
         try store.typed { try store.transaction(deadline: false) { tx in
             // A migration (an index build, a table rewrite) takes as long as it takes, and a process starting
             // meanwhile waits for it rather than fail.

@@ -1,3 +1,4 @@
+import Foundation
 import PacerCore
 import PacerStorage
 import PostgresNIO
@@ -12,11 +13,53 @@ extension PostgresStore {
     static let enqueueLockKey: Int64 = 0x7061_6365_7201
 
     public func enqueue(_ runs: [RunToEnqueue]) throws -> [EnqueuedRun] {
+        let token = UUID().uuidString
+        do {
+            return try enqueue(runs, token: token)
+        } catch let error as StoreError where error.kind == .database {
+            // The reply to COMMIT may be what was lost: whether the runs landed is asked on a new connection.
+            return try landed(token, after: error)
+        }
+    }
+
+    /// The runs an enqueue tagged with `token` made, when its outcome was not known: they landed (it succeeded),
+    /// or none did (`error` stands, and nothing was queued), or the database cannot say (it is still silent).
+    func landed(_ token: String, after error: StoreError) throws(StoreError) -> [EnqueuedRun] {
+        var lastLookup: StoreError?
+        for attempt in 0..<3 {
+            if attempt > 0 { usleep(1_000_000) }
+            do {
+                let found = try read { tx in
+                    try tx.rows("""
+                        SELECT id, job, account, call_count FROM runs WHERE enqueue_token = \(token) ORDER BY id
+                        """).map {
+                        EnqueuedRun(run: try $0.get("id"), job: try $0.get("job"), account: try $0.get("account"),
+                                    calls: try $0.get("call_count", as: Int.self))
+                    }
+                }
+                guard !found.isEmpty else { throw StoreError(.database, "\(error.message); nothing was queued") }
+                return found
+            } catch let lookup as StoreError where lookup.message.hasSuffix("nothing was queued") {
+                throw lookup
+            } catch {
+                lastLookup = plain(error)
+            }
+        }
+        throw StoreError(.database, "\(error.message); the database did not confirm whether the enqueue landed "
+                         + "(\(lastLookup?.message ?? "no answer")): check `pacer status` before enqueueing again "
+                         + "(its runs carry the token \(token))")
+    }
+
+    private func enqueue(_ runs: [RunToEnqueue], token: String) throws -> [EnqueuedRun] {
         try transaction { tx in
             // A large enqueue holds the enqueue lock for seconds: others wait their turn instead of failing.
             try tx.execute("SET LOCAL lock_timeout = 0")
             try tx.execute("SET LOCAL statement_timeout = 0")
-            try tx.execute("SELECT pg_advisory_xact_lock(\(Self.enqueueLockKey))")
+            // Waited for in short tries, not one statement: each reply has its deadline (a silent network), and a
+            // wait of minutes behind a huge enqueue is not silence.
+            while try tx.value("SELECT pg_try_advisory_xact_lock(\(Self.enqueueLockKey))", as: Bool.self) != true {
+                usleep(200_000)
+            }
             var rows: [NewCall] = [], rowRuns: [(run: Int64, account: String)] = []
             func flush() throws {
                 guard !rows.isEmpty else { return }
@@ -52,10 +95,10 @@ extension PostgresStore {
                     run.overrides.sorted { $0.key < $1.key }.map { .init($0.key, .string($0.value)) }).compactText
                 let id = try tx.value("""
                     INSERT INTO runs (job, account, job_file, retry_attempts, backoff_min_ms, backoff_max_ms,
-                                      overrides, created_at, schedule_tick)
+                                      overrides, created_at, schedule_tick, enqueue_token)
                     VALUES (\(run.job), \(account), \(run.jobFile), \(Int64(run.retry.attempts)),
                             \(run.retry.minimumBackoffMilliseconds), \(run.retry.maximumBackoffMilliseconds),
-                            \(overrides), \(run.createdAtMilliseconds), \(run.scheduleTick))
+                            \(overrides), \(run.createdAtMilliseconds), \(run.scheduleTick), \(token))
                     RETURNING id
                     """, as: Int64.self)
                 return (id ?? 0, false)

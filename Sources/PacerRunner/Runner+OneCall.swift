@@ -30,7 +30,11 @@ extension Runner {
                 ? await Result(catching: { try await transport.send(sign()) })
                 : .failure(PausedTooLong())
             let answered = storeNow()
-            try await io { try $0.settle(spend: spend, answeredAt: answered) }
+            // The answer is the user's even if the spend cannot be settled (it is then settled by recovery once
+            // this process is gone).
+            if (try? await io({ try $0.settle(spend: spend, answeredAt: answered) })) == nil {
+                logger.warning("cannot settle this call's token; it is held until recovery settles it")
+            }
             result = sent
         } catch {
             result = .failure(error)

@@ -106,6 +106,11 @@ public final class Runner: Sendable {
     /// Asks the runner to stop: no new claims; calls in flight finish; undispatched claims go back.
     public func requestStop() {
         _ = stopAskedAt.compareExchange(expected: Int64.max, desired: clock.monotonic(), ordering: .relaxed)
+        stopWorkers()
+    }
+
+    /// Stops claiming and sending (the run's own end, or a stop asked for).
+    private func stopWorkers() {
         stopFlag.store(true, ordering: .relaxed)
         Task { await wakeups.wakeAll() }
     }
@@ -246,20 +251,23 @@ public final class Runner: Sendable {
         return try await finish(served, unwritten: unwritten)
     }
 
-    /// How long past `--max-seconds` or a stop request the runner still waits for its database.
-    static let storeGraceMilliseconds: Int64 = 5_000
+    /// How long past `--max-seconds` or a stop request the runner still waits for a store call that does not
+    /// answer.
+    static let storeGraceMilliseconds: Int64 = 10_000
 
-    /// Stops waiting for a store call that has gone unanswered for the grace once the run is over time or a
-    /// stop was asked for: a database across a network that went silent (a partition) must not keep the runner
-    /// past `--max-seconds` or a signal. The answers not written are reported (`finish`); their calls go to
-    /// recovery. (A local database always answers, within its busy timeout: SQLite's calls are never given up.)
+    /// Once the run is over time, or a stop was asked for (a signal), by the grace: stops waiting for the store
+    /// calls that have gone unanswered all that time. A database across a network that went silent (a partition)
+    /// must not keep the runner past `--max-seconds` or a signal. The answers not written are reported
+    /// (`finish`); their calls go to recovery. (A local database always answers, within its busy timeout:
+    /// SQLite's calls are never given up.) A run that ends because its work is done never gives up.
     private func giveUpOnTheStore(deadline: Int64?) async {
         guard store.isAcrossANetwork else { return }
         while !Task.isCancelled {
             let now = clock.monotonic(), asked = stopAskedAt.load(ordering: .relaxed)
-            if deadline.map({ now >= $0 }) == true || asked != Int64.max {
+            let from = min(deadline ?? Int64.max, asked)
+            if from != Int64.max, now >= from + Self.storeGraceMilliseconds {
                 storeCalls.abandon(waitingSince: now - Self.storeGraceMilliseconds, """
-                    no answer for \(Self.storeGraceMilliseconds / 1_000) s after \(asked != Int64.max ? "the stop" : "--max-seconds")
+                    no answer for \(Self.storeGraceMilliseconds / 1_000) s after \(asked <= (deadline ?? Int64.max) ? "the stop" : "--max-seconds")
                     """)
             }
             try? await clock.sleep(milliseconds: 100)
@@ -325,8 +333,8 @@ public final class Runner: Sendable {
                     try? await clock.sleep(milliseconds: 1_000)
                 }
             }
-            if let watch = state.watch { _ = try? await StoreExecutor.run { watch.stop() } }
-            requestStop()
+            if let watch = state.watch { _ = try? await storeCalls.run { watch.stop() } }
+            stopWorkers()
         }
         return served
     }
@@ -577,9 +585,9 @@ public final class Runner: Sendable {
         if let watch, watch.isWatching { return watch }
         if let last = lastTry, now - last < 10_000 { return watch }
         lastTry = now
-        if let watch { _ = try? await StoreExecutor.run { watch.stop() } }
+        if let watch { _ = try? await storeCalls.run { watch.stop() } }
         do {
-            return try await StoreExecutor.run {
+            return try await storeCalls.run {
                 try notifying.watchForWork { [weak self] in self?.workSignalled.store(true, ordering: .relaxed) }
             }
         } catch {

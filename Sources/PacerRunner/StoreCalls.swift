@@ -35,6 +35,9 @@ final class StoreCalls: Sendable {
             }
             guard let id else { return giveUp(abandoned ?? StoreUnreachable(reason: "")) }
             StoreExecutor.submit { [self] in
+                // Given up while it waited for a thread: it does not run (a spend run after the runner gave up
+                // would mark calls dispatched that are never sent).
+                guard state.withLock({ $0.waiting[id] != nil }) else { return }
                 let result = Result { try body() }
                 state.withLock { _ = $0.waiting.removeValue(forKey: id) }
                 once.resume(with: result)

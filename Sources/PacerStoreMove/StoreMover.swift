@@ -88,7 +88,9 @@ public struct StoreMover {
 
     private func copy(_ db: Database, accounts: [Account], now: Int64) throws -> Summary {
         var summary = Summary()
-        try target.transaction { tx in
+        // As long as it takes (a large setup), like a migration: no reply deadline, so its COMMIT is never
+        // judged lost while it is still being written.
+        try target.transaction(deadline: false) { tx in
             // Instants in the old database are on this host's clock; PostgreSQL's are the server's.
             let shift = try tx.now(caller: now).shift
             for account in accounts {

@@ -127,6 +127,25 @@ import Testing
         #expect(again.count == 3, "given back, then claimed by the runner that now knows it holds them")
     }
 
+    /// An enqueue whose COMMIT reply is lost asks, on a new connection, whether its runs landed: they did, so
+    /// it reports them (running it again would queue them twice). When the database cannot say, the error says
+    /// so and names what to check.
+    @Test func anEnqueueWhoseCommitReplyWasLostKnowsWhetherItLanded() throws {
+        let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .caller)
+        try store.addAccount(StoreConformance.account("a"), replace: false, nowMilliseconds: 1)
+        func enqueue() throws -> [EnqueuedRun] {
+            try store.enqueue([RunToEnqueue(run: StoreConformance.run("j", "a"), produceCalls: StoreConformance.calls(5))])
+        }
+        store.faults.loseCommitReplies(1)
+        let landed = try enqueue()
+        #expect(landed.count == 1 && landed.first?.calls == 5 && landed.first?.skipped == false)
+        #expect(try store.status().runs.map(\.total) == [5])
+        store.faults.loseCommitReplies(1, thenRefuse: 3) // each of its three looks
+        let error = #expect(throws: StoreError.self) { _ = try enqueue() }
+        #expect(error?.message.contains("did not confirm whether the enqueue landed") == true, "\(String(describing: error))")
+        #expect(try store.status().runs.count == 2, "it had landed")
+    }
+
     /// Several processes opening a new database at once: one applies the schema, the others wait and use it.
     @Test func concurrentStartsMigrateOnce() async throws {
         let location = try TestPostgres.freshDatabase()
