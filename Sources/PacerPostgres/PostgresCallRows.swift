@@ -20,10 +20,12 @@ struct PostgresCallRows: CallRows {
 
     func now(_ caller: () -> Int64) throws -> Int64 { try tx.now(caller) }
 
-    /// Both reads lock the calls' runs first, shared and in id order: the order a cancel takes them in (runs,
-    /// then calls), so a cancel in progress is waited for and then seen. Then the calls, in id order, so a
-    /// completion and a recovery of the same calls queue instead of interleaving.
-    /// The columns `callRow` reads, over `calls c` joined to the locked runs `r`.
+    /// What the rules need of a call's run, selected from `runs` as `r`.
+    private static let runColumns = "id, retry_attempts, cancelled_at IS NOT NULL AS cancelled"
+    /// The columns `callRow` reads, over `calls c` joined to its run `r`. `lockCalls` and `orphanedCalls` lock the
+    /// calls' runs first, shared and in id order: the order a cancel takes them in (runs, then calls), so a cancel
+    /// in progress is waited for and then seen. Then the calls, in id order, so a completion and a recovery of the
+    /// same calls queue instead of interleaving.
     private static let callColumns = """
         c.id, c.state, c.attempts, c.next_attempt_at, c.last_class, c.lookup_pending, c.maybe_done_by,
         c.lease_owner, c.lease_expires_at, c.dispatched_at, c.idempotent, c.keyed, r.retry_attempts, r.cancelled
@@ -44,7 +46,7 @@ struct PostgresCallRows: CallRows {
     func lockCalls(_ ids: [Int64]) throws -> [CallRow] {
         guard !ids.isEmpty else { return [] }
         return try tx.rows("""
-            WITH r AS (SELECT id, retry_attempts, cancelled_at IS NOT NULL AS cancelled FROM runs
+            WITH r AS (SELECT \(unescaped: Self.runColumns) FROM runs
                        WHERE id IN (SELECT run_id FROM calls WHERE id = ANY(\(ids)::bigint[])) ORDER BY id FOR SHARE)
             SELECT \(unescaped: Self.callColumns) FROM calls c JOIN r ON r.id = c.run_id
             WHERE c.id = ANY(\(ids)::bigint[]) ORDER BY c.id FOR UPDATE OF c
@@ -65,7 +67,7 @@ struct PostgresCallRows: CallRows {
     func orphanedCalls() throws -> [CallRow] {
         let orphan = "state = 'in_flight' AND (lease_owner IS NULL OR lease_owner NOT IN (SELECT id FROM runners))"
         return try tx.rows("""
-            WITH r AS (SELECT id, retry_attempts, cancelled_at IS NOT NULL AS cancelled FROM runs
+            WITH r AS (SELECT \(unescaped: Self.runColumns) FROM runs
                        WHERE id IN (SELECT run_id FROM calls WHERE \(unescaped: orphan)) ORDER BY id FOR SHARE)
             SELECT \(unescaped: Self.callColumns) FROM calls c JOIN r ON r.id = c.run_id
             WHERE c.\(unescaped: orphan) ORDER BY c.id FOR UPDATE OF c
@@ -213,7 +215,7 @@ struct PostgresCallRows: CallRows {
     func runCalls(run: Int64, in states: Set<CallState>, after: Int64, limit: Int) throws -> [CallRow] {
         try tx.rows("""
             SELECT \(unescaped: Self.callColumns)
-            FROM calls c JOIN (SELECT id, retry_attempts, cancelled_at IS NOT NULL AS cancelled FROM runs
+            FROM calls c JOIN (SELECT \(unescaped: Self.runColumns) FROM runs
                                WHERE id = \(run)) r ON r.id = c.run_id
             WHERE c.run_id = \(run) AND c.state = ANY(\(states.map(\.rawValue).sorted())::text[]) AND c.id > \(after)
             ORDER BY c.id LIMIT \(Int64(limit)) FOR UPDATE OF c

@@ -128,7 +128,7 @@ public final class Runner: Sendable {
     /// between taking the tokens and sending.
     func maySend(as runnerID: String) -> Bool {
         identity.id == runnerID
-            && monotonicMilliseconds() - beat.withLock { $0.mark } <= options.staleAfterMilliseconds / 2
+            && clock.monotonic() - beat.withLock { $0.mark } <= options.staleAfterMilliseconds / 2
     }
 
     /// Now on the store's clock. With SQLite, ours. With a store that keeps its own clock (PostgreSQL's server,
@@ -139,7 +139,7 @@ public final class Runner: Sendable {
     func storeNow() -> Int64 {
         guard store.keepsItsOwnClock else { return clock.now() }
         let last = beat.withLock { $0 }
-        return last.at + monotonicMilliseconds() - last.mark
+        return last.at + clock.monotonic() - last.mark
     }
 
     /// The store's clock minus ours.
@@ -163,16 +163,13 @@ public final class Runner: Sendable {
         await completions.add(c)
     }
 
-    /// Milliseconds on the clock's monotonic face: intervals measured in-process must not jump with the wall clock.
-    func monotonicMilliseconds() -> Int64 { clock.monotonic() }
-
     /// Called when the store refuses `oldID` as declared dead: registers a fresh identity (once, however many
     /// workers notice at the same time). The old id's claims already went back to the queue.
     func reregister(after oldID: String) async throws {
         guard identity.id == oldID else { return }
         let fresh = Self.newIdentity()
         let clock = self.clock
-        let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
+        let mark = clock.monotonic() // before the transaction: a lower bound on the registration's instant
         let at = try await io { try $0.registerRunner(fresh, now: clock.now) }
         let published = current.withLock { identity -> Bool in
             guard identity.id == oldID else { return false }
@@ -205,7 +202,7 @@ public final class Runner: Sendable {
     /// 10 s, plainly, with the answers waiting in memory; other errors are logged as they come.
     func noteStoreError(_ error: any Error, account: String? = nil) async {
         if let store = error as? StoreError, store.kind == .diskFull {
-            let now = monotonicMilliseconds()
+            let now = clock.monotonic()
             let last = lastDiskFullNote.load(ordering: .relaxed)
             guard now - last >= 10_000, lastDiskFullNote.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged
             else { return }
@@ -279,7 +276,7 @@ public final class Runner: Sendable {
     func register(until deadline: Int64?) async throws {
         let me = identity, clock = self.clock
         while true {
-            let mark = monotonicMilliseconds() // before the transaction: a lower bound on the registration's instant
+            let mark = clock.monotonic() // before the transaction: a lower bound on the registration's instant
             do {
                 let at = try await io { try $0.registerRunner(me, now: clock.now) }
                 noteBeat(at, mark: mark)
@@ -372,19 +369,18 @@ public final class Runner: Sendable {
         guard state.accountsReadAt.map({ clock.monotonic() - $0 >= options.accountsRefreshMilliseconds }) ?? true else { return }
         let accounts = try await io({ try $0.accounts() })
         state.accountsReadAt = clock.monotonic()
-        let present = Set(accounts.map(\.name))
-        for (name, settings) in state.workers where !present.contains(name) {
-            settings.remove()
-            state.workers[name] = nil
-            await wakeups.wake(name) // an idle worker ends now, not at its backstop
+        /// Ends an account's worker: it gives back what it holds; an idle one ends now, not at its backstop.
+        func retire(_ name: String) async {
+            state.workers.removeValue(forKey: name)?.remove()
+            await wakeups.wake(name)
         }
+        let present = Set(accounts.map(\.name))
+        for name in state.workers.keys where !present.contains(name) { await retire(name) }
         for account in accounts where options.accounts?.contains(account.name) ?? true {
             // Another provider: the old worker ends (its calls in flight are judged by the provider they went to)
             // and a new one starts.
             if let settings = state.workers[account.name], settings.account.provider != account.provider {
-                settings.remove()
-                state.workers[account.name] = nil
-                await wakeups.wake(account.name)
+                await retire(account.name)
             }
             do {
                 if let settings = state.workers[account.name] {
@@ -512,9 +508,9 @@ public final class Runner: Sendable {
                 let clock = self.clock, lease = options.leaseMilliseconds
                 // The beat's monotonic instant is read inside the transaction, with its wall-clock stamp: a pause
                 // between the commit and our resuming must not make an old beat look fresh.
-                let beat = try await io { [self] store in
+                let beat = try await io { store in
                     var mark: Int64 = 0
-                    let at = try store.heartbeat(runner: id, now: { mark = monotonicMilliseconds(); return clock.now() },
+                    let at = try store.heartbeat(runner: id, now: { mark = clock.monotonic(); return clock.now() },
                                                  leaseMilliseconds: lease)
                     return at.map { ($0, mark) }
                 }
@@ -549,7 +545,7 @@ public final class Runner: Sendable {
             var looked = false
             let recovery = try store.recoverAbandoned(now: clock.now) { record, _ in
                 // Our own looks are timed on the monotonic clock, read here inside the transaction.
-                let now = monotonicMilliseconds()
+                let now = clock.monotonic()
                 if !looked {
                     looked = true
                     watch.withLock { $0.beginLook(now: now) }

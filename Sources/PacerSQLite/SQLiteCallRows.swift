@@ -34,7 +34,7 @@ struct SQLiteCallRows: CallRows {
         for chunk in ids.chunked(500) {
             found += try Row.fetchAll(db, sql: """
                 SELECT \(Self.columns) FROM calls c JOIN runs r ON r.id = c.run_id
-                WHERE c.id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ","))) ORDER BY c.id
+                WHERE c.id IN (\(placeholders(chunk.count))) ORDER BY c.id
                 """, arguments: StatementArguments(Array(chunk))).map(Self.callRow)
         }
         return found
@@ -45,7 +45,7 @@ struct SQLiteCallRows: CallRows {
         for chunk in ids.chunked(500) {
             for row in try Row.fetchAll(db, sql: """
                 SELECT call_id, error FROM results
-                WHERE error IS NOT NULL AND call_id IN (\(Array(repeating: "?", count: chunk.count).joined(separator: ",")))
+                WHERE error IS NOT NULL AND call_id IN (\(placeholders(chunk.count)))
                 """, arguments: StatementArguments(Array(chunk))) {
                 errors[row[0]] = row[1]
             }
@@ -159,7 +159,7 @@ struct SQLiteCallRows: CallRows {
     func countCalls(run: Int64, in states: Set<CallState>) throws -> Int {
         let names = states.map(\.rawValue).sorted()
         return try Int.fetchOne(db, sql: """
-            SELECT COUNT(*) FROM calls WHERE run_id = ? AND state IN (\(names.map { _ in "?" }.joined(separator: ",")))
+            SELECT COUNT(*) FROM calls WHERE run_id = ? AND state IN (\(placeholders(names.count)))
             """, arguments: StatementArguments([run] + names as [any DatabaseValueConvertible])) ?? 0
     }
 
@@ -167,7 +167,7 @@ struct SQLiteCallRows: CallRows {
         let names = states.map(\.rawValue).sorted()
         return try Row.fetchAll(db, sql: """
             SELECT \(Self.columns) FROM calls c JOIN runs r ON r.id = c.run_id
-            WHERE c.run_id = ? AND c.state IN (\(names.map { _ in "?" }.joined(separator: ","))) AND c.id > ?
+            WHERE c.run_id = ? AND c.state IN (\(placeholders(names.count))) AND c.id > ?
             ORDER BY c.id LIMIT ?
             """, arguments: StatementArguments([run] + names + [after, limit] as [any DatabaseValueConvertible]))
             .map(Self.callRow)
@@ -175,7 +175,7 @@ struct SQLiteCallRows: CallRows {
 
     func deleteResults(_ calls: [Int64]) throws {
         for chunk in calls.chunked(500) {
-            try db.execute(sql: "DELETE FROM results WHERE call_id IN (\(chunk.map { _ in "?" }.joined(separator: ",")))",
+            try db.execute(sql: "DELETE FROM results WHERE call_id IN (\(placeholders(chunk.count)))",
                            arguments: StatementArguments(Array(chunk)))
         }
     }

@@ -162,10 +162,11 @@ struct SQLiteLimiterRows: LimiterRows {
             WHERE account = ? AND at > ? AND at <= ? AND open = 0 AND accepted = 1 ORDER BY at
             """, arguments: [account, after, through]).map { ($0["at"], $0["weight"]) }
     }
+}
 
-    private func placeholders(_ count: Int) -> String {
-        Array(repeating: "?", count: count).joined(separator: ",")
-    }
+/// `?,?,...`: `count` parameters for an `IN (...)` list.
+func placeholders(_ count: Int) -> String {
+    Array(repeating: "?", count: count).joined(separator: ",")
 }
 
 extension Array {

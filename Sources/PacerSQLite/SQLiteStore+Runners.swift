@@ -86,7 +86,7 @@ extension SQLiteStore {
                 let calls = try Row.fetchAll(db.cachedStatement(sql: """
                     SELECT \(Self.claimedColumns)
                     FROM calls c JOIN runs r ON r.id = c.run_id
-                    WHERE c.id IN (\(ids.map { _ in "?" }.joined(separator: ",")))
+                    WHERE c.id IN (\(placeholders(ids.count)))
                     """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
                     .sorted { order[$0.id]! < order[$1.id]! }
                 // A full claim looks once more (one index probe), so the caller knows whether to come back.

@@ -19,11 +19,8 @@ public enum StoreExecutor {
     }
 
     public static func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        let queue = queues[next.add(1, ordering: .relaxed).newValue % queues.count]
-        return try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(with: Result { try body() })
-            }
+        try await withCheckedThrowingContinuation { continuation in
+            submit { continuation.resume(with: Result { try body() }) }
         }
     }
 }

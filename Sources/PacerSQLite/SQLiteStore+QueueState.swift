@@ -51,7 +51,7 @@ extension SQLiteStore {
             // `--account` filters: " AND column IN (?, ...)", or nothing.
             func only(_ column: String) -> String {
                 accounts.map { names in
-                    names.isEmpty ? " AND 0" : " AND \(column) IN (\(names.map { _ in "?" }.joined(separator: ",")))"
+                    names.isEmpty ? " AND 0" : " AND \(column) IN (\(placeholders(names.count)))"
                 } ?? ""
             }
             let filter = StatementArguments(accounts ?? [])
