@@ -145,6 +145,26 @@ public final class Runner: Sendable {
     /// The store's clock minus ours.
     var storeClockOffset: Int64 { storeNow() - clock.now() }
 
+    /// Says so when the store's clock moved against our monotonic clock between two beats by more than a second
+    /// beyond what the beats' own durations allow (a step of the PostgreSQL server's clock: SQLite's never
+    /// steps). `at` was read between our monotonic `start` and `end`; the last beat's between its mark and
+    /// `lastBeatEnded`. Nothing is corrected: docs/postgres.md says what such a step does to the limits.
+    func noteStoreClockStep(_ at: Int64, readBetween start: Int64, and end: Int64, lastBeatEnded: Int64) {
+        let last = beat.withLock { $0 }
+        guard store.keepsItsOwnClock, last.at != 0 else { return }
+        let step = Self.clockStep(at, readBetween: start, and: end, last: last, lastBeatEnded: lastBeatEnded)
+        guard abs(step) > 1_000 else { return }
+        logger.warning("the database's clock stepped; limits may be off for one window (docs/postgres.md)",
+                       metadata: ["step_ms": "\(step)"])
+    }
+
+    /// How far the store's clock moved beyond what our monotonic clock allows (0 when within it).
+    static func clockStep(_ at: Int64, readBetween start: Int64, and end: Int64, last: (at: Int64, mark: Int64),
+                          lastBeatEnded: Int64) -> Int64 {
+        let most = last.at + end - last.mark, least = last.at + start - max(lastBeatEnded, last.mark)
+        return at > most ? at - most : at < least ? at - least : 0
+    }
+
     /// Notes a registration or heartbeat: the store's instant, and our monotonic mark taken just before it.
     func noteBeat(_ at: Int64, mark: Int64) {
         beat.withLock { $0 = (at, mark) }
@@ -499,6 +519,7 @@ public final class Runner: Sendable {
     /// calls of runners that died. A failed beat (the database busy past its timeout) is logged and tried again:
     /// meanwhile `maySend` holds every request back. Runs until `run()` has written its last answer.
     func heartbeatLoop() async {
+        var lastBeatEnded = clock.monotonic()
         while !heartbeatDone.load(ordering: .relaxed) {
             do {
                 // Not `pause(milliseconds:)`: the heartbeat outlives a stop request, until the last answer is written.
@@ -518,7 +539,9 @@ public final class Runner: Sendable {
                     try await reregister(after: id)
                     continue
                 }
+                noteStoreClockStep(at, readBetween: mark, and: clock.monotonic(), lastBeatEnded: lastBeatEnded)
                 noteBeat(at, mark: mark)
+                lastBeatEnded = clock.monotonic()
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
                     logger.notice("recovered calls of stopped runners", metadata: [

@@ -1,4 +1,6 @@
 import Foundation
+import NIOCore
+import NIOPosix
 
 /// The runner's sense of time, injected so every wait can be driven by a test clock (`ManualRunnerClock` in the
 /// tests). Two faces, kept apart: wall time, which steps when NTP or a resumed VM moves it, and a monotonic
@@ -14,6 +16,10 @@ public protocol RunnerClock: Sendable {
     func sleep(milliseconds: Int64) async throws
 }
 
+/// The host's clocks. Sleeps are NIO event-loop timers, which arm a relative `timerfd`: on a real host the same as
+/// `Task.sleep`'s absolute `CLOCK_BOOTTIME` timer, but libfaketime (how the clock-step tests step the wall clock)
+/// moves every absolute timer by its offset, whatever its clock, so only relative timers let a faked step look
+/// like a real one (docs/testing.md, "Clock steps").
 public struct SystemRunnerClock: RunnerClock {
     private let origin = ContinuousClock.now
 
@@ -24,6 +30,13 @@ public struct SystemRunnerClock: RunnerClock {
         return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000
     }
     public func sleep(milliseconds: Int64) async throws {
-        if milliseconds > 0 { try await Task.sleep(for: .milliseconds(milliseconds)) }
+        guard milliseconds > 0 else { return }
+        try Task.checkCancellation()
+        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .milliseconds(milliseconds)) {}
+        try await withTaskCancellationHandler {
+            do { try await timer.futureResult.get() } catch { throw CancellationError() }
+        } onCancel: {
+            timer.cancel()
+        }
     }
 }

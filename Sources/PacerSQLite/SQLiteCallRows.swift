@@ -5,7 +5,7 @@ import PacerStorage
 extension SQLiteStore {
     /// One `BEGIN IMMEDIATE` transaction: SQLite's write lock serialises it with every other writer.
     public func callTransaction<T>(_ body: (any CallRows) throws -> T) throws -> T {
-        try writeImmediate { db in try body(SQLiteCallRows(db: db)) }
+        try writeImmediate { db in try body(SQLiteCallRows(db: db, store: self)) }
     }
 }
 
@@ -13,8 +13,9 @@ extension SQLiteStore {
 /// row, or over chunks of ids.
 struct SQLiteCallRows: CallRows {
     let db: Database
+    let store: SQLiteStore
 
-    func now(_ caller: () -> Int64) throws -> Int64 { caller() }
+    func now(_ caller: () -> Int64) throws -> Int64 { store.now(caller) }
 
     /// The columns `callRow(_:)` reads, by position.
     static let columns = """

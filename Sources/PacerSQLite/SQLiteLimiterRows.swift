@@ -8,10 +8,10 @@ extension SQLiteStore {
     /// limiter writes on all accounts at once (`accounts` needs no lock of its own here).
     public func limiterTransaction<T>(accounts: [String], runner: String?, access: LimiterAccess,
                                       _ body: (any LimiterRows) throws -> T) throws -> T {
-        if case .read = access { return try pool.read { db in try body(SQLiteLimiterRows(db: db)) } }
+        if case .read = access { return try pool.read { db in try body(SQLiteLimiterRows(db: db, store: self)) } }
         return try writeImmediate(durable: access == .durableWrite) { db in
             if let runner { try Self.requireRegistered(db, runner) }
-            return try body(SQLiteLimiterRows(db: db))
+            return try body(SQLiteLimiterRows(db: db, store: self))
         }
     }
 }
@@ -19,8 +19,9 @@ extension SQLiteStore {
 /// The limiter's rows in SQLite: each operation one statement (a few for long lists of accounts).
 struct SQLiteLimiterRows: LimiterRows {
     let db: Database
+    let store: SQLiteStore
 
-    func now(_ caller: () -> Int64) throws -> Int64 { caller() }
+    func now(_ caller: () -> Int64) throws -> Int64 { store.now(caller) }
 
     func pacings(_ accounts: [String]) throws -> [String: StoredPacing] {
         var found: [String: StoredPacing] = [:]

@@ -8,7 +8,7 @@ extension SQLiteStore {
     public func pauseAccount(_ name: String, reason: String, nowMilliseconds: Int64) throws -> Bool {
         try writeImmediate { db in
             try db.execute(sql: "UPDATE accounts SET paused_reason = ?, paused_at = ? WHERE name = ? AND paused_reason IS NULL",
-                           arguments: [reason, nowMilliseconds, name])
+                           arguments: [reason, self.now { nowMilliseconds }, name])
             return db.changesCount == 1
         }
     }

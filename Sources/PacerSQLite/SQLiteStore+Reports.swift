@@ -41,7 +41,7 @@ extension SQLiteStore {
             for row in try Row.fetchAll(db, sql: """
                 SELECT c.account, COUNT(*) AS n FROM results r JOIN calls c ON c.id = r.call_id
                 WHERE r.finished_at > ? GROUP BY c.account
-                """, arguments: [since]) { out[row["account"]] = row["n"] }
+                """, arguments: [since + wallToSteady]) { out[row["account"]] = row["n"] }
             return out
         }
     }

@@ -8,7 +8,7 @@ extension SQLiteStore {
     @discardableResult
     public func registerRunner(_ runner: RunnerIdentity, now: () -> Int64) throws -> Int64 {
         try writeImmediate { db in
-            let at = now()
+            let at = self.now(now)
             try db.execute(sql: """
                 INSERT OR REPLACE INTO runners (id, host, pid, started_at, heartbeat_at) VALUES (?, ?, ?, ?, ?)
                 """, arguments: [runner.id, runner.host, Int(runner.pid), at, at])
@@ -18,7 +18,7 @@ extension SQLiteStore {
 
     public func heartbeat(runner: String, now: () -> Int64, leaseMilliseconds: Int64) throws -> Int64? {
         try writeImmediate { db in
-            let at = now()
+            let at = self.now(now)
             try db.cachedStatement(sql: "UPDATE runners SET heartbeat_at = ? WHERE id = ?").execute(arguments: [at, runner])
             guard db.changesCount == 1 else { return nil }
             try db.cachedStatement(sql: """
@@ -40,11 +40,13 @@ extension SQLiteStore {
         }
     }
 
-    public func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds now: Int64,
+    public func claim(_ requests: [ClaimRequest], runner: String, nowMilliseconds: Int64,
                       leaseUntil: Int64) throws -> [ClaimedBatch] {
         guard !requests.isEmpty else { return [] }
         return try writeImmediate { db in
             try Self.requireRegistered(db, runner)
+            // The caller's instants, moved onto the store's clock (see `SQLiteStore`).
+            let now = self.now { nowMilliseconds }, leaseUntil = leaseUntil + now - nowMilliseconds
             // Cached statements: claims come once per account turn, and preparing SQL (with GRDB's authorizer)
             // costs more than running it.
             let account = try db.cachedStatement(sql: """

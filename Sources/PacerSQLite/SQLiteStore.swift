@@ -9,13 +9,29 @@ import PacerStorage
 /// `pacer` processes (overlapping cron launches) queue for the write lock instead of failing, and with foreign
 /// keys enforced. `synchronous = NORMAL` is durable across a killed process, which is the failure Pacer must
 /// survive; it trades only the last transactions on a power loss for a much cheaper commit.
+///
+/// **One clock.** Every instant the limiter and recovery compare (a spend, a settlement, a heartbeat, a lease, a
+/// cool-down, a due time) is read from the host's steady clock (`HostClock`), which every process on the host
+/// shares and no step of the wall clock moves; instants a caller computes from its own wall clock (a lease's end,
+/// an answer's due time) are moved onto it by the difference at that moment, as PostgreSQL moves them onto its
+/// server's clock. `ClockSource.caller` takes the caller's instants as they are, for tests that drive the store
+/// with a manual clock.
 public final class SQLiteStore: PacerStore {
+    public enum ClockSource: Sendable {
+        /// The host's steady clock: what Pacer uses.
+        case host(HostClock)
+        /// The instants the caller passes (tests with a manual clock).
+        case caller
+    }
+
     /// The GRDB pool, for tools that read the database directly (benchmarks, diagnostics).
     public let pool: DatabasePool
     public let path: String
+    /// The host's clock and this boot's offset on it (nil with `.caller`).
+    private let steady: (clock: HostClock, offset: Int64)?
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
-    public init(path: String, busyTimeoutSeconds: Double = 30) throws(StoreError) {
+    public init(path: String, busyTimeoutSeconds: Double = 30, clock: ClockSource = .host(.system)) throws(StoreError) {
         self.path = path
         var config = Configuration()
         config.busyMode = .timeout(busyTimeoutSeconds)
@@ -42,6 +58,30 @@ public final class SQLiteStore: PacerStore {
             throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
         }
         try SchemaMigrator(migrations: EmbeddedMigrations.all).migrate(pool, path: path)
+        guard case .host(let host) = clock else {
+            steady = nil
+            return
+        }
+        do { steady = (host, try host.anchor(in: pool)) } catch {
+            throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
+        }
+    }
+
+    public var keepsItsOwnClock: Bool { steady != nil }
+
+    /// "Now" on the store's clock, read when called (inside a transaction, once its lock is held). The caller's
+    /// closure is always called, since runners note their own instant inside it.
+    func now(_ caller: () -> Int64) -> Int64 {
+        let theirs = caller()
+        guard let steady else { return theirs }
+        return steady.clock.bootMilliseconds() + steady.offset
+    }
+
+    /// The store's clock minus this host's wall clock, now: added to an instant a caller read from the wall
+    /// clock, it moves the instant onto the store's clock (0 with `.caller`).
+    var wallToSteady: Int64 {
+        guard let steady else { return 0 }
+        return steady.clock.bootMilliseconds() + steady.offset - steady.clock.wallMilliseconds()
     }
 
     /// The database holds account data (results, order ids): it is created readable by its owner only, and an

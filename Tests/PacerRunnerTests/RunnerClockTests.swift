@@ -66,6 +66,21 @@ import Testing
         #expect(!runner.maySend(as: "someone-else"))
     }
 
+    /// A step of the store's clock (PostgreSQL's server) seen between two heartbeats, beyond what the beats' own
+    /// durations allow: the last beat read 10_000 between our instants 100 and 150; this one between 1_100 and
+    /// `end`.
+    @Test(arguments: [
+        (at: Int64(11_000), end: Int64(1_120), step: Int64(0)),     // a second later on both clocks
+        (at: 10_960, end: 1_120, step: 0),                          // within the beats' durations
+        (at: 13_000, end: 1_120, step: 1_980),                      // two seconds ahead of anything possible
+        (at: 10_100, end: 1_120, step: -850),                       // behind: less than elapsed since the last beat ended
+        (at: 11_000, end: 4_000, step: 0),                          // a slow beat explains its own lateness
+    ])
+    func aStepOfTheStoresClockIsSeenAtTheNextBeat(_ row: (at: Int64, end: Int64, step: Int64)) {
+        #expect(Runner.clockStep(row.at, readBetween: 1_100, and: row.end, last: (10_000, 100), lastBeatEnded: 150)
+                == row.step)
+    }
+
     /// An idle worker waits for a wake, or its backstop on the injected clock.
     @Test func anIdleWorkersBackstopRunsOnTheInjectedClock() async throws {
         let clock = ManualRunnerClock()

@@ -36,12 +36,13 @@ public enum TestDatabase: String, CaseIterable, Sendable, CustomStringConvertibl
     public var description: String { rawValue }
 
     /// A new, empty store of this kind (SQLite: a new file in `dir`) and what `pacer --db` names it by.
-    /// `clock` is PostgreSQL's time source (`.caller` for suites that drive time with explicit instants).
+    /// `clock` is the store's time source (`.caller` for suites that drive time with explicit instants; else the
+    /// database server's clock, or the host's steady clock for SQLite).
     public func open(in dir: TempDir, clock: PostgresStore.ClockSource = .database) throws -> (store: any PacerStore, db: String) {
         switch self {
         case .sqlite:
             let path = dir.url.appendingPathComponent("\(UUID()).sqlite").path
-            return (try SQLiteStore(path: path), path)
+            return (try SQLiteStore(path: path, clock: clock == .caller ? .caller : .host(.system)), path)
         case .postgres:
             let location = try TestPostgres.freshDatabase()
             return (try PostgresStore(location: location, clock: clock), location.url)

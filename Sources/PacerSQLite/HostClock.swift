@@ -1,0 +1,60 @@
+import Foundation
+import GRDB
+
+/// The clock every process on this host reads the same and that no step of the wall clock moves: the SQLite
+/// store's clock for the instants the limiter and recovery compare (docs/internals.md, "Time").
+///
+/// `CLOCK_BOOTTIME` is kernel-wide, never stepped, and counts the time a suspended machine was away (as a
+/// provider's window does, unlike `CLOCK_MONOTONIC`). It counts from boot, so the database anchors it once per
+/// boot: the first process to open the database on a boot records wall time minus boot time beside the boot's
+/// id (`host_clock`), and every process of that boot reads "now" as boot time plus that offset. Instants read as
+/// epoch milliseconds (wall time as it was when the boot was first seen), and a reboot is recognised by its id.
+public struct HostClock: Sendable {
+    /// This boot of the kernel (`/proc/sys/kernel/random/boot_id`).
+    public var bootID: String
+    /// Milliseconds since boot, suspended time included.
+    public var bootMilliseconds: @Sendable () -> Int64
+    /// Wall time in epoch milliseconds: read only to anchor a new boot.
+    public var wallMilliseconds: @Sendable () -> Int64
+
+    public init(bootID: String, bootMilliseconds: @escaping @Sendable () -> Int64,
+                wallMilliseconds: @escaping @Sendable () -> Int64) {
+        self.bootID = bootID
+        self.bootMilliseconds = bootMilliseconds
+        self.wallMilliseconds = wallMilliseconds
+    }
+
+    /// This host's clocks.
+    public static let system = HostClock(
+        bootID: ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown")
+            .trimmingCharacters(in: .whitespacesAndNewlines),
+        bootMilliseconds: {
+            var spec = timespec()
+            clock_gettime(CLOCK_BOOTTIME, &spec)
+            return Int64(spec.tv_sec) * 1_000 + Int64(spec.tv_nsec) / 1_000_000
+        },
+        wallMilliseconds: { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) })
+
+    /// The offset for this boot in the database at `pool`, recorded now if this boot has none. A new boot's
+    /// timeline starts at wall time, but never before the latest spend of the one before: a clock that came back
+    /// from a reboot behind must not make the last window's spends look like the future (and stall the limiter).
+    func anchor(in pool: DatabasePool) throws -> Int64 {
+        let find = "SELECT offset_ms FROM host_clock WHERE boot_id = ?"
+        if let known = try pool.read({ try Int64.fetchOne($0, sql: find, arguments: [bootID]) }) { return known }
+        return try pool.writeWithoutTransaction { db in
+            var offset: Int64 = 0
+            try db.inTransaction(.immediate) {
+                if let known = try Int64.fetchOne(db, sql: find, arguments: [bootID]) {
+                    offset = known
+                    return .commit
+                }
+                let boot = bootMilliseconds(), latest = try Int64.fetchOne(db, sql: "SELECT MAX(at) FROM limiter_spends")
+                offset = max(wallMilliseconds(), (latest ?? Int64.min / 2) + 1) - boot
+                try db.execute(sql: "DELETE FROM host_clock")
+                try db.execute(sql: "INSERT INTO host_clock (boot_id, offset_ms) VALUES (?, ?)", arguments: [bootID, offset])
+                return .commit
+            }
+            return offset
+        }
+    }
+}

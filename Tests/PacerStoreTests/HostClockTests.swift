@@ -1,0 +1,78 @@
+import Foundation
+import PacerCore
+import PacerTestSupport
+import Synchronization
+import Testing
+@testable import PacerStorage
+@testable import PacerSQLite
+
+/// The SQLite store's clock (`HostClock`), on injected boot and wall clocks: one timeline per boot of the host,
+/// shared by every process, that a step of the wall clock does not move.
+@Suite struct HostClockTests {
+    /// A host whose clocks the test sets.
+    final class FakeHost: Sendable {
+        let state = Mutex((boot: "boot-1", bootMilliseconds: Int64(5_000), wall: Int64(1_800_000_000_000)))
+        var clock: HostClock {
+            HostClock(bootID: state.withLock { $0.boot }, bootMilliseconds: { self.state.withLock { $0.bootMilliseconds } },
+                      wallMilliseconds: { self.state.withLock { $0.wall } })
+        }
+        func advance(_ milliseconds: Int64) {
+            state.withLock { $0.bootMilliseconds += milliseconds; $0.wall += milliseconds }
+        }
+    }
+
+    static func now(_ store: SQLiteStore) throws -> Int64 {
+        try store.limiterTransaction(accounts: [], runner: nil, access: .read) { rows in try rows.now { 0 } }
+    }
+
+    /// Table: what the store reads as "now" after each thing that happens to the host.
+    @Test func oneTimelinePerBootThatWallStepsDoNotMove() throws {
+        let dir = TempDir(), path = dir.url.appendingPathComponent("pacer.sqlite").path
+        let host = FakeHost()
+        let first = try SQLiteStore(path: path, clock: .host(host.clock))
+        let start: Int64 = 1_800_000_000_000
+        #expect(try Self.now(first) == start, "a new boot's timeline starts at wall time")
+        host.advance(1_500)
+        #expect(try Self.now(first) == start + 1_500)
+
+        host.state.withLock { $0.wall += 3_600_000 } // NTP steps the wall clock an hour forward
+        #expect(try Self.now(first) == start + 1_500, "a forward step does not move it")
+        host.state.withLock { $0.wall -= 3_620_000 } // and then 20 s back
+        host.advance(500)
+        #expect(try Self.now(first) == start + 2_000, "a backward step does not either")
+
+        // Another process opening the database on the same boot reads the same clock, whatever its wall says.
+        let second = try SQLiteStore(path: path, clock: .host(host.clock))
+        #expect(try Self.now(second) == start + 2_000)
+        #expect(try Self.now(first) == Self.now(second))
+        let manual = try SQLiteStore(path: path, clock: .caller)
+        #expect(keepsItsOwnClock(second) && !keepsItsOwnClock(manual))
+        #expect(try Self.now(manual) == 0, "with `.caller`, the caller's instant")
+    }
+
+    /// A reboot is recognised by its id: the timeline starts again at wall time, but never before the latest spend
+    /// (a host that comes back with its clock behind must not see the last window's spends in the future).
+    @Test func aRebootStartsANewTimelineNotBehindTheLastSpend() throws {
+        let dir = TempDir(), path = dir.url.appendingPathComponent("pacer.sqlite").path
+        let host = FakeHost()
+        let before = try SQLiteStore(path: path, clock: .host(host.clock))
+        let lastSpend = try before.limiterTransaction(accounts: ["a"], runner: nil, access: .write) { rows in
+            let at = try rows.now { 0 }
+            _ = try rows.insertSpend(NewSpend(account: "a", call: nil, at: at, weight: 1, open: false, owner: nil, sentAt: at))
+            return at
+        }
+
+        // Reboot: boot time starts again from zero; the wall clock came back 30 s behind the last spend.
+        host.state.withLock { $0 = (boot: "boot-2", bootMilliseconds: 2_000, wall: lastSpend - 30_000) }
+        let after = try SQLiteStore(path: path, clock: .host(host.clock))
+        #expect(try Self.now(after) == lastSpend + 1)
+        host.advance(1_000)
+        #expect(try Self.now(after) == lastSpend + 1_001)
+
+        // The next boot with a sane clock starts at wall time.
+        host.state.withLock { $0 = (boot: "boot-3", bootMilliseconds: 9_000, wall: lastSpend + 3_600_000) }
+        #expect(try Self.now(try SQLiteStore(path: path, clock: .host(host.clock))) == lastSpend + 3_600_000)
+    }
+
+    func keepsItsOwnClock(_ store: any PacerStore) -> Bool { store.keepsItsOwnClock }
+}
