@@ -127,6 +127,35 @@ extension RunnerIntegrationTests {
         for account in stats.accounts { #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)") }
     }
 
+    /// The server restarts mid-run (`pg_ctl restart`: every session ended, the server back a second or two
+    /// later): the runner connects again and goes on by itself; nothing lost, no order twice, no window over.
+    @Test func aServerRestartIsRiddenOut() async throws {
+        let server = try PrivatePostgres()
+        let h = try await RunnerHarness(configured: "20/1s", on: server)
+        try h.enqueueReads(.kucoin, count: 150)
+        try h.enqueue(.kucoin, count: 60, idempotent: false, job: "kucoin-orders")
+        let env = RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "warning"]) { $1 }
+        let runner = try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath], environment: env)
+        try await Task.sleep(for: .seconds(3))
+        let before = h.emulator.stats().account("kucoin-key")?.accepted ?? 0
+        try server.restart()
+        let stderr = try await h.wait([runner], seconds: 70)[0]
+        await h.stop()
+        #expect(before > 0 && before < 150, "the restart came mid-run (\(before) calls sent before it)")
+        #expect(runner.process.terminationStatus == 0, "\(stderr)")
+        var states: [String: [CallState: Int]] = [:]
+        try h.store.results(run: nil) { states[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        #expect(states["kucoin-reads"] == [.succeeded: 150], "\(states) \(stderr)")
+        let orders = states["kucoin-orders"] ?? [:]
+        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 60, "\(orders)")
+        let stats = h.emulator.stats()
+        #expect(stats.duplicatedCalls.filter { $0.key.contains("POST") }.isEmpty, "an order was placed twice")
+        for account in stats.accounts {
+            #expect(account.maxSentInWindow <= 20, "\(account.key) sent \(account.maxSentInWindow) in one window")
+            #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)")
+        }
+    }
+
     /// An idle runner on PostgreSQL learns of new work from NOTIFY, not from polling: with the backstop look set
     /// to a minute, calls enqueued (by another process, in effect) while it idles are still done within seconds.
     @Test func anIdleRunnerIsWokenByNotify() async throws {

@@ -33,8 +33,10 @@ final class RunnerHarness: @unchecked Sendable {
     ///   - configured: the limit Pacer is told; `enforced`: the one the emulator applies (default: the same).
     ///   - latency: how long the emulator takes to answer each provider's account (a slow account).
     ///   - otherClient: requests per window another client spends from a provider's account.
+    ///   - server: a PostgreSQL server of the test's own (for tests that restart it) instead of `database`.
     init(configured: String = "50/1s", enforced: String? = nil, faults: FaultSettings = .init(),
-         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:], database: TestDatabase = .sqlite) async throws {
+         latency: [Provider: Int] = [:], otherClient: [Provider: Int] = [:], database: TestDatabase = .sqlite,
+         on server: PrivatePostgres? = nil) async throws {
         for (name, value) in Self.environment { setenv(name, value, 1) }
         emulator = try Emulator(config: EmulatorConfig(accounts: Provider.allCases.map { p in
             .init(provider: p, key: "\(p.rawValue)-key", secret: Self.secrets[p]!,
@@ -42,7 +44,12 @@ final class RunnerHarness: @unchecked Sendable {
                   otherClientPerWindow: otherClient[p])
         }, faults: faults))
         running = try await emulator.start()
-        (store, dbPath) = try database.open(in: dir)
+        if let server {
+            let location = try server.freshDatabase()
+            (store, dbPath) = (try PostgresStore(location: location), location.url)
+        } else {
+            (store, dbPath) = try database.open(in: dir)
+        }
         for p in Provider.allCases {
             try store.addAccount(Account(
                 name: p.rawValue, provider: p, baseURL: running.baseURL(p), limit: RateLimit(parsing: configured)!,
