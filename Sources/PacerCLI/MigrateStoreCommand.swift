@@ -26,7 +26,7 @@ struct MigrateStoreCommand: ParsableCommand {
         let mover = try StoreMover(from: from, to: to)
         // A registered runner is gone when its process no longer exists on this host, or its heartbeat is a
         // minute old (another host's, or a process killed long ago).
-        let now = WallClock.nowMilliseconds()
+        let now = mover.sourceNow // the instants in the SQLite file are on the host's steady clock, not wall time
         let summary = try mover.move(now: now) { record in
             Runner.isGoneLocally(record.identity) || now - record.heartbeatAt > 60_000
         }

@@ -22,9 +22,11 @@ public enum StatusView {
             let window = a.limit.bucketWindowMilliseconds()
             let p = try store.pacing(account: a.account, nowMilliseconds: now, windowMilliseconds: window,
                                      configuredCount: a.limit.count)
-            out[a.account] = AccountBucket(capacity: p.pacing.capacity(now: now, windowMilliseconds: window),
+            // The pacing's instants are on the store's clock; the cool-down's end is shown on ours.
+            let cooling = p.pacing.cooldownUntil > p.now
+            out[a.account] = AccountBucket(capacity: p.pacing.capacity(now: p.now, windowMilliseconds: window),
                                            spent: p.spentInWindow, windowMilliseconds: window,
-                                           cooldownUntil: p.pacing.cooldownUntil > now ? p.pacing.cooldownUntil : nil,
+                                           cooldownUntil: cooling ? p.pacing.cooldownUntil - p.now + now : nil,
                                            rate: Double(recent[a.account] ?? 0) / 60)
         }
         return out

@@ -537,6 +537,7 @@ public final class Runner: Sendable {
                 }
                 guard let (at, mark) = beat else {
                     try await reregister(after: id)
+                    lastBeatEnded = clock.monotonic() // the registration's instant was read before this
                     continue
                 }
                 noteStoreClockStep(at, readBetween: mark, and: clock.monotonic(), lastBeatEnded: lastBeatEnded)

@@ -57,8 +57,8 @@ extension SQLiteStore {
                 SELECT r.id FROM runs r
                 WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.run_id = r.id AND c.state IN ('queued', 'retrying', 'in_flight'))
                   AND COALESCE((SELECT MAX(res.finished_at) FROM calls c JOIN results res ON res.call_id = c.id
-                                WHERE c.run_id = r.id), r.created_at) < ?
-                """, arguments: [finishedBefore])
+                                WHERE c.run_id = r.id) < ?, r.created_at < ?)
+                """, arguments: [finishedBefore + wallToSteady, finishedBefore]) // results on the store's clock
             var calls = 0
             for run in runs {
                 calls += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE run_id = ?", arguments: [run]) ?? 0

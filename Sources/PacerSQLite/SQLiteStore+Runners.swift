@@ -21,6 +21,9 @@ extension SQLiteStore {
             let at = self.now(now)
             try db.cachedStatement(sql: "UPDATE runners SET heartbeat_at = ? WHERE id = ?").execute(arguments: [at, runner])
             guard db.changesCount == 1 else { return nil }
+            if keepsItsOwnClock { // where the next boot's clock starts (`HostClock.anchor`)
+                try db.cachedStatement(sql: "UPDATE host_clock SET latest_ms = ?").execute(arguments: [at])
+            }
             try db.cachedStatement(sql: """
                 UPDATE calls SET lease_expires_at = ? WHERE lease_owner = ? AND state = 'in_flight'
                 """).execute(arguments: [at + leaseMilliseconds, runner])

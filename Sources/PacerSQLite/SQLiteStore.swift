@@ -77,6 +77,9 @@ public final class SQLiteStore: PacerStore {
         return steady.clock.bootMilliseconds() + steady.offset
     }
 
+    /// Now on the store's clock (this host's wall clock with `.caller`), for tools that compare with its instants.
+    public var currentTime: Int64 { now { HostClock.system.wallMilliseconds() } }
+
     /// The store's clock minus this host's wall clock, now: added to an instant a caller read from the wall
     /// clock, it moves the instant onto the store's clock (0 with `.caller`).
     var wallToSteady: Int64 {

@@ -97,7 +97,8 @@ extension PacerStore {
             let stored = try rows.pacings([account])[account]
             let held = try rows.held(account, since: now - windowMilliseconds)
             return AccountPacing(pacing: stored.pacing(configured: configuredCount),
-                                 clockOffsetMilliseconds: stored?.clockOffsetMilliseconds ?? 0, spentInWindow: held)
+                                 clockOffsetMilliseconds: stored?.clockOffsetMilliseconds ?? 0, spentInWindow: held,
+                                 now: now)
         }
     }
 

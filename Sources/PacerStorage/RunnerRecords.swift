@@ -228,11 +228,14 @@ public struct AccountPacing: Sendable, Equatable {
     public var clockOffsetMilliseconds: Int64
     /// Weight spent within the window ending now.
     public var spentInWindow: Int
+    /// "Now" on the store's clock, as read for this answer: what the pacing's instants compare with.
+    public var now: Int64
 
-    public init(pacing: Pacing, clockOffsetMilliseconds: Int64, spentInWindow: Int) {
+    public init(pacing: Pacing, clockOffsetMilliseconds: Int64, spentInWindow: Int, now: Int64) {
         self.pacing = pacing
         self.clockOffsetMilliseconds = clockOffsetMilliseconds
         self.spentInWindow = spentInWindow
+        self.now = now
     }
 }
 

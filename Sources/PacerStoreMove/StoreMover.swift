@@ -41,6 +41,9 @@ public struct StoreMover {
         target = try PostgresStore(url: targetURL)
     }
 
+    /// Now on the source's clock: what `move(now:isGone:)` is given, and what a runner's heartbeat is compared with.
+    public var sourceNow: Int64 { source.currentTime }
+
     /// Moves everything; `isGone` tells whether a registered runner is dead (its process gone, or silent too long).
     ///
     /// The whole move holds the SQLite database's write lock: the old accounts are paused, no runner may be

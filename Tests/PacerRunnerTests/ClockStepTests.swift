@@ -7,9 +7,10 @@ import Testing
 
 /// The host's wall clock steps while `pacer run` sends (NTP, a resumed VM), driven from outside with libfaketime's
 /// timestamp file: the runner's process reads the stepped clock, its monotonic and boot-time clocks stay true
-/// (`FAKETIME_DONT_FAKE_MONOTONIC=1`), and the emulator runs in this test process on the real clock.
-@Suite(.serialized) struct ClockStepTests {
-    static let library = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
+/// (`FAKETIME_DONT_FAKE_MONOTONIC=1`), and the emulator runs in this test process on the real clock. Part of the
+/// integration suite, so that it takes its turn with the other heavy runs (its limits are timed).
+extension RunnerIntegrationTests {
+    static let fakeTimeLibrary = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
     /// `faketime -m` sets up libfaketime for a threaded program; without `FAKETIME` in its environment the program
     /// then follows `FAKETIME_TIMESTAMP_FILE`, re-read once a second (`FAKETIME_CACHE_DURATION`). (Preloading the
     /// library by hand instead loses a Swift program's arguments.)
@@ -18,7 +19,7 @@ import Testing
     /// A step forward of one window and then one back of 20 s, in one run: no window over the limit at the
     /// emulator, no refusal, and the sends never stand still for longer than about a window.
     @Test func stepsOfTheWallClockNeitherBurstNorStall() async throws {
-        try #require(FileManager.default.fileExists(atPath: Self.library), "install Debian's faketime")
+        try #require(FileManager.default.fileExists(atPath: Self.fakeTimeLibrary), "install Debian's faketime")
         let h = try await RunnerHarness(configured: "40/2s")
         try h.enqueue(.kookeey, count: 240)
         let offset = h.dir.url.appendingPathComponent("faketime-offset")

@@ -51,7 +51,7 @@ import Testing
     }
 
     /// A reboot is recognised by its id: the timeline starts again at wall time, but never before the latest spend
-    /// (a host that comes back with its clock behind must not see the last window's spends in the future).
+    /// or heartbeat (a host that comes back with its clock behind must not see the last window in the future).
     @Test func aRebootStartsANewTimelineNotBehindTheLastSpend() throws {
         let dir = TempDir(), path = dir.url.appendingPathComponent("pacer.sqlite").path
         let host = FakeHost()
@@ -69,8 +69,18 @@ import Testing
         host.advance(1_000)
         #expect(try Self.now(after) == lastSpend + 1_001)
 
+        // A runner's heartbeat marks the latest instant of a boot, though spends are trimmed: the next boot,
+        // its wall clock behind again, starts after it.
+        host.advance(60_000)
+        let runner = RunnerIdentity(id: "r", host: "h", pid: 1)
+        try after.registerRunner(runner, now: { 0 })
+        let beat = try #require(try after.heartbeat(runner: "r", now: { 0 }, leaseMilliseconds: 1_000))
+        #expect(beat == lastSpend + 61_001)
+        host.state.withLock { $0 = (boot: "boot-3", bootMilliseconds: 1_000, wall: lastSpend) }
+        #expect(try Self.now(try SQLiteStore(path: path, clock: .host(host.clock))) == beat + 1)
+
         // The next boot with a sane clock starts at wall time.
-        host.state.withLock { $0 = (boot: "boot-3", bootMilliseconds: 9_000, wall: lastSpend + 3_600_000) }
+        host.state.withLock { $0 = (boot: "boot-4", bootMilliseconds: 9_000, wall: lastSpend + 3_600_000) }
         #expect(try Self.now(try SQLiteStore(path: path, clock: .host(host.clock))) == lastSpend + 3_600_000)
     }
 

@@ -8,6 +8,25 @@ import Testing
 
 /// PostgreSQL specifics: the server's clock, migrations under concurrent starts, and the connection URL.
 @Suite struct PostgresStoreTests {
+    /// A server that accepts the connection and then says nothing (restarting, or across a partition from the
+    /// start) is given up on within the connect timeout: postgres-nio's `connectTimeout` covers the start-up
+    /// handshake too, so opening a store never waits on a silent server for longer than `connect_timeout`.
+    @Test func aServerThatAcceptsAndSaysNothingIsGivenUpOn() throws {
+        var location = try TestPostgres.freshDatabase()
+        let proxy = try SilentProxy(to: location.port)
+        defer { proxy.stop() }
+        proxy.silence()
+        location.port = proxy.port
+        location.connectTimeoutSeconds = 1
+        let started = Date()
+        #expect {
+            _ = try PostgresStore(location: location)
+        } throws: { error in
+            "\(error)".contains("cannot connect to PostgreSQL")
+        }
+        #expect(Date().timeIntervalSince(started) < 8)
+    }
+
     static func nowMilliseconds() -> Int64 { Int64(Date().timeIntervalSince1970 * 1000) }
 
     /// With the database clock (what `pacer` uses), a runner's idea of the time does not matter: registration and
