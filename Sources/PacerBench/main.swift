@@ -7,7 +7,8 @@ import PacerStorage
 // scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000),
 // noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
 // soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
-// postgres [--calls N] (enqueue, utilization and pipeline on PostgreSQL beside SQLite; scripts/with-postgres.sh).
+// postgres [--calls N] (enqueue, utilization and pipeline on PostgreSQL beside SQLite; scripts/with-postgres.sh),
+// hostile (a wall-clock step, a PostgreSQL partition and a restart while pacer run sends).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -32,12 +33,14 @@ case "postgres":
     try await PostgresBenchmark(calls: calls).run()
 case "noise":
     try await NoiseBenchmark().run()
+case "hostile":
+    try await HostileBenchmark().run()
 case "soak":
     var soak = SoakBenchmark()
     if let i = args.firstIndex(of: "--kills"), args.index(after: i) < args.endIndex,
        let n = Int(args[args.index(after: i)]) { soak.kills = n }
     try await soak.run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak, postgres\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak, postgres, hostile\n".utf8))
     exit(2)
 }

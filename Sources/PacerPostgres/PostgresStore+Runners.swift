@@ -105,7 +105,7 @@ extension PostgresStore {
                 // FOR UPDATE under UNION, hence two updates; they see the same snapshot and take disjoint states.)
                 let calls = try tx.rows("""
                     WITH retried AS (
-                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
+                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
                             dispatched_at = NULL
                         WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
                                      CROSS JOIN LATERAL (
@@ -115,7 +115,7 @@ extension PostgresStore {
                                          FOR UPDATE SKIP LOCKED) c)
                         RETURNING *),
                     fresh AS (
-                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil + shift),
+                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
                             dispatched_at = NULL
                         WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
                                      LEFT JOIN (SELECT account, COUNT(*) AS n FROM retried GROUP BY account) t

@@ -49,7 +49,7 @@ extension SQLiteStore {
         return try writeImmediate { db in
             try Self.requireRegistered(db, runner)
             // The caller's instants, moved onto the store's clock (see `SQLiteStore`).
-            let now = self.now { nowMilliseconds }, leaseUntil = leaseUntil + now - nowMilliseconds
+            let now = self.now { nowMilliseconds }, leaseUntil = leaseUntil.shifted(by: now - nowMilliseconds)
             // Cached statements: claims come once per account turn, and preparing SQL (with GRDB's authorizer)
             // costs more than running it.
             let account = try db.cachedStatement(sql: """

@@ -84,5 +84,27 @@ import Testing
         #expect(try Self.now(try SQLiteStore(path: path, clock: .host(host.clock))) == lastSpend + 3_600_000)
     }
 
+    /// After the wall clock stepped an hour forward, a run that just ended (on the store's clock, an hour behind
+    /// the wall) is not "older than 10 minutes" for `prune`, which is given wall time.
+    @Test func pruneReadsEndsOnTheStoresClock() throws {
+        let dir = TempDir(), path = dir.url.appendingPathComponent("pacer.sqlite").path
+        let host = FakeHost()
+        let store = try SQLiteStore(path: path, clock: .host(host.clock))
+        host.state.withLock { $0.wall += 3_600_000 }
+        let wall = host.state.withLock { $0.wall }
+        try store.addAccount(Account(name: "a", provider: .kookeey, baseURL: "http://127.0.0.1:1",
+                                     limit: RateLimit(count: 5, windowMilliseconds: 1_000),
+                                     credentials: CredentialReferences(key: "k", secretEnv: "S")),
+                             replace: false, nowMilliseconds: wall)
+        let run = try store.enqueue([RunToEnqueue(run: NewRun(job: "j", account: "a", jobFile: "j.yaml", retry: .default,
+                                                              createdAtMilliseconds: wall)) { emit in
+            try emit(NewCall(index: 0, method: .get, path: "/x", params: "{}", body: nil, weight: 1, idempotent: true))
+        }])[0].run
+        #expect(try store.cancel(run: run, nowMilliseconds: wall).calls == 1)
+        #expect(try store.prune(finishedBefore: wall - 600_000).runs == 0, "it ended just now")
+        host.advance(600_001)
+        #expect(try store.prune(finishedBefore: host.state.withLock { $0.wall } - 600_000).runs == 1)
+    }
+
     func keepsItsOwnClock(_ store: any PacerStore) -> Bool { store.keepsItsOwnClock }
 }
