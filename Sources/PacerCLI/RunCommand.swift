@@ -61,7 +61,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let scheduler = Scheduler(store: opened)
         let runner = Runner(store: opened, transport: transport, options: options, metrics: metrics) { now in
-            for run in try await StoreExecutor.run({ try scheduler.tick(now: now) }) {
+            for run in try scheduler.tick(now: now) {
                 Self.log.info("scheduled run enqueued", metadata: ["run": "\(run.run)", "job": "\(run.job)", "calls": "\(run.calls)"])
             }
         }

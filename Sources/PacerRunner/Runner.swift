@@ -29,8 +29,10 @@ public final class Runner: Sendable {
     let spends: GroupCommit<SpendRequest, SpendGrant>
     let completions: CompletionWriter
     let progress: RunProgress
-    /// Called at start and as each minute begins, while running without --drain (the scheduler's tick).
-    let onTick: (@Sendable (Int64) async throws -> Void)?
+    /// Called at start and as each minute begins, while running without --drain (the scheduler's tick), with
+    /// the wall-clock instant: run as a store call (`io`), so that a silent database cannot hold the runner past
+    /// its stop.
+    let onTick: (@Sendable (Int64) throws -> Void)?
     let metrics: RunnerMetrics
     /// Every store call the runner waits for, so that it can stop waiting (`StoreCalls`).
     let storeCalls: StoreCalls
@@ -49,7 +51,7 @@ public final class Runner: Sendable {
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
                 clock: any RunnerClock = SystemRunnerClock(), logger: Logger = Logger(label: "pacer.run"),
-                metrics: RunnerMetrics = RunnerMetrics(), onTick: (@Sendable (Int64) async throws -> Void)? = nil) {
+                metrics: RunnerMetrics = RunnerMetrics(), onTick: (@Sendable (Int64) throws -> Void)? = nil) {
         self.onTick = onTick
         self.metrics = metrics
         self.store = store
@@ -362,7 +364,7 @@ public final class Runner: Sendable {
         guard !options.drain, let onTick, clock.now() / 60_000 != state.lastTickMinute else { return }
         let now = clock.now()
         state.lastTickMinute = now / 60_000
-        do { try await onTick(now) } catch {
+        do { try await io { _ in try onTick(now) } } catch {
             logger.error("schedule tick failed", metadata: ["error": "\(error)"])
         }
     }

@@ -156,6 +156,36 @@ extension RunnerIntegrationTests {
         }
     }
 
+    /// A schedule tick whose store call never returns (the database went silent mid-tick) does not hold the
+    /// runner past `--max-seconds` and the 10 s grace: the tick is a store call like the others, given up on.
+    @Test func aTickOnASilentDatabaseIsGivenUpOn() async throws {
+        let h = try await RunnerHarness(database: .postgres)
+        let release = DispatchSemaphore(value: 0)
+        defer { release.signal() }
+        var options = RunnerOptions()
+        options.drain = false
+        options.maxSeconds = 2
+        let transport = HTTPTransport(timeoutSeconds: 5)
+        let runner = Runner(store: h.store, transport: transport, options: options) { _ in
+            _ = release.wait(timeout: .now() + 60) // a reply that does not come
+        }
+        let started = Date()
+        let done = ManualFlag()
+        let finished = Task {
+            _ = try? await runner.run()
+            done.set()
+        }
+        for _ in 0..<600 where Date().timeIntervalSince(started) < 30 && !done.isSet {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let took = Date().timeIntervalSince(started)
+        release.signal()
+        await finished.value
+        try await transport.shutdown()
+        await h.stop()
+        #expect(took < 2 + 10 + 6, "the runner ended \(took) s after it started (--max-seconds 2, a 10 s grace)")
+    }
+
     /// An idle runner on PostgreSQL learns of new work from NOTIFY, not from polling: with the backstop look set
     /// to a minute, calls enqueued (by another process, in effect) while it idles are still done within seconds.
     @Test func anIdleRunnerIsWokenByNotify() async throws {
