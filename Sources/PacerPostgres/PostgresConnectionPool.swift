@@ -90,7 +90,8 @@ final class PostgresConnectionPool: Sendable {
         var healthy = true
         defer { give(connection, healthy: healthy) }
         do {
-            _ = try connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger).wait()
+            _ = try PostgresReply.wait(for: connection.query(PostgresQuery(unsafeSQL: sql), logger: Self.logger),
+                                       on: connection, deadlineSeconds: nil, server: location.display)
         } catch {
             healthy = false
             throw error
@@ -127,7 +128,9 @@ final class PostgresConnectionPool: Sendable {
             let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
                                                             configuration: configuration, id: id, logger: Self.logger).wait()
             do {
-                _ = try connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: Self.logger).wait()
+                let settings = connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: Self.logger)
+                _ = try PostgresReply.wait(for: settings, on: connection, deadlineSeconds: PostgresStore.replyDeadlineSeconds,
+                                           server: location.display)
             } catch {
                 let closing: EventLoopFuture<Void> = connection.close()
                 try? closing.wait()

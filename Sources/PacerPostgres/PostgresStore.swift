@@ -148,19 +148,8 @@ package struct PostgresTransaction {
     package func query(_ query: PostgresQuery) throws -> PostgresQueryResult {
         store.roundTrips.add(1, ordering: .relaxed)
         let reply = connection.query(query, logger: Self.logger)
-        guard let seconds = deadlineSeconds else { return try reply.wait() }
-        let connection = self.connection
-        let expired = Atomic<Bool>(false)
-        let timer = connection.eventLoop.scheduleTask(in: .seconds(seconds)) {
-            expired.store(true, ordering: .relaxed)
-            let closing: EventLoopFuture<Void> = connection.close()
-            _ = closing
-        }
-        defer { timer.cancel() }
-        do { return try reply.wait() } catch where expired.load(ordering: .relaxed) {
-            throw StoreError(.database, "no answer from PostgreSQL \(store.location.display) within \(seconds) s (the "
-                             + "network or the server went silent); the connection was closed")
-        }
+        return try PostgresReply.wait(for: reply, on: connection, deadlineSeconds: deadlineSeconds,
+                                      server: store.location.display)
     }
 
     /// Runs a statement and returns the number of rows it changed.
@@ -201,9 +190,9 @@ package struct PostgresTransaction {
         return try row.makeRandomAccess()[0].decode(T.self)
     }
 
-    /// Rolls back after a failure; false when the connection itself is unusable.
+    /// Rolls back after a failure; false when the connection itself is unusable (a closed one is not tried).
     func rollBack() -> Bool {
-        (try? execute("ROLLBACK")) != nil
+        !connection.isClosed && (try? execute("ROLLBACK")) != nil
     }
 
     /// "Now" for this transaction: the server's clock (read now, inside the transaction), or the caller's. The

@@ -13,7 +13,9 @@ extension PostgresStore: WorkNotifying {
         let connection = try dedicated.take()
         connection.addListener(channel: Self.workChannel) { _, _ in onWork() }
         do {
-            _ = try connection.query("LISTEN pacer_work", logger: PostgresTransaction.logger).wait()
+            _ = try PostgresReply.wait(for: connection.query("LISTEN pacer_work", logger: PostgresTransaction.logger),
+                                       on: connection, deadlineSeconds: Self.replyDeadlineSeconds,
+                                       server: location.display)
         } catch {
             dedicated.give(connection, healthy: false)
             throw plain(error)

