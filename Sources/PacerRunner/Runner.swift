@@ -133,13 +133,16 @@ public final class Runner: Sendable {
             && clock.monotonic() - beat.withLock { $0.mark } <= options.staleAfterMilliseconds / 2
     }
 
-    /// Now on the store's clock. With SQLite, ours. With a store that keeps its own clock (PostgreSQL's server,
-    /// which runners on other machines see seconds apart from their own), followed on our monotonic clock from the
+    /// Now on the store's clock. With a store that takes the caller's instants, our wall clock; with one whose
+    /// clock we can read here (SQLite's host clock, `localClock`), that clock. With one whose clock is elsewhere
+    /// (PostgreSQL's server, which runners on other machines see seconds apart from their own), followed on our
+    /// monotonic clock from the
     /// store's instant at our latest registration or heartbeat: it errs late (our mark precedes the server's
     /// reading), and a step of our wall clock does not move it. Instants the store hands back (due times, a spend's
     /// retry instant) are compared with it, and answers are written on it (`record`).
     func storeNow() -> Int64 {
         guard store.keepsItsOwnClock else { return clock.now() }
+        if let local = store.localClock { return local() } // SQLite's: read as exactly as the store reads it
         let last = beat.withLock { $0 }
         return last.at + clock.monotonic() - last.mark
     }
@@ -153,7 +156,7 @@ public final class Runner: Sendable {
     /// `lastBeatEnded`. Nothing is corrected: docs/postgres.md says what such a step does to the limits.
     func noteStoreClockStep(_ at: Int64, readBetween start: Int64, and end: Int64, lastBeatEnded: Int64) {
         let last = beat.withLock { $0 }
-        guard store.keepsItsOwnClock, last.at != 0 else { return }
+        guard store.keepsItsOwnClock, store.localClock == nil, last.at != 0 else { return }
         let step = Self.clockStep(at, readBetween: start, and: end, last: last, lastBeatEnded: lastBeatEnded)
         guard abs(step) > 1_000 else { return }
         logger.warning("the database's clock stepped; limits may be off for one window (docs/postgres.md)",

@@ -69,6 +69,13 @@ public final class SQLiteStore: PacerStore {
 
     public var keepsItsOwnClock: Bool { steady != nil }
 
+    /// The host's steady clock, which a runner on this host reads as exactly as the store does.
+    public var localClock: (@Sendable () -> Int64)? {
+        guard let steady else { return nil }
+        let clock = steady.clock, offset = steady.offset
+        return { clock.bootMilliseconds() + offset }
+    }
+
     /// "Now" on the store's clock, read when called (inside a transaction, once its lock is held). The caller's
     /// closure is always called, since runners note their own instant inside it.
     func now(_ caller: () -> Int64) -> Int64 {

@@ -11,6 +11,9 @@ import PacerLimits
 public protocol PacerStore: Sendable {
     /// See the extension's default (false): true for a store that stamps with the database server's clock.
     var keepsItsOwnClock: Bool { get }
+    /// See the extension's default (nil): the store's clock, when a runner can read it where it runs (SQLite's
+    /// host clock) instead of following it from its heartbeats (PostgreSQL's server).
+    var localClock: (@Sendable () -> Int64)? { get }
     /// See the extension's default (false): true for a store reached over a network, whose calls can go
     /// unanswered (a partition) rather than fail.
     var isAcrossANetwork: Bool { get }
@@ -109,9 +112,12 @@ extension PacerStore {
     /// Whether calls can go unanswered: a database across a network. False for SQLite.
     public var isAcrossANetwork: Bool { false }
 
-    /// Whether the store stamps instants with a clock of its own (the database server's) rather than taking the
-    /// caller's: runners then hand it their instants moved onto that clock. False for SQLite.
+    /// Whether the store stamps instants with a clock of its own (the database server's, the host's steady
+    /// clock) rather than taking the caller's: runners then hand it their instants moved onto that clock.
     public var keepsItsOwnClock: Bool { false }
+
+    /// No clock a runner can read directly: it follows the store's from its heartbeats.
+    public var localClock: (@Sendable () -> Int64)? { nil }
 }
 
 /// A run to queue. `produceCalls` is called inside the store's transaction and hands each call to `emit`;
