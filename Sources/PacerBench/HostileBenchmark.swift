@@ -37,10 +37,9 @@ struct HostileBenchmark {
         for i in 0..<4 { try runner.enqueue(s, account: i, count: 240) }
         let offset = s.dir.appendingPathComponent("faketime-offset")
         try "+0s\n".write(to: offset, atomically: true, encoding: .utf8)
-        let env = runner.environment.merging(["FAKETIME_TIMESTAMP_FILE": offset.path, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-                                              "FAKETIME_CACHE_DURATION": "1"]) { $1 }
+        let env = runner.environment.merging(FakeTime.following(offset.path)) { $1 }
         let p = try launch(["run", "--drain", "--max-seconds", "120", "--db", s.db], env: env,
-                           through: ["/usr/bin/faketime", "-m", "-f", "+0s", "/usr/bin/env", "-u", "FAKETIME"])
+                           through: FakeTime.followingTheFile)
         var stepped = 0
         let watched = try await watch(s, p, total: 960) { accepted in
             if stepped == 0 && accepted >= 240 { stepped = 1; try "+2s\n".write(to: offset, atomically: true, encoding: .utf8) }

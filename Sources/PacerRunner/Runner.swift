@@ -47,6 +47,9 @@ public final class Runner: Sendable {
     /// before the store read its clock. `maySend` measures the beat's age on the monotonic clock; `storeNow`
     /// follows the store's clock from it.
     private let beat = Mutex<(at: Int64, mark: Int64)>((0, 0))
+    /// The store's clock where it can be read here (`PacerStore.localClock`), taken once: `storeNow` is on the
+    /// answer path.
+    private let localStoreClock: (@Sendable () -> Int64)?
     private let watch: Mutex<HeartbeatWatch>
 
     public init(store: any PacerStore, transport: HTTPTransport, options: RunnerOptions,
@@ -55,6 +58,7 @@ public final class Runner: Sendable {
         self.onTick = onTick
         self.metrics = metrics
         self.store = store
+        localStoreClock = store.localClock
         self.transport = transport
         self.options = options
         self.clock = clock
@@ -142,7 +146,7 @@ public final class Runner: Sendable {
     /// retry instant) are compared with it, and answers are written on it (`record`).
     func storeNow() -> Int64 {
         guard store.keepsItsOwnClock else { return clock.now() }
-        if let local = store.localClock { return local() } // SQLite's: read as exactly as the store reads it
+        if let local = localStoreClock { return local() } // SQLite's: read as exactly as the store reads it
         let last = beat.withLock { $0 }
         return last.at + clock.monotonic() - last.mark
     }
@@ -156,7 +160,7 @@ public final class Runner: Sendable {
     /// `lastBeatEnded`. Nothing is corrected: docs/postgres.md says what such a step does to the limits.
     func noteStoreClockStep(_ at: Int64, readBetween start: Int64, and end: Int64, lastBeatEnded: Int64) {
         let last = beat.withLock { $0 }
-        guard store.keepsItsOwnClock, store.localClock == nil, last.at != 0 else { return }
+        guard store.keepsItsOwnClock, localStoreClock == nil, last.at != 0 else { return }
         let step = Self.clockStep(at, readBetween: start, and: end, last: last, lastBeatEnded: lastBeatEnded)
         guard abs(step) > 1_000 else { return }
         logger.warning("the database's clock stepped; limits may be off for one window (docs/postgres.md)",

@@ -27,8 +27,11 @@ public final class SQLiteStore: PacerStore {
     /// The GRDB pool, for tools that read the database directly (benchmarks, diagnostics).
     public let pool: DatabasePool
     public let path: String
-    /// The host's clock and this boot's offset on it (nil with `.caller`).
-    private let steady: (clock: HostClock, offset: Int64)?
+    /// The store's clock: the host's steady clock at this boot's offset (nil with `.caller`). A runner on this host
+    /// reads it as exactly as the store does.
+    public let localClock: (@Sendable () -> Int64)?
+    /// The host's wall clock, to move a caller's wall-clock instants onto `localClock`.
+    private let wallClock: (@Sendable () -> Int64)?
 
     /// Opens (creating if needed) the database at `path` and brings its schema up to date.
     public init(path: String, busyTimeoutSeconds: Double = 30, clock: ClockSource = .host(.system)) throws(StoreError) {
@@ -59,29 +62,24 @@ public final class SQLiteStore: PacerStore {
         }
         try SchemaMigrator(migrations: EmbeddedMigrations.all).migrate(pool, path: path)
         guard case .host(let host) = clock else {
-            steady = nil
+            (localClock, wallClock) = (nil, nil)
             return
         }
-        do { steady = (host, try host.anchor(in: pool)) } catch {
+        let offset: Int64
+        do { offset = try host.anchor(in: pool) } catch {
             throw StoreError(.database, "cannot open database '\(path)': \(Self.describe(error))")
         }
+        localClock = { host.bootMilliseconds() + offset }
+        wallClock = host.wallMilliseconds
     }
 
-    public var keepsItsOwnClock: Bool { steady != nil }
-
-    /// The host's steady clock, which a runner on this host reads as exactly as the store does.
-    public var localClock: (@Sendable () -> Int64)? {
-        guard let steady else { return nil }
-        let clock = steady.clock, offset = steady.offset
-        return { clock.bootMilliseconds() + offset }
-    }
+    public var keepsItsOwnClock: Bool { localClock != nil }
 
     /// "Now" on the store's clock, read when called (inside a transaction, once its lock is held). The caller's
     /// closure is always called, since runners note their own instant inside it.
     func now(_ caller: () -> Int64) -> Int64 {
         let theirs = caller()
-        guard let steady else { return theirs }
-        return steady.clock.bootMilliseconds() + steady.offset
+        return localClock?() ?? theirs
     }
 
     /// Now on the store's clock (this host's wall clock with `.caller`), for tools that compare with its instants.
@@ -90,8 +88,8 @@ public final class SQLiteStore: PacerStore {
     /// The store's clock minus this host's wall clock, now: added to an instant a caller read from the wall
     /// clock, it moves the instant onto the store's clock (0 with `.caller`).
     var wallToSteady: Int64 {
-        guard let steady else { return 0 }
-        return steady.clock.bootMilliseconds() + steady.offset - steady.clock.wallMilliseconds()
+        guard let localClock, let wallClock else { return 0 }
+        return localClock() - wallClock()
     }
 
     /// The database holds account data (results, order ids): it is created readable by its owner only, and an

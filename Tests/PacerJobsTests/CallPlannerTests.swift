@@ -109,17 +109,20 @@ import Testing
         #expect(out[1].body == #"{"clientOid":"x,2","meta":{"symbol":"ETH \"q\"","tags":["x,2",1]}}"#)
     }
 
+    /// A job whose items come from `ids.txt`, one call per item.
+    static let itemsFileJob = """
+        name: u
+        account: a
+        request:
+          method: GET
+          path: /p/{{item}}
+        items:
+          file: ids.txt
+        """
+
     @Test func badItemsLineIsReportedWithItsLine() throws {
         let error = try #require(throws: JobFileError.self) {
-            _ = try calls("""
-                name: u
-                account: a
-                request:
-                  method: GET
-                  path: /p/{{item}}
-                items:
-                  file: ids.txt
-                """, files: [:])
+            _ = try calls(Self.itemsFileJob, files: [:])
         }
         #expect(error.field == "items.file")
     }
@@ -130,15 +133,7 @@ import Testing
         let long = String(repeating: "7", count: LineReader.maxLineBytes + 1)
         for ending in ["", "\n"] {
             let error = try #require(throws: JobFileError.self) {
-                _ = try calls("""
-                    name: u
-                    account: a
-                    request:
-                      method: GET
-                      path: /p/{{item}}
-                    items:
-                      file: ids.txt
-                    """, files: ["ids.txt": "1\n2\n" + long + ending + "3\n"])
+                _ = try calls(Self.itemsFileJob, files: ["ids.txt": "1\n2\n" + long + ending + "3\n"])
             }
             #expect(error.line == 3 && error.field == "items.file", "\(error)")
             #expect(error.message.contains("longer than"), "\(error)")

@@ -10,26 +10,18 @@ import Testing
 /// (`FAKETIME_DONT_FAKE_MONOTONIC=1`), and the emulator runs in this test process on the real clock. Part of the
 /// integration suite, so that it takes its turn with the other heavy runs (its limits are timed).
 extension RunnerIntegrationTests {
-    static let fakeTimeLibrary = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1"
-    /// `faketime -m` sets up libfaketime for a threaded program; without `FAKETIME` in its environment the program
-    /// then follows `FAKETIME_TIMESTAMP_FILE`, re-read once a second (`FAKETIME_CACHE_DURATION`). (Preloading the
-    /// library by hand instead loses a Swift program's arguments.)
-    static let followingTheFile = ["/usr/bin/faketime", "-m", "-f", "+0s", "/usr/bin/env", "-u", "FAKETIME"]
-
     /// A step forward of one window and then one back of 20 s, in one run: no window over the limit at the
     /// emulator, no refusal, and the sends never stand still for longer than about a window.
     @Test func stepsOfTheWallClockNeitherBurstNorStall() async throws {
-        try #require(FileManager.default.fileExists(atPath: Self.fakeTimeLibrary), "install Debian's faketime")
+        try #require(FileManager.default.fileExists(atPath: FakeTime.library), "install Debian's faketime")
         let h = try await RunnerHarness(configured: "40/2s")
         try h.enqueue(.kookeey, count: 240)
         let offset = h.dir.url.appendingPathComponent("faketime-offset")
         try "+0s\n".write(to: offset, atomically: true, encoding: .utf8)
-        let env = RunnerHarness.environment.merging([
-            "PACER_LOG_LEVEL": "warning", "FAKETIME_TIMESTAMP_FILE": offset.path, "FAKETIME_DONT_FAKE_MONOTONIC": "1",
-            "FAKETIME_CACHE_DURATION": "1",
-        ]) { $1 }
+        let env = RunnerHarness.environment.merging(["PACER_LOG_LEVEL": "warning"]) { $1 }
+            .merging(FakeTime.following(offset.path)) { $1 }
         let runner = try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath], environment: env,
-                                            through: Self.followingTheFile)
+                                            through: FakeTime.followingTheFile)
 
         // Watch the emulator's accepted count on the real clock (bounded: at most 60 s of 50 ms looks).
         var lastChange = Date(), longestStill = 0.0, lastCount = 0, stepped = 0

@@ -55,6 +55,20 @@ import Testing
         #expect(account.maxAcceptedInWindow <= 20)
     }
 
+    /// A Kookeey account "late" on the emulator with `credentials`, and five reads queued on it.
+    static func addLateAccount(_ h: RunnerHarness, credentials: CredentialReferences) throws {
+        try h.store.addAccount(Account(
+            name: "late", provider: .kookeey, baseURL: h.running.baseURL(.kookeey), limit: RateLimit(parsing: "50/1s")!,
+            credentials: credentials), replace: false, nowMilliseconds: 0)
+        _ = try h.store.enqueue([RunToEnqueue(run: NewRun(job: "late", account: "late", jobFile: "late.yaml",
+                                                          retry: .default, createdAtMilliseconds: 0)) { emit in
+            for i in 0..<5 {
+                try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(i)"}"#, body: nil,
+                                 weight: 1, idempotent: true))
+            }
+        }])
+    }
+
     /// One account answers in a second, the other at once; with four slots the slow one must not hold them all:
     /// the fast account's calls finish long before the slow account's.
     @Test func aSlowAccountDoesNotStarveAFastOne() async throws {
@@ -85,16 +99,7 @@ import Testing
         let h = try await RunnerHarness(configured: "50/1s")
         let variable = "PACER_TEST_LATE_SECRET_\(UInt32.random(in: 0...UInt32.max))"
         unsetenv(variable)
-        try h.store.addAccount(Account(
-            name: "late", provider: .kookeey, baseURL: h.running.baseURL(.kookeey), limit: RateLimit(parsing: "50/1s")!,
-            credentials: CredentialReferences(key: "kookeey-key", secretEnv: variable)), replace: false, nowMilliseconds: 0)
-        _ = try h.store.enqueue([RunToEnqueue(run: NewRun(job: "late", account: "late", jobFile: "late.yaml",
-                                                          retry: .default, createdAtMilliseconds: 0)) { emit in
-            for i in 0..<5 {
-                try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(i)"}"#, body: nil,
-                                 weight: 1, idempotent: true))
-            }
-        }])
+        try Self.addLateAccount(h, credentials: CredentialReferences(key: "kookeey-key", secretEnv: variable))
         let store = h.store
         let fixer = Task {
             // Bounded: the runner pauses the account within its first loop; give it at most 5 s.
@@ -147,16 +152,7 @@ import Testing
         let h = try await RunnerHarness(configured: "50/1s")
         let file = h.dir.write("late-secret", "not-the-secret\n")
         chmod(file, 0o600)
-        try h.store.addAccount(Account(
-            name: "late", provider: .kookeey, baseURL: h.running.baseURL(.kookeey), limit: RateLimit(parsing: "50/1s")!,
-            credentials: CredentialReferences(key: "kookeey-key", secretFile: file)), replace: false, nowMilliseconds: 0)
-        _ = try h.store.enqueue([RunToEnqueue(run: NewRun(job: "late", account: "late", jobFile: "late.yaml",
-                                                          retry: .default, createdAtMilliseconds: 0)) { emit in
-            for i in 0..<5 {
-                try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(i)"}"#, body: nil,
-                                 weight: 1, idempotent: true))
-            }
-        }])
+        try Self.addLateAccount(h, credentials: CredentialReferences(key: "kookeey-key", secretFile: file))
         let store = h.store
         let fixer = Task {
             // Bounded (at most 5 s): the first answer (a bad signature) pauses the account; the operator fixes the

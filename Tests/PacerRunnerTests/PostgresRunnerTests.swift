@@ -117,14 +117,7 @@ extension RunnerIntegrationTests {
         let drained = try await h.wait([try PacerProcess.start(["run", "--drain", "--max-seconds", "60", "--db", h.dbPath],
                                                                 environment: env)], seconds: 90)
         await h.stop()
-        var states: [String: [CallState: Int]] = [:]
-        try h.store.results(run: nil) { states[$0.job, default: [:]][$0.state, default: 0] += 1 }
-        #expect(states["kucoin-reads"] == [.succeeded: 150], "\(states) \(drained)")
-        let orders = states["kucoin-orders"] ?? [:]
-        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 60, "\(orders)")
-        let stats = h.emulator.stats()
-        #expect(stats.duplicatedCalls.filter { $0.key.contains("POST") }.isEmpty, "an order was placed twice")
-        for account in stats.accounts { #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)") }
+        try h.expectKucoinReadsAndOrdersDone(reads: 150, orders: 60, "\(drained)")
     }
 
     /// The server restarts mid-run (`pg_ctl restart`: every session ended, the server back a second or two
@@ -143,16 +136,9 @@ extension RunnerIntegrationTests {
         await h.stop()
         #expect(before > 0 && before < 150, "the restart came mid-run (\(before) calls sent before it)")
         #expect(runner.process.terminationStatus == 0, "\(stderr)")
-        var states: [String: [CallState: Int]] = [:]
-        try h.store.results(run: nil) { states[$0.job, default: [:]][$0.state, default: 0] += 1 }
-        #expect(states["kucoin-reads"] == [.succeeded: 150], "\(states) \(stderr)")
-        let orders = states["kucoin-orders"] ?? [:]
-        #expect(Set(orders.keys).isSubset(of: [.succeeded, .uncertain]) && orders.values.reduce(0, +) == 60, "\(orders)")
-        let stats = h.emulator.stats()
-        #expect(stats.duplicatedCalls.filter { $0.key.contains("POST") }.isEmpty, "an order was placed twice")
-        for account in stats.accounts {
+        try h.expectKucoinReadsAndOrdersDone(reads: 150, orders: 60, stderr)
+        for account in h.emulator.stats().accounts {
             #expect(account.maxSentInWindow <= 20, "\(account.key) sent \(account.maxSentInWindow) in one window")
-            #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)")
         }
     }
 

@@ -6,6 +6,7 @@ import PacerRunner
 import PacerPostgres
 @testable import PacerStorage
 import PacerTestSupport
+import Testing
 
 /// An emulator on 127.0.0.1, a fresh database with one account per provider pointing at it, and helpers to queue
 /// work and run runners in-process or as `pacer run` processes. The database is SQLite, or a new database on the
@@ -152,6 +153,26 @@ final class RunnerHarness: @unchecked Sendable {
         } catch {
             try? await transport.shutdown()
             throw error
+        }
+    }
+
+    /// KuCoin reads and orders queued together (`enqueueReads(.kucoin, count: reads)` and `orders` in the job
+    /// "kucoin-orders") all ended: every read succeeded, every order succeeded or was left `uncertain`, none was
+    /// placed twice, and the emulator refused nothing as over the limit. `context` goes with a failure.
+    func expectKucoinReadsAndOrdersDone(reads: Int, orders: Int, _ context: String,
+                                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var states: [String: [CallState: Int]] = [:]
+        try store.results(run: nil) { states[$0.job, default: [:]][$0.state, default: 0] += 1 }
+        #expect(states["kucoin-reads"] == [.succeeded: reads], "\(states) \(context)", sourceLocation: sourceLocation)
+        let ended = states["kucoin-orders"] ?? [:]
+        #expect(Set(ended.keys).isSubset(of: [.succeeded, .uncertain]) && ended.values.reduce(0, +) == orders,
+                "\(ended)", sourceLocation: sourceLocation)
+        let stats = emulator.stats()
+        #expect(stats.duplicatedCalls.filter { $0.key.contains("POST") }.isEmpty, "an order was placed twice",
+                sourceLocation: sourceLocation)
+        for account in stats.accounts {
+            #expect(account.rejected["rate_limited"] == nil, "\(account.key): \(account.rejected)",
+                    sourceLocation: sourceLocation)
         }
     }
 

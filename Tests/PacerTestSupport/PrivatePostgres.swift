@@ -15,11 +15,7 @@ public final class PrivatePostgres: @unchecked Sendable {
 
     /// A new, empty database on this server.
     public func freshDatabase() throws -> PostgresLocation {
-        var location = try PostgresLocation(url: url)
-        let name = "pacer_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try PostgresStore.createDatabase(String(name), on: location)
-        location.database = String(name)
-        return location
+        try TestPostgres.freshDatabase(on: try PostgresLocation(url: url))
     }
 
     /// `pg_ctl restart`: every session is ended, and the server is back (waited for) when this returns.

@@ -20,7 +20,12 @@ public enum TestPostgres {
 
     /// A new, empty database on the test server.
     public static func freshDatabase() throws -> PostgresLocation {
-        var location = try server()
+        try freshDatabase(on: try server())
+    }
+
+    /// A new, empty database on the server at `server` (the test server, or one of a test's own).
+    public static func freshDatabase(on server: PostgresLocation) throws -> PostgresLocation {
+        var location = server
         let name = "pacer_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
         try PostgresStore.createDatabase(String(name), on: location)
         location.database = String(name)
