@@ -23,6 +23,10 @@ public protocol RunnerClock: Sendable {
 public struct SystemRunnerClock: RunnerClock {
     private let origin = ContinuousClock.now
 
+    /// A loop of its own for the runner's timers, so that their wake-ups (every 20 ms per pausing worker) never
+    /// wait behind the HTTP client's I/O on the shared event loops, nor delay it.
+    private static let timers = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
+
     public init() {}
     public func now() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
     public func monotonic() -> Int64 {
@@ -32,7 +36,7 @@ public struct SystemRunnerClock: RunnerClock {
     public func sleep(milliseconds: Int64) async throws {
         guard milliseconds > 0 else { return }
         try Task.checkCancellation()
-        let timer = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: .milliseconds(milliseconds)) {}
+        let timer = Self.timers.scheduleTask(in: .milliseconds(milliseconds)) {}
         try await withTaskCancellationHandler {
             do { try await timer.futureResult.get() } catch { throw CancellationError() }
         } onCancel: {
