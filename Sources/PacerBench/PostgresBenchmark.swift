@@ -8,9 +8,12 @@ import PacerStorage
 /// throwaway server; or set `PACER_BENCH_POSTGRES` to a server of yours):
 /// - `pacer enqueue` of `calls` calls (1,000,000 by default) from a text items file, on each store;
 /// - utilization and violations with 1 and 3 `pacer run` processes on PostgreSQL;
-/// - pipeline throughput (one unlimited account) on each store, next to the bare client.
+/// - pipeline throughput (one unlimited account) on each store, next to the bare client;
+/// - many accounts on each store, on loopback and across a network hop (`FleetBenchmark`).
+/// `parts` picks among enqueue, utilization, pipeline, fleet and many.
 struct PostgresBenchmark {
     let calls: Int
+    var parts: Set<String> = ["enqueue", "utilization", "pipeline", "fleet", "many"]
     let runner = RunnerBenchmark()
 
     func run() async throws {
@@ -22,15 +25,22 @@ struct PostgresBenchmark {
             throw BenchError("build the pacer binary first: swift build -c release --product pacer")
         }
         print("postgres benchmark (server \(try PostgresLocation(url: server).display); emulator and runners on 127.0.0.1)")
-        let sqliteEnqueue = try enqueue(.sqlite)
-        let postgresEnqueue = try enqueue(.postgres(server: server))
-        print(String(format: "  enqueue %d calls: SQLite %.2f s, PostgreSQL %.2f s (target <= 20 s)",
-                     calls, sqliteEnqueue, postgresEnqueue))
-        for processes in [1, 3] {
-            try await runner.utilization(processes: processes, database: .postgres(server: server), label: " on PostgreSQL")
+        if parts.contains("enqueue") {
+            let sqliteEnqueue = try enqueue(.sqlite)
+            let postgresEnqueue = try enqueue(.postgres(server: server))
+            print(String(format: "  enqueue %d calls: SQLite %.2f s, PostgreSQL %.2f s (target <= 20 s)",
+                         calls, sqliteEnqueue, postgresEnqueue))
         }
-        try await runner.throughput(database: .sqlite, label: " on SQLite", calls: 10_000)
-        try await runner.throughput(database: .postgres(server: server), label: " on PostgreSQL", calls: 10_000)
+        if parts.contains("utilization") {
+            for processes in [1, 3] {
+                try await runner.utilization(processes: processes, database: .postgres(server: server), label: " on PostgreSQL")
+            }
+        }
+        if parts.contains("pipeline") {
+            try await runner.throughput(database: .sqlite, label: " on SQLite", calls: 10_000)
+            try await runner.throughput(database: .postgres(server: server), label: " on PostgreSQL", calls: 10_000)
+        }
+        try await FleetBenchmark(server: server).run(parts: parts)
     }
 
     /// Seconds `Enqueuer` takes for `calls` calls of one job over a text items file.

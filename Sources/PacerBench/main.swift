@@ -7,7 +7,8 @@ import PacerStorage
 // scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000),
 // noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
 // soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
-// postgres [--calls N] (enqueue, utilization and pipeline on PostgreSQL beside SQLite; scripts/with-postgres.sh),
+// postgres [--parts enqueue,utilization,pipeline,fleet,many] [--calls N] (PostgreSQL beside SQLite: enqueue,
+//   utilization, pipeline, many accounts on loopback and across a 1 ms hop; scripts/with-postgres.sh),
 // hostile (a wall-clock step, a PostgreSQL partition and a restart while pacer run sends).
 
 let args = CommandLine.arguments.dropFirst()
@@ -15,22 +16,24 @@ let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
 var calls = 1_000_000
 if let i = args.firstIndex(of: "--calls"), args.index(after: i) < args.endIndex,
    let n = Int(args[args.index(after: i)]) { calls = n }
+var parts: Set<String>?
+if let i = args.firstIndex(of: "--parts"), args.index(after: i) < args.endIndex {
+    parts = Set(args[args.index(after: i)].split(separator: ",").map(String.init))
+}
 
 switch suite {
 case "enqueue":
     try EnqueueBenchmark(calls: calls).run()
 case "scale":
-    var parts: Set<String> = ["memory", "accounts", "many", "idle"]
-    if let i = args.firstIndex(of: "--parts"), args.index(after: i) < args.endIndex {
-        parts = Set(args[args.index(after: i)].split(separator: ",").map(String.init))
-    }
-    try await ScaleBenchmark(calls: calls, parts: parts).run()
+    try await ScaleBenchmark(calls: calls, parts: parts ?? ["memory", "accounts", "many", "idle"]).run()
 case "guarantees":
     try await RunnerBenchmark().guarantees()
 case "runner":
     try await RunnerBenchmark().run()
 case "postgres":
-    try await PostgresBenchmark(calls: calls).run()
+    var postgres = PostgresBenchmark(calls: calls)
+    if let parts { postgres.parts = parts }
+    try await postgres.run()
 case "noise":
     try await NoiseBenchmark().run()
 case "hostile":

@@ -3,17 +3,24 @@ import Synchronization
 
 /// A TCP proxy on 127.0.0.1 that can go silent the way a network partition does: every connection stays open
 /// (no FIN, no RST) and nothing is forwarded either way; connections made while silent are accepted and get
-/// nothing. Tests put it between a runner and its PostgreSQL server.
+/// nothing. Tests put it between a runner and its PostgreSQL server. With a delay it is also a network hop: every
+/// byte reaches the other side that long after it arrived, each way (`pacer-bench postgres` across a network).
 public final class SilentProxy: Sendable {
     public let port: Int
     private let targetPort: UInt16
+    private let delayNanoseconds: UInt64
     private let listener: Int32
     private let silent = Atomic<Bool>(false)
     private let stopped = Atomic<Bool>(false)
+    private let clientWrites = Atomic<Int>(0)
 
-    /// Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`targetPort`.
-    public init(to targetPort: Int) throws {
+    /// How many chunks clients have sent through so far: about one per round trip of a request-reply protocol.
+    public var chunksFromClients: Int { clientWrites.load(ordering: .relaxed) }
+
+    /// Listens on a free port of 127.0.0.1 and forwards to 127.0.0.1:`targetPort`, `delayMilliseconds` late each way.
+    public init(to targetPort: Int, delayMilliseconds: Double = 0) throws {
         self.targetPort = UInt16(targetPort)
+        delayNanoseconds = UInt64(max(0, delayMilliseconds) * 1_000_000)
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = Self.loopback(port: 0)
         let bound = withUnsafePointer(to: &address) {
@@ -57,8 +64,16 @@ public final class SilentProxy: Sendable {
                 $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(server, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
             }
             guard connected == 0 else { close(client); close(server); continue }
-            Thread.detachNewThread { [self] in pump(from: client, to: server) }
-            Thread.detachNewThread { [self] in pump(from: server, to: client) }
+            for (source, destination) in [(client, server), (server, client)] {
+                if delayNanoseconds == 0 {
+                    Thread.detachNewThread { [self] in pump(from: source, to: destination) }
+                } else {
+                    let line = DelayLine()
+                    let counted = source == client
+                    Thread.detachNewThread { [self] in pump(from: source, to: line, counted: counted) }
+                    Thread.detachNewThread { line.drain(to: destination) }
+                }
+            }
         }
     }
 
@@ -79,6 +94,50 @@ public final class SilentProxy: Sendable {
         }
         if !silent.load(ordering: .relaxed) {
             shutdown(destination, Int32(SHUT_WR))
+        }
+    }
+
+    /// Reads chunks into `line`, each due `delayNanoseconds` after it arrived.
+    private func pump(from source: Int32, to line: DelayLine, counted: Bool) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
+            guard n > 0 else { break }
+            if silent.load(ordering: .relaxed) { continue }
+            if counted { clientWrites.add(1, ordering: .relaxed) }
+            line.push(Array(buffer[0..<n]), due: DispatchTime.now().uptimeNanoseconds + delayNanoseconds)
+        }
+        line.push(nil, due: DispatchTime.now().uptimeNanoseconds + delayNanoseconds)
+    }
+}
+
+/// Chunks in flight on one direction of a delayed connection, written out in order once due; nil ends it.
+private final class DelayLine: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var chunks: [(bytes: [UInt8]?, due: UInt64)] = [] // guarded by `condition`
+
+    func push(_ bytes: [UInt8]?, due: UInt64) {
+        condition.lock()
+        chunks.append((bytes, due))
+        condition.signal()
+        condition.unlock()
+    }
+
+    func drain(to destination: Int32) {
+        while true {
+            condition.lock()
+            while chunks.isEmpty { condition.wait() }
+            let (bytes, due) = chunks.removeFirst()
+            condition.unlock()
+            let now = DispatchTime.now().uptimeNanoseconds
+            if due > now { usleep(UInt32((due - now) / 1_000)) }
+            guard let bytes else { shutdown(destination, Int32(SHUT_WR)); return }
+            var sent = 0
+            while sent < bytes.count {
+                let w = bytes.withUnsafeBytes { write(destination, $0.baseAddress! + sent, bytes.count - sent) }
+                guard w > 0 else { return }
+                sent += w
+            }
         }
     }
 }

@@ -1,0 +1,119 @@
+import Foundation
+import GRDB
+import PacerCore
+import PacerPostgres
+import PacerStorage
+import PacerTestSupport
+
+/// Many accounts on each store, side by side in one run (`pacer-bench postgres --parts fleet,many`): 1,000 Kookeey
+/// accounts x 20 calls at 10/1s, drained by `pacer run --drain` processes, on SQLite (1 runner) and on PostgreSQL
+/// (1 and 3 runners) on loopback and through a proxy that adds `hopMilliseconds` each way. For each: makespan,
+/// calls per second, CPU of the runners and of the PostgreSQL server, requests the runners sent to the server per
+/// call (as the proxy counts them), and windows over the limit.
+struct FleetBenchmark {
+    let server: String
+    let runner = RunnerBenchmark()
+    var hopMilliseconds = 1.0
+
+    struct Figures {
+        var wall: Double
+        var calls: Int
+        var done: Int
+        var violations: Int
+        var runnerCPU: Double
+        var serverCPU: Double
+        var serverRequests: Int?
+        var callsPerSecond: Double { Double(done) / wall }
+    }
+
+    func run(parts: Set<String>) async throws {
+        if parts.contains("fleet") {
+            print("  1,000 Kookeey accounts x 20 calls at 10/1s, `pacer run --drain --concurrency 64` (limits alone: 1.0 s)")
+            let sqlite = try await measure(accounts: 1_000, perAccount: 20, database: .sqlite, runners: 1)
+            report("SQLite, 1 runner", sqlite, base: sqlite)
+            let cases: [(label: String, runners: Int, hop: Bool)] = [
+                ("PostgreSQL loopback, 1 runner", 1, false), ("PostgreSQL loopback, 3 runners", 3, false),
+                (String(format: "PostgreSQL +%.0f ms each way, 1 runner", hopMilliseconds), 1, true),
+                (String(format: "PostgreSQL +%.0f ms each way, 3 runners", hopMilliseconds), 3, true),
+            ]
+            var single: [Bool: Figures] = [:]
+            for c in cases {
+                let f = try await measure(accounts: 1_000, perAccount: 20, database: .postgres(server: server),
+                                          runners: c.runners, hop: c.hop)
+                if c.runners == 1 { single[c.hop] = f }
+                report(c.label, f, base: sqlite, one: c.runners == 1 ? nil : single[c.hop])
+            }
+        }
+        if parts.contains("many") {
+            let f = try await measure(accounts: 10_000, perAccount: 5, database: .postgres(server: server), runners: 1)
+            report("10,000 accounts x 5 calls, PostgreSQL loopback, 1 runner", f, base: nil)
+        }
+    }
+
+    func report(_ label: String, _ f: Figures, base: Figures?, one: Figures? = nil) {
+        var line = String(format: "    %@: %d/%d done in %.2f s = %.0f calls/s", label, f.done, f.calls, f.wall,
+                          f.callsPerSecond)
+        if let base, base.wall != f.wall { line += String(format: "; makespan / SQLite's %.2f", f.wall / base.wall) }
+        if let one { line += String(format: "; calls/s / 1 runner's %.2f", f.callsPerSecond / one.callsPerSecond) }
+        line += String(format: "; violations %d; CPU: runners %.1f s, PostgreSQL %.1f s", f.violations, f.runnerCPU,
+                       f.serverCPU)
+        if let requests = f.serverRequests {
+            line += String(format: "; %.2f requests to the server a call", Double(requests) / Double(max(1, f.calls)))
+        }
+        print(line)
+    }
+
+    func measure(accounts: Int, perAccount: Int, database: RunnerBenchmark.Database, runners: Int,
+                 hop: Bool = false) async throws -> Figures {
+        let n = 10
+        let s = try await runner.setup(accounts: accounts, limit: "\(n)/1s", providerOf: { _ in .kookeey },
+                                       database: database)
+        for i in 0..<accounts { try runner.enqueue(s, account: i, count: perAccount, provider: .kookeey) }
+        var setup = s
+        var proxy: SilentProxy?
+        if hop, case .postgres = database {
+            var location = try PostgresLocation(url: s.db)
+            let through = try SilentProxy(to: location.port, delayMilliseconds: hopMilliseconds)
+            location.host = "127.0.0.1"
+            location.port = through.port
+            setup = RunnerBenchmark.Setup(dir: s.dir, emulator: s.emulator, running: s.running, store: s.store,
+                                          db: location.url)
+            proxy = through
+        }
+        defer { proxy?.stop() }
+        let (childrenBefore, serverBefore) = (ScaleBenchmark.usage(RUSAGE_CHILDREN), Self.postgresCPU())
+        let wall = try runner.runProcesses(setup, count: runners, extra: ["--concurrency", "64"], limit: 600)
+        let runnerCPU = ScaleBenchmark.usage(RUSAGE_CHILDREN) - childrenBefore
+        let serverCPU = Self.postgresCPU() - serverBefore
+        let requests = proxy?.chunksFromClients
+        await s.running.stop()
+        let violations = s.emulator.stats().accounts.filter {
+            $0.maxSentInWindow > n || ($0.rejected["rate_limited"] ?? 0) > 0
+        }.count
+        let done = try succeeded(s)
+        return Figures(wall: wall, calls: accounts * perAccount, done: done, violations: violations,
+                       runnerCPU: runnerCPU, serverCPU: serverCPU, serverRequests: requests)
+    }
+
+    func succeeded(_ s: RunnerBenchmark.Setup) throws -> Int {
+        if let postgres = s.store as? PostgresStore {
+            return try postgres.rows("SELECT COUNT(*) FROM calls WHERE state = 'succeeded'").first?.decode(Int.self) ?? 0
+        }
+        return try s.sqlite.pool.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM calls WHERE state = 'succeeded'") ?? 0 }
+    }
+
+    /// CPU seconds used so far by the processes named `postgres` on this machine, with their exited children's
+    /// (a backend that ended is counted in the postmaster's).
+    static func postgresCPU() -> Double {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        var total = 0.0
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
+            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  stat.contains("(postgres)"), let close = stat.lastIndex(of: ")") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 15 else { continue }
+            total += (11...14).compactMap { Double(fields[$0]) }.reduce(0, +) / ticks
+        }
+        return total
+    }
+}
