@@ -60,5 +60,10 @@ final class AccountSettings: Sendable {
     /// Until fresh credentials are read (on resume), nothing is sent with the refused ones.
     var held: Bool { state.withLock { $0.refused } }
 
-    func remove() { state.withLock { $0.removed = true } }
+    func remove() {
+        state.withLock { $0.removed = true }
+        removal.ring()
+    }
+    /// Rung by `remove()`.
+    let removal = Doorbell()
 }

@@ -62,7 +62,9 @@ struct AccountWorker: Sendable {
                         queue.claimed(batch, as: runnerID)
                         if batch.servedElsewhere && batch.calls.isEmpty {
                             // Another runner holds a window's count of this account: look again in a window.
-                            try await runner.pause(milliseconds: window) { runner.isStopping || settings.removed }
+                            try await runner.pause(milliseconds: window, bells: [runner.stopBell, settings.removal]) {
+                                runner.isStopping || settings.removed
+                            }
                         }
                     case .sendReady:
                         await sendReady(&queue, as: runnerID, sends: &sends, clockOffset: clockOffset)
@@ -70,7 +72,8 @@ struct AccountWorker: Sendable {
                         queue.waited()
                         runner.noteWait(account: account.name)
                         let answered = queue.probesAnsweredThen
-                        try await runner.pause(milliseconds: max(1, at - runner.storeNow())) {
+                        try await runner.pause(milliseconds: max(1, at - runner.storeNow()),
+                                               bells: [runner.stopBell, probeAnswers.bell]) {
                             runner.isStopping || probeAnswers.count != answered
                         }
                     case .spend:
@@ -486,8 +489,13 @@ public enum Nonce {
 final class PaceNews: Sendable {
     private let value = Atomic<Int>(0)
     private let lowestStated = Atomic<Int>(Int.max)
+    /// Rung at each piece of news (a pause waiting for one wakes).
+    let bell = Doorbell()
     var count: Int { value.load(ordering: .acquiring) }
-    func add() { value.add(1, ordering: .releasing) }
+    func add() {
+        value.add(1, ordering: .releasing)
+        bell.ring()
+    }
     func stated(_ limit: Int) {
         var lowest = lowestStated.load(ordering: .relaxed)
         while limit < lowest {

@@ -40,6 +40,7 @@ extension Runner {
             result = .failure(error)
         }
         heartbeatDone.store(true, ordering: .relaxed)
+        heartbeatBell.ring()
         await heartbeat.value
         let id = identity.id
         _ = try? await io { try $0.unregisterRunner(id) }

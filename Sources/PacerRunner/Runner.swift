@@ -43,6 +43,8 @@ public final class Runner: Sendable {
     /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
     private let lastDiskFullNote = Atomic<Int64>(Int64.min / 2)
     let heartbeatDone = Atomic<Bool>(false)
+    /// Rung when the heartbeat may end (`heartbeatDone`), and when the runner stops (`isStopping`).
+    let heartbeatBell = Doorbell(), stopBell = Doorbell()
     /// Our latest successful registration or heartbeat: the store's instant, and our monotonic instant read just
     /// before the store read its clock. `maySend` measures the beat's age on the monotonic clock; `storeNow`
     /// follows the store's clock from it.
@@ -118,6 +120,7 @@ public final class Runner: Sendable {
     /// Stops claiming and sending (the run's own end, or a stop asked for).
     private func stopWorkers() {
         stopFlag.store(true, ordering: .relaxed)
+        stopBell.ring()
         Task { await wakeups.wakeAll() }
     }
     var isStopping: Bool { stopFlag.load(ordering: .relaxed) }
@@ -216,14 +219,23 @@ public final class Runner: Sendable {
 
     /// Sleeps, waking early if a stop is requested.
     func pause(milliseconds: Int64) async throws {
-        try await pause(milliseconds: milliseconds) { self.isStopping }
+        try await pause(milliseconds: milliseconds, bells: [stopBell]) { self.isStopping }
     }
 
-    /// Sleeps for `milliseconds` (monotonic), looking every 20 ms whether `interrupted` says to wake early.
-    func pause(milliseconds: Int64, interrupted: () -> Bool) async throws {
+    /// Sleeps for `milliseconds` (monotonic), or less when `interrupted` says so after one of `bells` rang (each
+    /// thing that can interrupt a pause rings a bell when it happens).
+    func pause(milliseconds: Int64, bells: [Doorbell], interrupted: () -> Bool) async throws {
         let until = clock.monotonic() + milliseconds
-        while !interrupted(), clock.monotonic() < until {
-            try await clock.sleep(milliseconds: min(20, until - clock.monotonic()))
+        while true {
+            let seen = bells.map(\.rings)
+            let left = until - clock.monotonic()
+            guard !interrupted(), left > 0 else { return }
+            try await withThrowingTaskGroup(of: Void.self) { [clock] group in
+                group.addTask { try await clock.sleep(milliseconds: left) }
+                for (bell, rings) in zip(bells, seen) { group.addTask { await bell.wait(since: rings) } }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
         }
     }
 
@@ -272,6 +284,7 @@ public final class Runner: Sendable {
         let served = await serve(until: deadline)
         let unwritten = await writeLastAnswers()
         heartbeatDone.store(true, ordering: .relaxed)
+        heartbeatBell.ring()
         await heartbeat.value
         defer { watchdog.cancel() }
         return try await finish(served, unwritten: unwritten)
@@ -532,7 +545,9 @@ public final class Runner: Sendable {
         while !heartbeatDone.load(ordering: .relaxed) {
             do {
                 // Not `pause(milliseconds:)`: the heartbeat outlives a stop request, until the last answer is written.
-                try await pause(milliseconds: options.heartbeatMilliseconds) { self.heartbeatDone.load(ordering: .relaxed) }
+                try await pause(milliseconds: options.heartbeatMilliseconds, bells: [heartbeatBell]) {
+                    self.heartbeatDone.load(ordering: .relaxed)
+                }
                 if heartbeatDone.load(ordering: .relaxed) { return }
                 let id = identity.id
                 let clock = self.clock, lease = options.leaseMilliseconds

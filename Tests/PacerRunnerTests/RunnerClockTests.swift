@@ -25,7 +25,7 @@ import Testing
     @Test func aPauseIsTimedOnTheMonotonicFace() async throws {
         let clock = ManualRunnerClock()
         let (runner, _) = try Self.runner(clock)
-        let paused = Task { try await runner.pause(milliseconds: 1_000) { false } }
+        let paused = Task { try await runner.pause(milliseconds: 1_000, bells: []) { false } }
         #expect(await clock.settle())
         clock.stepWall(milliseconds: -20_000)
         clock.advance(milliseconds: 600)
@@ -36,16 +36,34 @@ import Testing
         #expect(clock.sleepers == 0)
     }
 
-    /// A pause ends early when its condition says so (a stop, a probe's answer), at its next 20 ms look.
-    @Test func aPauseEndsWhenInterrupted() async throws {
+    /// A pause ends early when one of its bells rings and its condition then says so (a stop, a probe's
+    /// answer), with no time passing; a ring whose condition does not hold keeps it pausing.
+    @Test func aPauseEndsWhenItsBellRings() async throws {
         let clock = ManualRunnerClock()
         let (runner, _) = try Self.runner(clock)
-        let stop = ManualFlag()
-        let paused = Task { try await runner.pause(milliseconds: 60_000) { stop.isSet } }
+        let stop = ManualFlag(), ended = ManualFlag(), bell = Doorbell()
+        let paused = Task {
+            try await runner.pause(milliseconds: 60_000, bells: [bell]) { stop.isSet }
+            ended.set()
+        }
         #expect(await clock.settle())
+        bell.ring()
+        for _ in 0..<1_000 { await Task.yield() }
+        #expect(await clock.settle())
+        #expect(!ended.isSet, "rung, but not interrupted: still pausing")
         stop.set()
-        clock.advance(milliseconds: 20)
+        bell.ring()
         try await paused.value
+        #expect(clock.sleepers == 0, "its timer is gone with it")
+    }
+
+    /// A ring that comes between the condition's look and the wait is not missed.
+    @Test func aRingBeforeTheWaitIsNotMissed() async throws {
+        let bell = Doorbell()
+        let seen = bell.rings
+        bell.ring()
+        await bell.wait(since: seen) // returns at once; a missed ring would hang here
+        #expect(bell.rings == seen + 1)
     }
 
     /// The fence that keeps a paused process from sending after it was declared dead: a runner sends only while
