@@ -186,10 +186,5 @@ ALTER TABLE limiter_spends ADD COLUMN IF NOT EXISTS sent_at BIGINT;
 ALTER TABLE runs ADD COLUMN IF NOT EXISTS enqueue_token TEXT;
 CREATE INDEX IF NOT EXISTS runs_enqueue_token ON runs(enqueue_token) WHERE enqueue_token IS NOT NULL;
 """#),
-        ("0006_calls_in_flight", #"""
--- A claim counts the calls other runners hold of its account (ClaimRequest.room in PacerStorage): one probe of the
--- account's in-flight calls.
-CREATE INDEX calls_in_flight ON calls(account) WHERE state = 'in_flight';
-"""#),
     ]
 }

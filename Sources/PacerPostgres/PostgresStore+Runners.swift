@@ -86,26 +86,19 @@ extension PostgresStore {
             // An account asked for twice (never, from one runner's workers) gets the larger count, once.
             var wanted: [String: Int64] = [:]
             for request in requests { wanted[request.account] = max(wanted[request.account] ?? 0, Int64(request.max)) }
-            // accounts: the known ones not paused and not served elsewhere, with the room each leaves
-            var accounts: [String] = [], maxes: [Int64] = [], offsets: [String: Int64] = [:]
-            var elsewhere = Set<String>(), rooms: [String: Int] = [:]
+            var accounts: [String] = [], offsets: [String: Int64] = [:] // accounts: the known ones not paused
             for row in try tx.rows("""
-                SELECT a.name, a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0),
-                       (SELECT COUNT(*) FROM calls c
-                        WHERE c.account = a.name AND c.state = 'in_flight' AND c.lease_owner <> \(runner)
-                          AND c.lease_owner IN (SELECT id FROM runners))
+                SELECT a.name, a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
                 FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name
                 WHERE a.name = ANY(\(Array(wanted.keys))::text[])
                 """) {
                 let name = try row[0].decode(String.self)
                 offsets[name] = try row[2].decode(Int64.self)
-                guard try row[1].decode(Bool.self) else { continue }
-                let room = ClaimRequest(account: name, max: Int(wanted[name]!)).room(heldByOthers: try row[3].decode(Int.self))
-                if room == 0 { elsewhere.insert(name) } else { accounts.append(name); maxes.append(Int64(room)) }
-                rooms[name] = room
+                if try row[1].decode(Bool.self) { accounts.append(name) }
             }
             var byAccount: [String: [ClaimedCall]] = [:]
             if !accounts.isEmpty {
+                let maxes = accounts.map { wanted[$0]! }
                 // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
                 // Due retries first (`calls_retrying`), then calls never tried, in the order they became due, up to
                 // what is left of each account's count: a call that failed keeps its place. (PostgreSQL refuses
@@ -146,9 +139,8 @@ extension PostgresStore {
             return requests.map { request in
                 let calls = handed.insert(request.account).inserted ? byAccount[request.account] ?? [] : []
                 // A full claim may have left more (not looked for: it would cost a round trip).
-                let served = elsewhere.contains(request.account)
                 return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offsets[request.account] ?? 0,
-                                    mayHaveMore: served || calls.count >= rooms[request.account] ?? request.max, servedElsewhere: served)
+                                    mayHaveMore: calls.count >= request.max)
             }
         }
     }

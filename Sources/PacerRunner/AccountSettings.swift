@@ -60,10 +60,5 @@ final class AccountSettings: Sendable {
     /// Until fresh credentials are read (on resume), nothing is sent with the refused ones.
     var held: Bool { state.withLock { $0.refused } }
 
-    func remove() {
-        state.withLock { $0.removed = true }
-        removal.ring()
-    }
-    /// Rung by `remove()`.
-    let removal = Doorbell()
+    func remove() { state.withLock { $0.removed = true } }
 }

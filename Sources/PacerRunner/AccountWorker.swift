@@ -26,11 +26,17 @@ struct AccountWorker: Sendable {
     var credentials: Credentials { settings.credentials }
     var clock: any RunnerClock { runner.clock }
     var api: any ProviderAPI { account.provider.api }
-    /// Calls claimed at a time: one window's count (at most `claimBatch`). Claimed calls wait in memory for their
+    /// Calls claimed at a time: about this runner's share of one window. Claimed calls wait in memory for their
     /// tokens, and a retry that falls due meanwhile (claimed first from the store) must not queue behind several
-    /// windows of them, here or in another process: what other runners hold counts against it
-    /// (`ClaimRequest.room`), so runners share the accounts rather than each account's window.
-    var claimSize: Int { max(1, min(runner.options.claimBatch, account.limit.count)) }
+    /// windows of them, here or in another process. The runners registered may serve other accounts (`--account`,
+    /// `pacer call`), so the share never goes below a few calls (or the window's count): a claim per call would
+    /// cost a write transaction per call.
+    var claimSize: Int {
+        let count = account.limit.count
+        let share = (count + runner.runnersSharing - 1) / runner.runnersSharing
+        return max(1, min(runner.options.claimBatch, max(share, min(count, Self.smallestShare))))
+    }
+    static let smallestShare = 4
     /// The provider's window plus the safety margin: how long a spent token stays spent.
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
@@ -58,14 +64,7 @@ struct AccountWorker: Sendable {
                         queue.woke()
                     case .claim:
                         await runner.slots.withdraw(account.name)
-                        let batch = try await claim(as: runnerID, clockOffset: clockOffset)
-                        queue.claimed(batch, as: runnerID)
-                        if batch.servedElsewhere && batch.calls.isEmpty {
-                            // Another runner holds a window's count of this account: look again in a window.
-                            try await runner.pause(milliseconds: window, bells: [runner.stopBell, settings.removal]) {
-                                runner.isStopping || settings.removed
-                            }
-                        }
+                        queue.claimed(try await claim(as: runnerID, clockOffset: clockOffset), as: runnerID)
                     case .sendReady:
                         await sendReady(&queue, as: runnerID, sends: &sends, clockOffset: clockOffset)
                     case .waitForTokens(let at):

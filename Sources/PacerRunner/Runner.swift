@@ -608,10 +608,16 @@ public final class Runner: Sendable {
             if looked {
                 let alive = seen.subtracting(recovery.deadRunners)
                 watch.withLock { $0.keepOnly(alive) }
+                otherRunners.store(alive.count, ordering: .relaxed)
             }
             return recovery
         }
     }
+
+    /// How many other runners were registered at the last recovery (each second): the runners sharing the
+    /// accounts' windows, so that each claims its share of a window (see `AccountWorker.claimSize`).
+    private let otherRunners = Atomic<Int>(0)
+    var runnersSharing: Int { 1 + otherRunners.load(ordering: .relaxed) }
 
     /// Set when the store signals new work (see `WorkNotifying`).
     private let workSignalled = Atomic<Bool>(false)

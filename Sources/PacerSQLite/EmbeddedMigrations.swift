@@ -351,10 +351,5 @@ CREATE TABLE host_clock (
     latest_ms INTEGER NOT NULL DEFAULT 0
 );
 """#),
-        ("0014_calls_in_flight", #"""
--- A claim counts the calls other runners hold of its account (ClaimRequest.room in PacerStorage): one probe of the
--- account's in-flight calls.
-CREATE INDEX calls_in_flight ON calls(account) WHERE state = 'in_flight';
-"""#),
     ]
 }

@@ -52,12 +52,8 @@ extension SQLiteStore {
             let now = self.now { nowMilliseconds }, leaseUntil = leaseUntil.shifted(by: now - nowMilliseconds)
             // Cached statements: claims come once per account turn, and preparing SQL (with GRDB's authorizer)
             // costs more than running it.
-            // With the calls other live runners hold in flight (`ClaimRequest.room`).
             let account = try db.cachedStatement(sql: """
-                SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0),
-                       (SELECT COUNT(*) FROM calls c
-                        WHERE c.account = a.name AND c.state = 'in_flight' AND c.lease_owner <> ?
-                          AND c.lease_owner IN (SELECT id FROM runners))
+                SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
                 FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ?
                 """)
             // Leases up to a count of an account's due calls in `states` (each predicate as an index names it).
@@ -79,18 +75,15 @@ extension SQLiteStore {
                                WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?)
                 """)
             return try requests.map { request in
-                guard let row = try Row.fetchOne(account, arguments: [runner, request.account]) else {
+                guard let row = try Row.fetchOne(account, arguments: [request.account]) else {
                     return ClaimedBatch(calls: [], clockOffsetMilliseconds: 0, mayHaveMore: false)
                 }
                 let offset: Int64 = row[1]
                 guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
-                let room = request.room(heldByOthers: row[2])
-                guard room > 0 else {
-                    return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: true, servedElsewhere: true)
-                }
-                var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, room])
-                if ids.count < room {
-                    ids += try Int64.fetchAll(leaseAny, arguments: [runner, leaseUntil, request.account, now, room - ids.count])
+                var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, request.max])
+                if ids.count < request.max {
+                    ids += try Int64.fetchAll(leaseAny, arguments: [runner, leaseUntil, request.account, now,
+                                                                    request.max - ids.count])
                 }
                 guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 // In the order claimed (retries first): the worker spends from the front.
@@ -102,7 +95,7 @@ extension SQLiteStore {
                     """), arguments: StatementArguments(ids)).map(Self.claimed(from:))
                     .sorted { order[$0.id]! < order[$1.id]! }
                 // A full claim looks once more (one index probe), so the caller knows whether to come back.
-                let more = try ids.count == room && Bool.fetchOne(remaining, arguments: [request.account, now]) == true
+                let more = try ids.count == request.max && Bool.fetchOne(remaining, arguments: [request.account, now]) == true
                 return ClaimedBatch(calls: calls, clockOffsetMilliseconds: offset, mayHaveMore: more)
             }
         }

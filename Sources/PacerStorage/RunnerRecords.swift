@@ -82,7 +82,7 @@ public struct ClaimedCall: Sendable, Equatable {
     }
 }
 
-/// Due calls wanted from one account: at most `max`, about one window's count.
+/// Due calls wanted from one account.
 public struct ClaimRequest: Sendable, Equatable {
     public var account: String
     public var max: Int
@@ -91,13 +91,6 @@ public struct ClaimRequest: Sendable, Equatable {
         self.account = account
         self.max = max
     }
-
-    /// How many calls the claim may take when other live runners hold `heldByOthers` of the account's calls in
-    /// flight. What they hold counts against the window's count, so the runners sharing a database share the
-    /// accounts, not each account's window: an account a runner serves at full pace is left to it, the claimed
-    /// calls across runners stay about one window (a retry never queues behind several), and the claims and
-    /// spends of different runners rarely touch the same account (docs/postgres.md, "Several runners").
-    public func room(heldByOthers: Int) -> Int { Swift.max(0, max - heldByOthers) }
 }
 
 /// What one claim request got: its calls, and the account's stored clock offset.
@@ -108,14 +101,11 @@ public struct ClaimedBatch: Sendable {
     /// Whether more calls may be due: `false` only when the store knows none is left, so the caller can wait
     /// for a wake instead of claiming again to find nothing. (A claim that filled its count may say `true`.)
     public var mayHaveMore: Bool
-    /// Other runners hold a window's count of the account's calls (`ClaimRequest.room`): it is theirs for now.
-    public var servedElsewhere: Bool
 
-    public init(calls: [ClaimedCall], clockOffsetMilliseconds: Int64, mayHaveMore: Bool, servedElsewhere: Bool = false) {
+    public init(calls: [ClaimedCall], clockOffsetMilliseconds: Int64, mayHaveMore: Bool) {
         self.calls = calls
         self.clockOffsetMilliseconds = clockOffsetMilliseconds
         self.mayHaveMore = mayHaveMore
-        self.servedElsewhere = servedElsewhere
     }
 }
 
