@@ -39,8 +39,7 @@ struct PostgresMigrator {
             let applied = Set(try tx.rows("SELECT name FROM pacer_migrations").map { try $0.get("name", as: String.self) })
             let unknown = applied.subtracting(known).sorted()
             guard unknown.isEmpty else {
-                throw StoreError(.newerSchema, "database \(store.location.display) was written by a newer Pacer (it has "
-                                 + "schema migration \(unknown.joined(separator: ", ")), which this version does not know); upgrade pacer")
+                throw StoreError.newerSchema(database: store.location.display, unknown: unknown, known: known)
             }
             for migration in migrations where !applied.contains(migration.name) {
                 try tx.executeScript(migration.sql)

@@ -52,9 +52,7 @@ struct SchemaMigrator {
     private func refuseNewer(_ applied: Set<String>, known: [String], path: String) throws {
         let unknown = applied.subtracting(known).sorted()
         guard unknown.isEmpty else {
-            throw StoreError(.newerSchema,
-                             "database '\(path)' was written by a newer Pacer (it has schema migration "
-                             + "\(unknown.joined(separator: ", ")), which this version does not know); upgrade pacer")
+            throw StoreError.newerSchema(database: "'\(path)'", unknown: unknown, known: known)
         }
     }
 }

@@ -31,3 +31,14 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+extension StoreError {
+    /// A database migrated beyond what this build knows: refused, since an older runner that ignores a newer
+    /// schema's rules (a limit it cannot read) could overspend. Names both sides' schema versions.
+    public static func newerSchema(database: String, unknown: [String], known: [String]) -> StoreError {
+        StoreError(.newerSchema, "database \(database) was written by a newer Pacer: its schema is at migration "
+                   + "\(unknown.sorted().last ?? "?") (this pacer does not know \(unknown.sorted().joined(separator: ", "))), "
+                   + "and this pacer's schema ends at \(known.last ?? "none"); upgrade pacer on this machine, since "
+                   + "every runner sharing a database must know its schema")
+    }
+}

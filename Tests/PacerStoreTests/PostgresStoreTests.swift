@@ -203,7 +203,8 @@ import Testing
         try store.transaction { tx in try tx.execute("INSERT INTO pacer_migrations VALUES ('9999_future', 0)") }
         let error = #expect(throws: StoreError.self) { _ = try PostgresStore(location: location, clock: .caller) }
         #expect(error?.kind == .newerSchema)
-        #expect(error?.message.contains("9999_future") == true)
+        #expect(error?.message.contains("its schema is at migration 9999_future") == true)
+        #expect(error?.message.contains("this pacer's schema ends at \(PostgresMigrations.all.last!.name)") == true)
     }
 
     @Test func embeddedMigrationsMatchTheFiles() throws {

@@ -196,7 +196,8 @@ import Testing
         }
         let error = try #require(throws: StoreError.self) { try SQLiteStore(path: path) }
         #expect(error.kind == .newerSchema)
-        #expect(error.message.contains("9999_from_the_future"))
+        #expect(error.message.contains("its schema is at migration 9999_from_the_future"))
+        #expect(error.message.contains("this pacer's schema ends at \(EmbeddedMigrations.all.last!.name)"))
         #expect(error.message.contains("newer Pacer"))
     }
 
