@@ -1,6 +1,6 @@
 import Synchronization
 
-/// Wakes pausing tasks early: a runner's stop, an account's removal, an answered cool-down probe. A pause waits
+/// Wakes pausing tasks early: a runner's stop, the end of its heartbeat, an answered cool-down probe. A pause waits
 /// on its bells and a timer together (`Runner.pause`), so a thousand pausing workers cost nothing until one is
 /// rung or its time comes, where polling a condition cost every worker a wake-up every few milliseconds.
 /// Rings are counted: a ring between reading `rings` and waiting is not missed.

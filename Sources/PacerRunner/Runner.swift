@@ -227,6 +227,8 @@ public final class Runner: Sendable {
     func pause(milliseconds: Int64, bells: [Doorbell], interrupted: () -> Bool) async throws {
         let until = clock.monotonic() + milliseconds
         while true {
+            // A cancelled task's bell waits return at once: without this it would go round until its time is up.
+            try Task.checkCancellation()
             let seen = bells.map(\.rings)
             let left = until - clock.monotonic()
             guard !interrupted(), left > 0 else { return }

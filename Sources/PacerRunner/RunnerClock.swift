@@ -23,7 +23,7 @@ public protocol RunnerClock: Sendable {
 public struct SystemRunnerClock: RunnerClock {
     private let origin = ContinuousClock.now
 
-    /// A loop of its own for the runner's timers, so that their wake-ups (every 20 ms per pausing worker) never
+    /// A loop of its own for the runner's timers, so that their wake-ups (one per pausing worker) never
     /// wait behind the HTTP client's I/O on the shared event loops, nor delay it.
     private static let timers = MultiThreadedEventLoopGroup(numberOfThreads: 1).next()
 

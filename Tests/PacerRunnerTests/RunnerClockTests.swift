@@ -57,6 +57,17 @@ import Testing
         #expect(clock.sleepers == 0, "its timer is gone with it")
     }
 
+    /// A pause whose task is cancelled throws at once, whether its timer or its bell wait sees the cancel first.
+    @Test func aCancelledPauseThrows() async throws {
+        let clock = ManualRunnerClock()
+        let (runner, _) = try Self.runner(clock)
+        let bell = Doorbell()
+        let paused = Task { try await runner.pause(milliseconds: 60_000, bells: [bell]) { false } }
+        #expect(await clock.settle())
+        paused.cancel()
+        await #expect(throws: CancellationError.self) { try await paused.value }
+    }
+
     /// A ring that comes between the condition's look and the wait is not missed.
     @Test func aRingBeforeTheWaitIsNotMissed() async throws {
         let bell = Doorbell()
