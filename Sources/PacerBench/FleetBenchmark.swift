@@ -87,9 +87,7 @@ struct FleetBenchmark {
         let serverCPU = Self.postgresCPU() - serverBefore
         let requests = proxy?.chunksFromClients
         await s.running.stop()
-        let violations = s.emulator.stats().accounts.filter {
-            $0.maxSentInWindow > n || ($0.rejected["rate_limited"] ?? 0) > 0
-        }.count
+        let violations = s.emulator.stats().accounts.filter { $0.violated(limit: n) }.count
         let done = try succeeded(s)
         return Figures(wall: wall, calls: accounts * perAccount, done: done, violations: violations,
                        runnerCPU: runnerCPU, serverCPU: serverCPU, serverRequests: requests)
@@ -105,15 +103,7 @@ struct FleetBenchmark {
     /// CPU seconds used so far by the processes named `postgres` on this machine, with their exited children's
     /// (a backend that ended is counted in the postmaster's).
     static func postgresCPU() -> Double {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        var total = 0.0
-        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] where Int(entry) != nil {
-            guard let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  stat.contains("(postgres)"), let close = stat.lastIndex(of: ")") else { continue }
-            let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 15 else { continue }
-            total += (11...14).compactMap { Double(fields[$0]) }.reduce(0, +) / ticks
-        }
-        return total
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init)
+            .compactMap { ScaleBenchmark.cpuSeconds($0, children: true, named: "postgres") }.reduce(0, +)
     }
 }

@@ -65,9 +65,7 @@ struct NoiseBenchmark {
         let wall = try runner.runProcesses(s, count: processes, limit: 120)
         await s.running.stop()
         let stats = s.emulator.stats()
-        let over = stats.accounts.enumerated().filter { _, a in
-            a.maxSentInWindow > counts[Int(a.key.dropFirst(3))!] || (a.rejected["rate_limited"] ?? 0) > 0
-        }.count
+        let over = stats.accounts.filter { $0.violated(limit: counts[Int($0.key.dropFirst(3))!]) }.count
         let twice = stats.duplicatedCalls.keys.filter { $0.contains("order") && $0.contains("once-") }.count
         let notDone = try await s.sqlite.pool.read { db in
             try Int.fetchOne(db, sql: """

@@ -190,7 +190,7 @@ struct RunnerBenchmark {
             worst = min(worst, achieved)
             line += String(format: " acct%d %.3f", i, achieved)
         }
-        let violations = stats.accounts.filter { $0.maxSentInWindow > n || ($0.rejected["rate_limited"] ?? 0) > 0 }.count
+        let violations = stats.accounts.filter { $0.violated(limit: n) }.count
         print(line + String(format: "  | worst %.3f (target >= 0.97), violations %d (target 0)", worst, violations))
     }
 

@@ -62,13 +62,16 @@ struct ScaleBenchmark {
         return seconds(u.ru_utime) + seconds(u.ru_stime)
     }
 
-    /// User plus system CPU seconds of a process so far.
-    static func cpuSeconds(_ pid: Int32) -> Double? {
+    /// User plus system CPU seconds of a process so far; with `children`, plus those of its exited, waited-for
+    /// children. `named`: only if the process's name is this (nil otherwise).
+    static func cpuSeconds(_ pid: Int32, children: Bool = false, named: String? = nil) -> Double? {
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+              let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")"),
+              named.map({ stat[stat.index(after: open)..<close] == $0 }) ?? true else { return nil }
+        // The fields after the name: utime and stime at 11 and 12, cutime and cstime at 13 and 14 (in ticks).
         let fields = stat[stat.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
-        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+        let ticks = (children ? 11...14 : 11...12).compactMap { fields.count > $0 ? Double(fields[$0]) : nil }
+        return ticks.isEmpty ? nil : ticks.reduce(0, +) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     func memory() async throws {
@@ -119,7 +122,7 @@ struct ScaleBenchmark {
         let runnerCPU = Self.usage(RUSAGE_CHILDREN) - childrenBefore, emulatorCPU = Self.usage(RUSAGE_SELF) - selfBefore
         await s.running.stop()
         let stats = s.emulator.stats()
-        let violating = stats.accounts.filter { $0.maxSentInWindow > n || ($0.rejected["rate_limited"] ?? 0) > 0 }
+        let violating = stats.accounts.filter { $0.violated(limit: n) }
         let violations = violating.count
         for v in violating.prefix(3) {
             print("    over the limit: \(v.key) sent \(v.maxSentInWindow) in a window, refused \(v.rejected)")

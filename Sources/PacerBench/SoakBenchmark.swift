@@ -83,7 +83,7 @@ struct SoakBenchmark {
         let idempotent = accounts * (perAccount * 4 / 5)
         let twiceKeys = stats.duplicatedCalls.keys.filter { $0.contains("once-") }.sorted()
         let twice = twiceKeys.count
-        let over = stats.accounts.filter { $0.maxSentInWindow > limit || ($0.rejected["rate_limited"] ?? 0) > 0 }.count
+        let over = stats.accounts.filter { $0.violated(limit: limit) }.count
         let byState = Dictionary(grouping: states, by: \.state).mapValues { $0.reduce(0) { $0 + $1.n } }
             .sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
         say(String(format: "  %d calls over %d accounts, 3 runners, %d SIGKILLs in %.0f s, all done in %.0f s", total,

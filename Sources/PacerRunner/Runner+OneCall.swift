@@ -39,8 +39,7 @@ extension Runner {
         } catch {
             result = .failure(error)
         }
-        heartbeatDone.store(true, ordering: .relaxed)
-        heartbeatBell.ring()
+        endHeartbeat()
         await heartbeat.value
         let id = identity.id
         _ = try? await io { try $0.unregisterRunner(id) }

@@ -43,7 +43,7 @@ public final class Runner: Sendable {
     /// When a full disk was last reported (monotonic), so it is said every 10 s, not by every worker every second.
     private let lastDiskFullNote = Atomic<Int64>(Int64.min / 2)
     let heartbeatDone = Atomic<Bool>(false)
-    /// Rung when the heartbeat may end (`heartbeatDone`), and when the runner stops (`isStopping`).
+    /// Rung when the heartbeat may end (`endHeartbeat`), and when the runner stops (`isStopping`).
     let heartbeatBell = Doorbell(), stopBell = Doorbell()
     /// Our latest successful registration or heartbeat: the store's instant, and our monotonic instant read just
     /// before the store read its clock. `maySend` measures the beat's age on the monotonic clock; `storeNow`
@@ -217,6 +217,12 @@ public final class Runner: Sendable {
                         "old": "\(oldID)", "new": "\(fresh.id)"])
     }
 
+    /// The last answer is written: the heartbeat loop ends now, not at its next beat.
+    func endHeartbeat() {
+        heartbeatDone.store(true, ordering: .relaxed)
+        heartbeatBell.ring()
+    }
+
     /// Sleeps, waking early if a stop is requested.
     func pause(milliseconds: Int64) async throws {
         try await pause(milliseconds: milliseconds, bells: [stopBell]) { self.isStopping }
@@ -285,8 +291,7 @@ public final class Runner: Sendable {
         let watchdog = Task { await self.giveUpOnTheStore(deadline: deadline) }
         let served = await serve(until: deadline)
         let unwritten = await writeLastAnswers()
-        heartbeatDone.store(true, ordering: .relaxed)
-        heartbeatBell.ring()
+        endHeartbeat()
         await heartbeat.value
         defer { watchdog.cancel() }
         return try await finish(served, unwritten: unwritten)

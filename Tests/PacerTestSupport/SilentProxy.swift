@@ -65,39 +65,16 @@ public final class SilentProxy: Sendable {
             }
             guard connected == 0 else { close(client); close(server); continue }
             for (source, destination) in [(client, server), (server, client)] {
-                if delayNanoseconds == 0 {
-                    Thread.detachNewThread { [self] in pump(from: source, to: destination) }
-                } else {
-                    let line = DelayLine()
-                    let counted = source == client
-                    Thread.detachNewThread { [self] in pump(from: source, to: line, counted: counted) }
-                    Thread.detachNewThread { line.drain(to: destination) }
-                }
+                let line = DelayLine(), counted = source == client
+                Thread.detachNewThread { [self] in pump(from: source, to: line, counted: counted) }
+                Thread.detachNewThread { line.drain(to: destination) }
             }
         }
     }
 
-    /// Copies bytes until either side closes; while silent, reads and drops them (so nothing queues up and
-    /// nothing is answered).
-    private func pump(from source: Int32, to destination: Int32) {
-        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { read(source, $0.baseAddress, $0.count) }
-            guard n > 0 else { break }
-            if silent.load(ordering: .relaxed) { continue }
-            var sent = 0
-            while sent < n {
-                let w = buffer.withUnsafeBytes { write(destination, $0.baseAddress! + sent, n - sent) }
-                guard w > 0 else { return }
-                sent += w
-            }
-        }
-        if !silent.load(ordering: .relaxed) {
-            shutdown(destination, Int32(SHUT_WR))
-        }
-    }
-
-    /// Reads chunks into `line`, each due `delayNanoseconds` after it arrived.
+    /// Reads chunks into `line`, each due `delayNanoseconds` after it arrived, until the source closes or the line
+    /// can no longer write; then ends the line, passing the close on. While silent, reads and drops them (so
+    /// nothing queues up and nothing is answered), and a close is not passed on either.
     private func pump(from source: Int32, to line: DelayLine, counted: Bool) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
@@ -105,38 +82,60 @@ public final class SilentProxy: Sendable {
             guard n > 0 else { break }
             if silent.load(ordering: .relaxed) { continue }
             if counted { clientWrites.add(1, ordering: .relaxed) }
-            line.push(Array(buffer[0..<n]), due: DispatchTime.now().uptimeNanoseconds + delayNanoseconds)
+            guard line.push(.bytes(Array(buffer[0..<n])), due: DispatchTime.now().uptimeNanoseconds + delayNanoseconds)
+            else { return }
         }
-        line.push(nil, due: DispatchTime.now().uptimeNanoseconds + delayNanoseconds)
+        let end: DelayLine.Item = silent.load(ordering: .relaxed) ? .end : .close
+        _ = line.push(end, due: DispatchTime.now().uptimeNanoseconds + delayNanoseconds)
     }
 }
 
-/// Chunks in flight on one direction of a delayed connection, written out in order once due; nil ends it.
+/// Chunks in flight on one direction of a connection, written out in order once due.
 private final class DelayLine: @unchecked Sendable {
+    enum Item {
+        case bytes([UInt8])
+        /// The source closed: so does the destination's sending side.
+        case close
+        /// The source closed while silent: nothing is passed on.
+        case end
+    }
     private let condition = NSCondition()
-    private var chunks: [(bytes: [UInt8]?, due: UInt64)] = [] // guarded by `condition`
+    private var items: [(item: Item, due: UInt64)] = [] // guarded by `condition`
+    private var broken = false // guarded by `condition`: a write failed, nothing more is taken
 
-    func push(_ bytes: [UInt8]?, due: UInt64) {
+    /// Queues an item; false once a write has failed.
+    func push(_ item: Item, due: UInt64) -> Bool {
         condition.lock()
-        chunks.append((bytes, due))
+        defer { condition.unlock() }
+        guard !broken else { return false }
+        items.append((item, due))
         condition.signal()
-        condition.unlock()
+        return true
     }
 
     func drain(to destination: Int32) {
         while true {
             condition.lock()
-            while chunks.isEmpty { condition.wait() }
-            let (bytes, due) = chunks.removeFirst()
+            while items.isEmpty { condition.wait() }
+            let (item, due) = items.removeFirst()
             condition.unlock()
             let now = DispatchTime.now().uptimeNanoseconds
             if due > now { usleep(UInt32((due - now) / 1_000)) }
-            guard let bytes else { shutdown(destination, Int32(SHUT_WR)); return }
-            var sent = 0
-            while sent < bytes.count {
-                let w = bytes.withUnsafeBytes { write(destination, $0.baseAddress! + sent, bytes.count - sent) }
-                guard w > 0 else { return }
-                sent += w
+            switch item {
+            case .close: shutdown(destination, Int32(SHUT_WR)); return
+            case .end: return
+            case .bytes(let bytes):
+                var sent = 0
+                while sent < bytes.count {
+                    let w = bytes.withUnsafeBytes { write(destination, $0.baseAddress! + sent, bytes.count - sent) }
+                    guard w > 0 else {
+                        condition.lock()
+                        broken = true
+                        condition.unlock()
+                        return
+                    }
+                    sent += w
+                }
             }
         }
     }
