@@ -212,7 +212,13 @@ struct AccountWorker: Sendable {
                           why: "this runner's heartbeat is too old (the process was paused or the database blocked)")
             return
         }
-        let tried = await attempt(call, spentAt: spentAt, probe: probe, started: started, clockOffset: clockOffset)
+        let tried = await attempt(call, as: runnerID, spentAt: spentAt, probe: probe, started: started,
+                                  clockOffset: clockOffset)
+        if tried.heldBack {
+            await notSent(call, as: runnerID, spentAt: spentAt,
+                          why: "it waited in the HTTP client until this runner's heartbeat was too old")
+            return
+        }
         if probe { probeAnswers.add() }
         let now = clock.now()
         let verdict = decide(call, tried, now: now)
@@ -243,12 +249,14 @@ struct AccountWorker: Sendable {
         var found = LookupResult.unclear
         /// The provider can look this call's order up by its key.
         var canLookUp = false
+        /// The transport cancelled the request before any of it was written (`HTTPTransport.HeldBack`).
+        var heldBack = false
     }
 
     /// Signs the call (or, for a keyed call waiting for a lookup, the provider's lookup by key) with the time
     /// now, sends it, and reads the answer: its classification, with what the answer says of the account's
     /// quota and pace noted on the way.
-    private func attempt(_ call: ClaimedCall, spentAt: Int64, probe: Bool, started: Int64,
+    private func attempt(_ call: ClaimedCall, as runnerID: String, spentAt: Int64, probe: Bool, started: Int64,
                          clockOffset: ClockOffset) async -> Tried {
         var sentRequest: SignedRequest?
         var tried = Tried(kind: .permanent)
@@ -264,7 +272,9 @@ struct AccountWorker: Sendable {
                                   inputs: SigningInputs(nowMilliseconds: started + clockOffset.get(),
                                                         nonce: Nonce.random(length: api.nonceLength ?? 0)))
             sentRequest = signed
-            let reply = try await runner.transport.send(signed)
+            // Asked again while the request waits in the client to be written (see `HTTPTransport`).
+            let runner = self.runner
+            let reply = try await runner.transport.send(signed, mayLeave: { runner.maySend(as: runnerID) })
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let interpreted = interpret(reply, call, placing: placing, tried: &tried)
             if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
@@ -278,6 +288,8 @@ struct AccountWorker: Sendable {
             tried.kind = interpreted.classification.retryKind
         } catch let error as JSONValue.ParseError {
             tried.message = "stored params are not valid JSON: \(error)"
+        } catch is HTTPTransport.HeldBack {
+            tried.heldBack = true
         } catch {
             tried.kind = TransportFailure.kind(of: error)
             tried.message = "no answer: " + Self.redacted("\(error)", sentRequest)

@@ -26,8 +26,9 @@ extension Runner {
             let spend = try await reserveToken(on: account, giveUpAfter: nil)
             // As a runner's worker does: nothing leaves once another process may have declared this one dead (its
             // spend then settled by recovery) after a pause between the token and the send.
-            let sent: Result<HTTPReply, any Error> = maySend(as: identity.id)
-                ? await Result(catching: { try await transport.send(sign()) })
+            let id = identity.id
+            let sent: Result<HTTPReply, any Error> = maySend(as: id)
+                ? await Result(catching: { try await transport.send(sign(), mayLeave: { self.maySend(as: id) }) })
                 : .failure(PausedTooLong())
             let answered = storeNow()
             // The answer is the user's even if the spend cannot be settled (it is then settled by recovery once

@@ -76,7 +76,7 @@ import Testing
         try h.enqueue(.bitz, count: 30)
         try h.enqueue(.kookeey, count: 60)
         let started = Date()
-        _ = try await h.runInProcess { $0.concurrency = 4; $0.maxSeconds = 6 }
+        _ = try await h.runInProcess { $0.concurrency = 4; $0.maxSeconds = 12 }
         await h.stop()
         var done: [String: [Int64]] = [:]
         try h.store.results(run: nil) { r in
@@ -84,12 +84,13 @@ import Testing
         }
         #expect(done["kookeey"]?.count == 60)
         // Measured from the fast account's first request, so a slow start of the runner (a loaded CI machine)
-        // does not count. Starved, it would wait for the slow account's slots: a second per 4 calls, 15 s.
+        // does not count. Starved, it would wait for the slow account's slots: a second per 4 calls, 15 s. Fed
+        // its share it needs about 1.2 s; the bound leaves room for a machine loaded by the other suites.
         let firstSend = try await h.sqlite.pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT MIN(a.started_at) FROM attempts a JOIN calls c ON c.id = a.call_id WHERE c.account = 'kookeey'")
         } ?? Int64(started.timeIntervalSince1970 * 1000)
         let fastDone = (done["kookeey"]?.max() ?? .max) - firstSend
-        #expect(fastDone < 3_000, "the fast account needed \(fastDone) ms beside the slow one")
+        #expect(fastDone < 6_000, "the fast account needed \(fastDone) ms beside the slow one")
         #expect((h.emulator.stats().account("bitz-key")?.maxConcurrent ?? 0) <= 4)
     }
 
