@@ -48,10 +48,12 @@ public final class HTTPTransport: Sendable {
         var outgoing = try HTTPClient.Request(url: request.url, method: .init(rawValue: request.method.rawValue))
         for header in request.headers { outgoing.headers.add(name: header.name, value: header.value) }
         if let body = request.body { outgoing.body = .string(body) }
-        // The delegate and the connection on one loop: the gate's check and the head's write never interleave.
+        // With a gate, the delegate and the connection on one loop: the gate's check and the head's write never
+        // interleave. Without one, any loop and any pooled connection.
         let loop = client.eventLoopGroup.next()
         let collector = ReplyCollector(limit: Self.maxResponseBytes)
-        let task = client.execute(request: outgoing, delegate: collector, eventLoop: .delegateAndChannel(on: loop),
+        let task = client.execute(request: outgoing, delegate: collector,
+                                  eventLoop: mayLeave == nil ? .indifferent : .delegateAndChannel(on: loop),
                                   deadline: .now() + timeout)
         if let mayLeave { watch(task, collector, on: loop, mayLeave: mayLeave) }
         do {
