@@ -24,6 +24,10 @@ struct RunCommand: AsyncParsableCommand {
     var metricsPort: Int?
     @Option(help: "Safety margin added to each window, like 20ms (default: 0.5% of the window, 1 to 100ms).")
     var margin: String?
+    @Option(name: .customLong("fail-on"), help: ArgumentHelp(
+        "Exit 3 when a call this process finished ended in one of these states, like failed,dead,uncertain.",
+        valueName: "states"))
+    var failOn: String?
 
     func validate() throws {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
@@ -31,12 +35,39 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--max-seconds '\(maxSeconds)': expected a number of seconds above 0 and at most "
                                   + "\(DurationText.maximumMilliseconds / 1_000) (\(DurationText.maximumText))")
         }
+        _ = try failingStates()
         if let margin, margin != "0ms", DurationText.milliseconds(margin) == nil {
             throw ValidationError("--margin '\(margin)': expected \(DurationText.expected)")
         }
     }
 
     static let log = Logger(label: "pacer.schedule")
+
+    /// `--fail-on`'s states: final ones only (a call still queued or in flight has not ended).
+    func failingStates() throws -> Set<CallState> {
+        guard let failOn else { return [] }
+        let finals = CallState.allCases.filter(\.isTerminal)
+        var states: Set<CallState> = []
+        for name in failOn.split(separator: ",", omittingEmptySubsequences: false) {
+            let name = name.trimmingCharacters(in: .whitespaces)
+            guard let state = CallState(rawValue: name), state.isTerminal else {
+                throw ValidationError("--fail-on '\(name)': expected final states separated by commas, from "
+                                      + finals.map(\.rawValue).joined(separator: ", "))
+            }
+            states.insert(state)
+        }
+        return states
+    }
+
+    /// The one line `--fail-on` prints, or nil when no call ended in a failing state.
+    static func failureLine(ended: [CallState: Int], failing: Set<CallState>) -> String? {
+        let hits = CallState.allCases.filter { failing.contains($0) && (ended[$0] ?? 0) > 0 }
+        guard !hits.isEmpty else { return nil }
+        let total = ended.values.reduce(0, +)
+        let counts = hits.map { "\(ended[$0]!) \($0.rawValue)" }.joined(separator: ", ")
+        return "pacer run: \(counts) of the \(total) call(s) this run ended (--fail-on); see `pacer status` and "
+            + "`pacer results`"
+    }
 
     func run() async throws {
         var options = RunnerOptions()
@@ -79,10 +110,18 @@ struct RunCommand: AsyncParsableCommand {
         }
         try await transport.shutdown()
         await stopMetrics?()
+        var heldError: CLIError?
         if drain, !summary.held.isEmpty {
             let held = summary.held.sorted { $0.key < $1.key }
                 .map { "\($0.key) holds \($0.value.calls) call(s): \($0.value.reason)" }.joined(separator: "; ")
-            throw CLIError("paused accounts still hold calls: \(held) (fix, then `pacer account resume NAME`)")
+            heldError = CLIError("paused accounts still hold calls: \(held) (fix, then `pacer account resume NAME`)")
         }
+        // A failing state wins over held calls (exit 3 either way names both).
+        if let line = Self.failureLine(ended: summary.ended, failing: try failingStates()) {
+            if let heldError { FileHandle.standardError.write(Data("\(heldError)\n".utf8)) }
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            throw ExitCode(3)
+        }
+        if let heldError { throw heldError }
     }
 }

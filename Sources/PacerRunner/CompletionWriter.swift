@@ -1,3 +1,4 @@
+import PacerCore
 import PacerStorage
 
 /// Collects finished tries and writes them in batches: one transaction per batch instead of per call is what
@@ -11,6 +12,8 @@ actor CompletionWriter {
     private var pending: [Completion] = []
     private let batchSize: Int
     private(set) var written = 0
+    /// The written answers that ended their call, by final state (what `pacer run --fail-on` looks at).
+    private(set) var ended: [CallState: Int] = [:]
     private var flushing = false
 
     init(batchSize: Int = 128, write: @escaping @Sendable ([Completion]) async throws -> Void) {
@@ -39,5 +42,6 @@ actor CompletionWriter {
         try await write(batch)
         pending.removeFirst(batch.count)
         written += batch.count
+        for completion in batch where completion.state.isTerminal { ended[completion.state, default: 0] += 1 }
     }
 }

@@ -276,6 +276,8 @@ public final class Runner: Sendable {
         /// Unfinished calls of paused accounts, and why each account is paused.
         public var held: [String: (calls: Int, reason: String)]
         public var finished: Int
+        /// The calls this process ended, by final state.
+        public var ended: [CallState: Int] = [:]
         public var stoppedEarly: Bool
     }
 
@@ -541,7 +543,8 @@ public final class Runner: Sendable {
         if let depths = await progress.report(snapshot: { snapshot }, now: clock.now(), logger: logger, final: true) {
             for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
         }
-        return Summary(held: held, finished: await completions.written, stoppedEarly: served.stoppedEarly)
+        return Summary(held: held, finished: await completions.written, ended: await completions.ended,
+                       stoppedEarly: served.stoppedEarly)
     }
 
     /// Renews our heartbeat and leases every second, re-registers if we were declared dead, and recovers the

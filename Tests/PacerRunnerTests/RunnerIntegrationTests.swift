@@ -256,6 +256,33 @@ import Testing
         }
     }
 
+    /// `--fail-on`: a wrong secret fails the account's first call; cron sees exit 3 and one line naming it. A list
+    /// without that state keeps the usual exit (held calls: 1), and bad state names are refused before running.
+    @Test func failOnExitsThreeWhenACallEndedInAListedState() async throws {
+        let h = try await RunnerHarness(configured: "50/1s")
+        try h.enqueue(.kookeey, count: 5)
+        try h.enqueue(.bitz, count: 5)
+        var env = RunnerHarness.environment
+        env[RunnerHarness.envName(.kookeey)] = "not-the-secret"
+        env["PACER_LOG_LEVEL"] = "error"
+        let failing = try PacerProcess.run(["run", "--drain", "--max-seconds", "30", "--fail-on", "failed,dead,uncertain",
+                                            "--db", h.dbPath], environment: env, timeoutSeconds: 40)
+        #expect(failing.status == 3, "stderr: \(failing.stderr)")
+        let line = failing.stderr.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(line.hasPrefix("pacer run: 1 failed of the 6 call(s) this run ended"), "\(failing.stderr)")
+        #expect(failing.stderr.contains("kookeey holds 4 call(s)"), "\(failing.stderr)")
+        // Again, with the account still paused: nothing new ends, so only the held calls speak (exit 1).
+        let quiet = try PacerProcess.run(["run", "--drain", "--max-seconds", "30", "--fail-on", "failed",
+                                          "--db", h.dbPath], environment: env, timeoutSeconds: 40)
+        #expect(quiet.status == 1, "stderr: \(quiet.stderr)")
+        #expect(!quiet.stderr.contains("--fail-on"))
+        let refused = try PacerProcess.run(["run", "--drain", "--fail-on", "failed,running", "--db", h.dbPath],
+                                           environment: env, timeoutSeconds: 40)
+        await h.stop()
+        #expect(refused.status != 0 && refused.status != 3)
+        #expect(refused.stderr.contains("--fail-on 'running': expected final states"), "\(refused.stderr)")
+    }
+
     @Test func sigtermStopsClaimingFinishesInFlightAndExitsZero() async throws {
         let h = try await RunnerHarness(configured: "20/1s")
         try h.enqueue(.kookeey, count: 200) // ten seconds of work at 20/1s
