@@ -6,7 +6,7 @@ import PacerStorage
 struct AccountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "account", abstract: "Register, list and remove provider accounts.",
-        subcommands: [Add.self, List.self, Remove.self, Resume.self])
+        subcommands: [Add.self, Import.self, List.self, Remove.self, Resume.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -43,13 +43,43 @@ struct AccountCommand: ParsableCommand {
         }
     }
 
+    struct Import: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add the accounts of a CSV or JSON Lines file: every line checked first, then all or none.",
+            discussion: "Columns (CSV header, or JSON keys): \(AccountFile.columns.joined(separator: ", ")).")
+
+        @OptionGroup var store: StoreOptions
+        @Argument(help: "The file (CSV with a header, or one JSON object per line).") var file: String
+        @Flag(help: "Update accounts that exist already (running runners pick the change up).") var replace = false
+
+        func run() throws {
+            let file = try AccountFile(path: file)
+            let opened = try store.open()
+            if !replace {
+                let existing = Set(try opened.accounts().map(\.name))
+                if let taken = file.accounts.first(where: { existing.contains($0.account.name) }) {
+                    throw CLIError("\(file.path):\(taken.line): name '\(taken.account.name)': exists already; "
+                                   + "use --replace to update it (nothing was added)")
+                }
+            }
+            do {
+                try opened.addAccounts(file.accounts.map(\.account), replace: replace,
+                                       nowMilliseconds: WallClock.nowMilliseconds())
+            } catch {
+                throw CLIError("\(file.path): nothing was added: \(error)")
+            }
+            print("\(replace ? "added or updated" : "added") \(file.accounts.count) account(s) from \(file.path)")
+        }
+    }
+
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List accounts.")
         @OptionGroup var store: StoreOptions
+        @Argument(help: "Only accounts whose name matches this glob, like 'sub-*'.") var pattern: String?
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let accounts = try store.open().accounts()
+            let accounts = try store.open().accounts().filter { a in pattern.map { fnmatch($0, a.name, 0) == 0 } ?? true }
             if json {
                 print(JSONValue.object([.init("accounts", .array(accounts.map(Self.json)))]).compactText)
                 return

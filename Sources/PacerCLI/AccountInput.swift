@@ -13,36 +13,41 @@ struct AccountInput {
     var limit: String
     var credentials: CredentialReferences
 
-    func validated() throws -> Account {
+    /// - Parameter field: how a field is named in messages: `--limit` on the command line (the default), `limit`
+    ///   in an imported file.
+    func validated(naming field: (String) -> String = { "--" + $0 }) throws -> Account {
         guard Account.isValidName(name) else {
             throw CLIError("account name '\(name)': expected letters, digits, '-', '_' or '.', at most 64")
         }
         guard let rateLimit = RateLimit(parsing: limit) else {
-            throw CLIError("--limit '\(limit)': expected \(RateLimit.expected)")
+            throw CLIError("\(field("limit")) '\(limit)': expected \(RateLimit.expected)")
         }
-        try Self.checkBaseURL(baseURL)
+        try Self.checkBaseURL(baseURL, field: field("base-url"))
         let c = credentials
-        guard (c.key == nil) != (c.keyEnv == nil) else { throw CLIError("give exactly one of --key and --key-env") }
-        guard (c.secretEnv == nil) != (c.secretFile == nil) else {
-            throw CLIError("give exactly one of --secret-env and --secret-file")
+        guard (c.key == nil) != (c.keyEnv == nil) else {
+            throw CLIError("give exactly one of \(field("key")) and \(field("key-env"))")
         }
-        for (flag, value) in [("--key-env", c.keyEnv), ("--secret-env", c.secretEnv),
-                              ("--passphrase-env", c.passphraseEnv), ("--broker-key-env", c.brokerKeyEnv)] {
+        guard (c.secretEnv == nil) != (c.secretFile == nil) else {
+            throw CLIError("give exactly one of \(field("secret-env")) and \(field("secret-file"))")
+        }
+        for (flag, value) in [("key-env", c.keyEnv), ("secret-env", c.secretEnv),
+                              ("passphrase-env", c.passphraseEnv), ("broker-key-env", c.brokerKeyEnv)] {
             if let value, !Self.isEnvironmentName(value) {
-                throw CLIError("\(flag): expected the NAME of an environment variable (letters, digits, _), "
+                throw CLIError("\(field(flag)): expected the NAME of an environment variable (letters, digits, _), "
                                + "not its value")
             }
         }
         let api = provider.api
         if api.needsPassphrase, c.passphraseEnv == nil {
-            throw CLIError("a \(provider.rawValue) account needs --passphrase-env")
+            throw CLIError("a \(provider.rawValue) account needs \(field("passphrase-env"))")
         }
         if !api.needsPassphrase, c.passphraseEnv != nil {
-            throw CLIError("--passphrase-env applies to \(Self.providers(where: \.needsPassphrase)) accounts only")
+            throw CLIError("\(field("passphrase-env")) applies to \(Self.providers(where: \.needsPassphrase)) accounts only")
         }
         let broker = [c.partner, c.brokerName, c.brokerKeyEnv].filter { $0 != nil }.count
         if broker != 0 && broker != 3 {
-            throw CLIError("broker attribution needs all of --partner, --broker-name and --broker-key-env")
+            throw CLIError("broker attribution needs all of \(field("partner")), \(field("broker-name")) and "
+                           + "\(field("broker-key-env"))")
         }
         if broker == 3 && !api.takesBrokerAttribution {
             throw CLIError("broker attribution applies to \(Self.providers(where: \.takesBrokerAttribution)) accounts only")
@@ -52,17 +57,17 @@ struct AccountInput {
     }
 
     /// `https://` anywhere; `http://` only for loopback hosts (tests and the local emulator). A path prefix is kept.
-    static func checkBaseURL(_ text: String) throws {
+    static func checkBaseURL(_ text: String, field: String = "--base-url") throws {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty,
               url.query == nil, url.fragment == nil
         else {
-            throw CLIError("--base-url '\(text)': expected an absolute URL like https://api.example.com[/prefix]")
+            throw CLIError("\(field) '\(text)': expected an absolute URL like https://api.example.com[/prefix]")
         }
         switch scheme {
         case "https": return
         case "http" where isLoopback(host): return
-        case "http": throw CLIError("--base-url '\(text)': http:// is allowed only for loopback hosts; use https://")
-        default: throw CLIError("--base-url '\(text)': expected https://")
+        case "http": throw CLIError("\(field) '\(text)': http:// is allowed only for loopback hosts; use https://")
+        default: throw CLIError("\(field) '\(text)': expected https://")
         }
     }
 

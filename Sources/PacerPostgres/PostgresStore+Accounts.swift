@@ -4,28 +4,30 @@ import PostgresNIO
 
 /// Accounts and schedules.
 extension PostgresStore {
-    public func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
+    public func addAccounts(_ accounts: [Account], replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
         try typed { try transaction { tx in
-            let c = account.credentials
-            let inserted = try tx.execute("""
-                INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
-                    secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
-                VALUES (\(account.name), \(account.provider.rawValue), \(account.baseURL), \(Int64(account.limit.count)),
-                        \(account.limit.windowMilliseconds), \(c.key), \(c.keyEnv), \(c.secretEnv), \(c.secretFile),
-                        \(c.passphraseEnv), \(c.partner), \(c.brokerName), \(c.brokerKeyEnv), \(nowMilliseconds))
-                ON CONFLICT (name) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url,
-                    limit_count = excluded.limit_count, limit_window_ms = excluded.limit_window_ms,
-                    api_key = excluded.api_key, api_key_env = excluded.api_key_env,
-                    secret_env = excluded.secret_env, secret_file = excluded.secret_file,
-                    passphrase_env = excluded.passphrase_env, partner = excluded.partner,
-                    broker_name = excluded.broker_name, broker_key_env = excluded.broker_key_env,
-                    paused_reason = NULL, paused_at = NULL
-                WHERE \(replace)
-                """)
-            // Without --replace an existing name changes nothing (the conflict's WHERE) and is refused; the
-            // insert and the check are one statement, so two machines adding the same name cannot both succeed.
-            if !replace && inserted == 0 {
-                throw StoreError(.accountExists, "account '\(account.name)' exists; use --replace to change it")
+            for account in accounts {
+                let c = account.credentials
+                let inserted = try tx.execute("""
+                    INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
+                        secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
+                    VALUES (\(account.name), \(account.provider.rawValue), \(account.baseURL), \(Int64(account.limit.count)),
+                            \(account.limit.windowMilliseconds), \(c.key), \(c.keyEnv), \(c.secretEnv), \(c.secretFile),
+                            \(c.passphraseEnv), \(c.partner), \(c.brokerName), \(c.brokerKeyEnv), \(nowMilliseconds))
+                    ON CONFLICT (name) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url,
+                        limit_count = excluded.limit_count, limit_window_ms = excluded.limit_window_ms,
+                        api_key = excluded.api_key, api_key_env = excluded.api_key_env,
+                        secret_env = excluded.secret_env, secret_file = excluded.secret_file,
+                        passphrase_env = excluded.passphrase_env, partner = excluded.partner,
+                        broker_name = excluded.broker_name, broker_key_env = excluded.broker_key_env,
+                        paused_reason = NULL, paused_at = NULL
+                    WHERE \(replace)
+                    """)
+                // Without --replace an existing name changes nothing (the conflict's WHERE) and is refused; the
+                // insert and the check are one statement, so two machines adding the same name cannot both succeed.
+                if !replace && inserted == 0 {
+                    throw StoreError(.accountExists, "account '\(account.name)' exists; use --replace to change it")
+                }
             }
         } }
     }

@@ -3,31 +3,33 @@ import PacerCore
 import PacerStorage
 
 extension SQLiteStore {
-    public func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
+    public func addAccounts(_ accounts: [Account], replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
         try storeCall {
             try writeImmediate { db in
-                let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?",
-                                               arguments: [account.name]) ?? false
-                if exists && !replace {
-                    throw StoreError(.accountExists,
-                                     "account '\(account.name)' exists; use --replace to change it")
+                for account in accounts {
+                    let exists = try Bool.fetchOne(db, sql: "SELECT 1 FROM accounts WHERE name = ?",
+                                                   arguments: [account.name]) ?? false
+                    if exists && !replace {
+                        throw StoreError(.accountExists,
+                                         "account '\(account.name)' exists; use --replace to change it")
+                    }
+                    let c = account.credentials
+                    // Upsert keeps runs that reference the account valid when it is replaced.
+                    try db.execute(sql: """
+                        INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
+                            secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        ON CONFLICT(name) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url,
+                            limit_count = excluded.limit_count, limit_window_ms = excluded.limit_window_ms,
+                            api_key = excluded.api_key, api_key_env = excluded.api_key_env,
+                            secret_env = excluded.secret_env, secret_file = excluded.secret_file,
+                            passphrase_env = excluded.passphrase_env, partner = excluded.partner,
+                            broker_name = excluded.broker_name, broker_key_env = excluded.broker_key_env,
+                            paused_reason = NULL, paused_at = NULL
+                        """, arguments: [account.name, account.provider.rawValue, account.baseURL, account.limit.count,
+                                         account.limit.windowMilliseconds, c.key, c.keyEnv, c.secretEnv, c.secretFile,
+                                         c.passphraseEnv, c.partner, c.brokerName, c.brokerKeyEnv, nowMilliseconds])
                 }
-                let c = account.credentials
-                // Upsert keeps runs that reference the account valid when it is replaced.
-                try db.execute(sql: """
-                    INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
-                        secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(name) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url,
-                        limit_count = excluded.limit_count, limit_window_ms = excluded.limit_window_ms,
-                        api_key = excluded.api_key, api_key_env = excluded.api_key_env,
-                        secret_env = excluded.secret_env, secret_file = excluded.secret_file,
-                        passphrase_env = excluded.passphrase_env, partner = excluded.partner,
-                        broker_name = excluded.broker_name, broker_key_env = excluded.broker_key_env,
-                        paused_reason = NULL, paused_at = NULL
-                    """, arguments: [account.name, account.provider.rawValue, account.baseURL, account.limit.count,
-                                     account.limit.windowMilliseconds, c.key, c.keyEnv, c.secretEnv, c.secretFile,
-                                     c.passphraseEnv, c.partner, c.brokerName, c.brokerKeyEnv, nowMilliseconds])
             }
         }
     }

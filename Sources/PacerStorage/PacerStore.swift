@@ -19,8 +19,8 @@ public protocol PacerStore: Sendable {
     var isAcrossANetwork: Bool { get }
 
     // MARK: Accounts
-    /// Adds an account; an existing name is an error unless `replace` is set.
-    func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError)
+    /// Adds accounts in one transaction, all or none; an existing name is an error unless `replace` is set.
+    func addAccounts(_ accounts: [Account], replace: Bool, nowMilliseconds: Int64) throws(StoreError)
     /// Removes an account. Refused while runs reference it, unless `purgeRuns` deletes them with their calls.
     func removeAccount(named name: String, purgeRuns: Bool) throws(StoreError)
     func accounts() throws(StoreError) -> [Account]
@@ -102,6 +102,11 @@ public protocol PacerStore: Sendable {
 }
 
 extension PacerStore {
+    /// Adds one account; an existing name is an error unless `replace` is set.
+    public func addAccount(_ account: Account, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
+        try addAccounts([account], replace: replace, nowMilliseconds: nowMilliseconds)
+    }
+
     /// Leases up to `max` due calls of `account` to `runner`, soonest first (the one-account form of `claim`).
     public func claim(account: String, runner: String, nowMilliseconds: Int64, leaseUntil: Int64,
                       max: Int) throws -> [ClaimedCall] {
