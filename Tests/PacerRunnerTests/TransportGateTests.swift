@@ -1,5 +1,4 @@
 import Foundation
-import NIOPosix
 import PacerCore
 import PacerEmulator
 import PacerProviders
@@ -34,17 +33,15 @@ import Testing
             .init(provider: .kucoin, key: "kc-key", secret: "kc-secret", passphrase: "kc-pass", limit: "100/1s")]),
             now: { time.now() })
         let running = try await emulator.start()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let transport = HTTPTransport(timeoutSeconds: 10, gateCheckMilliseconds: 20, eventLoopGroup: group)
+        let transport = HTTPTransport(timeoutSeconds: 10, gateCheckMilliseconds: 20)
         let now = time.now()
-        group.next().execute { usleep(Self.stall) }
+        transport.eventLoop.execute { usleep(Self.stall) }
         let b = await Result { try await transport.send(Self.order("B", on: running, at: now), mayLeave: gate) }
         _ = try await transport.send(Self.order("C", on: running, at: now), mayLeave: { true })
         let error: (any Error)?
         switch b { case .success: error = nil; case .failure(let failure): error = failure }
         let received = Set(emulator.stats().accounts.flatMap { $0.keySubmissions.keys })
         try await transport.shutdown()
-        try await group.shutdownGracefully()
         await running.stop()
         return (error, received)
     }
