@@ -81,7 +81,7 @@ let package = Package(
         // -> runs at each tick). Domain logic the CLI, the runner's tick and a dashboard all share.
         .target(
             name: "PacerQueue",
-            dependencies: ["PacerCore", "PacerJobs", "PacerStorage", "PacerProviders"],
+            dependencies: ["PacerCore", "PacerJobs", "PacerLimits", "PacerStorage", "PacerProviders"],
             swiftSettings: strict),
         // Fuzz targets for the parsers (scripts/fuzz.sh builds them with libFuzzer; a normal build replays inputs).
         .executableTarget(

@@ -18,6 +18,8 @@ struct EnqueueCommand: ParsableCommand {
     var uniqueFor: String?
     @Flag(help: "Refuse a non-idempotent job that its provider could deduplicate with {{key}} and that has no key.")
     var strict = false
+    @Flag(name: .customLong("dry-run"), help: "Queue nothing; print what would be queued (as `pacer plan`).")
+    var dryRun = false
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one job file") }
@@ -27,6 +29,11 @@ struct EnqueueCommand: ParsableCommand {
     }
 
     func run() throws {
+        if dryRun {
+            let plan = try PlanCommand.plan(files: files, store: store, strict: strict)
+            print(json ? PlanCommand.json(plan).compactText : PlanCommand.text(plan), terminator: json ? "\n" : "")
+            return
+        }
         let all = try Enqueuer(store: try store.open(), nowMilliseconds: WallClock.nowMilliseconds)
             .enqueue(files: files, uniqueWithinMilliseconds: uniqueFor.flatMap(DurationText.milliseconds),
                      strict: strict, warn: { warning in printError("warning: \(warning)") })

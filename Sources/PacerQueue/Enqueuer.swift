@@ -32,6 +32,14 @@ public struct Enqueuer {
     ///     (see `unkeyedOrders`); without it such a job is queued and `warn` is told.
     public func enqueue(specs: [JobSpec], scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil,
                         strict: Bool = false, warn: (JobFileError) -> Void = { _ in }) throws -> [EnqueuedRun] {
+        try store.enqueue(prepared(specs: specs, scheduleTick: scheduleTick,
+                                   uniqueWithinMilliseconds: uniqueWithinMilliseconds, strict: strict, warn: warn))
+    }
+
+    /// The runs `enqueue` would write, checked against the store, with their calls still to be produced (items are
+    /// read as the calls are): what `enqueue` hands the store and `plan` counts.
+    func prepared(specs: [JobSpec], scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil,
+                  strict: Bool = false, warn: (JobFileError) -> Void = { _ in }) throws -> [RunToEnqueue] {
         let targets = try check(specs)
         for unkeyed in try unkeyedOrders(specs, targets: targets) {
             if strict { throw unkeyed }
@@ -72,7 +80,7 @@ public struct Enqueuer {
                 })
             }
         }
-        return try store.enqueue(runs)
+        return runs
     }
 
     /// The provider of every registered account, when some job uses `{{key}}` or leaves `idempotent` to the
