@@ -6,7 +6,7 @@ import PacerStorage
 struct AccountCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "account", abstract: "Register, list and remove provider accounts.",
-        subcommands: [Add.self, Import.self, List.self, Remove.self, Resume.self])
+        subcommands: [Add.self, Import.self, List.self, Remove.self, Resume.self, AccountTestCommand.self])
 
     struct Add: ParsableCommand {
         static let configuration = CommandConfiguration(

@@ -42,6 +42,11 @@ public final class Emulator: Sendable {
         case .accepted(let k):
             key = k
         }
+        if let allowed = state.account(provider, key: key)?.allowedAddresses,
+           !allowed.contains(request.remoteAddress ?? ""), let refusal = api.addressRefused(now: now) {
+            state.reject(provider, key: key, .addressRefused)
+            return refusal
+        }
         state.track(provider, key: key, entering: true)
         defer { state.track(provider, key: key, entering: false) }
         var answer = await serve(request, api: api, provider: provider, key: key, now: now)
@@ -118,8 +123,8 @@ public final class Emulator: Sendable {
         var logger = Logger(label: "pacer.emulator")
         logger.logLevel = .warning
         let app = Application(
-            responder: CallbackResponder<BasicRequestContext> { [self] request, _ in
-                try await self.respond(to: request)
+            responder: CallbackResponder<EmulatorContext> { [self] request, context in
+                try await self.respond(to: request, from: context.remoteAddress)
             },
             configuration: .init(address: .hostname(host, port: port), serverName: "pacer-emulator"),
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? port) },
@@ -128,7 +133,7 @@ public final class Emulator: Sendable {
                                                  logger: logger))
     }
 
-    private func respond(to request: Request) async throws -> Response {
+    private func respond(to request: Request, from remoteAddress: String?) async throws -> Response {
         let path = request.uri.path
         let parts = path.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: true)
         let first = parts.first.map(String.init) ?? ""
@@ -141,7 +146,8 @@ public final class Emulator: Sendable {
         let body = try await request.body.collect(upTo: 1 << 20)
         let emulated = EmulatorRequest(
             method: request.method.rawValue, path: parts.count > 1 ? "/" + parts[1] : "/",
-            rawQuery: request.uri.query ?? "", headers: headers, body: Array(body.readableBytesView))
+            rawQuery: request.uri.query ?? "", headers: headers, body: Array(body.readableBytesView),
+            remoteAddress: remoteAddress)
         let answer = await handle(emulated, provider: provider)
         if answer.drop {
             // Close the connection mid-answer: the client sees an error, not a response.
@@ -185,5 +191,16 @@ public struct RunningEmulator: Sendable {
     public func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
+    }
+}
+
+/// Hummingbird's basic context plus the client's address (the emulator's whitelists read it).
+struct EmulatorContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let remoteAddress: String?
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress?.ipAddress
     }
 }

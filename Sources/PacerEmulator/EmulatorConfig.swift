@@ -32,10 +32,14 @@ public struct EmulatorConfig: Codable, Sendable {
         public var latencyMilliseconds: Int?
         /// Another client sharing this account's quota: it spends this many requests of every window, evenly.
         public var otherClientPerWindow: Int?
+        /// An IP whitelist: requests from other addresses are refused with the provider's code (KuCoin 400006,
+        /// Bitunix 10004, Bit-Z -111; Kookeey publishes none and is not checked).
+        public var allowedAddresses: [String]?
 
         public init(provider: Provider, key: String, secret: String, passphrase: String? = nil,
                     partner: String? = nil, brokerKey: String? = nil, limit: String, latencyMilliseconds: Int? = nil,
-                    otherClientPerWindow: Int? = nil) {
+                    otherClientPerWindow: Int? = nil, allowedAddresses: [String]? = nil) {
+            self.allowedAddresses = allowedAddresses
             self.latencyMilliseconds = latencyMilliseconds
             self.otherClientPerWindow = otherClientPerWindow
             self.provider = provider

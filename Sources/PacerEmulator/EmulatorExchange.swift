@@ -9,6 +9,8 @@ struct EmulatorRequest: Sendable {
     var rawQuery: String
     var headers: [String: String]
     var body: [UInt8]
+    /// The client's IP address, as the server saw it (for whitelists).
+    var remoteAddress: String? = nil
 
     var bodyText: String { String(decoding: body, as: UTF8.self) }
 
@@ -52,6 +54,7 @@ enum Rejection: String, Sendable {
     case badSignature = "bad_signature"
     case badPassphrase = "bad_passphrase"
     case badPartner = "bad_partner"
+    case addressRefused = "address_refused"
     case expired = "expired"
     case nonceReused = "nonce_reused"
     case rateLimited = "rate_limited"

@@ -34,6 +34,22 @@ public struct BitZ: ProviderAPI {
         Wire.md5Hex(signingString(pairs) + secret)
     }
 
+    /// `pacer account test`: the open orders (one page).
+    public var accountCheck: APIRequest {
+        APIRequest(method: .post, path: "/Trade/getUserNowEntrustSheet", params: [.init("page", .string("1"))])
+    }
+
+    public func refusedPart(code: String) -> AccountPart? {
+        switch code {
+        case "-109": return .key
+        case "-105": return .secret
+        case "-111": return .address
+        case "-103": return .clock
+        case "-117": return .account
+        default: return nil
+        }
+    }
+
     /// The code table (docs/providers.md). -103 as "timestamp out of window" is a decision.
     static let codes: [Int: CodeRule] = [
         -110: CodeRule(.rateLimited),

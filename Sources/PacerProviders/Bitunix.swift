@@ -36,6 +36,21 @@ public struct Bitunix: ProviderAPI {
         return Wire.sha256Hex(digest + secret)
     }
 
+    /// `pacer account test`: the open orders of one symbol.
+    public var accountCheck: APIRequest {
+        APIRequest(method: .get, path: "/api/v1/futures/trade/get_pending_orders", params: [.init("symbol", .string("BTCUSDT"))])
+    }
+
+    public func refusedPart(code: String) -> AccountPart? {
+        switch code {
+        case "10003": return .key
+        case "10004": return .address
+        case "10007": return .secret
+        case "10009": return .clock
+        default: return nil
+        }
+    }
+
     /// The code table (docs/providers.md). 10009 as "request expired" is a decision: the published code is not
     /// confirmed.
     static let codes: [Int: CodeRule] = [

@@ -27,6 +27,21 @@ public struct Kookeey: ProviderAPI {
         Wire.base64(Array(Wire.hex(Wire.hmacSHA1(key: token, string)).utf8))
     }
 
+    /// `pacer account test`: the stock of the documents' example group.
+    public var accountCheck: APIRequest { APIRequest(method: .get, path: "/stock", params: [.init("g", .string("433"))]) }
+
+    /// Kookeey publishes no whitelist code; 10059 "invalid or expired signature" names the secret (a clock that
+    /// far off shows as 10015 first).
+    public func refusedPart(code: String) -> AccountPart? {
+        switch code {
+        case "10015": return .clock
+        case "10059": return .secret
+        case "40001", "40009": return .key
+        case "40010", "40015": return .account
+        default: return nil
+        }
+    }
+
     /// The code table (docs/providers.md). Anything not listed is permanent: retrying an unknown refusal only
     /// spends quota.
     static let codes: [Int: CodeRule] = [

@@ -51,6 +51,25 @@ public struct KuCoin: ProviderAPI {
     /// The unsigned server-time endpoint, used to correct the clock offset after a 400002.
     public static let serverTimePath = "/api/v1/timestamp"
 
+    /// `pacer account test`: one page of active orders.
+    public var accountCheck: APIRequest {
+        APIRequest(method: .get, path: "/api/v1/orders", params: [.init("status", .string("active")),
+                                                                  .init("pageSize", .string("10"))])
+    }
+
+    public func refusedPart(code: String) -> AccountPart? {
+        switch code {
+        case "400001", "400003", "400007": return .key
+        case "400002": return .clock
+        case "400004": return .passphrase
+        case "400005": return .secret
+        case "400006": return .address
+        case "400200", "400201", "400202": return .broker
+        case "411100": return .account
+        default: return nil
+        }
+    }
+
     /// The code table (docs/providers.md).
     static let codes: [String: CodeRule] = [
         "429000": CodeRule(.rateLimited),

@@ -20,6 +20,10 @@ public protocol ProviderAPI: DedupeRules {
     /// Whether accounts need a passphrase beside key and secret, and may carry broker attribution.
     var needsPassphrase: Bool { get }
     var takesBrokerAttribution: Bool { get }
+    /// A cheap signed read that any working account may make (`pacer account test`): no side effects.
+    var accountCheck: APIRequest { get }
+    /// The part of the account a refusal's `code` names (`pacer account test`), or nil when it names none.
+    func refusedPart(code: String) -> AccountPart?
 }
 
 extension ProviderAPI {

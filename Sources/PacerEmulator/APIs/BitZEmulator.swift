@@ -55,6 +55,7 @@ struct BitZEmulator: EmulatedAPI {
     }
 
     func clockError(now: Int64) -> EmulatorResponse { envelope(-103, "timeStamp error", now: now) }
+    func addressRefused(now: Int64) -> EmulatorResponse? { envelope(-111, "IP not trusted", now: now) }
 
     func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState,
                now: Int64) -> EmulatorResponse {

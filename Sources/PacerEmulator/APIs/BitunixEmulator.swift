@@ -47,6 +47,7 @@ struct BitunixEmulator: EmulatedAPI {
     func rateLimited(resetMilliseconds: Int64, now: Int64) -> EmulatorResponse { envelope(10006, "Too frequent requests") }
 
     func clockError(now: Int64) -> EmulatorResponse { envelope(10009, "Request expired") }
+    func addressRefused(now: Int64) -> EmulatorResponse? { envelope(10004, "IP not in whitelist") }
 
     func serve(_ request: EmulatorRequest, key: String, logical: String, state: EmulatorState,
                now: Int64) -> EmulatorResponse {

@@ -10,6 +10,9 @@ protocol EmulatedAPI: Sendable {
     func authenticate(_ request: EmulatorRequest, state: EmulatorState, now: Int64) -> Authentication
     func rateLimited(resetMilliseconds: Int64, now: Int64) -> EmulatorResponse
     func clockError(now: Int64) -> EmulatorResponse
+    /// The refusal of a request from an address outside the account's whitelist, or nil where the provider
+    /// publishes none (Kookeey): then the emulator does not check addresses.
+    func addressRefused(now: Int64) -> EmulatorResponse?
     /// What the call asks for, without the signing fields: two requests with the same logical call are the same
     /// call sent twice (the exactly-once check counts these).
     func logicalCall(_ request: EmulatorRequest) -> String
@@ -21,6 +24,7 @@ protocol EmulatedAPI: Sendable {
 }
 
 extension EmulatedAPI {
+    func addressRefused(now: Int64) -> EmulatorResponse? { nil }
     func quotaHeaders(limit: Int, remaining: Int, resetMilliseconds: Int64) -> [(String, String)] { [] }
 }
 

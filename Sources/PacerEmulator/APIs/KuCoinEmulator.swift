@@ -63,6 +63,10 @@ struct KuCoinEmulator: EmulatedAPI {
          ("gw-ratelimit-reset", String(resetMilliseconds))]
     }
 
+    func addressRefused(now: Int64) -> EmulatorResponse? {
+        error(401, "400006", "The requested IP address is not in the api whitelist")
+    }
+
     func clockError(now: Int64) -> EmulatorResponse {
         error(401, "400002", "KC-API-TIMESTAMP Invalid -- Time differs from server time by more than 5 s")
     }
