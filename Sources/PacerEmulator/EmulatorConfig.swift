@@ -35,11 +35,14 @@ public struct EmulatorConfig: Codable, Sendable {
         /// An IP whitelist: requests from other addresses are refused with the provider's code (KuCoin 400006,
         /// Bitunix 10004, Bit-Z -111; Kookeey publishes none and is not checked).
         public var allowedAddresses: [String]?
+        /// Faults for this account alone, drawn from a generator of its own (instead of the emulator's `faults`).
+        public var faults: FaultSettings?
 
         public init(provider: Provider, key: String, secret: String, passphrase: String? = nil,
                     partner: String? = nil, brokerKey: String? = nil, limit: String, latencyMilliseconds: Int? = nil,
-                    otherClientPerWindow: Int? = nil, allowedAddresses: [String]? = nil) {
+                    otherClientPerWindow: Int? = nil, allowedAddresses: [String]? = nil, faults: FaultSettings? = nil) {
             self.allowedAddresses = allowedAddresses
+            self.faults = faults
             self.latencyMilliseconds = latencyMilliseconds
             self.otherClientPerWindow = otherClientPerWindow
             self.provider = provider

@@ -12,6 +12,8 @@ final class EmulatorState: Sendable {
         var sent: SlidingWindowLog
         var maxAcceptedInWindow = 0
         var maxSentInWindow = 0
+        /// This account's own faults and generator (`AccountConfig.faults`), instead of the emulator's.
+        var random: SeededRandom?
         /// Requests of this account being served right now, and the most at once.
         var concurrent = 0
         var maxConcurrent = 0
@@ -56,7 +58,8 @@ final class EmulatorState: Sendable {
             inner.accounts[Self.id(account.provider, account.key)] = AccountRuntime(
                 config: account,
                 window: SlidingWindowLog(limit: limit.count, windowMilliseconds: limit.windowMilliseconds),
-                sent: SlidingWindowLog(limit: .max, windowMilliseconds: limit.windowMilliseconds))
+                sent: SlidingWindowLog(limit: .max, windowMilliseconds: limit.windowMilliseconds),
+                random: account.faults.map { SeededRandom(seed: $0.seed) })
         }
         self.inner = Mutex(inner)
     }
@@ -107,9 +110,11 @@ final class EmulatorState: Sendable {
                 return .limited(resetMilliseconds: a.window.resetMilliseconds(now: now))
             }
             a.maxAcceptedInWindow = max(a.maxAcceptedInWindow, a.window.count)
-            let f = state.faults
-            var r = state.random
-            defer { state.random = r }
+            // An account with faults of its own draws them from its own generator: how many it gets does not
+            // depend on how its requests interleave with other accounts'.
+            let f = a.config.faults ?? state.faults
+            var r = a.random ?? state.random
+            defer { if a.random != nil { a.random = r } else { state.random = r } }
             // One draw per kind keeps each probability independent of the others' settings.
             let call = "\(id) \(logicalCall)"
             let clockAgain = state.clockFaulted.remove(call) != nil

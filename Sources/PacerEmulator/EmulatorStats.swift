@@ -45,3 +45,11 @@ extension EmulatorState {
             calls: inner.calls, publicRequests: inner.publicRequests)
     }
 }
+
+extension EmulatorStats.Account {
+    /// The account broke its limit of `limit` per window: the emulator saw more in one window, or refused a call
+    /// as over the limit (injected refusals are counted apart). What the benchmarks and the demo check.
+    public func violated(limit: Int) -> Bool {
+        maxSentInWindow > limit || (rejected["rate_limited"] ?? 0) > 0
+    }
+}

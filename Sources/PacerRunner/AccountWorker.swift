@@ -220,6 +220,7 @@ struct AccountWorker: Sendable {
             return
         }
         if probe { probeAnswers.add() }
+        if tried.lookingUp != nil { runner.noteLookup(account: account.name) }
         let now = clock.now()
         let verdict = decide(call, tried, now: now)
         let paused = await act(on: verdict, call, tried, as: runnerID, spentAt: spentAt, started: started, now: now,

@@ -11,6 +11,7 @@ final class RunProgress: Sendable {
     private struct State {
         var finished: [String: Int] = [:]
         var rateLimited: [String: Int] = [:]
+        var lookedUp: [String: Int] = [:]
         var started: Int64?
         var lastReport: Int64 = 0
         /// Lines drawn on the terminal last time, to draw over.
@@ -28,6 +29,9 @@ final class RunProgress: Sendable {
     }
 
     func noteRateLimit(account: String) { state.withLock { $0.rateLimited[account, default: 0] += 1 } }
+    func noteLookup(account: String) { state.withLock { $0.lookedUp[account, default: 0] += 1 } }
+    /// Per account: refusals answered (each cools the account down) and orders looked up by key.
+    var counts: (coolDowns: [String: Int], lookups: [String: Int]) { state.withLock { ($0.rateLimited, $0.lookedUp) } }
     /// Reports when due; returns the queue depth per account it read (for the metrics), or nil when not due.
     /// `snapshot` is read only when a report is due (off the cooperative pool: the store's calls block).
     @discardableResult

@@ -278,6 +278,10 @@ public final class Runner: Sendable {
         public var finished: Int
         /// The calls this process ended, by final state.
         public var ended: [CallState: Int] = [:]
+        /// Per account: the provider's rate-limit refusals this process answered (each cooled the account down),
+        /// and the orders it looked up by key instead of placing again.
+        public var coolDowns: [String: Int] = [:]
+        public var lookups: [String: Int] = [:]
         public var stoppedEarly: Bool
     }
 
@@ -543,8 +547,9 @@ public final class Runner: Sendable {
         if let depths = await progress.report(snapshot: { snapshot }, now: clock.now(), logger: logger, final: true) {
             for (account, calls) in depths { metrics.queueDepth(account: account, calls: calls) }
         }
+        let counts = progress.counts
         return Summary(held: held, finished: await completions.written, ended: await completions.ended,
-                       stoppedEarly: served.stoppedEarly)
+                       coolDowns: counts.coolDowns, lookups: counts.lookups, stoppedEarly: served.stoppedEarly)
     }
 
     /// Renews our heartbeat and leases every second, re-registers if we were declared dead, and recovers the
@@ -651,6 +656,7 @@ public final class Runner: Sendable {
     }
 
     func noteWait(account: String) { metrics.limiterWait(account: account) }
+    func noteLookup(account: String) { progress.noteLookup(account: account) }
     func noteRateLimit(account: String) {
         progress.noteRateLimit(account: account)
         metrics.coolDown(account: account)

@@ -124,8 +124,26 @@ import Testing
     }
 }
 
-/// README's first command: the demo runs every example against the in-process emulator and finishes them all.
+/// README's first command. The built-in demo, run away from the repository (as from an installed binary): under a
+/// minute, every limit held by the emulator's count, at least one cool-down and one order looked up by its key.
+/// And `--jobs` runs every shipped example against the demo accounts.
 @Suite struct DemoProcessTests {
+    @Test func theBuiltInDemoShowsTheLimitsAtWork() throws {
+        let dir = TempDir()
+        let started = Date()
+        let result = try PacerProcess.run(["demo", "--db", dir.url.appendingPathComponent("d.sqlite").path],
+                                          environment: ["PACER_LOG_LEVEL": "warning"], timeoutSeconds: 60, in: dir.url)
+        let took = Date().timeIntervalSince(started)
+        #expect(result.status == 0, "stderr: \(result.stderr)\nstdout: \(result.stdout)")
+        #expect(took < 60)
+        #expect(result.stdout.contains("every limit held: no account sent more than its limit in any window"),
+                "\(result.stdout)")
+        #expect(result.stdout.contains("refusal(s) cooled their account down"), "\(result.stdout)")
+        #expect(result.stdout.contains("were looked up by their key instead of being placed again"), "\(result.stdout)")
+        #expect(result.stdout.contains("0 key(s) the provider saw twice"), "\(result.stdout)")
+        #expect(!result.stdout.contains("queued="), "something was left queued:\n\(result.stdout)")
+    }
+
     @Test func theDemoFinishesEveryExampleOffline() throws {
         let dir = TempDir()
         let db = dir.url.appendingPathComponent("demo.sqlite").path
@@ -138,6 +156,6 @@ import Testing
             #expect(line != nil, "\(job) not finished:\n\(result.stdout)")
         }
         #expect(!result.stdout.contains("queued="), "something was left queued:\n\(result.stdout)")
-        #expect(result.stdout.contains("results: pacer results --db \(db)"))
+        #expect(result.stdout.contains("next: pacer results --db \(db)"))
     }
 }

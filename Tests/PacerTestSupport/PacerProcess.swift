@@ -18,8 +18,8 @@ public enum PacerProcess {
     }
 
     public static func run(_ arguments: [String], environment: [String: String] = [:],
-                           timeoutSeconds: Double = 60) throws -> Result {
-        let process = try start(arguments, environment: environment)
+                           timeoutSeconds: Double = 60, in directory: URL? = nil) throws -> Result {
+        let process = try start(arguments, environment: environment, in: directory)
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while process.process.isRunning && Date() < deadline { usleep(10_000) }
         if process.process.isRunning { process.process.terminate() }
@@ -51,8 +51,9 @@ public enum PacerProcess {
 
     /// Starts `pacer` with `arguments`; `through` names a program that runs it (e.g. `faketime -f +2s`).
     public static func start(_ arguments: [String], environment: [String: String] = [:],
-                             through wrapper: [String] = []) throws -> Running {
+                             through wrapper: [String] = [], in directory: URL? = nil) throws -> Running {
         let process = Process()
+        if let directory { process.currentDirectoryURL = directory }
         if let program = wrapper.first {
             process.executableURL = URL(fileURLWithPath: program)
             process.arguments = Array(wrapper.dropFirst()) + [binary.path] + arguments
