@@ -15,7 +15,7 @@ if [[ ! -x "$root/bin/sh" ]]; then
     debootstrap --variant=minbase --include=libsqlite3-0,ca-certificates "$release" "$root" \
         http://deb.debian.org/debian >/dev/null
 fi
-if find "$root" -iname '*swift*' -print -quit | grep -q .; then
+if find "$root" \( -iname 'libswift*' -o -iname '*.swiftmodule' -o -name 'swift' \) -print -quit | grep -q .; then
     echo "error: $root contains Swift files; start from a clean root" >&2
     exit 1
 fi
