@@ -137,6 +137,18 @@ struct PostgresLimiterRows: LimiterRows {
             """, as: Int64.self) ?? 0
     }
 
+    func noteCoolDown(account: String, from: Int64, until: Int64) throws {
+        let extended = try tx.execute(
+            "UPDATE cooldown_history SET until_at = GREATEST(until_at, \(until)) WHERE account = \(account) AND until_at >= \(from)")
+        if extended == 0 {
+            try tx.execute("INSERT INTO cooldown_history (account, from_at, until_at) VALUES (\(account), \(from), \(until))")
+        }
+    }
+
+    func endCoolDowns(account: String, at: Int64) throws {
+        try tx.execute("UPDATE cooldown_history SET until_at = \(at) WHERE account = \(account) AND until_at > \(at)")
+    }
+
     func settleSpend(_ id: Int64, at: Int64) throws {
         try tx.execute("UPDATE limiter_spends SET open = FALSE, at = GREATEST(at, \(at)) WHERE id = \(id)")
     }

@@ -275,7 +275,17 @@ struct AccountWorker: Sendable {
             sentRequest = signed
             // Asked again while the request waits in the client to be written (see `HTTPTransport`).
             let runner = self.runner
-            let reply = try await runner.transport.send(signed, mayLeave: { runner.maySend(as: runnerID) })
+            let reply: HTTPReply
+            do {
+                reply = try await runner.transport.send(signed, mayLeave: { runner.maySend(as: runnerID) })
+            } catch let error where !(error is HTTPTransport.HeldBack) {
+                // It may have left: counted as sent in the history, as the provider may have counted it.
+                runner.history.sent(account: account.name, weight: call.weight, at: spentAt,
+                                    window: account.limit.windowMilliseconds)
+                throw error
+            }
+            runner.history.sent(account: account.name, weight: call.weight, at: spentAt,
+                                window: account.limit.windowMilliseconds)
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let interpreted = interpret(reply, call, placing: placing, tried: &tried)
             if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
@@ -377,6 +387,7 @@ struct AccountWorker: Sendable {
         let retryAfter = outcome?.retryAfterMilliseconds
         let accepted = acceptedPeak.evidence(sentAt: sentAt, windowMilliseconds: window)
         paceNews.add()
+        runner.history.refused(account: name, at: sentAt, window: account.limit.windowMilliseconds)
         do {
             try await runner.io {
                 try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: sentAt, nowMilliseconds: now,

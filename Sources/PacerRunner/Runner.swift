@@ -29,6 +29,8 @@ public final class Runner: Sendable {
     let spends: GroupCommit<SpendRequest, SpendGrant>
     let completions: CompletionWriter
     let progress: RunProgress
+    /// The dashboard's history, written each heartbeat (`flushHistory`).
+    let history = HistoryRecorder()
     /// Called at start and as each minute begins, while running without --drain (the scheduler's tick), with
     /// the wall-clock instant: run as a store call (`io`), so that a silent database cannot hold the runner past
     /// its stop.
@@ -538,6 +540,7 @@ public final class Runner: Sendable {
             _ = try? await io { try $0.unregisterRunner(id) }
             throw failure
         }
+        await flushHistory()
         try await io { try $0.unregisterRunner(id) }
         let snapshot = try await io { [options] in try $0.snapshot(accounts: options.accounts) }
         var held: [String: (calls: Int, reason: String)] = [:]
@@ -582,6 +585,7 @@ public final class Runner: Sendable {
                 noteStoreClockStep(at, readBetween: mark, and: clock.monotonic(), lastBeatEnded: lastBeatEnded)
                 noteBeat(at, mark: mark)
                 lastBeatEnded = clock.monotonic()
+                await flushHistory()
                 let recovered = try await recover()
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
                     logger.notice("recovered calls of stopped runners", metadata: [
@@ -595,6 +599,19 @@ public final class Runner: Sendable {
             } catch {
                 logger.error("heartbeat failed; retrying", metadata: ["error": "\(error)"])
             }
+        }
+    }
+
+    /// Writes the history counted since the last flush; on failure keeps it for the next one (it is only the
+    /// dashboard's: a runner never waits on it).
+    func flushHistory() async {
+        let buckets = history.take()
+        guard !buckets.isEmpty else { return }
+        do {
+            try await io { try $0.addHistory(buckets) }
+        } catch {
+            history.putBack(buckets)
+            logger.debug("cannot write the limiter's history yet", metadata: ["error": "\(error)"])
         }
     }
 

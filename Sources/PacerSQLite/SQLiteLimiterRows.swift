@@ -129,6 +129,20 @@ struct SQLiteLimiterRows: LimiterRows {
         return db.lastInsertedRowID
     }
 
+    func noteCoolDown(account: String, from: Int64, until: Int64) throws {
+        try db.execute(sql: "UPDATE cooldown_history SET until_at = MAX(until_at, ?) WHERE account = ? AND until_at >= ?",
+                       arguments: [until, account, from])
+        if db.changesCount == 0 {
+            try db.execute(sql: "INSERT INTO cooldown_history (account, from_at, until_at) VALUES (?, ?, ?)",
+                           arguments: [account, from, until])
+        }
+    }
+
+    func endCoolDowns(account: String, at: Int64) throws {
+        try db.execute(sql: "UPDATE cooldown_history SET until_at = ? WHERE account = ? AND until_at > ?",
+                       arguments: [at, account, at])
+    }
+
     func settleSpend(_ id: Int64, at: Int64) throws {
         try db.execute(sql: "UPDATE limiter_spends SET open = 0, at = MAX(at, ?) WHERE id = ?", arguments: [at, id])
     }

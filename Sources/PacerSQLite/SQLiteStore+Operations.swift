@@ -64,6 +64,10 @@ extension SQLiteStore {
                 calls += try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM calls WHERE run_id = ?", arguments: [run]) ?? 0
                 try db.execute(sql: "DELETE FROM runs WHERE id = ?", arguments: [run]) // calls, tries, results cascade
             }
+            // The dashboard's history before the same instant (on the store's clock).
+            try db.execute(sql: "DELETE FROM limiter_history WHERE bucket_start + width_ms < ?",
+                           arguments: [finishedBefore + wallToSteady])
+            try db.execute(sql: "DELETE FROM cooldown_history WHERE until_at < ?", arguments: [finishedBefore + wallToSteady])
             return PruneSummary(runs: runs.count, calls: calls)
         }
         // The space goes back to the file system with VACUUM (outside any transaction). It rewrites the whole file

@@ -111,6 +111,7 @@ extension PacerStore {
         try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
             var pacing = try rows.pacing(account, configured: configuredCount)
+            let coolingUntil = pacing.cooldownUntil
             // What the window held before the refused call left: "before" by spend order (ids grow as spends are
             // made), not by instant, which an answer moves forward; "in the window" by when each was sent.
             let spend = try rows.latestSpend(call: call, owner: runner)
@@ -123,6 +124,9 @@ extension PacerStore {
                            retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
                            accepted: accepted, settledAccepted: settled, call: call)
             try rows.savePacings([account: pacing])
+            if pacing.cooldownUntil > max(coolingUntil, now) {
+                try rows.noteCoolDown(account: account, from: now, until: pacing.cooldownUntil)
+            }
         }
     }
 
@@ -134,6 +138,7 @@ extension PacerStore {
             guard pacing.probeCall == call else { return }
             pacing.probeAccepted(call: call, now: now)
             try rows.savePacings([account: pacing])
+            try rows.endCoolDowns(account: account, at: now)
         }
     }
 

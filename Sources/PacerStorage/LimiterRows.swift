@@ -31,6 +31,11 @@ public protocol LimiterRows {
     func deleteSettledSpends(before: [String: Int64]) throws
 
     /// The latest spend `owner` made for `call`.
+    /// A cool-down of `account` runs from `from` until `until`: extends the one still running at `from`, or
+    /// starts a new one (the dashboard's history).
+    func noteCoolDown(account: String, from: Int64, until: Int64) throws
+    /// Cool-downs of `account` still running at `at` end then (a probe was accepted).
+    func endCoolDowns(account: String, at: Int64) throws
     func latestSpend(call: Int64, owner: String) throws -> (id: Int64, weight: Int)?
     /// The weight of the account's spends made before spend `spendID` (by id) whose instant and send are both
     /// after `after`.

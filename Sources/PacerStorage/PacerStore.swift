@@ -99,6 +99,12 @@ public protocol PacerStore: Sendable {
     /// Deletes the runs whose calls are all final and whose last call ended before `finishedBefore` (a run without
     /// calls: created before it), with their calls, tries and results, and gives the space back.
     func prune(finishedBefore: Int64) throws -> PruneSummary
+
+    // MARK: History (the dashboard's charts)
+    /// Adds the buckets' counts to what is stored for the same account, pool and bucket.
+    func addHistory(_ buckets: [HistoryBucket]) throws
+    /// `account`'s buckets and cool-downs from `since` (wall clock) on, with instants on the wall clock.
+    func history(account: String, since: Int64) throws -> AccountHistory
 }
 
 extension PacerStore {

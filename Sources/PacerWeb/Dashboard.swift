@@ -80,6 +80,14 @@ public struct Dashboard: Sendable {
                 ChangeView.json(try self.store.cancel(run: run, nowMilliseconds: self.now()), action: "cancel")
             }
         }
+        api.get("accounts/:name/history") { request, context in
+            let name = try context.parameters.require("name")
+            let asked = request.uri.queryParameters.get("minutes").map { Int(String($0)) }
+            guard let minutes = asked ?? 15, (1...1_440).contains(minutes) else {
+                throw DashboardError.badRequest("minutes: expected a whole number from 1 to 1440")
+            }
+            return try await self.json { try self.history(account: name, minutes: minutes) }
+        }
         api.post("accounts/:name/resume") { _, context in
             let name = try context.parameters.require("name")
             return try await self.json {
@@ -88,6 +96,36 @@ public struct Dashboard: Sendable {
             }
         }
         return router
+    }
+
+    /// `GET /api/accounts/NAME/history` (Contract 5): per pool, the buckets that saw traffic over the last
+    /// `minutes` (each one window wide: `width_ms`; buckets not listed saw nothing), and the cool-downs.
+    func history(account name: String, minutes: Int) throws -> JSONValue {
+        guard let account = try store.account(named: name) else {
+            throw StoreError(.notFound, "no account named '\(name)'")
+        }
+        let now = self.now(), since = now - Int64(minutes) * 60_000
+        let history = try store.history(account: name, since: since)
+        let pools = Dictionary(grouping: history.buckets, by: \.pool)
+        let names = (["default"] + pools.keys.filter { $0 != "default" }.sorted())
+        return .object([
+            .init("account", .string(name)),
+            .init("from", .string(Timestamps.iso8601(since))), .init("to", .string(Timestamps.iso8601(now))),
+            .init("pools", .array(names.map { pool in
+                .object([
+                    .init("pool", .string(pool)), .init("limit", .string(account.limit.description)),
+                    .init("width_ms", .number(String(account.limit.windowMilliseconds))),
+                    .init("buckets", .array((pools[pool] ?? []).map { b in
+                        .object([.init("at", .string(Timestamps.iso8601(b.start))),
+                                 .init("sent", .number(String(b.sent))), .init("refused", .number(String(b.refused)))])
+                    })),
+                ])
+            })),
+            .init("cooldowns", .array(history.coolDowns.map { c in
+                .object([.init("pool", .string(c.pool)), .init("from", .string(Timestamps.iso8601(c.from))),
+                         .init("until", .string(Timestamps.iso8601(c.until)))])
+            })),
+        ])
     }
 
     /// `status --json`, plus the schedules with their next tick.

@@ -1,6 +1,7 @@
 /// The dashboard's one page: HTML, CSS and a little JavaScript, embedded in the binary (no build step, no CDN).
 /// It renders from the JSON API and polls it every two seconds; the URL's fragment says what it shows:
-/// `#` the overview, `#run=ID` (with `&state=` and `&code=`) a run's calls, `#call=ID` one call and its tries.
+/// `#` the overview (accounts busiest first, filtered by name, 50 a page), `#account=NAME` its last 15 minutes as
+/// an inline SVG chart, `#run=ID` (with `&state=` and `&code=`) a run's calls, `#call=ID` one call and its tries.
 enum DashboardPage {
     static let html = #"""
 <!doctype html>
@@ -31,6 +32,12 @@ enum DashboardPage {
   code, pre { font: 12px ui-monospace, monospace; }
   pre { white-space: pre-wrap; word-break: break-all; margin: 0; }
   .filters { margin: 8px 0; display: flex; gap: 8px; align-items: center; }
+  svg.chart { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
+  svg.chart rect.sent { fill: #2e9e5b; }
+  svg.chart rect.cooldown { fill: #f0ad4e; opacity: .3; }
+  svg.chart circle.refused { fill: #d9534f; }
+  svg.chart line.limit { stroke: #b03a2e; stroke-dasharray: 4 3; }
+  svg.chart text { font-size: 11px; fill: #5b6570; }
 </style>
 </head>
 <body>
@@ -64,7 +71,7 @@ function keepToken() {
 keepToken();
 /** A fragment from known keys only, each value encoded. */
 function fragment(p) {
-  return ["run", "call", "state", "code", "after"].filter(k => p[k]).map(k => k + "=" + encodeURIComponent(p[k])).join("&");
+  return ["account", "run", "call", "state", "code", "after"].filter(k => p[k]).map(k => k + "=" + encodeURIComponent(p[k])).join("&");
 }
 function headers() {
   const token = sessionStorage.getItem("pacer-token");
@@ -104,18 +111,36 @@ function showError(e) {
   document.getElementById("main").prepend(box);
 }
 
+// The accounts table: the busiest first (sending now, then most work left), filtered by name, a page at a time.
+let accountFilter = "", accountPage = 0;
+const accountsPerPage = 50;
+function busiestFirst(a, b) {
+  const rate = x => x.bucket ? Number(x.bucket.rate_per_second) : 0;
+  const left = x => (x.counts.queued || 0) + (x.counts.retrying || 0) + (x.counts.in_flight || 0);
+  return rate(b) - rate(a) || left(b) - left(a) || (a.account < b.account ? -1 : 1);
+}
 async function overview() {
   const s = await api("status?runs=200");
   document.getElementById("now").textContent = s.now || "";
   document.getElementById("where").textContent = "";
-  let html = "<h2>Accounts</h2><table id=\"accounts\"><tr><th>Account</th><th>Tokens</th><th>Rate</th><th>State</th><th>Calls</th><th></th></tr>";
-  for (const a of s.accounts) {
+  const needle = accountFilter.toLowerCase();
+  const shown = s.accounts.filter(a => a.account.toLowerCase().includes(needle)).sort(busiestFirst);
+  const pages = Math.max(1, Math.ceil(shown.length / accountsPerPage));
+  accountPage = Math.min(accountPage, pages - 1);
+  let html = `<h2>Accounts <span class="muted">${shown.length} of ${s.accounts.length}, busiest first</span></h2>`;
+  html += `<div class="filters">Name <input id="account-filter" size="20" value="${esc(accountFilter)}">` +
+          (pages > 1 ? ` <button data-action="page" data-page="${accountPage - 1}" ${accountPage ? "" : "disabled"}>←</button>` +
+           ` page <span id="account-page">${accountPage + 1}</span> of ${pages} ` +
+           `<button data-action="page" data-page="${accountPage + 1}" ${accountPage + 1 < pages ? "" : "disabled"}>→</button>` : "") +
+          `</div>`;
+  html += "<table id=\"accounts\"><tr><th>Account</th><th>Tokens</th><th>Rate</th><th>State</th><th>Calls</th><th></th></tr>";
+  for (const a of shown.slice(accountPage * accountsPerPage, (accountPage + 1) * accountsPerPage)) {
     const b = a.bucket;
     const tokens = b ? `${b.capacity - b.spent}/${b.capacity} free <span class="muted">per ${b.window_ms} ms</span>` : "-";
     const state = a.paused ? `<span class="paused">paused: ${esc(a.reason)}</span>`
       : (b && b.cooldown_until ? `<span class="cool">cooling down until ${esc(b.cooldown_until)}</span>` : "active");
     const resume = a.paused ? `<button data-action="resume" data-account="${esc(a.account)}">Resume</button>` : "";
-    html += `<tr class="account" data-account="${esc(a.account)}"><td>${esc(a.account)}</td><td>${tokens}</td>` +
+    html += `<tr class="account" data-account="${esc(a.account)}"><td><a href="#account=${encodeURIComponent(a.account)}">${esc(a.account)}</a></td><td>${tokens}</td>` +
             `<td>${b ? esc(b.rate_per_second) + "/s" : "-"}</td><td>${state}</td><td>${statesText(a.counts)}</td><td>${resume}</td></tr>`;
   }
   html += "</table><h2>Runs</h2><table id=\"runs\"><tr><th>Run</th><th>Job</th><th>Account</th><th>Progress</th><th>States</th><th></th></tr>";
@@ -137,6 +162,43 @@ async function overview() {
       html += `<tr><td>${esc(x.job)}</td><td><code>${esc(x.schedule)}</code></td><td>${esc(x.next_tick || "-")}</td>` +
               `<td>${esc(x.last_tick || "-")}</td><td>${esc(x.error || "")}</td></tr>`;
     }
+    html += "</table>";
+  }
+  return html;
+}
+
+/** One account's last 15 minutes: weight sent per window against the limit, refusals, cool-downs (inline SVG). */
+async function accountHistory(p) {
+  const h = await api(`accounts/${encodeURIComponent(p.account)}/history?minutes=15`);
+  document.getElementById("where").textContent = "account " + h.account;
+  const from = Date.parse(h.from), to = Date.parse(h.to), W = 900, H = 180, top = 20;
+  const x = t => Math.max(0, Math.min(W, (t - from) / (to - from) * W));
+  let html = `<h2>${esc(h.account)} <span class="muted">the last 15 minutes, ${esc(h.from)} to ${esc(h.to)}</span></h2>`;
+  for (const pool of h.pools) {
+    const limit = Number(pool.limit.split("/")[0]), width = Math.max(1, pool.width_ms / (to - from) * W);
+    const y = n => top + H - Math.min(1.25, n / limit) * H / 1.25; // the limit at 80% of the height
+    let svg = `<svg class="chart" id="history-${esc(pool.pool)}" width="${W}" height="${H + top + 20}" viewBox="0 0 ${W} ${H + top + 20}">`;
+    for (const c of h.cooldowns.filter(c => c.pool === pool.pool)) {
+      const x0 = x(Date.parse(c.from)), x1 = x(Date.parse(c.until));
+      svg += `<rect class="cooldown" data-from="${esc(c.from)}" data-until="${esc(c.until)}" x="${x0}" y="${top}" width="${Math.max(1, x1 - x0)}" height="${H}"><title>cool-down ${esc(c.from)} to ${esc(c.until)}</title></rect>`;
+    }
+    for (const b of pool.buckets) {
+      const bx = x(Date.parse(b.at));
+      if (b.sent > 0) svg += `<rect class="sent" data-at="${esc(b.at)}" data-sent="${b.sent}" x="${bx}" y="${y(b.sent)}" width="${width}" height="${top + H - y(b.sent)}"><title>${esc(b.at)}: ${b.sent} sent</title></rect>`;
+      if (b.refused > 0) svg += `<circle class="refused" data-at="${esc(b.at)}" data-refused="${b.refused}" cx="${bx + width / 2}" cy="${top - 8}" r="4"><title>${esc(b.at)}: ${b.refused} refused</title></circle>`;
+    }
+    svg += `<line class="limit" x1="0" x2="${W}" y1="${y(limit)}" y2="${y(limit)}"></line><text x="4" y="${y(limit) - 4}">limit ${esc(pool.limit)}</text>`;
+    svg += `<text x="4" y="${H + top + 14}">${esc(h.from.slice(11, 16))}</text><text x="${W - 40}" y="${H + top + 14}">${esc(h.to.slice(11, 16))}</text></svg>`;
+    const sent = pool.buckets.reduce((a, b) => a + b.sent, 0), refused = pool.buckets.reduce((a, b) => a + b.refused, 0);
+    html += `<p>Pool <b>${esc(pool.pool)}</b>, limit ${esc(pool.limit)}: <span id="sent-total">${sent}</span> sent, ` +
+            `<span id="refused-total">${refused}</span> refused, <span id="cooldown-count">${h.cooldowns.length}</span> cool-downs ` +
+            `<span class="muted">(green: weight sent per window; red dots: refusals; orange: cool-downs)</span></p>` + svg;
+  }
+  const refusals = h.pools.flatMap(pool => pool.buckets.filter(b => b.refused > 0));
+  if (refusals.length || h.cooldowns.length) {
+    html += "<h2>Refusals and cool-downs</h2><table id=\"events\"><tr><th>When</th><th>What</th></tr>";
+    for (const b of refusals) html += `<tr class="refusal"><td>${esc(b.at)}</td><td>${b.refused} refused (rate limit)</td></tr>`;
+    for (const c of h.cooldowns) html += `<tr class="cooldown"><td>${esc(c.from)}</td><td>cool-down until ${esc(c.until)}</td></tr>`;
     html += "</table>";
   }
   return html;
@@ -188,7 +250,7 @@ async function render(fromTimer) {
   rendering = true;
   const p = params();
   try {
-    const html = p.call ? await callPage(p) : p.run ? await runPage(p) : await overview();
+    const html = p.call ? await callPage(p) : p.run ? await runPage(p) : p.account ? await accountHistory(p) : await overview();
     document.getElementById("main").innerHTML = html;
   } catch (e) {
     document.getElementById("main").innerHTML = "";
@@ -202,7 +264,17 @@ document.addEventListener("click", e => {
   if (!b) return;
   if (b.dataset.action === "retry") act(`runs/${b.dataset.run}/retry`, { states: ["failed", "dead"] }, `Retry run ${b.dataset.run}'s failed and dead calls?`);
   if (b.dataset.action === "cancel") act(`runs/${b.dataset.run}/cancel`, null, `Cancel run ${b.dataset.run}'s waiting calls?`);
+  if (b.dataset.action === "page") { accountPage = Math.max(0, Number(b.dataset.page)); render(); return; }
   if (b.dataset.action === "resume") act(`accounts/${encodeURIComponent(b.dataset.account)}/resume`, null, null);
+});
+document.addEventListener("input", e => {
+  if (e.target.id !== "account-filter") return;
+  accountFilter = e.target.value;
+  accountPage = 0;
+  render().then(() => {
+    const box = document.getElementById("account-filter");
+    if (box) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
+  });
 });
 document.addEventListener("change", e => {
   if (e.target.id !== "state-filter" && e.target.id !== "code-filter") return;

@@ -46,7 +46,11 @@ import Testing
         let firstSend = try await h.sqlite.pool.read { db in
             try Int64.fetchOne(db, sql: "SELECT MIN(started_at) FROM attempts") ?? 0
         }
+        // The dashboard's history, written by the runner in aggregate: every call's weight, no window over.
+        let history = try h.store.history(account: "kookeey", since: 0)
         await h.stop()
+        #expect(history.buckets.reduce(0) { $0 + $1.sent } == 45)
+        #expect(history.buckets.allSatisfy { $0.sent <= 10 && $0.widthMilliseconds == 1_000 }, "\(history.buckets)")
         let measured = Double(lastAnswer - firstSend) / 1000
         #expect(abs(eta - measured) <= 0.1 * measured, "plan said \(eta) s, the run took \(measured) s")
     }

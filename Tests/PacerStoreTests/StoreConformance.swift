@@ -26,6 +26,32 @@ struct StoreConformance {
         NewRun(job: job, account: account, jobFile: "jobs/\(job).yaml", retry: .default, createdAtMilliseconds: 1_000)
     }
 
+    /// `addAccounts` adds all or none; the dashboard's history adds up per bucket, reads back from an instant on,
+    /// and `prune` trims it.
+    func accountsInBulkAndHistory() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("b"), replace: false, nowMilliseconds: 1)
+        let refused = #expect(throws: StoreError.self) {
+            try store.addAccounts([Self.account("a"), Self.account("b"), Self.account("c")], replace: false, nowMilliseconds: 2)
+        }
+        #expect(refused?.kind == .accountExists)
+        #expect(try store.accounts().map(\.name) == ["b"], "nothing of a refused batch is added")
+        try store.addAccounts([Self.account("a"), Self.account("b"), Self.account("c")], replace: true, nowMilliseconds: 3)
+        #expect(try store.accounts().map(\.name) == ["a", "b", "c"])
+
+        try store.addHistory([HistoryBucket(account: "a", start: 1_000, widthMilliseconds: 1_000, sent: 3, refused: 0),
+                              HistoryBucket(account: "a", start: 2_000, widthMilliseconds: 1_000, sent: 1, refused: 1),
+                              HistoryBucket(account: "b", start: 1_000, widthMilliseconds: 1_000, sent: 7, refused: 0)])
+        try store.addHistory([HistoryBucket(account: "a", start: 1_000, widthMilliseconds: 1_000, sent: 2, refused: 0)])
+        #expect(try store.history(account: "a", since: 0).buckets.map { [$0.start, Int64($0.sent), Int64($0.refused)] }
+                == [[1_000, 5, 0], [2_000, 1, 1]])
+        #expect(try store.history(account: "a", since: 2_500).buckets.map(\.start) == [2_000], "a bucket still open at 2,500")
+        #expect(try store.history(account: "a", since: 3_000).buckets.isEmpty)
+        _ = try store.prune(finishedBefore: 2_500)
+        #expect(try store.history(account: "a", since: 0).buckets.map(\.start) == [2_000])
+        #expect(try store.history(account: "b", since: 0).buckets.isEmpty)
+    }
+
     func accountsRoundTrip() throws {
         let store = try makeStore()
         try store.addAccount(Self.account("b"), replace: false, nowMilliseconds: 1)

@@ -14,6 +14,7 @@ import Testing
     let dir = TempDir()
 
     @Test(arguments: kinds) func accountsRoundTrip(_ kind: TestDatabase) throws { try kind.conformance(dir).accountsRoundTrip() }
+    @Test(arguments: kinds) func accountsInBulkAndHistory(_ kind: TestDatabase) throws { try kind.conformance(dir).accountsInBulkAndHistory() }
     @Test(arguments: kinds) func enqueueCountsAndStatus(_ kind: TestDatabase) throws { try kind.conformance(dir).enqueueCountsAndStatus() }
     @Test(arguments: kinds) func enqueueIsAllOrNothing(_ kind: TestDatabase) throws { try kind.conformance(dir).enqueueIsAllOrNothing() }
     @Test(arguments: kinds) func manyCallsKeepTheirOrder(_ kind: TestDatabase) throws { try kind.conformance(dir).manyCallsKeepTheirOrder() }

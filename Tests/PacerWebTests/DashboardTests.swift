@@ -214,3 +214,66 @@ struct DashboardFixture {
         #expect(after.contains("queued=2") && !after.contains(#"data-action="retry" data-run="\#(f.finished)""#))
     }
 }
+
+/// The account page's history chart, as Chromium renders it: the buckets sent, a refusal at its minute, and the
+/// cool-down it started, read back from the DOM.
+@Suite(.serialized) struct DashboardHistoryTests {
+    let dir = TempDir()
+
+    /// The ISO instants of `attribute` on elements of `class` in the DOM.
+    static func instants(_ dom: String, class name: String, attribute: String) -> [Date] {
+        let pattern = try! Regex("class=\"\(name)\"[^>]*\(attribute)=\"([^\"]+)\"")
+        let parser = ISO8601DateFormatter()
+        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return dom.matches(of: pattern).compactMap { match in
+            (match.output[1].substring).flatMap { parser.date(from: String($0)) }
+        }
+    }
+
+    @Test(arguments: TestDatabase.allCases)
+    func chromiumDrawsARefusalAndItsCoolDownAtTheirMinute(_ database: TestDatabase) async throws {
+        try #require(DashboardBrowserTests.chromium() != nil, "install Debian's chromium (.ci/run does)")
+        let f = try DashboardFixture(database, in: dir)
+        let wall = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = f.store.localClock?() ?? wall // the store's clock, on which history is written
+        let second = now - now % 1_000
+        let refusedAt = second - 120_000
+        try f.store.addHistory([
+            HistoryBucket(account: "kc-main", start: second - 3_000, widthMilliseconds: 1_000, sent: 10, refused: 0),
+            HistoryBucket(account: "kc-main", start: second - 2_000, widthMilliseconds: 1_000, sent: 10, refused: 0),
+            HistoryBucket(account: "kc-main", start: refusedAt, widthMilliseconds: 1_000, sent: 9, refused: 1),
+        ])
+        // A refusal answered now with Retry-After 5 s: the limiter's rules start a cool-down and record it.
+        try f.store.recordRateLimit(account: "kc-main", call: f.calls[0], runner: "r", sentAt: now - 100,
+                                    nowMilliseconds: now, retryAfterMilliseconds: 5_000, windowMilliseconds: 1_000,
+                                    configuredCount: 10)
+        let web = try PacerProcess.start(["web", "--db", f.db, "--port", "0"])
+        defer { web.process.terminate(); web.process.waitUntilExit() }
+        let line = web.readStdout(until: "\n", timeoutSeconds: 20)
+        let match = try #require(line.firstMatch(of: /127\.0\.0\.1:(\d+)\/#token=([A-Za-z0-9]+)/), "pacer web printed \(line)")
+        let base = "http://127.0.0.1:\(match.1)/", token = String(match.2)
+
+        let api = try await DashboardAPITests.request(base + "api/accounts/kc-main/history?minutes=15", token: token)
+        #expect(api.status == 200)
+        #expect(api.json["pools"]?[0]?["limit"] == .string("10/1s"))
+        #expect(try await DashboardAPITests.request(base + "api/accounts/kc-main/history?minutes=0", token: token).status == 400)
+        #expect(try await DashboardAPITests.request(base + "api/accounts/nobody/history", token: token).status == 404)
+
+        let dom = try DashboardBrowserTests.dom(base + "#account=kc-main&token=\(token)")
+        // (The page's own script holds the same markup with `${...}` where the values go: only digits count.)
+        #expect(dom.matches(of: /<rect class="sent" data-at="\d/).count == 3, "\(dom.prefix(2_000))")
+        #expect(dom.contains(#"<span id="sent-total">29</span>"#) && dom.contains(#"<span id="refused-total">1</span>"#))
+        let refusals = Self.instants(dom, class: "refused", attribute: "data-at")
+        let coolDowns = Self.instants(dom, class: "cooldown", attribute: "data-from")
+        #expect(refusals.count == 1 && coolDowns.count == 1, "\(dom.prefix(2_000))")
+        // At the right minute: the instants shown are the wall-clock ones of what was recorded.
+        let refusedWall = Double(wall - (now - refusedAt)) / 1000
+        if let shown = refusals.first { #expect(abs(shown.timeIntervalSince1970 - refusedWall) < 1.5) }
+        if let shown = coolDowns.first { #expect(abs(shown.timeIntervalSince1970 - Double(wall) / 1000) < 5) }
+
+        // The overview links each account to its page and filters by name.
+        let overview = try DashboardBrowserTests.dom(base + "#token=\(token)")
+        #expect(overview.contains(##"<a href="#account=kc-main">kc-main</a>"##))
+        #expect(overview.contains(#"id="account-filter""#))
+    }
+}

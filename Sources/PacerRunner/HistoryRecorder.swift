@@ -1,0 +1,53 @@
+import PacerStorage
+import Synchronization
+
+/// The limiter's history as this runner saw it (the dashboard's charts): weight sent and refusals, per account
+/// and bucket of one window, summed in memory and written in one batch each heartbeat (`flush`), never a row per
+/// call. Instants on the store's clock; a bucket starts at a multiple of its width, so every runner's counts for
+/// the same bucket add up in one row.
+final class HistoryRecorder: Sendable {
+    private struct Key: Hashable {
+        var account: String
+        var start: Int64
+        var width: Int64
+    }
+    private let pending = Mutex<[Key: (sent: Int, refused: Int)]>([:])
+
+    /// `weight` left for `account` at `at`; `window` is the account's window (the bucket's width).
+    func sent(account: String, weight: Int, at: Int64, window: Int64) {
+        add(account: account, at: at, window: window, sent: weight, refused: 0)
+    }
+
+    /// The provider refused a call of `account` sent at `at`.
+    func refused(account: String, at: Int64, window: Int64) {
+        add(account: account, at: at, window: window, sent: 0, refused: 1)
+    }
+
+    private func add(account: String, at: Int64, window: Int64, sent: Int, refused: Int) {
+        let width = max(1, window)
+        let start = at - ((at % width) + width) % width // floor, also for instants before 1970
+        pending.withLock { buckets in
+            let key = Key(account: account, start: start, width: width)
+            let old = buckets[key] ?? (0, 0)
+            buckets[key] = (old.sent + sent, old.refused + refused)
+        }
+    }
+
+    /// Everything counted since the last take.
+    func take() -> [HistoryBucket] {
+        pending.withLock { buckets in
+            defer { buckets = [:] }
+            return buckets.map { key, counts in
+                HistoryBucket(account: key.account, start: key.start, widthMilliseconds: key.width,
+                              sent: counts.sent, refused: counts.refused)
+            }
+        }
+    }
+
+    /// Puts back buckets a failed write could not store (they are added to anything counted since).
+    func putBack(_ buckets: [HistoryBucket]) {
+        for b in buckets {
+            add(account: b.account, at: b.start, window: b.widthMilliseconds, sent: b.sent, refused: b.refused)
+        }
+    }
+}
