@@ -153,7 +153,7 @@ let package = Package(
             name: "PacerBench",
             dependencies: [
                 "PacerCore", "PacerLimits", "PacerJobs", "PacerStorage", "PacerSQLite", "PacerQueue", "PacerRunner",
-                "PacerEmulator", "PacerProviders", "PacerTestSupport",
+                "PacerEmulator", "PacerProviders", "PacerTestSupport", "PacerWeb",
                 "PacerPostgres", .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "GRDB", package: "GRDB.swift"),

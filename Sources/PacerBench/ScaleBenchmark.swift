@@ -25,6 +25,7 @@ struct ScaleBenchmark {
         if parts.contains("accounts") { try await accounts(count: 1_000, perAccount: 20) }
         if parts.contains("many") { try await accounts(count: 10_000, perAccount: 5, bare: false) }
         if parts.contains("idle") { try await idle() }
+        if parts.contains("dashboard") { try await DashboardBenchmark(scale: self).run() }
     }
 
     /// Starts `pacer run` on `db` with `arguments`; stdout and stderr discarded.

@@ -4,7 +4,7 @@ import PacerStorage
 
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
 // Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),
-// scale [--parts memory,accounts,many,idle] [--calls N] (N calls for the memory part; default 1,000,000),
+// scale [--parts memory,accounts,many,idle,dashboard] [--calls N] (N calls for the memory part; default 1,000,000),
 // noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
 // soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
 // postgres [--parts enqueue,utilization,pipeline,fleet,many] [--calls N] (PostgreSQL beside SQLite: enqueue,
