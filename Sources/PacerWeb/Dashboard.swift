@@ -39,8 +39,14 @@ public struct Dashboard: Sendable {
             .add(middleware: JSONActionMiddleware())
         api.get("status") { request, _ in
             // `?runs=N`: only the newest N runs (the page asks for 200); without it, all of them, as `status --json`.
-            let newest = request.uri.queryParameters.get("runs").flatMap { Int(String($0)) }.map { max(0, $0) }
-            return try await self.json { try self.status(newestRuns: newest) }
+            let query = request.uri.queryParameters
+            let newest = query.get("runs").flatMap { Int(String($0)) }.map { max(0, $0) }
+            // `?accounts=N&offset=K&filter=TEXT`: one page of accounts, the busiest first (the page asks for 50).
+            let page = query.get("accounts").flatMap { Int(String($0)) }.map { limit in
+                AccountPage(limit: max(1, min(limit, 1_000)), offset: max(0, query.get("offset").flatMap { Int(String($0)) } ?? 0),
+                            filter: query.get("filter").map { String($0) } ?? "")
+            }
+            return try await self.json { try self.status(newestRuns: newest, accounts: page) }
         }
         api.get("runs/:run/calls") { request, context in
             let run = try Self.id(context, "run")
@@ -128,12 +134,36 @@ public struct Dashboard: Sendable {
         ])
     }
 
+    /// Which accounts a status poll shows: those whose name contains `filter`, the busiest first (calls finished in
+    /// the last minute, then work left, then by name), `limit` of them from `offset`. Only they get their bucket
+    /// read: with 1,000 accounts that is what keeps a poll cheap.
+    struct AccountPage: Sendable {
+        var limit: Int
+        var offset: Int
+        var filter: String
+    }
+
     /// `status --json`, plus the schedules with their next tick.
-    func status(newestRuns: Int? = nil) throws -> JSONValue {
+    func status(newestRuns: Int? = nil, accounts page: AccountPage? = nil) throws -> JSONValue {
         var report = try store.status()
-        let allRuns = report.runs.count
+        let allRuns = report.runs.count, allAccounts = report.accounts.count
         if let newestRuns { report.runs = Array(report.runs.suffix(newestRuns)) }
         let now = self.now()
+        var matching = allAccounts
+        if let page {
+            let recent = try store.finishedSince(now - 60_000)
+            let needle = page.filter.lowercased()
+            func left(_ a: AccountStatus) -> Int { [CallState.queued, .retrying, .inFlight].reduce(0) { $0 + (a.counts[$1] ?? 0) } }
+            let chosen = report.accounts.filter { needle.isEmpty || $0.account.lowercased().contains(needle) }
+                .sorted { a, b in
+                    let (ra, rb) = (recent[a.account] ?? 0, recent[b.account] ?? 0)
+                    if ra != rb { return ra > rb }
+                    if left(a) != left(b) { return left(a) > left(b) }
+                    return a.account < b.account
+                }
+            matching = chosen.count
+            report.accounts = Array(chosen.dropFirst(page.offset).prefix(page.limit))
+        }
         let schedules = try store.schedules()
         var json = StatusView.json(report, buckets: try StatusView.buckets(store, report, now: now),
                                    brokenSchedules: schedules.filter { $0.lastError != nil })
@@ -151,6 +181,8 @@ public struct Dashboard: Sendable {
             })))
             members.append(.init("now", .string(Timestamps.iso8601(now))))
             members.append(.init("runs_total", .number(String(allRuns))))
+            members.append(.init("accounts_total", .number(String(allAccounts))))
+            members.append(.init("accounts_matching", .number(String(matching))))
             json = .object(members)
         }
         return json

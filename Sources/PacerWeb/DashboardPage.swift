@@ -111,30 +111,25 @@ function showError(e) {
   document.getElementById("main").prepend(box);
 }
 
-// The accounts table: the busiest first (sending now, then most work left), filtered by name, a page at a time.
+// The accounts table: the busiest first (calls finished in the last minute, then most work left), filtered by
+// name, 50 a page; the server sorts, filters and pages, and reads buckets for the page's accounts only.
 let accountFilter = "", accountPage = 0;
 const accountsPerPage = 50;
-function busiestFirst(a, b) {
-  const rate = x => x.bucket ? Number(x.bucket.rate_per_second) : 0;
-  const left = x => (x.counts.queued || 0) + (x.counts.retrying || 0) + (x.counts.in_flight || 0);
-  return rate(b) - rate(a) || left(b) - left(a) || (a.account < b.account ? -1 : 1);
-}
 async function overview() {
-  const s = await api("status?runs=200");
+  const s = await api(`status?runs=200&accounts=${accountsPerPage}&offset=${accountPage * accountsPerPage}` +
+                      `&filter=${encodeURIComponent(accountFilter)}`);
   document.getElementById("now").textContent = s.now || "";
   document.getElementById("where").textContent = "";
-  const needle = accountFilter.toLowerCase();
-  const shown = s.accounts.filter(a => a.account.toLowerCase().includes(needle)).sort(busiestFirst);
-  const pages = Math.max(1, Math.ceil(shown.length / accountsPerPage));
-  accountPage = Math.min(accountPage, pages - 1);
-  let html = `<h2>Accounts <span class="muted">${shown.length} of ${s.accounts.length}, busiest first</span></h2>`;
+  const pages = Math.max(1, Math.ceil(s.accounts_matching / accountsPerPage));
+  if (accountPage > pages - 1) { accountPage = pages - 1; return overview(); }
+  let html = `<h2>Accounts <span class="muted">${s.accounts_matching} of ${s.accounts_total}, busiest first</span></h2>`;
   html += `<div class="filters">Name <input id="account-filter" size="20" value="${esc(accountFilter)}">` +
           (pages > 1 ? ` <button data-action="page" data-page="${accountPage - 1}" ${accountPage ? "" : "disabled"}>←</button>` +
            ` page <span id="account-page">${accountPage + 1}</span> of ${pages} ` +
            `<button data-action="page" data-page="${accountPage + 1}" ${accountPage + 1 < pages ? "" : "disabled"}>→</button>` : "") +
           `</div>`;
   html += "<table id=\"accounts\"><tr><th>Account</th><th>Tokens</th><th>Rate</th><th>State</th><th>Calls</th><th></th></tr>";
-  for (const a of shown.slice(accountPage * accountsPerPage, (accountPage + 1) * accountsPerPage)) {
+  for (const a of s.accounts) {
     const b = a.bucket;
     const tokens = b ? `${b.capacity - b.spent}/${b.capacity} free <span class="muted">per ${b.window_ms} ms</span>` : "-";
     const state = a.paused ? `<span class="paused">paused: ${esc(a.reason)}</span>`

@@ -258,6 +258,10 @@ struct DashboardFixture {
         #expect(api.json["pools"]?[0]?["limit"] == .string("10/1s"))
         #expect(try await DashboardAPITests.request(base + "api/accounts/kc-main/history?minutes=0", token: token).status == 400)
         #expect(try await DashboardAPITests.request(base + "api/accounts/nobody/history", token: token).status == 404)
+        // The overview's page of accounts: filtered by name on the server, counted before paging.
+        let page = try await DashboardAPITests.request(base + "api/status?accounts=1&offset=0&filter=SPARE", token: token)
+        #expect(page.json["accounts_total"] == .number("2") && page.json["accounts_matching"] == .number("1"))
+        #expect(page.json["accounts"]?[0]?["account"] == .string("kk-spare") && page.json["accounts"]?[1] == nil)
 
         let dom = try DashboardBrowserTests.dom(base + "#account=kc-main&token=\(token)")
         // (The page's own script holds the same markup with `${...}` where the values go: only digits count.)
