@@ -1,7 +1,7 @@
 /// The dashboard's one page: HTML, CSS and a little JavaScript, embedded in the binary (no build step, no CDN).
 /// It renders from the JSON API and polls it every two seconds; the URL's fragment says what it shows:
 /// `#` the overview (accounts busiest first, filtered by name, 50 a page), `#account=NAME` its last 15 minutes as
-/// an inline SVG chart, `#run=ID` (with `&state=` and `&code=`) a run's calls, `#call=ID` one call and its tries.
+/// an inline SVG chart (`&minutes=1|5|15|60`), `#run=ID` (with `&state=` and `&code=`) a run's calls, `#call=ID` one call and its tries.
 enum DashboardPage {
     static let html = #"""
 <!doctype html>
@@ -34,7 +34,7 @@ enum DashboardPage {
   .filters { margin: 8px 0; display: flex; gap: 8px; align-items: center; }
   svg.chart { background: #fff; box-shadow: 0 1px 2px rgba(0,0,0,.08); }
   svg.chart rect.sent { fill: #2e9e5b; }
-  svg.chart rect.cooldown { fill: #f0ad4e; opacity: .3; }
+  svg.chart rect.cooldown { fill: #f0ad4e; opacity: .55; }
   svg.chart circle.refused { fill: #d9534f; }
   svg.chart line.limit { stroke: #b03a2e; stroke-dasharray: 4 3; }
   svg.chart text { font-size: 11px; fill: #5b6570; }
@@ -71,7 +71,7 @@ function keepToken() {
 keepToken();
 /** A fragment from known keys only, each value encoded. */
 function fragment(p) {
-  return ["account", "run", "call", "state", "code", "after"].filter(k => p[k]).map(k => k + "=" + encodeURIComponent(p[k])).join("&");
+  return ["account", "minutes", "run", "call", "state", "code", "after"].filter(k => p[k]).map(k => k + "=" + encodeURIComponent(p[k])).join("&");
 }
 function headers() {
   const token = sessionStorage.getItem("pacer-token");
@@ -164,23 +164,27 @@ async function overview() {
 
 /** One account's last 15 minutes: weight sent per window against the limit, refusals, cool-downs (inline SVG). */
 async function accountHistory(p) {
-  const h = await api(`accounts/${encodeURIComponent(p.account)}/history?minutes=15`);
+  const minutes = Math.max(1, Math.min(1440, Number(p.minutes) || 15));
+  const h = await api(`accounts/${encodeURIComponent(p.account)}/history?minutes=${minutes}`);
   document.getElementById("where").textContent = "account " + h.account;
   const from = Date.parse(h.from), to = Date.parse(h.to), W = 900, H = 180, top = 20;
   const x = t => Math.max(0, Math.min(W, (t - from) / (to - from) * W));
-  let html = `<h2>${esc(h.account)} <span class="muted">the last 15 minutes, ${esc(h.from)} to ${esc(h.to)}</span></h2>`;
+  const spans = [1, 5, 15, 60].map(m => m === minutes ? `<b>${m} min</b>`
+    : `<a href="#${esc(fragment(Object.assign({}, p, { minutes: String(m) })))}">${m} min</a>`).join(" · ");
+  let html = `<h2>${esc(h.account)} <span class="muted">the last ${minutes} minute${minutes === 1 ? "" : "s"}, ${esc(h.from)} to ${esc(h.to)}</span></h2><p>${spans}</p>`;
   for (const pool of h.pools) {
     const limit = Number(pool.limit.split("/")[0]), width = Math.max(1, pool.width_ms / (to - from) * W);
     const y = n => top + H - Math.min(1.25, n / limit) * H / 1.25; // the limit at 80% of the height
     let svg = `<svg class="chart" id="history-${esc(pool.pool)}" width="${W}" height="${H + top + 20}" viewBox="0 0 ${W} ${H + top + 20}">`;
-    for (const c of h.cooldowns.filter(c => c.pool === pool.pool)) {
-      const x0 = x(Date.parse(c.from)), x1 = x(Date.parse(c.until));
-      svg += `<rect class="cooldown" data-from="${esc(c.from)}" data-until="${esc(c.until)}" x="${x0}" y="${top}" width="${Math.max(1, x1 - x0)}" height="${H}"><title>cool-down ${esc(c.from)} to ${esc(c.until)}</title></rect>`;
-    }
     for (const b of pool.buckets) {
       const bx = x(Date.parse(b.at));
       if (b.sent > 0) svg += `<rect class="sent" data-at="${esc(b.at)}" data-sent="${b.sent}" x="${bx}" y="${y(b.sent)}" width="${width}" height="${top + H - y(b.sent)}"><title>${esc(b.at)}: ${b.sent} sent</title></rect>`;
       if (b.refused > 0) svg += `<circle class="refused" data-at="${esc(b.at)}" data-refused="${b.refused}" cx="${bx + width / 2}" cy="${top - 8}" r="4"><title>${esc(b.at)}: ${b.refused} refused</title></circle>`;
+    }
+    // Cool-downs over the bars, translucent: the calls they held back are the gap that follows.
+    for (const c of h.cooldowns.filter(c => c.pool === pool.pool)) {
+      const x0 = x(Date.parse(c.from)), x1 = x(Date.parse(c.until));
+      svg += `<rect class="cooldown" data-from="${esc(c.from)}" data-until="${esc(c.until)}" x="${x0}" y="${top}" width="${Math.max(1, x1 - x0)}" height="${H}"><title>cool-down ${esc(c.from)} to ${esc(c.until)}</title></rect>`;
     }
     svg += `<line class="limit" x1="0" x2="${W}" y1="${y(limit)}" y2="${y(limit)}"></line><text x="4" y="${y(limit) - 4}">limit ${esc(pool.limit)}</text>`;
     svg += `<text x="4" y="${H + top + 14}">${esc(h.from.slice(11, 16))}</text><text x="${W - 40}" y="${H + top + 14}">${esc(h.to.slice(11, 16))}</text></svg>`;
