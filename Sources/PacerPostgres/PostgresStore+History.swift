@@ -37,3 +37,15 @@ extension PostgresStore {
         }
     }
 }
+
+extension PostgresStore {
+    public func runProgress(run: Int64, since: Int64, width: Int64) throws -> [(at: Int64, finished: Int)] {
+        let width = max(1, width)
+        return try read { tx in
+            try tx.rows("""
+                SELECT r.finished_at / \(width) * \(width) AS at, COUNT(*) AS n FROM results r JOIN calls c ON c.id = r.call_id
+                WHERE c.run_id = \(run) AND r.finished_at >= \(since) GROUP BY 1 ORDER BY 1
+                """).map { (try $0.get("at", as: Int64.self), try $0.get("n", as: Int.self)) }
+        }
+    }
+}

@@ -540,7 +540,8 @@ public final class Runner: Sendable {
             _ = try? await io { try $0.unregisterRunner(id) }
             throw failure
         }
-        await flushHistory()
+        // The last counts, tried a few times: after this nobody writes them.
+        for _ in 0..<3 where await !flushHistory() { try? await Task.sleep(for: .milliseconds(100)) }
         try await io { try $0.unregisterRunner(id) }
         let snapshot = try await io { [options] in try $0.snapshot(accounts: options.accounts) }
         var held: [String: (calls: Int, reason: String)] = [:]
@@ -604,14 +605,18 @@ public final class Runner: Sendable {
 
     /// Writes the history counted since the last flush; on failure keeps it for the next one (it is only the
     /// dashboard's: a runner never waits on it).
-    func flushHistory() async {
+    /// Returns whether nothing is left to write.
+    @discardableResult
+    func flushHistory() async -> Bool {
         let buckets = history.take()
-        guard !buckets.isEmpty else { return }
+        guard !buckets.isEmpty else { return true }
         do {
             try await io { try $0.addHistory(buckets) }
+            return true
         } catch {
             history.putBack(buckets)
             logger.debug("cannot write the limiter's history yet", metadata: ["error": "\(error)"])
+            return false
         }
     }
 

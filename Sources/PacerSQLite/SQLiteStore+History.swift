@@ -36,3 +36,15 @@ extension SQLiteStore {
         }
     }
 }
+
+extension SQLiteStore {
+    public func runProgress(run: Int64, since: Int64, width: Int64) throws -> [(at: Int64, finished: Int)] {
+        let shift = wallToSteady, width = max(1, width)
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT (r.finished_at - ?) / ? * ? AS at, COUNT(*) AS n FROM results r JOIN calls c ON c.id = r.call_id
+                WHERE c.run_id = ? AND r.finished_at >= ? GROUP BY 1 ORDER BY 1
+                """, arguments: [shift, width, width, run, since + shift]).map { ($0["at"], $0["n"]) }
+        }
+    }
+}

@@ -105,6 +105,9 @@ public protocol PacerStore: Sendable {
     func addHistory(_ buckets: [HistoryBucket]) throws
     /// `account`'s buckets and cool-downs from `since` (wall clock) on, with instants on the wall clock.
     func history(account: String, since: Int64) throws -> AccountHistory
+    /// How many of `run`'s calls ended in each bucket of `width` milliseconds from `since` (wall clock) on:
+    /// bucket start (wall clock, a multiple of `width`) to count, oldest first.
+    func runProgress(run: Int64, since: Int64, width: Int64) throws -> [(at: Int64, finished: Int)]
 }
 
 extension PacerStore {

@@ -65,6 +65,10 @@ public struct Dashboard: Sendable {
                 CallView.page(try self.store.calls(run: run, state: state, code: code, after: after, limit: limit), limit: limit)
             }
         }
+        api.get("runs/:run/progress") { _, context in
+            let run = try Self.id(context, "run")
+            return try await self.json { try self.progress(run: run) }
+        }
         api.get("calls/:call") { _, context in
             let call = try Self.id(context, "call")
             return try await self.json {
@@ -141,6 +145,28 @@ public struct Dashboard: Sendable {
         var limit: Int
         var offset: Int
         var filter: String
+    }
+
+    /// `GET /api/runs/ID/progress`: the run's calls finished per 10 s over its last hour, its rate over the last
+    /// minute and the time left at that rate (`null` while nothing finished in the last minute).
+    func progress(run: Int64) throws -> JSONValue {
+        guard let status = try store.status().runs.first(where: { $0.run == run }) else {
+            throw StoreError(.notFound, "no run \(run)")
+        }
+        let now = self.now(), width: Int64 = 10_000
+        let buckets = try store.runProgress(run: run, since: now - 3_600_000, width: width)
+        let lastMinute = buckets.filter { $0.at + width > now - 60_000 }.reduce(0) { $0 + $1.finished }
+        let rate = Double(lastMinute) / 60
+        let left = status.total - status.finished
+        return .object([
+            .init("run", .number(String(run))), .init("total", .number(String(status.total))),
+            .init("done", .number(String(status.finished))),
+            .init("rate_per_second", .number(String(format: "%.3f", rate))),
+            .init("eta_seconds", left == 0 ? .number("0") : rate > 0 ? .number(String(format: "%.0f", Double(left) / rate)) : .null),
+            .init("width_ms", .number(String(width))),
+            .init("buckets", .array(buckets.map { .object([.init("at", .string(Timestamps.iso8601($0.at))),
+                                                            .init("finished", .number(String($0.finished)))]) })),
+        ])
     }
 
     /// `status --json`, plus the schedules with their next tick.

@@ -209,9 +209,21 @@ async function runPage(p) {
   if (p.code) q.push("code=" + encodeURIComponent(p.code));
   if (p.after) q.push("after=" + encodeURIComponent(p.after));
   const page = await api(`runs/${encodeURIComponent(p.run)}/calls?` + q.join("&"));
+  const progress = await api(`runs/${encodeURIComponent(p.run)}/progress`);
   document.getElementById("where").textContent = "run " + p.run;
+  const eta = progress.eta_seconds == null ? "?" : progress.eta_seconds + " s";
+  let head = `<p id="run-progress"><span class="bar"><span style="width:${progress.total ? Math.round(100 * progress.done / progress.total) : 100}%"></span></span> ` +
+             `${progress.done}/${progress.total} done, ${progress.rate_per_second}/s over the last minute, ETA ${eta}</p>`;
+  if (progress.buckets.length) {
+    const W = 600, H = 50, first = Date.parse(progress.buckets[0].at), last = Date.parse(progress.buckets[progress.buckets.length - 1].at);
+    const span = Math.max(progress.width_ms, last - first + progress.width_ms), most = Math.max(...progress.buckets.map(b => b.finished));
+    head += `<svg class="chart" id="run-chart" width="${W}" height="${H}">` + progress.buckets.map(b => {
+      const h = Math.max(1, b.finished / most * (H - 4));
+      return `<rect class="sent" data-at="${esc(b.at)}" data-finished="${b.finished}" x="${(Date.parse(b.at) - first) / span * W}" y="${H - h}" width="${Math.max(1, progress.width_ms / span * W - 1)}" height="${h}"><title>${esc(b.at)}: ${b.finished} finished</title></rect>`;
+    }).join("") + `</svg><p class="muted">calls finished per 10 s</p>`;
+  }
   const options = ["", ...stateOrder].map(s => `<option ${s === (p.state || "") ? "selected" : ""}>${s}</option>`).join("");
-  let html = `<div class="filters">State <select id="state-filter">${options}</select> Code <input id="code-filter" size="8" value="${esc(p.code || "")}"></div>`;
+  let html = head + `<div class="filters">State <select id="state-filter">${options}</select> Code <input id="code-filter" size="8" value="${esc(p.code || "")}"></div>`;
   html += "<table id=\"calls\"><tr><th>Call</th><th>Request</th><th>State</th><th>Tries</th><th>Code</th><th>Error</th></tr>";
   for (const c of page.calls) {
     const r = c.result || {};

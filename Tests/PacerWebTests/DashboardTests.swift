@@ -275,6 +275,14 @@ struct DashboardFixture {
         if let shown = refusals.first { #expect(abs(shown.timeIntervalSince1970 - refusedWall) < 1.5) }
         if let shown = coolDowns.first { #expect(abs(shown.timeIntervalSince1970 - Double(wall) / 1000) < 5) }
 
+        // A run's progress: its calls finished per 10 s, the rate and what is left.
+        let progress = try await DashboardAPITests.request(base + "api/runs/\(f.finished)/progress", token: token)
+        #expect(progress.json["done"] == .number("3") && progress.json["total"] == .number("3"))
+        #expect(progress.json["eta_seconds"] == .number("0") && progress.json["buckets"]?[0]?["finished"] == .number("3"))
+        #expect(try await DashboardAPITests.request(base + "api/runs/999999/progress", token: token).status == 404)
+        let runPage = try DashboardBrowserTests.dom(base + "#run=\(f.finished)&token=\(token)")
+        #expect(runPage.contains("3/3 done") && runPage.matches(of: /data-finished="3"/).count == 1, "\(runPage.prefix(1_500))")
+
         // The overview links each account to its page and filters by name.
         let overview = try DashboardBrowserTests.dom(base + "#token=\(token)")
         #expect(overview.contains(##"<a href="#account=kc-main">kc-main</a>"##))
