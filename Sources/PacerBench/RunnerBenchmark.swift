@@ -2,9 +2,11 @@ import Foundation
 import GRDB
 import PacerCore
 import PacerEmulator
+import PacerJobs
 import PacerProviders
 import PacerRunner
 import PacerPostgres
+import PacerQueue
 import PacerStorage
 import PacerSQLite
 
@@ -29,6 +31,7 @@ struct RunnerBenchmark {
         try emptyDrain()
         try await slowPath()
         try await durableMarkCost()
+        try await planAccuracy()
     }
 
     /// Runs only the guarantee figures (`pacer-bench guarantees`).
@@ -311,5 +314,41 @@ struct RunnerBenchmark {
         let normal = Date().timeIntervalSince(start) / Double(claimed.count) * 1000
         print(String(format: "  durable dispatch mark: %.2f ms per spend (FULL) vs %.2f ms per heartbeat (NORMAL): "
                      + "%.1fx; a spend covers a whole granted batch", durable, normal, durable / max(normal, 0.0001)))
+    }
+}
+
+extension RunnerBenchmark {
+    /// How close `pacer plan`'s estimate comes to the run that follows: calls already queued plus a job file's,
+    /// planned, queued and drained by one `pacer run` against the emulator; first send to last answer.
+    func planAccuracy() async throws {
+        for (queued, planned) in [(15, 30), (25, 70)] {
+            let s = try await setup(accounts: 1, limit: "10/1s")
+            try enqueue(s, account: 0, count: queued)
+            let job = s.dir.appendingPathComponent("plan.yaml").path
+            try """
+                name: plan-check
+                account: acct0
+                request:
+                  method: GET
+                  path: /stock
+                  params:
+                    g: "{{item}}"
+                items:
+                  range: 1..\(planned)
+                """.write(toFile: job, atomically: true, encoding: .utf8)
+            let spec = try JobFileParser.parse(file: job)
+            let enqueuer = Enqueuer(store: s.store, nowMilliseconds: { Int64(Date().timeIntervalSince1970 * 1000) })
+            let eta = Double(try enqueuer.plan(specs: [spec]).etaMilliseconds) / 1000
+            _ = try enqueuer.enqueue(specs: [spec])
+            _ = try runProcesses(s, count: 1)
+            await s.running.stop()
+            let (first, last) = try await s.sqlite.pool.read { db in
+                (try Int64.fetchOne(db, sql: "SELECT MIN(started_at) FROM attempts") ?? 0,
+                 try Int64.fetchOne(db, sql: "SELECT MAX(finished_at) FROM results") ?? 0)
+            }
+            let measured = Double(last - first) / 1000
+            print(String(format: "  plan: %d queued + %d planned at 10/1s: estimate %.2f s, run %.2f s (%.3fx; target within 10%%)",
+                         queued, planned, eta, measured, measured / eta))
+        }
     }
 }

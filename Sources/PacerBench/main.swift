@@ -3,7 +3,8 @@ import PacerCore
 import PacerStorage
 
 // pacer-bench: programs that print figures. Run with `swift run -c release pacer-bench SUITE [--calls N]`.
-// Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone),
+// Suites: enqueue, runner, guarantees (the slow-path and durable-mark figures alone), plan (pacer plan's estimate
+// against the run that follows),
 // scale [--parts memory,accounts,many,idle,dashboard] [--calls N] (N calls for the memory part; default 1,000,000),
 // noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
 // soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
@@ -30,6 +31,8 @@ case "guarantees":
     try await RunnerBenchmark().guarantees()
 case "runner":
     try await RunnerBenchmark().run()
+case "plan":
+    try await RunnerBenchmark().planAccuracy()
 case "postgres":
     var postgres = PostgresBenchmark(calls: calls)
     if let parts { postgres.parts = parts }

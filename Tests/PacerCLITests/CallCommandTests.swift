@@ -128,10 +128,10 @@ import Testing
 /// minute, every limit held by the emulator's count, at least one cool-down and one order looked up by its key.
 /// And `--jobs` runs every shipped example against the demo accounts.
 @Suite struct DemoProcessTests {
-    @Test func theBuiltInDemoShowsTheLimitsAtWork() throws {
+    @Test func theBuiltInDemoShowsTheLimitsAtWork() async throws {
         let dir = TempDir()
         let started = Date()
-        let result = try PacerProcess.run(["demo", "--db", dir.url.appendingPathComponent("d.sqlite").path],
+        let result = try await PacerProcess.finish(["demo", "--db", dir.url.appendingPathComponent("d.sqlite").path],
                                           environment: ["PACER_LOG_LEVEL": "warning"], timeoutSeconds: 60, in: dir.url)
         let took = Date().timeIntervalSince(started)
         #expect(result.status == 0, "stderr: \(result.stderr)\nstdout: \(result.stdout)")

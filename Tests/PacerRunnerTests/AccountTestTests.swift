@@ -42,13 +42,13 @@ import Testing
         try add("kookeey-wrong-secret", .kookeey, key: "kk-key", secretEnv: "AT_WRONG", on: running.baseURL(.kookeey))
         let env = ["AT_KC_SECRET": "kc-secret", "AT_KC_PASS": "kc-pass", "AT_BU_SECRET": "bu-secret",
                    "AT_BZ_SECRET": "bz-secret", "AT_WRONG": "not-the-secret"]
-        func test(_ name: String) throws -> (status: Int32, report: JSONValue?, stdout: String) {
-            let result = try PacerProcess.run(["account", "test", name, "--json", "--db", db], environment: env)
+        func test(_ name: String) async throws -> (status: Int32, report: JSONValue?, stdout: String) {
+            let result = try await PacerProcess.finish(["account", "test", name, "--json", "--db", db], environment: env)
             return (result.status, try? JSONValue(parsing: result.stdout), result.stdout + result.stderr)
         }
 
         for name in ["kucoin-ok", "bitz-ok"] {
-            let ok = try test(name)
+            let ok = try await test(name)
             #expect(ok.status == 0, "\(name): \(ok.stdout)")
             #expect(ok.report?["accepted"] == .bool(true))
             #expect(ok.report?["parts"]?["secret"] == .string("accepted"))
@@ -58,7 +58,7 @@ import Testing
                                     ("kucoin-walled", "address", "400006"),
                                    ("bitunix-walled", "address", "10004"), ("kucoin-clock", "clock", "400002"),
                                    ("kookeey-wrong-secret", "secret", "10059")] {
-            let refused = try test(name)
+            let refused = try await test(name)
             #expect(refused.status == 1, "\(name): \(refused.stdout)")
             #expect(refused.report?["accepted"] == .bool(false), "\(name): \(refused.stdout)")
             #expect(refused.report?["code"] == .string(code), "\(name): \(refused.stdout)")
@@ -66,8 +66,8 @@ import Testing
             #expect(!refused.stdout.contains("not-the-secret") && !refused.stdout.contains("kc-secret"))
         }
         // The clock's offset is measured from KuCoin's time endpoint: this host is 10 s behind.
-        let skew = try test("kucoin-clock")
-        let text = try PacerProcess.run(["account", "test", "kucoin-clock", "--db", db], environment: env)
+        let skew = try await test("kucoin-clock")
+        let text = try await PacerProcess.finish(["account", "test", "kucoin-clock", "--db", db], environment: env)
         await running.stop()
         await runningAhead.stop()
         guard case .number(let offset)? = skew.report?["clock_offset_ms"], let ms = Double(offset) else {

@@ -265,18 +265,18 @@ import Testing
         var env = RunnerHarness.environment
         env[RunnerHarness.envName(.kookeey)] = "not-the-secret"
         env["PACER_LOG_LEVEL"] = "error"
-        let failing = try PacerProcess.run(["run", "--drain", "--max-seconds", "30", "--fail-on", "failed,dead,uncertain",
+        let failing = try await PacerProcess.finish(["run", "--drain", "--max-seconds", "30", "--fail-on", "failed,dead,uncertain",
                                             "--db", h.dbPath], environment: env, timeoutSeconds: 40)
         #expect(failing.status == 3, "stderr: \(failing.stderr)")
         let line = failing.stderr.split(separator: "\n").last.map(String.init) ?? ""
         #expect(line.hasPrefix("pacer run: 1 failed of the 6 call(s) this run ended"), "\(failing.stderr)")
         #expect(failing.stderr.contains("kookeey holds 4 call(s)"), "\(failing.stderr)")
         // Again, with the account still paused: nothing new ends, so only the held calls speak (exit 1).
-        let quiet = try PacerProcess.run(["run", "--drain", "--max-seconds", "30", "--fail-on", "failed",
+        let quiet = try await PacerProcess.finish(["run", "--drain", "--max-seconds", "30", "--fail-on", "failed",
                                           "--db", h.dbPath], environment: env, timeoutSeconds: 40)
         #expect(quiet.status == 1, "stderr: \(quiet.stderr)")
         #expect(!quiet.stderr.contains("--fail-on"))
-        let refused = try PacerProcess.run(["run", "--drain", "--fail-on", "failed,running", "--db", h.dbPath],
+        let refused = try await PacerProcess.finish(["run", "--drain", "--fail-on", "failed,running", "--db", h.dbPath],
                                            environment: env, timeoutSeconds: 40)
         await h.stop()
         #expect(refused.status != 0 && refused.status != 3)

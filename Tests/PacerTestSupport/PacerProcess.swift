@@ -29,6 +29,20 @@ public enum PacerProcess {
                       stderr: String(decoding: process.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
     }
 
+    /// `run`, for async tests: waits with `Task.sleep`, so a long process (the demo) does not hold one of the
+    /// few threads every other test's async work needs while it runs.
+    public static func finish(_ arguments: [String], environment: [String: String] = [:],
+                              timeoutSeconds: Double = 60, in directory: URL? = nil) async throws -> Result {
+        let process = try start(arguments, environment: environment, in: directory)
+        let deadline = Date().addingTimeInterval(timeoutSeconds)
+        while process.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        if process.process.isRunning { process.process.terminate() }
+        process.process.waitUntilExit()
+        return Result(status: process.process.terminationStatus,
+                      stdout: String(decoding: process.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                      stderr: String(decoding: process.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+    }
+
     public struct Running {
         public let process: Process
         public let stdout: Pipe

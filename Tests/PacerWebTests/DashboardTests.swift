@@ -216,10 +216,9 @@ struct DashboardFixture {
 }
 
 /// The account page's history chart, as Chromium renders it: the buckets sent, a refusal at its minute, and the
-/// cool-down it started, read back from the DOM.
-@Suite(.serialized) struct DashboardHistoryTests {
-    let dir = TempDir()
-
+/// cool-down it started, read back from the DOM. In the same serialized suite as the other browser test, so two
+/// Chromiums never compete for the machine with the timing-sensitive suites.
+extension DashboardBrowserTests {
     /// The ISO instants of `attribute` on elements of `class` in the DOM.
     static func instants(_ dom: String, class name: String, attribute: String) -> [Date] {
         let pattern = try! Regex("class=\"\(name)\"[^>]*\(attribute)=\"([^\"]+)\"")
