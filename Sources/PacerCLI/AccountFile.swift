@@ -19,7 +19,8 @@ struct AccountFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw CLIError("\(path): cannot read the file")
         }
-        guard let text = String(data: data, encoding: .utf8) else { throw CLIError("\(path): not UTF-8 text") }
+        guard var text = String(data: data, encoding: .utf8) else { throw CLIError("\(path): not UTF-8 text") }
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() } // a spreadsheet's "CSV UTF-8" starts with a BOM
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             .map { $0.hasSuffix("\r") ? String($0.dropLast()) : String($0) }
         let firstLine = lines.first { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""

@@ -4,6 +4,7 @@ import PacerCore
 import PacerProviders
 import PacerRunner
 import PacerStorage
+import Synchronization
 
 /// `pacer account test NAME`: one cheap signed read (the provider file's `accountCheck`), sent on the runners'
 /// path (it spends from the account's bucket), and what the answer says of the key, secret, passphrase, clock
@@ -67,11 +68,13 @@ struct AccountTestCommand: AsyncParsableCommand {
         // The provider's time first, where it publishes an endpoint for it (a request like any other: metered).
         var offset: Int64?
         if let endpoint = api.serverTimeEndpoint {
-            let sent = WallClock.nowMilliseconds()
+            // From when the request leaves (after any wait for a token) to its answer.
+            let sent = Mutex<Int64>(0)
             if let reply = try? await runner.sendOne(on: account, sign: {
-                SignedRequest(method: .get, url: account.baseURL + endpoint, headers: [], body: nil)
+                sent.withLock { $0 = WallClock.nowMilliseconds() }
+                return SignedRequest(method: .get, url: account.baseURL + endpoint, headers: [], body: nil)
             }), let time = api.serverTime(in: reply) {
-                offset = time - (sent + WallClock.nowMilliseconds()) / 2
+                offset = time - (sent.withLock { $0 } + WallClock.nowMilliseconds()) / 2
             }
         }
         let reply: HTTPReply
@@ -90,9 +93,11 @@ struct AccountTestCommand: AsyncParsableCommand {
         if offset == nil, let time = outcome.serverTimeMilliseconds { offset = time - WallClock.nowMilliseconds() }
         let accepted: Bool?
         switch outcome.classification {
-        case .ok, .permanent, .duplicate: accepted = true // a refusal of the request itself got past the checks
+        case .ok, .duplicate: accepted = true
         case .auth, .clock: accepted = false
-        case .rateLimited, .transient: accepted = nil
+        // A refusal the tables do not know is `permanent` too (a wrong base URL's 404, an unpublished code):
+        // it proves nothing about the credentials.
+        case .permanent, .rateLimited, .transient: accepted = nil
         }
         let refused = accepted == false ? outcome.code.flatMap(api.refusedPart(code:)) : nil
         return Report(account: account, request: label, accepted: accepted, httpStatus: reply.status,

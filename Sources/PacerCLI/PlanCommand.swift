@@ -32,6 +32,11 @@ struct PlanCommand: ParsableCommand {
     }
 
     static func plan(files: [String], store: StoreOptions, strict: Bool, margin: Int64? = nil) throws -> JobPlan {
+        // A plan reads: it never creates a database (a mistyped --db would otherwise leave an empty one behind).
+        if !store.path.hasPrefix("postgres://") && !store.path.hasPrefix("postgresql://")
+            && !FileManager.default.fileExists(atPath: store.path) {
+            throw CLIError("no database at '\(store.path)' (give --db, or register accounts first)")
+        }
         let specs = try files.map { file throws(JobFileError) in try JobFileParser.parse(file: file) }
         return try Enqueuer(store: try store.open(), nowMilliseconds: WallClock.nowMilliseconds)
             .plan(specs: specs, strict: strict, warn: { printError("warning: \($0)") }, marginMilliseconds: margin)

@@ -17,11 +17,19 @@ extension PostgresStore {
         }
     }
 
+    public func trimHistory(before: Int64) throws {
+        try transaction { tx in
+            try tx.execute("DELETE FROM limiter_history WHERE bucket_start < \(before) AND bucket_start + width_ms < \(before)")
+            try tx.execute("DELETE FROM cooldown_history WHERE until_at < \(before)")
+        }
+    }
+
     public func history(account: String, since: Int64) throws -> AccountHistory {
         try read { tx in
             let buckets = try tx.rows("""
                 SELECT pool, bucket_start, width_ms, sent, refused FROM limiter_history
-                WHERE account = \(account) AND bucket_start + width_ms > \(since) ORDER BY bucket_start
+                WHERE account = \(account) AND bucket_start > \(since - historyReachMilliseconds)
+                  AND bucket_start + width_ms > \(since) ORDER BY bucket_start
                 """).map { row in
                 HistoryBucket(account: account, pool: try row.get("pool"), start: try row.get("bucket_start"),
                               widthMilliseconds: try row.get("width_ms"), sent: Int(try row.get("sent", as: Int64.self)),

@@ -68,7 +68,7 @@ extension PostgresStore {
             let ids = try runs.map { try $0.get("id", as: Int64.self) }
             if !ids.isEmpty { try tx.execute("DELETE FROM runs WHERE id = ANY(\(ids))") } // calls, tries, results cascade
             // The dashboard's history before the same instant.
-            try tx.execute("DELETE FROM limiter_history WHERE bucket_start + width_ms < \(finishedBefore)")
+            try tx.execute("DELETE FROM limiter_history WHERE bucket_start < \(finishedBefore) AND bucket_start + width_ms < \(finishedBefore)")
             try tx.execute("DELETE FROM cooldown_history WHERE until_at < \(finishedBefore)")
             return PruneSummary(runs: ids.count, calls: try runs.reduce(0) { $0 + (try $1.get("calls", as: Int.self)) })
         }

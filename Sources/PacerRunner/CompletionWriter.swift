@@ -8,15 +8,18 @@ import PacerStorage
 /// A failed write keeps its batch: the answers are already received and cannot be asked for again, so they stay
 /// here (in order, ahead of newer ones) until a later flush succeeds.
 actor CompletionWriter {
-    private let write: @Sendable ([Completion]) async throws -> Void
+    /// Writes a batch; returns the final states it gave its calls.
+    private let write: @Sendable ([Completion]) async throws -> [CallState: Int]
     private var pending: [Completion] = []
     private let batchSize: Int
     private(set) var written = 0
     /// The written answers that ended their call, by final state (what `pacer run --fail-on` looks at).
     private(set) var ended: [CallState: Int] = [:]
+    /// Calls this runner ended another way (its recovery of dead runners' calls).
+    func noteEnded(_ states: [CallState: Int]) { for (state, n) in states { ended[state, default: 0] += n } }
     private var flushing = false
 
-    init(batchSize: Int = 128, write: @escaping @Sendable ([Completion]) async throws -> Void) {
+    init(batchSize: Int = 128, write: @escaping @Sendable ([Completion]) async throws -> [CallState: Int]) {
         self.write = write
         self.batchSize = batchSize
     }
@@ -39,9 +42,9 @@ actor CompletionWriter {
         flushing = true
         defer { flushing = false }
         let batch = pending
-        try await write(batch)
+        let states = try await write(batch)
         pending.removeFirst(batch.count)
         written += batch.count
-        for completion in batch where completion.state.isTerminal { ended[completion.state, default: 0] += 1 }
+        noteEnded(states)
     }
 }

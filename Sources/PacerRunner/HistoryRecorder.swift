@@ -6,12 +6,12 @@ import Synchronization
 /// call. Instants on the store's clock; a bucket starts at a multiple of its width, so every runner's counts for
 /// the same bucket add up in one row.
 final class HistoryRecorder: Sendable {
+    /// One row of the store's: a limit changed mid-run (a new window) must not give the same row twice in a batch.
     private struct Key: Hashable {
         var account: String
         var start: Int64
-        var width: Int64
     }
-    private let pending = Mutex<[Key: (sent: Int, refused: Int)]>([:])
+    private let pending = Mutex<[Key: (width: Int64, sent: Int, refused: Int)]>([:])
 
     /// `weight` left for `account` at `at`; `window` is the account's window (the bucket's width).
     func sent(account: String, weight: Int, at: Int64, window: Int64) {
@@ -27,20 +27,21 @@ final class HistoryRecorder: Sendable {
         let width = max(1, window)
         let start = at - ((at % width) + width) % width // floor, also for instants before 1970
         pending.withLock { buckets in
-            let key = Key(account: account, start: start, width: width)
-            let old = buckets[key] ?? (0, 0)
-            buckets[key] = (old.sent + sent, old.refused + refused)
+            let key = Key(account: account, start: start)
+            let old = buckets[key] ?? (width, 0, 0)
+            buckets[key] = (old.width, old.sent + sent, old.refused + refused)
         }
     }
 
-    /// Everything counted since the last take.
+    /// Everything counted since the last take, in the store's key order (runners writing the same rows lock them
+    /// in one order, so they cannot deadlock).
     func take() -> [HistoryBucket] {
         pending.withLock { buckets in
             defer { buckets = [:] }
             return buckets.map { key, counts in
-                HistoryBucket(account: key.account, start: key.start, widthMilliseconds: key.width,
+                HistoryBucket(account: key.account, start: key.start, widthMilliseconds: counts.width,
                               sent: counts.sent, refused: counts.refused)
-            }
+            }.sorted { ($0.account, $0.start) < ($1.account, $1.start) }
         }
     }
 

@@ -29,8 +29,9 @@ public final class Runner: Sendable {
     let spends: GroupCommit<SpendRequest, SpendGrant>
     let completions: CompletionWriter
     let progress: RunProgress
-    /// The dashboard's history, written each heartbeat (`flushHistory`).
+    /// The dashboard's history, written each heartbeat (`flushHistory`), one write at a time.
     let history = HistoryRecorder()
+    let historyFlushing = Atomic<Bool>(false)
     /// Called at start and as each minute begins, while running without --drain (the scheduler's tick), with
     /// the wall-clock instant: run as a store call (`io`), so that a silent database cannot hold the runner past
     /// its stop.
@@ -293,6 +294,9 @@ public final class Runner: Sendable {
         let deadline = options.maxSeconds.map { clock.monotonic() + Int64($0 * 1000) }
         try await register(until: deadline)
         _ = try? await recover()
+        // The dashboard never shows more than a day of the limiter's history: older rows go at each run's start.
+        let dayAgo = storeNow() - historyReachMilliseconds
+        _ = try? await io { try $0.trimHistory(before: dayAgo) }
         // The heartbeat runs beside the workers until this runner has written its last answer and unregistered:
         // while requests are still in flight after a stop, other runners must keep seeing it alive.
         let heartbeat = Task { await self.heartbeatLoop() }
@@ -586,8 +590,12 @@ public final class Runner: Sendable {
                 noteStoreClockStep(at, readBetween: mark, and: clock.monotonic(), lastBeatEnded: lastBeatEnded)
                 noteBeat(at, mark: mark)
                 lastBeatEnded = clock.monotonic()
-                await flushHistory()
+                // The dashboard's counts, off the heartbeat's path: a slow write must not age the beat.
+                if historyFlushing.compareExchange(expected: false, desired: true, ordering: .relaxed).exchanged {
+                    Task { await self.flushHistory(); self.historyFlushing.store(false, ordering: .relaxed) }
+                }
                 let recovered = try await recover()
+                await completions.noteEnded([.uncertain: recovered.uncertain, .dead: recovered.dead].filter { $0.value > 0 })
                 if recovered.requeued + recovered.uncertain + recovered.dead > 0 {
                     logger.notice("recovered calls of stopped runners", metadata: [
                         "requeued": "\(recovered.requeued)", "uncertain": "\(recovered.uncertain)",

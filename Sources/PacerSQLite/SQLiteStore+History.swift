@@ -17,13 +17,21 @@ extension SQLiteStore {
         }
     }
 
+    public func trimHistory(before: Int64) throws {
+        try writeImmediate { db in
+            try db.execute(sql: "DELETE FROM limiter_history WHERE bucket_start < ? AND bucket_start + width_ms < ?",
+                           arguments: [before, before])
+            try db.execute(sql: "DELETE FROM cooldown_history WHERE until_at < ?", arguments: [before])
+        }
+    }
+
     public func history(account: String, since: Int64) throws -> AccountHistory {
         let shift = wallToSteady // the store's instants are on the host's steady clock
         return try pool.read { db in
             let buckets = try Row.fetchAll(db, sql: """
                 SELECT pool, bucket_start, width_ms, sent, refused FROM limiter_history
-                WHERE account = ? AND bucket_start + width_ms > ? ORDER BY bucket_start
-                """, arguments: [account, since + shift]).map { row in
+                WHERE account = ? AND bucket_start > ? AND bucket_start + width_ms > ? ORDER BY bucket_start
+                """, arguments: [account, since + shift - historyReachMilliseconds, since + shift]).map { row in
                 HistoryBucket(account: account, pool: row["pool"], start: row["bucket_start"] - shift,
                               widthMilliseconds: row["width_ms"], sent: row["sent"], refused: row["refused"])
             }

@@ -65,8 +65,8 @@ extension SQLiteStore {
                 try db.execute(sql: "DELETE FROM runs WHERE id = ?", arguments: [run]) // calls, tries, results cascade
             }
             // The dashboard's history before the same instant (on the store's clock).
-            try db.execute(sql: "DELETE FROM limiter_history WHERE bucket_start + width_ms < ?",
-                           arguments: [finishedBefore + wallToSteady])
+            try db.execute(sql: "DELETE FROM limiter_history WHERE bucket_start < ? AND bucket_start + width_ms < ?",
+                           arguments: [finishedBefore + wallToSteady, finishedBefore + wallToSteady])
             try db.execute(sql: "DELETE FROM cooldown_history WHERE until_at < ?", arguments: [finishedBefore + wallToSteady])
             return PruneSummary(runs: runs.count, calls: calls)
         }

@@ -44,3 +44,7 @@ public struct AccountHistory: Sendable, Equatable {
         self.coolDowns = coolDowns
     }
 }
+
+/// How far back a history read looks for buckets still open at its start: a day (a window longer than that is not
+/// charted), so a read is a range over the account's index, not a scan of all it ever had.
+public let historyReachMilliseconds: Int64 = 86_400_000

@@ -103,6 +103,8 @@ public protocol PacerStore: Sendable {
     // MARK: History (the dashboard's charts)
     /// Adds the buckets' counts to what is stored for the same account, pool and bucket.
     func addHistory(_ buckets: [HistoryBucket]) throws
+    /// Deletes history that ended before `before` (the store's clock).
+    func trimHistory(before: Int64) throws
     /// `account`'s buckets and cool-downs from `since` (wall clock) on, with instants on the wall clock.
     func history(account: String, since: Int64) throws -> AccountHistory
     /// How many of `run`'s calls ended in each bucket of `width` milliseconds from `since` (wall clock) on:

@@ -155,7 +155,8 @@ public struct Dashboard: Sendable {
         }
         let now = self.now(), width: Int64 = 10_000
         let buckets = try store.runProgress(run: run, since: now - 3_600_000, width: width)
-        let lastMinute = buckets.filter { $0.at + width > now - 60_000 }.reduce(0) { $0 + $1.finished }
+        // Whole buckets that started in the last minute (the newest is still filling: its share counts as is).
+        let lastMinute = buckets.filter { $0.at >= now - 60_000 }.reduce(0) { $0 + $1.finished }
         let rate = Double(lastMinute) / 60
         let left = status.total - status.finished
         return .object([

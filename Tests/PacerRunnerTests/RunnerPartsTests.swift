@@ -24,6 +24,7 @@ import Testing
         let writer = CompletionWriter(batchSize: 100) { batch in
             if failNext.exchange(false, ordering: .relaxed) { throw WriteFailed() }
             written.withLock { $0 += batch.map(\.call) }
+            return [:]
         }
         await writer.add(Self.completion(1))
         await writer.add(Self.completion(2))

@@ -50,6 +50,9 @@ struct StoreConformance {
         _ = try store.prune(finishedBefore: 2_500)
         #expect(try store.history(account: "a", since: 0).buckets.map(\.start) == [2_000])
         #expect(try store.history(account: "b", since: 0).buckets.isEmpty)
+        try store.addHistory([HistoryBucket(account: "a", start: 9_000, widthMilliseconds: 1_000, sent: 4, refused: 0)])
+        try store.trimHistory(before: 5_000) // what each run trims (a day back, here 5 s)
+        #expect(try store.history(account: "a", since: 0).buckets.map(\.start) == [9_000])
     }
 
     func accountsRoundTrip() throws {
