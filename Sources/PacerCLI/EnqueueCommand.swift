@@ -31,7 +31,7 @@ struct EnqueueCommand: ParsableCommand {
     func run() throws {
         if dryRun {
             let plan = try PlanCommand.plan(files: files, store: store, strict: strict)
-            print(json ? PlanCommand.json(plan).compactText : PlanCommand.text(plan), terminator: json ? "\n" : "")
+            PlanCommand.print(plan, json: json)
             return
         }
         let all = try Enqueuer(store: try store.open(), nowMilliseconds: WallClock.nowMilliseconds)

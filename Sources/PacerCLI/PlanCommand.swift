@@ -28,7 +28,12 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         let plan = try Self.plan(files: files, store: store, strict: strict,
                                  margin: margin.map { $0 == "0ms" ? 0 : DurationText.milliseconds($0)! })
-        print(json ? Self.json(plan).compactText : Self.text(plan), terminator: json ? "\n" : "")
+        Self.print(plan, json: json)
+    }
+
+    /// What `plan` and `enqueue --dry-run` print.
+    static func print(_ plan: JobPlan, json: Bool) {
+        Swift.print(json ? Self.json(plan).compactText : Self.text(plan), terminator: json ? "\n" : "")
     }
 
     static func plan(files: [String], store: StoreOptions, strict: Bool, margin: Int64? = nil) throws -> JobPlan {

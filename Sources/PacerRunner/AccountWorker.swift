@@ -275,17 +275,13 @@ struct AccountWorker: Sendable {
             sentRequest = signed
             // Asked again while the request waits in the client to be written (see `HTTPTransport`).
             let runner = self.runner
-            let reply: HTTPReply
-            do {
-                reply = try await runner.transport.send(signed, mayLeave: { runner.maySend(as: runnerID) })
-            } catch let error where !(error is HTTPTransport.HeldBack) {
-                // It may have left: counted as sent in the history, as the provider may have counted it.
+            let sent = await Result(catching: { try await runner.transport.send(signed, mayLeave: { runner.maySend(as: runnerID) }) })
+            // In the history unless it was held back: a failure may have left, and the provider may have counted it.
+            if case .failure(let error) = sent, error is HTTPTransport.HeldBack {} else {
                 runner.history.sent(account: account.name, weight: call.weight, at: spentAt,
                                     window: account.limit.windowMilliseconds)
-                throw error
             }
-            runner.history.sent(account: account.name, weight: call.weight, at: spentAt,
-                                window: account.limit.windowMilliseconds)
+            let reply = try sent.get()
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let interpreted = interpret(reply, call, placing: placing, tried: &tried)
             if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }

@@ -8,7 +8,6 @@ import PacerCore
 /// not to have; anything later (a timeout, a connection closed mid-answer) may have been acted on.
 enum TransportFailure {
     static func kind(of error: any Error) -> RetryDecision.Kind {
-        if error is HTTPTransport.HeldBack { return .notSent }
         if let client = error as? HTTPClientError, client == .connectTimeout { return .notSent }
         if error is NIOConnectionError { return .notSent }
         if let io = error as? IOError, io.errnoCode == ECONNREFUSED { return .notSent }

@@ -2,7 +2,7 @@ import Foundation
 import PacerCore
 import PacerEmulator
 import PacerProviders
-import PacerRunner
+@testable import PacerRunner
 import PacerTestSupport
 import Testing
 
@@ -36,7 +36,7 @@ import Testing
         let transport = HTTPTransport(timeoutSeconds: 10, gateCheckMilliseconds: 20)
         let now = time.now()
         transport.eventLoop.execute { usleep(Self.stall) }
-        let b = await Result { try await transport.send(Self.order("B", on: running, at: now), mayLeave: gate) }
+        let b = await Result(catching: { try await transport.send(Self.order("B", on: running, at: now), mayLeave: gate) })
         _ = try await transport.send(Self.order("C", on: running, at: now), mayLeave: { true })
         let error: (any Error)?
         switch b { case .success: error = nil; case .failure(let failure): error = failure }
@@ -63,11 +63,5 @@ import Testing
         let (error, received) = try await sendWhileTheLoopIsStalled(gate: { true })
         #expect(error == nil)
         #expect(received == ["B", "C"])
-    }
-}
-
-extension Result where Failure == any Error {
-    init(_ body: () async throws -> Success) async {
-        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }

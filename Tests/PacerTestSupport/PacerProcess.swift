@@ -22,11 +22,7 @@ public enum PacerProcess {
         let process = try start(arguments, environment: environment, in: directory)
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while process.process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.process.isRunning { process.process.terminate() }
-        process.process.waitUntilExit()
-        return Result(status: process.process.terminationStatus,
-                      stdout: String(decoding: process.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                      stderr: String(decoding: process.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        return process.result()
     }
 
     /// `run`, for async tests: waits with `Task.sleep`, so a long process (the demo) does not hold one of the
@@ -36,17 +32,22 @@ public enum PacerProcess {
         let process = try start(arguments, environment: environment, in: directory)
         let deadline = Date().addingTimeInterval(timeoutSeconds)
         while process.process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
-        if process.process.isRunning { process.process.terminate() }
-        process.process.waitUntilExit()
-        return Result(status: process.process.terminationStatus,
-                      stdout: String(decoding: process.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-                      stderr: String(decoding: process.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        return process.result()
     }
 
     public struct Running {
         public let process: Process
         public let stdout: Pipe
         public let stderr: Pipe
+
+        /// Ends the process if it still runs, waits for it, and returns its status and what it printed.
+        func result() -> Result {
+            if process.isRunning { process.terminate() }
+            process.waitUntilExit()
+            return Result(status: process.terminationStatus,
+                          stdout: String(decoding: stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
+                          stderr: String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
+        }
 
         /// What the process printed on stdout until `marker` appeared, the process ended, or `timeoutSeconds`
         /// passed — whichever came first; never blocks past the deadline.
