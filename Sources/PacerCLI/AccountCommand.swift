@@ -17,7 +17,12 @@ struct AccountCommand: ParsableCommand {
         @Option(help: "kookeey, kucoin, bitunix or bitz.") var provider: Provider
         @Option(name: .customLong("base-url"), help: "https://..., or http:// for a loopback host only.")
         var baseURL: String
-        @Option(help: "COUNT/WINDOW, like 10/1s or 4000/30s.") var limit: String
+        @Option(help: ArgumentHelp(
+            "COUNT/WINDOW (the default pool), or POOL=COUNT/WINDOW (a named pool); repeat for several windows or pools.",
+            discussion: "Without --limit the account gets its provider's documented pools."))
+        var limit: [String] = []
+        @Option(help: "A shared pool (pacer pool add) the account also draws from; repeat for several.")
+        var shared: [String] = []
         @Option(help: "The API key (an identifier, stored as given).") var key: String?
         @Option(name: .customLong("key-env"), help: "Environment variable holding the API key.") var keyEnv: String?
         @Option(name: .customLong("secret-env"), help: "Environment variable holding the secret.")
@@ -33,13 +38,21 @@ struct AccountCommand: ParsableCommand {
 
         func run() throws {
             let account = try AccountInput(
-                name: name, provider: provider, baseURL: baseURL, limit: limit,
+                name: name, provider: provider, baseURL: baseURL, limits: limit, shared: shared,
                 credentials: CredentialReferences(key: key, keyEnv: keyEnv, secretEnv: secretEnv,
                                                   secretFile: secretFile, passphraseEnv: passphraseEnv,
                                                   partner: partner, brokerName: brokerName,
                                                   brokerKeyEnv: brokerKeyEnv)).validated()
             try store.open().addAccount(account, replace: replace, nowMilliseconds: WallClock.nowMilliseconds())
-            print("account \(account.name): \(account.provider.rawValue) at \(account.baseURL), limit \(account.limit)")
+            print("account \(account.name): \(account.provider.rawValue) at \(account.baseURL), limits "
+                  + Self.describe(account.limits))
+        }
+
+        /// `10/1s, 100/20s; spot 40/3s; shared office-ip`.
+        static func describe(_ limits: AccountLimits) -> String {
+            (limits.pools.map { pool in
+                (pool.name.isEmpty ? "" : pool.name + " ") + pool.windows.map(\.description).joined(separator: ", ")
+            } + limits.shared.map { "shared \($0)" }).joined(separator: "; ")
         }
     }
 
@@ -87,7 +100,7 @@ struct AccountCommand: ParsableCommand {
             var table = TextTable(["ACCOUNT", "PROVIDER", "BASE URL", "LIMIT", "KEY", "SECRET", "STATE"])
             for a in accounts {
                 let c = a.credentials
-                table.add([a.name, a.provider.rawValue, a.baseURL, a.limit.description,
+                table.add([a.name, a.provider.rawValue, a.baseURL, Add.describe(a.limits),
                            c.key.map { _ in "(given)" } ?? c.keyEnv.map { "$\($0)" } ?? "-",
                            c.secretEnv.map { "$\($0)" } ?? c.secretFile ?? "-",
                            a.pausedReason.map { "paused: \($0)" } ?? "active"])
@@ -101,6 +114,11 @@ struct AccountCommand: ParsableCommand {
             return .object([
                 .init("account", .string(a.name)), .init("provider", .string(a.provider.rawValue)),
                 .init("base_url", .string(a.baseURL)), .init("limit", .string(a.limit.description)),
+                .init("pools", .array(a.limits.pools.map { pool in
+                    .object([.init("pool", .string(PoolKey.display(pool.name))),
+                             .init("limits", .array(pool.windows.map { .string($0.description) }))])
+                })),
+                .init("shared", .array(a.limits.shared.map(JSONValue.string))),
                 .init("key", opt(c.key)), .init("key_env", opt(c.keyEnv)), .init("secret_env", opt(c.secretEnv)),
                 .init("secret_file", opt(c.secretFile)), .init("passphrase_env", opt(c.passphraseEnv)),
                 .init("partner", opt(c.partner)), .init("broker_name", opt(c.brokerName)),

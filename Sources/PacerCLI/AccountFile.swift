@@ -5,10 +5,11 @@ import PacerCore
 /// without dashes, or JSON Lines with the same keys. Every line is checked as `account add` checks its flags, and
 /// every problem is reported as `file:line: field ...`; nothing is returned unless every line is valid.
 struct AccountFile {
-    /// The columns a file may have; `name`, `provider`, `base-url` and `limit` are required.
+    /// The columns a file may have; `name`, `provider` and `base-url` are required (no `limit`: the provider's
+    /// documented pools).
     static let columns = ["name", "provider", "base-url", "limit", "key", "key-env", "secret-env", "secret-file",
                           "passphrase-env", "partner", "broker-name", "broker-key-env", "shared"]
-    static let required = ["name", "provider", "base-url", "limit"]
+    static let required = ["name", "provider", "base-url"]
 
     let path: String
     /// Each account with the line it came from.
@@ -139,15 +140,13 @@ struct AccountFile {
             throw CLIError("\(at): provider '\(fields["provider"]!)': expected "
                            + Provider.allCases.map(\.rawValue).joined(separator: ", "))
         }
-        // Several limits (`;`) and shared pools wait for pools (issue "Limits as the providers define them").
-        if fields["limit"]!.contains(";") {
-            throw CLIError("\(at): limit '\(fields["limit"]!)': one COUNT/WINDOW per account in this version")
-        }
-        if let shared = fields["shared"] {
-            throw CLIError("\(at): shared '\(shared)': shared pools are not available in this version")
+        // Several limits or shared pools are joined by `;`; no limit gives the provider's documented pools.
+        func list(_ key: String) -> [String] {
+            (fields[key] ?? "").split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
         let input = AccountInput(
-            name: fields["name"]!, provider: provider, baseURL: fields["base-url"]!, limit: fields["limit"]!,
+            name: fields["name"]!, provider: provider, baseURL: fields["base-url"]!, limits: list("limit"),
+            shared: list("shared"),
             credentials: CredentialReferences(key: fields["key"], keyEnv: fields["key-env"],
                                               secretEnv: fields["secret-env"], secretFile: fields["secret-file"],
                                               passphraseEnv: fields["passphrase-env"], partner: fields["partner"],

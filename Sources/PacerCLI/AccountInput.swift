@@ -10,7 +10,9 @@ struct AccountInput {
     var name: String
     var provider: Provider
     var baseURL: String
-    var limit: String
+    /// Every `--limit` (none: the provider's documented pools) and `--shared` pool.
+    var limits: [String]
+    var shared: [String] = []
     var credentials: CredentialReferences
 
     /// - Parameter field: how a field is named in messages: `--limit` on the command line (the default), `limit`
@@ -19,8 +21,12 @@ struct AccountInput {
         guard Account.isValidName(name) else {
             throw CLIError("account name '\(name)': expected letters, digits, '-', '_' or '.', at most 64")
         }
-        guard let rateLimit = RateLimit(parsing: limit) else {
-            throw CLIError("\(field("limit")) '\(limit)': expected \(RateLimit.expected)")
+        for pool in shared where !AccountLimits.isValidPoolName(pool) {
+            throw CLIError("\(field("shared")) '\(pool)': expected a shared pool's name (letters, digits, '-', '_' or '.')")
+        }
+        let own: AccountLimits
+        do { own = limits.isEmpty ? provider.api.documentedLimits : try AccountLimits(parsing: limits) } catch {
+            throw CLIError("\(field("limit")) \(error)")
         }
         try Self.checkBaseURL(baseURL, field: field("base-url"))
         let c = credentials
@@ -52,7 +58,8 @@ struct AccountInput {
         if broker == 3 && !api.takesBrokerAttribution {
             throw CLIError("broker attribution applies to \(Self.providers(where: \.takesBrokerAttribution)) accounts only")
         }
-        return Account(name: name, provider: provider, baseURL: Self.trimSlash(baseURL), limit: rateLimit,
+        return Account(name: name, provider: provider, baseURL: Self.trimSlash(baseURL),
+                       limits: AccountLimits(pools: own.pools, shared: shared),
                        credentials: c)
     }
 

@@ -70,7 +70,8 @@ struct AccountTestCommand: AsyncParsableCommand {
         if let endpoint = api.serverTimeEndpoint {
             // From when the request leaves (after any wait for a token) to its answer.
             let sent = Mutex<Int64>(0)
-            if let reply = try? await runner.sendOne(on: account, sign: {
+            let cost = api.endpoints.cost(method: .get, path: endpoint, baseURL: account.baseURL)
+            if let reply = try? await runner.sendOne(on: account, cost: cost, sign: {
                 sent.withLock { $0 = WallClock.nowMilliseconds() }
                 return SignedRequest(method: .get, url: account.baseURL + endpoint, headers: [], body: nil)
             }), let time = api.serverTime(in: reply) {
@@ -79,7 +80,8 @@ struct AccountTestCommand: AsyncParsableCommand {
         }
         let reply: HTTPReply
         do {
-            reply = try await runner.sendOne(on: account) {
+            let cost = api.endpoints.cost(method: check.method, path: check.path, baseURL: account.baseURL)
+            reply = try await runner.sendOne(on: account, cost: cost) {
                 api.sign(check, baseURL: account.baseURL, credentials: credentials,
                          inputs: SigningInputs(nowMilliseconds: WallClock.nowMilliseconds(),
                                                nonce: Nonce.random(length: api.nonceLength ?? 0)))

@@ -48,9 +48,21 @@ struct CallCommand: AsyncParsableCommand {
         }
         let api = stored.provider.api
         let credentials = try CredentialResolver.resolve(stored)
+        // What it costs, and where from (docs/pools.md): the provider's endpoint table.
+        let cost = api.endpoints.cost(method: httpMethod, path: path, baseURL: stored.baseURL)
         if dryRun {
             let request = sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: params)
-            print(json ? Self.json(request).compactText : Self.text(request))
+            guard json else { print(Self.text(request)); return }
+            let shared = Dictionary(uniqueKeysWithValues: try opened.sharedPools().map { ($0.name, $0.windows) })
+            let drawn = stored.limits.draws(account: stored.name, demand: cost.demand, sharedPools: shared).draws
+            var out = Self.json(request)
+            if case .object(var members) = out {
+                members.append(.init("pools", .array(drawn.map {
+                    .object([.init("pool", .string(PoolKey.display($0.name))), .init("weight", .number(String(cost.weight)))])
+                })))
+                out = .object(members)
+            }
+            print(out.compactText)
             return
         }
         // A call by hand spends from the same bucket as the runners, on their path (`Runner.sendOne`).
@@ -58,7 +70,7 @@ struct CallCommand: AsyncParsableCommand {
         let runner = Runner(store: opened, transport: transport, options: RunnerOptions())
         let reply: HTTPReply
         do {
-            reply = try await runner.sendOne(on: stored) {
+            reply = try await runner.sendOne(on: stored, cost: cost) {
                 sign(api: api, stored: stored, credentials: credentials, method: httpMethod, members: params)
             }
         } catch is Runner.CoolingDown {

@@ -9,7 +9,7 @@ public struct PacerCommand: AsyncParsableCommand {
         subcommands: [AccountCommand.self, EnqueueCommand.self, PlanCommand.self, StatusCommand.self, ResultsCommand.self,
                       RunCommand.self, ScheduleCommand.self, CallCommand.self, SandboxCommand.self, DemoCommand.self,
                       MigrateStoreCommand.self, ShowCommand.self, RetryCommand.self, CancelCommand.self, PruneCommand.self,
-                      WebCommand.self])
+                      WebCommand.self, PoolCommand.self])
 
     public init() {}
 }

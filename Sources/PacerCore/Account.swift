@@ -4,19 +4,33 @@ public struct Account: Sendable, Equatable {
     public var name: String
     public var provider: Provider
     public var baseURL: String
-    public var limit: RateLimit
+    /// Its pools and their windows, and the shared pools it draws from (docs/pools.md).
+    public var limits: AccountLimits
     public var credentials: CredentialReferences
     /// Why the account is paused (an auth error, say), or `nil` when it is not.
     public var pausedReason: String?
 
-    public init(name: String, provider: Provider, baseURL: String, limit: RateLimit,
+    public init(name: String, provider: Provider, baseURL: String, limits: AccountLimits,
                 credentials: CredentialReferences = .init(), pausedReason: String? = nil) {
         self.name = name
         self.provider = provider
         self.baseURL = baseURL
-        self.limit = limit
+        self.limits = limits
         self.credentials = credentials
         self.pausedReason = pausedReason
+    }
+
+    /// An account with one limit, on its default pool.
+    public init(name: String, provider: Provider, baseURL: String, limit: RateLimit,
+                credentials: CredentialReferences = .init(), pausedReason: String? = nil) {
+        self.init(name: name, provider: provider, baseURL: baseURL, limits: AccountLimits(limit),
+                  credentials: credentials, pausedReason: pausedReason)
+    }
+
+    /// The limit shown where one is (`AccountLimits.primary`); setting it leaves the account one default pool.
+    public var limit: RateLimit {
+        get { limits.primary }
+        set { limits = AccountLimits(newValue) }
     }
 
     /// Account names appear in job files, URLs of the emulator and log lines: keep them to a safe alphabet.

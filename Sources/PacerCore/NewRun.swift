@@ -60,6 +60,10 @@ public struct NewCall: Sendable, Equatable {
     /// re-sending after an ambiguous answer is safe, and its duplicate-key answer means "done by an earlier try".
     /// Decided at enqueue, where the account's provider is known.
     public var keyed: Bool
+    /// The pools it asks to draw from (docs/pools.md), decided at enqueue from the provider's endpoint table or
+    /// the job's `pool:`, and its run's `priority:`.
+    public var pools: PoolDemand = .default
+    public var priority = 0
 
     public init(index: Int, method: HTTPMethod, path: String, params: String, body: String?, weight: Int,
                 idempotent: Bool, account: String? = nil, key: String? = nil, keyed: Bool = false) {

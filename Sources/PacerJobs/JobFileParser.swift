@@ -7,8 +7,8 @@ import Yams
 /// Every error names the file, the line and column, the field and what was expected. Items files are opened here
 /// (and CSV headers read) so that an unreadable file or an unknown column is reported before anything is queued.
 public enum JobFileParser {
-    static let topLevelKeys = ["name", "account", "accounts", "request", "items", "batch", "weight", "idempotent",
-                               "retry", "schedule", "timezone", "on"]
+    static let topLevelKeys = ["name", "account", "accounts", "request", "items", "batch", "weight", "pool", "priority",
+                               "idempotent", "retry", "schedule", "timezone", "on"]
 
     public static func parse(file path: String) throws(JobFileError) -> JobSpec {
         let text: String
@@ -87,6 +87,22 @@ public enum JobFileParser {
                            weight: weight, idempotent: idempotent, retry: retry, schedule: schedule,
                            timezone: timezone, overrides: overrides)
         spec.idempotentIsExplicit = fields["idempotent"] != nil
+        spec.weightIsExplicit = fields["weight"] != nil
+        spec.pool = try fields["pool"].map { f throws(JobFileError) -> String in
+            let pool = try y.string(f.value, "pool")
+            guard AccountLimits.isValidPoolName(pool) else {
+                throw y.fail(f.value, "pool", "expected the name of one of the account's pools (letters, digits, '-', "
+                             + "'_' or '.'), found '\(pool)'")
+            }
+            return pool
+        }
+        spec.priority = try fields["priority"].map { f throws(JobFileError) -> Int in
+            let priority = try y.int(f.value, "priority", atLeast: 0)
+            guard priority <= JobSpec.maximumPriority else {
+                throw y.fail(f.value, "priority", "expected a whole number from 0 to \(JobSpec.maximumPriority), found \(priority)")
+            }
+            return priority
+        } ?? 0
         if let items {
             // Open the source once now: unreadable files and unknown CSV columns are errors of the job file.
             _ = try ItemReader(items, jobFile: file, columnsUsed: spec.columnsUsed)

@@ -14,7 +14,14 @@ public struct JobSpec: Sendable {
     public var request: RequestSpec
     public var items: ItemsSpec?
     public var batch: BatchSpec?
+    /// The cost of each call in each pool it draws from: the job's `weight:`, else (at enqueue) the provider's
+    /// endpoint table (`weightIsExplicit` says which).
     public var weight: Int
+    public var weightIsExplicit = false
+    /// `pool:` (one of the account's pools), drawn from instead of the endpoint table's pool (docs/pools.md).
+    public var pool: String?
+    /// `priority:`: higher first among the runs that share a pool (0 by default, at most 1000).
+    public var priority = 0
     /// Whether a call may be sent again after an answer that proves nothing: the job's `idempotent:`, or by default
     /// the HTTP method's meaning (GET, PUT, DELETE yes; POST no). At enqueue the provider's own account of the
     /// endpoint overrides that default (`Enqueuer.idempotent`).
@@ -36,6 +43,8 @@ public struct JobSpec: Sendable {
         let p = positions[field] ?? SourcePosition(line: 1, column: 1)
         return JobFileError(file: file, line: p.line, column: p.column, field: field, message: message)
     }
+
+    public static let maximumPriority = 1_000
 
     /// The number of calls the job fans out to, when it can be known without reading an items file.
     public var knownCallCount: Int? {

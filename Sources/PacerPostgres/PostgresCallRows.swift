@@ -143,12 +143,12 @@ struct PostgresCallRows: CallRows {
         let pairs = calls.filter { seen.insert("\($0.call) \($0.owner)").inserted }
         guard !pairs.isEmpty else { return [] }
         return try tx.rows("""
-            SELECT s.id, s.call_id, s.owner, s.at, s.open
+            SELECT s.id, s.call_id, s.owner, s.at, s.open, s.account
             FROM limiter_spends s JOIN unnest(\(pairs.map(\.call))::bigint[], \(pairs.map(\.owner))::text[])
                  AS u(call, owner) ON s.call_id = u.call AND s.owner = u.owner
             """).map {
             CallSpend(id: try $0.get("id"), call: try $0.get("call_id"), owner: try $0.get("owner"),
-                      at: try $0.get("at"), open: try $0.get("open"))
+                      at: try $0.get("at"), open: try $0.get("open"), pool: try $0.get("account"))
         }
     }
 

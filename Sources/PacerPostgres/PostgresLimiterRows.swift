@@ -81,24 +81,24 @@ struct PostgresLimiterRows: LimiterRows {
             """)
     }
 
-    func heldWeights(since: [String: Int64]) throws -> [String: Int] {
-        guard !since.isEmpty else { return [:] }
-        let pairs = Array(since)
-        var held: [String: Int] = [:]
+    func heldWeights(_ windows: [(pool: String, since: Int64)]) throws -> [Int] {
+        guard !windows.isEmpty else { return [] }
+        var held = [Int](repeating: 0, count: windows.count)
         for row in try tx.rows("""
-            SELECT w.account,
+            SELECT w.i,
                    ((SELECT COALESCE(SUM(weight), 0) FROM limiter_spends s
-                     WHERE s.account = w.account AND s.at > w.since AND NOT s.open)
+                     WHERE s.account = w.pool AND s.at > w.since AND NOT s.open)
                   + (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends s
-                     WHERE s.account = w.account AND s.open))::bigint AS held
-            FROM unnest(\(pairs.map(\.key))::text[], \(pairs.map(\.value))::bigint[]) AS w(account, since)
+                     WHERE s.account = w.pool AND s.open))::bigint AS held
+            FROM unnest(\(windows.map(\.pool))::text[], \(windows.map(\.since))::bigint[])
+                 WITH ORDINALITY AS w(pool, since, i)
             """) {
-            held[try row.get("account")] = try row.get("held", as: Int.self)
+            held[try row.get("i", as: Int.self) - 1] = try row.get("held", as: Int.self)
         }
         return held
     }
 
-    func spendLog(account: String, since: Int64) throws -> [WindowBudget.Spend] {
+    func spendLog(pool account: String, since: Int64) throws -> [WindowBudget.Spend] {
         try tx.rows("""
             SELECT at, weight, open FROM limiter_spends
             WHERE account = \(account) AND ((at > \(since) AND NOT open) OR open)
@@ -120,7 +120,7 @@ struct PostgresLimiterRows: LimiterRows {
             INSERT INTO limiter_spends (account, call_id, at, weight, open, owner, sent_at)
             SELECT u.account, CASE WHEN u.has_call THEN u.call END, u.at, u.weight, u.open,
                    CASE WHEN u.has_owner THEN u.owner END, CASE WHEN u.has_sent THEN u.sent END
-            FROM unnest(\(spends.map(\.account))::text[], \(spends.map { $0.call ?? 0 })::bigint[],
+            FROM unnest(\(spends.map(\.pool))::text[], \(spends.map { $0.call ?? 0 })::bigint[],
                         \(spends.map { $0.call != nil })::boolean[], \(spends.map(\.at))::bigint[],
                         \(spends.map { Int64($0.weight) })::bigint[], \(spends.map(\.open))::boolean[],
                         \(spends.map { $0.owner ?? "" })::text[], \(spends.map { $0.owner != nil })::boolean[],
@@ -132,21 +132,29 @@ struct PostgresLimiterRows: LimiterRows {
     func insertSpend(_ s: NewSpend) throws -> Int64 {
         try tx.value("""
             INSERT INTO limiter_spends (account, call_id, at, weight, open, owner, sent_at)
-            VALUES (\(s.account), \(s.call), \(s.at), \(Int64(s.weight)), \(s.open), \(s.owner), \(s.sentAt))
+            VALUES (\(s.pool), \(s.call), \(s.at), \(Int64(s.weight)), \(s.open), \(s.owner), \(s.sentAt))
             RETURNING id
             """, as: Int64.self) ?? 0
     }
 
-    func noteCoolDown(account: String, from: Int64, until: Int64) throws {
-        let extended = try tx.execute(
-            "UPDATE cooldown_history SET until_at = GREATEST(until_at, \(until)) WHERE account = \(account) AND until_at >= \(from)")
+    func noteCoolDown(account: String, pool: String, from: Int64, until: Int64) throws {
+        let pool = PoolKey.display(pool)
+        let extended = try tx.execute("""
+            UPDATE cooldown_history SET until_at = GREATEST(until_at, \(until))
+            WHERE account = \(account) AND pool = \(pool) AND until_at >= \(from)
+            """)
         if extended == 0 {
-            try tx.execute("INSERT INTO cooldown_history (account, from_at, until_at) VALUES (\(account), \(from), \(until))")
+            try tx.execute("""
+                INSERT INTO cooldown_history (account, pool, from_at, until_at) VALUES (\(account), \(pool), \(from), \(until))
+                """)
         }
     }
 
-    func endCoolDowns(account: String, at: Int64) throws {
-        try tx.execute("UPDATE cooldown_history SET until_at = \(at) WHERE account = \(account) AND until_at > \(at)")
+    func endCoolDowns(account: String, pool: String, at: Int64) throws {
+        try tx.execute("""
+            UPDATE cooldown_history SET until_at = \(at)
+            WHERE account = \(account) AND pool = \(PoolKey.display(pool)) AND until_at > \(at)
+            """)
     }
 
     func settleSpend(_ id: Int64, at: Int64) throws {
@@ -163,21 +171,22 @@ struct PostgresLimiterRows: LimiterRows {
             """)
     }
 
-    func latestSpend(call: Int64, owner: String) throws -> (id: Int64, weight: Int)? {
+    func latestSpend(call: Int64, owner: String, pool: String) throws -> (id: Int64, weight: Int)? {
         guard let row = try tx.row("""
-            SELECT id, weight FROM limiter_spends WHERE call_id = \(call) AND owner = \(owner) ORDER BY id DESC LIMIT 1
+            SELECT id, weight FROM limiter_spends WHERE call_id = \(call) AND owner = \(owner) AND account = \(pool)
+            ORDER BY id DESC LIMIT 1
             """) else { return nil }
         return (try row.get("id", as: Int64.self), try row.get("weight", as: Int.self))
     }
 
-    func weightSent(account: String, after: Int64, beforeSpend spendID: Int64) throws -> Int {
+    func weightSent(pool account: String, after: Int64, beforeSpend spendID: Int64) throws -> Int {
         try tx.value("""
             SELECT COALESCE(SUM(weight), 0)::bigint FROM limiter_spends
             WHERE account = \(account) AND at > \(after) AND COALESCE(sent_at, at) > \(after) AND id < \(spendID)
             """, as: Int.self) ?? 0
     }
 
-    func acceptedSpends(account: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)] {
+    func acceptedSpends(pool account: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)] {
         try tx.rows("""
             SELECT at, weight FROM limiter_spends
             WHERE account = \(account) AND at > \(after) AND at <= \(through) AND NOT open AND accepted

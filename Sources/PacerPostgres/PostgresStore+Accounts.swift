@@ -6,16 +6,31 @@ import PostgresNIO
 extension PostgresStore {
     public func addAccounts(_ accounts: [Account], replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
         try typed { try transaction { tx in
+            let named = Set(accounts.flatMap(\.limits.shared))
+            if !named.isEmpty {
+                // FOR SHARE: a pool named here cannot be removed before this commits.
+                let known = Set(try tx.rows("SELECT name FROM shared_pools WHERE name = ANY(\(Array(named))::text[]) FOR SHARE")
+                    .map { try $0.get("name", as: String.self) })
+                for account in accounts {
+                    for pool in account.limits.shared where !known.contains(pool) {
+                        throw StoreError(.unknownPool, "account '\(account.name)' names shared pool '\(pool)', which "
+                                         + "does not exist; add it first with pacer pool add")
+                    }
+                }
+            }
             for account in accounts {
                 let c = account.credentials
                 let inserted = try tx.execute("""
                     INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
-                        secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at)
+                        secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, created_at,
+                        limits, shared)
                     VALUES (\(account.name), \(account.provider.rawValue), \(account.baseURL), \(Int64(account.limit.count)),
                             \(account.limit.windowMilliseconds), \(c.key), \(c.keyEnv), \(c.secretEnv), \(c.secretFile),
-                            \(c.passphraseEnv), \(c.partner), \(c.brokerName), \(c.brokerKeyEnv), \(nowMilliseconds))
+                            \(c.passphraseEnv), \(c.partner), \(c.brokerName), \(c.brokerKeyEnv), \(nowMilliseconds),
+                            \(AccountColumns.limits(account)), \(AccountColumns.shared(account)))
                     ON CONFLICT (name) DO UPDATE SET provider = excluded.provider, base_url = excluded.base_url,
                         limit_count = excluded.limit_count, limit_window_ms = excluded.limit_window_ms,
+                        limits = excluded.limits, shared = excluded.shared,
                         api_key = excluded.api_key, api_key_env = excluded.api_key_env,
                         secret_env = excluded.secret_env, secret_file = excluded.secret_file,
                         passphrase_env = excluded.passphrase_env, partner = excluded.partner,
@@ -46,6 +61,54 @@ extension PostgresStore {
                 try tx.execute("DELETE FROM runs WHERE account = \(name)")
             }
             try tx.execute("DELETE FROM accounts WHERE name = \(name)")
+            // Its pools' pacing (the default pool's row is keyed by its name, the others by NAME/POOL).
+            try tx.execute("""
+                DELETE FROM account_pacing WHERE account = \(name) OR left(account, length(\(name)) + 1) = \(name) || '/'
+                """)
+        } }
+    }
+
+    public func addSharedPool(_ shared: SharedPool, replace: Bool, nowMilliseconds: Int64) throws(StoreError) {
+        try typed { try transaction { tx in
+            let written = try tx.execute("""
+                INSERT INTO shared_pools (name, limits, created_at) VALUES (\(shared.name), \(shared.limitsText), \(nowMilliseconds))
+                ON CONFLICT (name) DO UPDATE SET limits = excluded.limits WHERE \(replace)
+                """)
+            if written == 0 {
+                throw StoreError(.accountExists, "shared pool '\(shared.name)' exists; use --replace to change it")
+            }
+        } }
+    }
+
+    public func removeSharedPool(named name: String) throws(StoreError) {
+        try typed { try transaction { tx in
+            guard try tx.row("SELECT 1 FROM shared_pools WHERE name = \(name) FOR UPDATE") != nil else {
+                throw StoreError(.unknownPool, "no shared pool named '\(name)'")
+            }
+            let users = try tx.rows("""
+                SELECT name FROM accounts WHERE \(name) = ANY(string_to_array(shared, ';')) ORDER BY name
+                """).map { try $0.get("name", as: String.self) }
+            guard users.isEmpty else {
+                throw StoreError(.poolInUse, "shared pool '\(name)' is named by account(s) \(users.joined(separator: ", ")); "
+                                 + "change them first (account add --replace without --shared \(name))")
+            }
+            try tx.execute("DELETE FROM shared_pools WHERE name = \(name)")
+            try tx.execute("DELETE FROM account_pacing WHERE account = \(PoolKey.shared(name))")
+        } }
+    }
+
+    public func sharedPools() throws(StoreError) -> [SharedPool] {
+        try typed { try read { tx in
+            try tx.rows("""
+                SELECT p.name, p.limits,
+                       ARRAY(SELECT a.name FROM accounts a WHERE p.name = ANY(string_to_array(a.shared, ';'))
+                             ORDER BY a.name) AS users
+                FROM shared_pools p ORDER BY p.name
+                """).map { row in
+                let name = try row.get("name", as: String.self)
+                return SharedPool(name: name, windows: try AccountColumns.windows(pool: name, text: try row.get("limits")),
+                                  accounts: try row.get("users", as: [String].self))
+            }
         } }
     }
 
@@ -64,7 +127,9 @@ extension PostgresStore {
         }
         return Account(
             name: name, provider: provider, baseURL: try row.get("base_url"),
-            limit: RateLimit(count: try row.get("limit_count", as: Int.self), windowMilliseconds: try row.get("limit_window_ms")),
+            limits: try AccountColumns.limits(name: name, text: try row.get("limits"), shared: try row.get("shared"),
+                                              count: try row.get("limit_count", as: Int.self),
+                                              windowMilliseconds: try row.get("limit_window_ms")),
             credentials: CredentialReferences(
                 key: try row.get("api_key"), keyEnv: try row.get("api_key_env"), secretEnv: try row.get("secret_env"),
                 secretFile: try row.get("secret_file"), passphraseEnv: try row.get("passphrase_env"),

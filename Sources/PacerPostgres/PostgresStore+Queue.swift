@@ -63,11 +63,12 @@ extension PostgresStore {
             var rows: [NewCall] = [], rowRuns: [(run: Int64, account: String)] = []
             func flush() throws {
                 guard !rows.isEmpty else { return }
-                var sql = "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent, call_key, keyed) VALUES "
-                var binds = PostgresBindings(capacity: rows.count * 11)
+                var sql = "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent, "
+                    + "call_key, keyed, pools, priority) VALUES "
+                var binds = PostgresBindings(capacity: rows.count * 13)
                 for (i, call) in rows.enumerated() {
-                    let base = i * 11
-                    sql += (i == 0 ? "" : ", ") + "(" + (1...11).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
+                    let base = i * 13
+                    sql += (i == 0 ? "" : ", ") + "(" + (1...13).map { "$\(base + $0)" }.joined(separator: ", ") + ")"
                     binds.append(rowRuns[i].run)
                     binds.append(Int64(call.index))
                     binds.append(rowRuns[i].account)
@@ -79,6 +80,8 @@ extension PostgresStore {
                     binds.append(call.idempotent)
                     binds.append(call.key)
                     binds.append(call.keyed)
+                    binds.append(call.pools.text)
+                    binds.append(Int32(call.priority))
                 }
                 try tx.execute(PostgresQuery(unsafeSQL: sql, binds: binds))
                 rows.removeAll(keepingCapacity: true)

@@ -114,7 +114,7 @@ extension PostgresStore {
                                          ORDER BY next_attempt_at, id LIMIT r.max
                                          FOR UPDATE SKIP LOCKED) c)
                         RETURNING *),
-                    fresh AS (
+                    urgent AS (
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
                             dispatched_at = NULL
                         WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
@@ -122,12 +122,30 @@ extension PostgresStore {
                                             ON t.account = r.account
                                      CROSS JOIN LATERAL (
                                          SELECT id FROM calls
-                                         WHERE account = r.account AND state = 'queued' AND next_attempt_at <= \(now)
+                                         WHERE account = r.account AND state = 'queued' AND priority > 0
+                                           AND next_attempt_at <= \(now)
+                                         ORDER BY priority DESC, next_attempt_at, id
+                                         LIMIT GREATEST(0, r.max - COALESCE(t.n, 0))
+                                         FOR UPDATE SKIP LOCKED) c)
+                        RETURNING *),
+                    fresh AS (
+                        UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
+                            dispatched_at = NULL
+                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                                     LEFT JOIN (SELECT account, COUNT(*) AS n
+                                                FROM (SELECT account FROM retried UNION ALL SELECT account FROM urgent) x
+                                                GROUP BY account) t
+                                            ON t.account = r.account
+                                     CROSS JOIN LATERAL (
+                                         SELECT id FROM calls
+                                         WHERE account = r.account AND state = 'queued' AND priority = 0
+                                           AND next_attempt_at <= \(now)
                                          ORDER BY next_attempt_at, id
                                          LIMIT GREATEST(0, r.max - COALESCE(t.n, 0))
                                          FOR UPDATE SKIP LOCKED) c)
                         RETURNING *),
-                    claimed AS (SELECT *, 0 AS pass FROM retried UNION ALL SELECT *, 1 AS pass FROM fresh)
+                    claimed AS (SELECT *, 0 AS pass FROM retried UNION ALL SELECT *, 1 AS pass FROM urgent
+                                UNION ALL SELECT *, 2 AS pass FROM fresh)
                     SELECT c.*, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, r.overrides
                     FROM claimed c JOIN runs r ON r.id = c.run_id
                     ORDER BY c.pass, c.next_attempt_at, c.id
@@ -162,6 +180,7 @@ extension PostgresStore {
             key: try row.get("call_key"), keyed: try row.get("keyed"),
             lookup: LookupReason(rawValue: try row.get("lookup_pending", as: Int.self)),
             maybeDoneBy: try row.get("maybe_done_by", as: Int?.self),
+            pools: PoolDemand(text: try row.get("pools", as: String?.self)),
             overrides: overrides)
     }
 }

@@ -11,6 +11,14 @@ public struct BitZ: ProviderAPI {
     public var provider: Provider { .bitz }
     public var nonceLength: Int? { 6 }
 
+    /// "30 requests per second per interface per account; 5000 per minute overall": every call draws from its
+    /// interface's own pool and from the account's default pool.
+    public var documentedLimits: AccountLimits {
+        AccountLimits(pools: [.init(name: "", windows: [RateLimit(count: 5000, windowMilliseconds: 60_000)]),
+                              .init(name: "interface", windows: [RateLimit(count: 30, windowMilliseconds: 1_000)])])
+    }
+    public var endpoints: EndpointTable { EndpointTable([], fallback: EndpointCost(pools: [""], perEndpoint: ["interface"])) }
+
     public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
                      inputs: SigningInputs) -> SignedRequest {
         let all = request.textParams + [("apiKey", credentials.key), ("timeStamp", String(inputs.nowMilliseconds / 1000)),

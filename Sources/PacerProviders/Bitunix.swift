@@ -10,6 +10,13 @@ public struct Bitunix: ProviderAPI {
     public var provider: Provider { .bitunix }
     public var nonceLength: Int? { 32 }
 
+    /// Limits are per endpoint and UID; the docs give order placement 10 per second, and Pacer takes that figure
+    /// for every endpoint (docs/pools.md): each endpoint its own pool.
+    public var documentedLimits: AccountLimits {
+        AccountLimits(pools: [.init(name: "endpoint", windows: [RateLimit(count: 10, windowMilliseconds: 1_000)])])
+    }
+    public var endpoints: EndpointTable { EndpointTable([], fallback: EndpointCost(pools: [], perEndpoint: ["endpoint"])) }
+
     public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
                      inputs: SigningInputs) -> SignedRequest {
         let ts = String(inputs.nowMilliseconds)

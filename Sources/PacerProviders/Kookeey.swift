@@ -10,6 +10,8 @@ public struct Kookeey: ProviderAPI {
     public init() {}
     public var provider: Provider { .kookeey }
     public var nonceLength: Int? { nil }
+    /// "Request frequency limit: 10 qps/s per account", every method alike.
+    public var documentedLimits: AccountLimits { AccountLimits(RateLimit(count: 10, windowMilliseconds: 1_000)) }
 
     public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
                      inputs: SigningInputs) -> SignedRequest {

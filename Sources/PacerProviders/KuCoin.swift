@@ -12,6 +12,63 @@ public struct KuCoin: ProviderAPI {
     public var provider: Provider { .kucoin }
     public var nonceLength: Int? { nil }
 
+    /// VIP0's pools per 30 s: spot 4000 (the default pool: endpoints the table does not list draw from it),
+    /// futures 2000, management 2000. Public endpoints are metered per IP (2000 per 30 s): a shared pool the user
+    /// adds (`pacer pool add`), since one address serves several accounts.
+    public var documentedLimits: AccountLimits {
+        let thirty: Int64 = 30_000
+        return AccountLimits(pools: [
+            .init(name: "", windows: [RateLimit(count: 4000, windowMilliseconds: thirty)]),
+            .init(name: "futures", windows: [RateLimit(count: 2000, windowMilliseconds: thirty)]),
+            .init(name: "management", windows: [RateLimit(count: 2000, windowMilliseconds: thirty)]),
+        ])
+    }
+
+    /// The futures API's host: the same paths as spot, metered in the futures pool.
+    public static let futuresHost = "api-futures.kucoin.com"
+
+    /// KuCoin's documented weights (VIP0). Spot endpoints name the `spot` pool, which an account without one
+    /// draws from its default pool.
+    public var endpoints: EndpointTable {
+        let futures = Self.futuresHost
+        return EndpointTable([
+            // Futures: its own host, paths that look like spot's.
+            .init(.post, "/api/v1/orders", host: futures, .pool("futures", weight: 2)),
+            .init(.delete, "/api/v1/orders/{orderId}", host: futures, .pool("futures", weight: 1)),
+            .init(.delete, "/api/v1/orders", host: futures, .pool("futures", weight: 30)),
+            .init(.get, "/api/v1/orders", host: futures, .pool("futures", weight: 2)),
+            .init(nil, "/api/v1/timestamp", host: futures, .publicIP("public", weight: 2)),
+            .init(nil, "/api/v1/{any}", host: futures, .pool("futures", weight: 2)),
+            // Spot, high-frequency orders.
+            .init(.post, "/api/v1/hf/orders", .pool("spot", weight: 1)),
+            .init(.delete, "/api/v1/hf/orders/cancelAll", .pool("spot", weight: 30)),
+            .init(.delete, "/api/v1/hf/orders/{orderId}", .pool("spot", weight: 1)),
+            .init(.delete, "/api/v1/hf/orders", .pool("spot", weight: 2)), // cancel all by symbol
+            .init(.get, "/api/v1/hf/orders/active", .pool("spot", weight: 2)),
+            .init(.get, "/api/v1/hf/orders/{orderId}", .pool("spot", weight: 2)),
+            // Spot, classic orders.
+            .init(.post, "/api/v1/orders", .pool("spot", weight: 2)),
+            .init(.delete, "/api/v1/orders/{orderId}", .pool("spot", weight: 3)),
+            .init(.delete, "/api/v1/orders", .pool("spot", weight: 20)),
+            .init(.get, "/api/v1/orders", .pool("spot", weight: 2)),
+            .init(.get, "/api/v1/orders/{orderId}", .pool("spot", weight: 2)),
+            .init(.get, "/api/v1/fills", .pool("spot", weight: 10)),
+            // Account management.
+            .init(.get, "/api/v1/accounts", .pool("management", weight: 5)),
+            .init(.get, "/api/v1/accounts/{accountId}", .pool("management", weight: 5)),
+            .init(.get, "/api/v1/sub-accounts", .pool("management", weight: 20)),
+            .init(.get, "/api/v1/deposit-addresses", .pool("management", weight: 5)),
+            .init(.post, "/api/v1/deposit-addresses", .pool("management", weight: 20)),
+            .init(.get, "/api/v1/withdrawals", .pool("management", weight: 20)),
+            // Public market data: per IP.
+            .init(.get, "/api/v1/timestamp", .publicIP("public", weight: 3)),
+            .init(.get, "/api/v1/symbols", .publicIP("public", weight: 4)),
+            .init(.get, "/api/v1/market/orderbook/level1", .publicIP("public", weight: 2)),
+            .init(.get, "/api/v1/market/allTickers", .publicIP("public", weight: 15)),
+            .init(.get, "/api/v1/currencies", .publicIP("public", weight: 3)),
+        ], fallback: .pool("spot", weight: 1))
+    }
+
     public func sign(_ request: APIRequest, baseURL: String, credentials: Credentials,
                      inputs: SigningInputs) -> SignedRequest {
         let ts = String(inputs.nowMilliseconds)

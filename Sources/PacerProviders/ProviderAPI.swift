@@ -24,6 +24,10 @@ public protocol ProviderAPI: DedupeRules {
     var accountCheck: APIRequest { get }
     /// The part of the account a refusal's `code` names (`pacer account test`), or nil when it names none.
     func refusedPart(code: String) -> AccountPart?
+    /// The pools the provider documents for an account (`account add` without `--limit`), and which pool each
+    /// endpoint draws from at what weight (docs/pools.md).
+    var documentedLimits: AccountLimits { get }
+    var endpoints: EndpointTable { get }
 }
 
 extension ProviderAPI {
@@ -31,6 +35,7 @@ extension ProviderAPI {
     public func serverTime(in reply: HTTPReply) -> Int64? { nil }
     public var needsPassphrase: Bool { false }
     public var takesBrokerAttribution: Bool { false }
+    public var endpoints: EndpointTable { EndpointTable([]) }
 }
 
 extension Provider {

@@ -40,7 +40,7 @@ public struct Enqueuer {
     /// read as the calls are): what `enqueue` hands the store and `plan` counts.
     func prepared(specs: [JobSpec], scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil,
                   strict: Bool = false, warn: (JobFileError) -> Void = { _ in }) throws -> [RunToEnqueue] {
-        let targets = try check(specs)
+        let (targets, costs) = try checked(specs)
         for unkeyed in try unkeyedOrders(specs, targets: targets) {
             if strict { throw unkeyed }
             warn(unkeyed)
@@ -49,11 +49,12 @@ public struct Enqueuer {
         let providers = try self.providers(specs)
         let makeKey = self.makeKey
         var runs: [RunToEnqueue] = []
-        for (spec, accounts) in zip(specs, targets) {
+        for ((spec, accounts), cost) in zip(zip(specs, targets), costs) {
             /// Settles what the account's provider decides about a call: whether it is idempotent (`idempotent`),
-            /// and whether it is keyed (its key sits in the provider's dedupe field for its endpoint).
+            /// whether it is keyed (its key sits in the provider's dedupe field for its endpoint), and what it costs
+            /// in which pools (`JobCost`).
             func keyed(_ call: NewCall, account: String) -> NewCall {
-                var call = call
+                var call = cost[account]?.applied(to: call, priority: spec.priority) ?? call
                 let provider = providers[account]
                 call.idempotent = Self.idempotent(spec, provider: provider, method: call.method, path: call.path)
                 guard call.key != nil, let provider,
@@ -123,9 +124,12 @@ public struct Enqueuer {
 
     /// Checks that need the store, and the accounts each job goes to: every account exists (for jobs that route
     /// items, every name in the items, with the items file and line of the first unknown one), each glob matches
-    /// something, and a call's weight can ever fit each account's limit.
+    /// something, and a call can ever be sent on each account (`JobCost`).
     @discardableResult
-    public func check(_ specs: [JobSpec]) throws -> [[String]] {
+    public func check(_ specs: [JobSpec]) throws -> [[String]] { try checked(specs).targets }
+
+    /// `check`, with what each job's calls cost on each of its accounts.
+    func checked(_ specs: [JobSpec]) throws -> (targets: [[String]], costs: [[String: JobCost]]) {
         var names = Set<String>()
         var registered: [String: Account]?
         func all() throws -> [String: Account] {
@@ -134,7 +138,8 @@ public struct Enqueuer {
             registered = loaded
             return loaded
         }
-        var targets: [[String]] = []
+        var targets: [[String]] = [], costs: [[String: JobCost]] = []
+        var sharedPools: [String: [RateLimit]]?
         for spec in specs {
             guard names.insert(spec.name).inserted else {
                 throw spec.error("name", "two job files given here are both named '\(spec.name)'")
@@ -170,13 +175,17 @@ public struct Enqueuer {
                 }
                 accounts = seen.sorted().compactMap { known[$0] }
             }
-            for account in accounts where spec.weight > account.limit.count {
-                throw spec.error("weight", "weight \(spec.weight) is more than account '\(account.name)' may send "
-                                 + "in a whole window (\(account.limit)); such a call could never be sent")
+            var cost: [String: JobCost] = [:]
+            for account in accounts {
+                if sharedPools == nil {
+                    sharedPools = Dictionary(uniqueKeysWithValues: try store.sharedPools().map { ($0.name, $0.windows) })
+                }
+                cost[account.name] = try JobCost(spec, on: account, sharedPools: sharedPools!)
             }
+            costs.append(cost)
             targets.append(accounts.map(\.name))
         }
-        return targets
+        return (targets, costs)
     }
 }
 

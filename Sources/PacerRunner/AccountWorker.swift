@@ -13,10 +13,12 @@ struct AccountWorker: Sendable {
     /// The account's settings, kept current by the runner's loop (`AccountSettings`).
     let settings: AccountSettings
     let runner: Runner
-    /// Counts what this worker's answers taught about the account's pace (a refusal, a quota the provider stated
-    /// anew). A call spent before such news and not sent yet goes back untried instead of leaving.
+    /// Counts what this worker's answers taught about each pool's pace (a refusal, a quota the provider stated
+    /// anew). A call spent before such news of one of its pools and not sent yet goes back untried instead of
+    /// leaving; calls of other pools go on.
     let paceNews = PaceNews()
-    /// How much of this worker's calls the provider lately accepted in one window: a refusal below that is noise.
+    /// How much of this worker's calls the provider lately accepted in one window, per pool: a refusal below that
+    /// is noise.
     let acceptedPeak = AcceptedPeakBox()
     /// Counts the answers to this worker's cool-down probes: a worker waiting out a cool-down wakes at each, since
     /// an accepted probe ends it.
@@ -37,8 +39,21 @@ struct AccountWorker: Sendable {
         return max(1, min(runner.options.claimBatch, max(share, min(count, Self.smallestShare))))
     }
     static let smallestShare = 4
-    /// The provider's window plus the safety margin: how long a spent token stays spent.
+    /// The provider's window plus the safety margin: how long a spent token stays spent (the primary limit's).
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
+
+    /// The pools a call draws from, with the account's and the shared pools as they are now (docs/pools.md);
+    /// the first is the one a refusal or a stated quota concerns.
+    func draws(_ demand: PoolDemand) -> [PoolDraw] {
+        account.limits.draws(account: account.name, demand: demand, sharedPools: runner.sharedPools.current).draws
+    }
+
+    /// A pool's windows as the limiter holds them: each plus the safety margin.
+    func windows(_ draw: PoolDraw) -> PoolWindows {
+        PoolWindows(draw.windows.map {
+            .init(count: $0.count, milliseconds: $0.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds))
+        })
+    }
 
     /// Claims, spends and sends until the runner stops, one `WorkerQueue` step at a time. Never throws: a store
     /// error (the database busy past its timeout) is logged and the step tried again, and a runner declared dead
@@ -115,7 +130,7 @@ struct AccountWorker: Sendable {
             return
         }
         for spent in queue.ready.prefix(slots) {
-            guard spent.news == paceNews.count else {
+            guard spent.news == paceNews.count(of: draws(spent.call.pools).map(\.key)) else {
                 await notSent(spent.call, as: runnerID, spentAt: spent.at,
                               why: "the provider asked for a slower pace after its tokens were spent")
                 await runner.slots.release(account: name)
@@ -144,13 +159,13 @@ struct AccountWorker: Sendable {
             await runner.slots.release(account: name, held)
             return
         }
-        let news = paceNews.count
         let grant: SpendGrant
         do { grant = try await spend(Array(queue.pending.prefix(spendAhead ? share : held)), as: runnerID) } catch {
             if spendAhead { await runner.slots.withdraw(name) } else { await runner.slots.release(account: name, held) }
             throw error
         }
-        queue.spent(grant, news: news, probesAnswered: probeAnswers.count)
+        let news = paceNews
+        queue.spent(grant, news: { news.count(of: draws($0.pools).map(\.key)) }, probesAnswered: probeAnswers.count)
         if !spendAhead {
             // Its slots are in hand: it leaves now.
             for spent in queue.ready { launch(spent, as: runnerID, sends: &sends, clockOffset: clockOffset) }
@@ -190,9 +205,15 @@ struct AccountWorker: Sendable {
     }
 
     private func spend(_ calls: [ClaimedCall], as runnerID: String) async throws -> SpendGrant {
-        try await runner.spends.submit(SpendRequest(account: account.name, calls: calls.map { (id: $0.id, weight: $0.weight) },
-                                                    windowMilliseconds: window, configuredCount: account.limit.count),
-                                       as: runnerID)
+        var pools: [String: PoolWindows] = [:], byDemand: [PoolDemand: [PoolDraw]] = [:]
+        let wanted = calls.map { call -> PoolCall in
+            let drawn = byDemand[call.pools] ?? draws(call.pools)
+            byDemand[call.pools] = drawn
+            for draw in drawn where pools[draw.key] == nil { pools[draw.key] = windows(draw) }
+            return PoolCall(id: call.id, weight: call.weight, pools: drawn.map(\.key))
+        }
+        return try await runner.spends.submit(SpendRequest(account: account.name, calls: wanted, pools: pools),
+                                              as: runnerID)
     }
 
     private func release(_ calls: [ClaimedCall], as runnerID: String) async throws {
@@ -277,17 +298,25 @@ struct AccountWorker: Sendable {
             let runner = self.runner
             let sent = await Result(catching: { try await runner.transport.send(signed, mayLeave: { runner.maySend(as: runnerID) }) })
             // In the history unless it was held back: a failure may have left, and the provider may have counted it.
+            let drawn = draws(call.pools)
             if case .failure(let error) = sent, error is HTTPTransport.HeldBack {} else {
-                runner.history.sent(account: account.name, weight: call.weight, at: spentAt,
-                                    window: account.limit.windowMilliseconds)
+                for draw in drawn {
+                    runner.history.sent(account: account.name, pool: draw.name, weight: call.weight, at: spentAt,
+                                        window: draw.windows[0].windowMilliseconds)
+                }
             }
             let reply = try sent.get()
             runner.noteSent(account: account.name, latencyMilliseconds: clock.now() - started)
             let interpreted = interpret(reply, call, placing: placing, tried: &tried)
-            if let quota = interpreted.quota { await noteQuota(quota, rateLimited: interpreted.classification == .rateLimited) }
+            if let quota = interpreted.quota, let pool = drawn.first {
+                await noteQuota(quota, pool: pool, rateLimited: interpreted.classification == .rateLimited)
+            }
             if interpreted.classification == .ok || interpreted.classification == .duplicate {
-                acceptedPeak.accepted(weight: call.weight, at: spentAt, windowMilliseconds: window)
-                if probe { await probeAccepted(call.id) }
+                for draw in drawn {
+                    acceptedPeak.accepted(pool: draw.key, weight: call.weight, at: spentAt,
+                                          windowMilliseconds: windows(draw).windows[0].milliseconds)
+                }
+                if probe { await probeAccepted(call.id, pools: drawn) }
             }
             tried.outcome = interpreted
             tried.status = reply.status
@@ -333,7 +362,7 @@ struct AccountWorker: Sendable {
             await correctClock(outcome: tried.outcome, sentAt: started, receivedAt: now, clockOffset: clockOffset)
         case .retry where tried.kind == .rateLimited:
             // When it left, on the store's clock: a call spent ahead leaves a little after its spend.
-            await recordRateLimit(call: call.id, runner: runnerID, outcome: tried.outcome,
+            await recordRateLimit(call: call, runner: runnerID, outcome: tried.outcome,
                                   sentAt: max(spentAt, started + runner.storeClockOffset), now: now)
         case .failAndPause(let reason):
             let name = account.name
@@ -376,17 +405,22 @@ struct AccountWorker: Sendable {
                                   canLookUp: tried.canLookUp)
     }
 
-    /// Lowers the account's pace after a rate-limited answer, when the answer is evidence (see `Pacing`).
-    private func recordRateLimit(call: Int64, runner runnerID: String, outcome: Outcome?, sentAt: Int64,
+    /// Lowers the pace of the pool a rate-limited answer concerns, when the answer is evidence (see `Pacing`):
+    /// the first pool the call draws from (its endpoint's own pool; the shared pool of an IP-only endpoint), so
+    /// a refusal in one pool leaves the others' pace alone (docs/pools.md).
+    private func recordRateLimit(call: ClaimedCall, runner runnerID: String, outcome: Outcome?, sentAt: Int64,
                                  now: Int64) async {
-        let name = account.name, window = self.window, limit = account.limit.count
+        let name = account.name
+        guard let pool = draws(call.pools).first else { return }
+        let window = windows(pool).windows[0].milliseconds, limit = pool.windows[0].count
         let retryAfter = outcome?.retryAfterMilliseconds
-        let accepted = acceptedPeak.evidence(sentAt: sentAt, windowMilliseconds: window)
-        paceNews.add()
-        runner.history.refused(account: name, at: sentAt, window: account.limit.windowMilliseconds)
+        let accepted = acceptedPeak.evidence(pool: pool.key, sentAt: sentAt, windowMilliseconds: window)
+        paceNews.add(pool: pool.key)
+        runner.history.refused(account: name, pool: pool.name, at: sentAt, window: pool.windows[0].windowMilliseconds)
         do {
             try await runner.io {
-                try $0.recordRateLimit(account: name, call: call, runner: runnerID, sentAt: sentAt, nowMilliseconds: now,
+                try $0.recordRateLimit(account: name, pool: pool.key, poolName: pool.name, call: call.id,
+                                       runner: runnerID, sentAt: sentAt, nowMilliseconds: now,
                                        retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
                                        configuredCount: limit, accepted: accepted)
             }
@@ -396,31 +430,36 @@ struct AccountWorker: Sendable {
         runner.noteRateLimit(account: account.name)
     }
 
-    /// The provider accepted the cool-down's probe: the cool-down ends, for every runner of the account.
-    private func probeAccepted(_ call: Int64) async {
-        let name = account.name, limit = account.limit.count, now = runner.storeNow()
+    /// The provider accepted a cool-down's probe: the cool-down of each pool it was the probe of ends, for every
+    /// runner.
+    private func probeAccepted(_ call: Int64, pools: [PoolDraw]) async {
+        let name = account.name, now = runner.storeNow(), keys = pools.map { (key: $0.key, name: $0.name) }
         do {
-            try await runner.io { try $0.probeAccepted(account: name, call: call, nowMilliseconds: now, configuredCount: limit) }
+            try await runner.io {
+                try $0.probeAccepted(account: name, pools: keys, call: call, nowMilliseconds: now, configuredCount: 0)
+            }
         } catch {
             runner.logger.error("cannot end a cool-down", metadata: ["account": "\(name)", "error": "\(error)"])
         }
     }
 
-    /// The provider's own account of the quota (KuCoin's headers on every answer). Written only when it says
-    /// something new: a limit other than the last one written, or little left (where another client sharing the
-    /// key shows) or a refusal, at most once a second per account. Answers in between cost nothing.
-    private func noteQuota(_ quota: ProviderQuota, rateLimited: Bool) async {
-        let name = account.name, window = self.window, limit = account.limit.count, now = clock.now()
+    /// The provider's own account of the quota of the endpoint's pool (KuCoin's headers on every answer).
+    /// Written only when it says something new: a limit other than the last one written, or little left (where
+    /// another client sharing the key shows) or a refusal, at most once a second per pool. Answers in between
+    /// cost nothing.
+    private func noteQuota(_ quota: ProviderQuota, pool: PoolDraw, rateLimited: Bool) async {
+        let name = account.name, window = windows(pool).windows[0].milliseconds, limit = pool.windows[0].count
+        let now = clock.now()
         let low = quota.remaining.map { $0 <= max(1, (quota.limit ?? limit) / 10) } ?? false
-        if let stated = quota.limit, stated < limit { paceNews.stated(stated) }
-        guard runner.quotaMemory.shouldWrite(account: name, limit: quota.limit, low: low, rateLimited: rateLimited,
+        if let stated = quota.limit, stated < limit { paceNews.stated(stated, pool: pool.key) }
+        guard runner.quotaMemory.shouldWrite(account: pool.key, limit: quota.limit, low: low, rateLimited: rateLimited,
                                              now: now) else { return }
         do {
             try await runner.io {
-                try $0.recordQuota(account: name, quota, nowMilliseconds: now, windowMilliseconds: window,
+                try $0.recordQuota(account: name, pool: pool.key, quota, nowMilliseconds: now, windowMilliseconds: window,
                                    configuredCount: limit)
             }
-            runner.quotaMemory.wrote(account: name, limit: quota.limit, at: now)
+            runner.quotaMemory.wrote(account: pool.key, limit: quota.limit, at: now)
         } catch {
             runner.logger.error("cannot record the provider's quota", metadata: ["account": "\(name)", "error": "\(error)"])
         }
@@ -441,10 +480,10 @@ struct AccountWorker: Sendable {
 
     /// Settles a spend made outside a call (the time request), trying a few times: an open spend holds its token
     /// until this runner is gone.
-    private func settle(_ spend: Int64) async {
+    private func settle(_ spends: [Int64]) async {
         for attempt in 1...5 {
             let answered = runner.storeNow()
-            if (try? await runner.io({ try $0.settle(spend: spend, answeredAt: answered) })) != nil { return }
+            if (try? await runner.io({ try $0.settle(spends: spends, answeredAt: answered) })) != nil { return }
             if attempt < 5 { try? await clock.sleep(milliseconds: 200) }
         }
         runner.logger.error("cannot settle the time request's token; it is held until this runner stops",
@@ -459,7 +498,9 @@ struct AccountWorker: Sendable {
         // The time endpoint is a request like any other: it spends a token (a clock step that errs every call
         // must not send a burst of them outside the limit). No token within a window: the Date header serves.
         if let endpoint = api.serverTimeEndpoint,
-           let spend = try? await runner.reserveToken(on: account, giveUpAfter: window) {
+           let spend = try? await runner.reserveToken(on: account, cost: api.endpoints.cost(method: .get, path: endpoint,
+                                                                                           baseURL: account.baseURL),
+                                                      giveUpAfter: window) {
             let t0 = clock.now()
             let reply = try? await runner.transport.send(SignedRequest(method: .get, url: account.baseURL + endpoint,
                                                                        headers: [], body: nil))
@@ -502,26 +543,38 @@ public enum Nonce {
     }
 }
 
-/// How many times a worker's answers brought news of the account's pace (see `AccountWorker.paceNews`): a
-/// refusal, or a stated limit below any stated before (so calls over several of KuCoin's pools, each stating its
-/// own limit, do not count as news on every answer).
+/// How many times a worker's answers brought news of a pool's pace (see `AccountWorker.paceNews`): a refusal,
+/// or a stated limit below any stated before for that pool (so calls over several of KuCoin's pools, each stating
+/// its own limit, do not count as news on every answer). Also a plain counter (`count`, the cool-down probes'
+/// answers).
 final class PaceNews: Sendable {
-    private let value = Atomic<Int>(0)
-    private let lowestStated = Atomic<Int>(Int.max)
+    private struct State {
+        var total = 0
+        var byPool: [String: Int] = [:]
+        var lowestStated: [String: Int] = [:]
+    }
+    private let state = Mutex(State())
     /// Rung at each piece of news (a pause waiting for one wakes).
     let bell = Doorbell()
-    var count: Int { value.load(ordering: .acquiring) }
-    func add() {
-        value.add(1, ordering: .releasing)
+    var count: Int { state.withLock { $0.total } }
+    /// The news of these pools so far.
+    func count(of pools: [String]) -> Int {
+        state.withLock { s in pools.reduce(0) { $0 + (s.byPool[$1] ?? 0) } }
+    }
+    func add(pool: String? = nil) {
+        state.withLock { s in
+            s.total += 1
+            if let pool { s.byPool[pool, default: 0] += 1 }
+        }
         bell.ring()
     }
-    func stated(_ limit: Int) {
-        var lowest = lowestStated.load(ordering: .relaxed)
-        while limit < lowest {
-            let (exchanged, now) = lowestStated.compareExchange(expected: lowest, desired: limit, ordering: .relaxed)
-            if exchanged { add(); return }
-            lowest = now
+    func stated(_ limit: Int, pool: String) {
+        let lower = state.withLock { s in
+            guard limit < s.lowestStated[pool] ?? .max else { return false }
+            s.lowestStated[pool] = limit
+            return true
         }
+        if lower { add(pool: pool) }
     }
 }
 
@@ -533,14 +586,14 @@ struct SpentCall: Sendable {
     let probe: Bool
 }
 
-/// The worker's `AcceptedPeak`, shared by its sends.
+/// The worker's `AcceptedPeak` per pool, shared by its sends.
 final class AcceptedPeakBox: Sendable {
-    private let peak = Mutex(AcceptedPeak())
-    func accepted(weight: Int, at: Int64, windowMilliseconds: Int64) {
-        peak.withLock { $0.accepted(weight: weight, at: at, windowMilliseconds: windowMilliseconds) }
+    private let peaks = Mutex<[String: AcceptedPeak]>([:])
+    func accepted(pool: String, weight: Int, at: Int64, windowMilliseconds: Int64) {
+        peaks.withLock { $0[pool, default: AcceptedPeak()].accepted(weight: weight, at: at, windowMilliseconds: windowMilliseconds) }
     }
-    func evidence(sentAt: Int64, windowMilliseconds: Int64) -> AcceptedPeak.Evidence? {
-        peak.withLock { $0.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds) }
+    func evidence(pool: String, sentAt: Int64, windowMilliseconds: Int64) -> AcceptedPeak.Evidence? {
+        peaks.withLock { $0[pool]?.evidence(sentAt: sentAt, windowMilliseconds: windowMilliseconds) }
     }
 }
 

@@ -27,6 +27,8 @@ public final class Runner: Sendable {
     let claims: GroupCommit<ClaimRequest, ClaimedBatch>
     /// Spends of every account, committed together.
     let spends: GroupCommit<SpendRequest, SpendGrant>
+    /// The shared pools as last read (with the accounts, every second).
+    let sharedPools = SharedPoolBook()
     let completions: CompletionWriter
     let progress: RunProgress
     /// The dashboard's history, written each heartbeat (`flushHistory`), one write at a time.
@@ -429,6 +431,7 @@ public final class Runner: Sendable {
     private func startWorkers(_ state: inout LoopState, group: inout DiscardingTaskGroup) async throws {
         guard state.accountsReadAt.map({ clock.monotonic() - $0 >= options.accountsRefreshMilliseconds }) ?? true else { return }
         let accounts = try await io({ try $0.accounts() })
+        try await refreshSharedPools()
         state.accountsReadAt = clock.monotonic()
         /// Ends an account's worker: it gives back what it holds; an idle one ends now, not at its backstop.
         func retire(_ name: String) async {

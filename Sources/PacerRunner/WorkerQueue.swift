@@ -63,12 +63,12 @@ struct WorkerQueue: Sendable {
 
     mutating func woke() { drained = false }
 
-    /// The spend's verdict on the front `pending` calls: the granted ones become `ready` (spent under pace news
-    /// number `news`); lost ones are dropped; the rest wait for `grant.retryAt`.
-    mutating func spent(_ grant: SpendGrant, news: Int, probesAnswered: Int) {
+    /// The spend's verdict on the front `pending` calls: the granted ones become `ready` (each spent under the
+    /// pace news `news` counts for its pools); lost ones are dropped; the rest wait for `grant.retryAt`.
+    mutating func spent(_ grant: SpendGrant, news: (ClaimedCall) -> Int, probesAnswered: Int) {
         let granted = Set(grant.granted), lost = Set(grant.lost)
         ready = pending.filter { granted.contains($0.id) }.map {
-            SpentCall(call: $0, at: grant.at, news: news, probe: grant.probe)
+            SpentCall(call: $0, at: grant.at, news: news($0), probe: grant.probe)
         }
         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
         if !pending.isEmpty { (tokensBackAt, probesAnsweredThen) = (grant.retryAt, probesAnswered) }

@@ -104,12 +104,12 @@ struct SQLiteCallRows: CallRows {
 
     func spends(of calls: [(call: Int64, owner: String)]) throws -> [CallSpend] {
         let select = try db.cachedStatement(sql: """
-            SELECT id, call_id, owner, at, open FROM limiter_spends WHERE call_id = ? AND owner = ?
+            SELECT id, call_id, owner, at, open, account FROM limiter_spends WHERE call_id = ? AND owner = ?
             """)
         var seen = Set<String>(), found: [CallSpend] = []
         for (call, owner) in calls where seen.insert("\(call) \(owner)").inserted {
             found += try Row.fetchAll(select, arguments: [call, owner]).map {
-                CallSpend(id: $0[0], call: $0[1], owner: $0[2], at: $0[3], open: $0[4])
+                CallSpend(id: $0[0], call: $0[1], owner: $0[2], at: $0[3], open: $0[4], pool: $0[5])
             }
         }
         return found

@@ -69,28 +69,31 @@ struct SQLiteLimiterRows: LimiterRows {
             """, arguments: [account, milliseconds])
     }
 
-    func heldWeights(since: [String: Int64]) throws -> [String: Int] {
-        var held: [String: Int] = [:]
-        let pairs = Array(since)
-        for chunk in pairs.chunked(400) {
-            // Two indexed sums per account: its window's settled spends by (account, at), its open ones by the
-            // partial index.
+    func heldWeights(_ windows: [(pool: String, since: Int64)]) throws -> [Int] {
+        var held: [Int] = []
+        for chunk in windows.chunked(300) {
+            // Two indexed sums per pool and window: its window's settled spends by (account, at), its open ones by
+            // the partial index. `i` keeps the answers in the order asked (a pool may be asked once per window).
+            var sums = [Int](repeating: 0, count: chunk.count)
             for row in try Row.fetchAll(db, sql: """
-                WITH w(account, since) AS (VALUES \(Array(repeating: "(?, ?)", count: chunk.count).joined(separator: ", ")))
-                SELECT w.account,
+                WITH w(i, pool, since) AS (VALUES \(Array(repeating: "(?, ?, ?)", count: chunk.count).joined(separator: ", ")))
+                SELECT w.i,
                        (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends s
-                        WHERE s.account = w.account AND s.at > w.since AND s.open = 0)
+                        WHERE s.account = w.pool AND s.at > w.since AND s.open = 0)
                      + (SELECT COALESCE(SUM(weight), 0) FROM limiter_spends s
-                        WHERE s.account = w.account AND s.open = 1) AS held
+                        WHERE s.account = w.pool AND s.open = 1) AS held
                 FROM w
-                """, arguments: StatementArguments(chunk.flatMap { [$0.key, $0.value] as [any DatabaseValueConvertible] })) {
-                held[row["account"]] = row["held"]
+                """, arguments: StatementArguments(chunk.enumerated().flatMap {
+                    [$0.offset, $0.element.pool, $0.element.since] as [any DatabaseValueConvertible]
+                })) {
+                sums[row["i"] as Int] = row["held"]
             }
+            held += sums
         }
         return held
     }
 
-    func spendLog(account: String, since: Int64) throws -> [WindowBudget.Spend] {
+    func spendLog(pool account: String, since: Int64) throws -> [WindowBudget.Spend] {
         // Two indexed reads instead of one OR: the window's settled spends by (account, at), the open ones by the
         // partial index.
         try Row.fetchAll(db, sql: """
@@ -119,7 +122,7 @@ struct SQLiteLimiterRows: LimiterRows {
                 INSERT INTO limiter_spends (account, call_id, at, weight, open, owner, sent_at)
                 VALUES \(Array(repeating: "(?, ?, ?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", "))
                 """, arguments: StatementArguments(chunk.flatMap {
-                    [$0.account, $0.call, $0.at, $0.weight, $0.open, $0.owner, $0.sentAt] as [(any DatabaseValueConvertible)?]
+                    [$0.pool, $0.call, $0.at, $0.weight, $0.open, $0.owner, $0.sentAt] as [(any DatabaseValueConvertible)?]
                 }))
         }
     }
@@ -129,18 +132,20 @@ struct SQLiteLimiterRows: LimiterRows {
         return db.lastInsertedRowID
     }
 
-    func noteCoolDown(account: String, from: Int64, until: Int64) throws {
-        try db.execute(sql: "UPDATE cooldown_history SET until_at = MAX(until_at, ?) WHERE account = ? AND until_at >= ?",
-                       arguments: [until, account, from])
+    func noteCoolDown(account: String, pool: String, from: Int64, until: Int64) throws {
+        let pool = PoolKey.display(pool)
+        try db.execute(sql: """
+            UPDATE cooldown_history SET until_at = MAX(until_at, ?) WHERE account = ? AND pool = ? AND until_at >= ?
+            """, arguments: [until, account, pool, from])
         if db.changesCount == 0 {
-            try db.execute(sql: "INSERT INTO cooldown_history (account, from_at, until_at) VALUES (?, ?, ?)",
-                           arguments: [account, from, until])
+            try db.execute(sql: "INSERT INTO cooldown_history (account, pool, from_at, until_at) VALUES (?, ?, ?, ?)",
+                           arguments: [account, pool, from, until])
         }
     }
 
-    func endCoolDowns(account: String, at: Int64) throws {
-        try db.execute(sql: "UPDATE cooldown_history SET until_at = ? WHERE account = ? AND until_at > ?",
-                       arguments: [at, account, at])
+    func endCoolDowns(account: String, pool: String, at: Int64) throws {
+        try db.execute(sql: "UPDATE cooldown_history SET until_at = ? WHERE account = ? AND pool = ? AND until_at > ?",
+                       arguments: [at, account, PoolKey.display(pool), at])
     }
 
     func settleSpend(_ id: Int64, at: Int64) throws {
@@ -158,20 +163,21 @@ struct SQLiteLimiterRows: LimiterRows {
         }
     }
 
-    func latestSpend(call: Int64, owner: String) throws -> (id: Int64, weight: Int)? {
+    func latestSpend(call: Int64, owner: String, pool: String) throws -> (id: Int64, weight: Int)? {
         try Row.fetchOne(db, sql: """
-            SELECT id, weight FROM limiter_spends WHERE call_id = ? AND owner = ? ORDER BY id DESC LIMIT 1
-            """, arguments: [call, owner]).map { ($0["id"], $0["weight"]) }
+            SELECT id, weight FROM limiter_spends WHERE call_id = ? AND owner = ? AND account = ?
+            ORDER BY id DESC LIMIT 1
+            """, arguments: [call, owner, pool]).map { ($0["id"], $0["weight"]) }
     }
 
-    func weightSent(account: String, after: Int64, beforeSpend spendID: Int64) throws -> Int {
+    func weightSent(pool account: String, after: Int64, beforeSpend spendID: Int64) throws -> Int {
         try Int.fetchOne(db, sql: """
             SELECT COALESCE(SUM(weight), 0) FROM limiter_spends
             WHERE account = ?1 AND at > ?2 AND COALESCE(sent_at, at) > ?2 AND id < ?3
             """, arguments: [account, after, spendID]) ?? 0
     }
 
-    func acceptedSpends(account: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)] {
+    func acceptedSpends(pool account: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)] {
         try Row.fetchAll(db, sql: """
             SELECT at, weight FROM limiter_spends
             WHERE account = ? AND at > ? AND at <= ? AND open = 0 AND accepted = 1 ORDER BY at

@@ -41,7 +41,8 @@ extension SQLiteStore {
                 open: open(_:account:),
                 add: { call, run, account in
                     pending += [run, call.index, account, call.method.rawValue, call.path, call.params, call.body,
-                                call.weight, call.idempotent, call.key, call.keyed] as [DatabaseValueConvertible?]
+                                call.weight, call.idempotent, call.key, call.keyed, call.pools.text,
+                                call.priority] as [DatabaseValueConvertible?]
                     if pending.count == Self.rowsPerInsert * Self.columnsPerCall { try flush() }
                 },
                 flush: flush,
@@ -70,10 +71,11 @@ extension SQLiteStore {
     }
 
     static let rowsPerInsert = 64
-    static let columnsPerCall = 11
+    static let columnsPerCall = 13
 
     static func insertCallsSQL(rows: Int) -> String {
-        "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent, call_key, keyed) VALUES "
-            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
+        "INSERT INTO calls (run_id, seq, account, method, path, params, body, weight, idempotent, call_key, keyed, "
+            + "pools, priority) VALUES "
+            + Array(repeating: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", count: rows).joined(separator: ", ")
     }
 }

@@ -69,6 +69,14 @@ extension SQLiteStore {
             // Due retries first (`calls_retrying`, small), then the rest in the order they became due: a call that
             // failed keeps its place instead of going behind every call queued after it.
             let leaseRetries = try lease("state = 'retrying'")
+            // Then the runs with a priority, highest first (`calls_priority`, small), then the rest.
+            let leasePriority = try db.cachedStatement(sql: """
+                UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
+                WHERE id IN (SELECT id FROM calls
+                             WHERE account = ? AND state = 'queued' AND priority > 0 AND next_attempt_at <= ?
+                             ORDER BY priority DESC, next_attempt_at, id LIMIT ?)
+                RETURNING id
+                """)
             let leaseAny = try lease("state IN ('queued', 'retrying')")
             let remaining = try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM calls
@@ -81,6 +89,10 @@ extension SQLiteStore {
                 let offset: Int64 = row[1]
                 guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, request.max])
+                if ids.count < request.max {
+                    ids += try Int64.fetchAll(leasePriority, arguments: [runner, leaseUntil, request.account, now,
+                                                                         request.max - ids.count])
+                }
                 if ids.count < request.max {
                     ids += try Int64.fetchAll(leaseAny, arguments: [runner, leaseUntil, request.account, now,
                                                                     request.max - ids.count])
@@ -105,7 +117,7 @@ extension SQLiteStore {
     static let claimedColumns = """
         c.id, c.run_id, c.account, c.method, c.path, c.params, c.body, c.weight, c.idempotent, c.attempts,
         c.last_class, r.retry_attempts, r.backoff_min_ms, r.backoff_max_ms, c.call_key, c.keyed, c.lookup_pending,
-        c.maybe_done_by, r.overrides
+        c.maybe_done_by, r.overrides, c.pools
         """
 
     static func claimed(from row: Row) throws -> ClaimedCall {
@@ -121,7 +133,7 @@ extension SQLiteStore {
             retry: RetryPolicy(attempts: row[11], minimumBackoffMilliseconds: row[12],
                                maximumBackoffMilliseconds: row[13]),
             key: row[14], keyed: row[15], lookup: LookupReason(rawValue: row[16]),
-            maybeDoneBy: row[17],
+            maybeDoneBy: row[17], pools: PoolDemand(text: row[19]),
             overrides: overrides)
     }
 }

@@ -152,8 +152,11 @@ public struct CallSpend: Sendable, Equatable {
     public var owner: String
     public var at: Int64
     public var open: Bool
+    /// The pool it was spent from (`PoolKey`): a call draws from several, a spend each.
+    public var pool: String
 
-    public init(id: Int64, call: Int64, owner: String, at: Int64, open: Bool) {
+    public init(id: Int64, call: Int64, owner: String, at: Int64, open: Bool, pool: String = "") {
+        self.pool = pool
         self.id = id
         self.call = call
         self.owner = owner

@@ -98,13 +98,15 @@ public enum CallRules {
     }
 
     /// The spends an answer closes, among those its runner made for the call: the open ones made up to this
-    /// try's dispatch (two, when a spend's commit reply was lost and it was made again), else the latest one
-    /// recovery closed. The provider saw the request until the answer came: its tokens stay spent a window from
-    /// then.
+    /// try's dispatch (two, when a spend's commit reply was lost and it was made again; one per pool the call
+    /// draws from), else the latest one of each pool that recovery closed. The provider saw the request until the
+    /// answer came: its tokens stay spent a window from then.
     public static func settlements(_ c: Completion, _ spends: [CallSpend]) -> [SpendSettlement] {
         let ours = spends.filter { $0.call == c.call && $0.owner == c.runner }
         let open = ours.filter { $0.open && $0.at <= (c.dispatchedAt ?? .max) }
-        let chosen = open.isEmpty ? ours.filter { !$0.open }.max { $0.id < $1.id }.map { [$0] } ?? [] : open
+        let latestClosed = Dictionary(grouping: ours.filter { !$0.open }, by: \.pool)
+            .compactMap { $0.value.max { $0.id < $1.id } }
+        let chosen = open.isEmpty ? latestClosed : open
         return chosen.map { SpendSettlement(id: $0.id, at: max($0.at, c.finishedAt), accepted: c.accepted) }
     }
 

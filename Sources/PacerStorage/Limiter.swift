@@ -13,49 +13,62 @@ extension PacerStore {
     /// call's completion settles it. Throws `runnerDeclaredDead` when `runner` is not registered.
     public func spend(_ requests: [SpendRequest], runner: String, now clock: () -> Int64) throws -> [SpendGrant] {
         guard !requests.isEmpty else { return [] }
-        return try limiterTransaction(accounts: requests.map(\.account), runner: runner, access: .durableWrite) { rows in
+        var limits: [String: PoolWindows] = [:]
+        for request in requests { limits.merge(request.pools) { first, _ in first } }
+        let pools = limits.keys.sorted()
+        // Every pool the batch draws from is locked: a shared pool spans accounts and runners.
+        return try limiterTransaction(accounts: pools, runner: runner, access: .durableWrite) { rows in
             let now = try rows.now(clock)
-            var windows: [String: Int64] = [:], configured: [String: Int] = [:]
-            for request in requests where windows[request.account] == nil {
-                windows[request.account] = request.windowMilliseconds
-                configured[request.account] = request.configuredCount
-            }
-            let stored = try rows.pacings(Array(windows.keys))
+            let stored = try rows.pacings(pools)
             var pacings: [String: Pacing] = [:]
-            for (account, count) in configured { pacings[account] = stored[account].pacing(configured: count) }
-            let held = try rows.heldWeights(since: windows.mapValues { now - $0 })
+            for pool in pools { pacings[pool] = stored[pool].pacing(configured: limits[pool]!.configured) }
+            let held = try heldWeights(rows, limits, pools: pools, now: now)
             let decisions = try SpendBatch.decide(
-                requests.map { SpendBatch.Want(account: $0.account, calls: $0.calls, windowMilliseconds: $0.windowMilliseconds) },
-                now: now, pacings: pacings, held: held, readLog: { try rows.spendLog(account: $0, since: $1) })
-            // One statement marks every fitting call dispatched, one records the spends of those still ours.
-            let fitting = zip(requests, decisions).flatMap { request, decision in
-                decision.fitting.map { (account: request.account, call: $0) }
-            }
-            let marked = fitting.isEmpty ? [] : try rows.markDispatched(fitting.map(\.call.id), runner: runner, at: now)
-            try rows.insertSpends(fitting.filter { marked.contains($0.call.id) }.map {
-                NewSpend(account: $0.account, call: $0.call.id, at: now, weight: $0.call.weight, open: true,
-                         owner: runner, sentAt: now)
+                requests.map { SpendBatch.Want(account: $0.account, calls: $0.calls) }, now: now, limits: limits,
+                pacings: pacings, held: held, readLog: { try rows.spendLog(pool: $0, since: $1) })
+            // One statement marks every fitting call dispatched, one records the spends of those still ours: a
+            // spend per pool each call draws from.
+            let fitting = decisions.flatMap(\.fitting)
+            let marked = fitting.isEmpty ? [] : try rows.markDispatched(fitting.map(\.id), runner: runner, at: now)
+            try rows.insertSpends(fitting.filter { marked.contains($0.id) }.flatMap { call in
+                call.pools.map { NewSpend(pool: $0, call: call.id, at: now, weight: call.weight, open: true,
+                                          owner: runner, sentAt: now) }
             })
             var probes: [String: Pacing] = [:]
-            let grants = zip(requests, decisions).map { request, decision -> SpendGrant in
+            let grants = decisions.map { decision -> SpendGrant in
                 let granted = decision.fitting.map(\.id).filter { marked.contains($0) }
                 // A probe whose lease was lost did not go: nothing waits for its answer.
-                let probed = decision.probing != nil && !granted.isEmpty
-                if probed { probes[request.account] = decision.probing }
-                return SpendGrant(granted: granted, retryAt: probed ? decision.retryAt : decision.retryAtWithoutProbe,
+                let probed = decision.fitting.filter { call in
+                    marked.contains(call.id) && call.pools.contains { decision.probing[$0]?.probeCall == call.id }
+                }
+                for call in probed { for pool in call.pools { probes[pool] = decision.probing[pool] ?? probes[pool] } }
+                let probeLost = probed.count < decision.fitting.filter { call in
+                    call.pools.contains { decision.probing[$0]?.probeCall == call.id }
+                }.count
+                return SpendGrant(granted: granted, retryAt: probeLost ? decision.retryAtWithoutProbe : decision.retryAt,
                                   lost: decision.fitting.map(\.id).filter { !marked.contains($0) }, at: now,
-                                  probe: probed)
+                                  probe: !probed.isEmpty)
             }
             if !probes.isEmpty { try rows.savePacings(probes) }
             // Settled spends long out of the window no longer matter: trim them now and then (open ones never).
-            let trim = windows.filter { _ in Int.random(in: 0..<64) == 0 }
+            let trim = pools.filter { _ in Int.random(in: 0..<64) == 0 }
             if !trim.isEmpty {
-                try rows.deleteSettledSpends(before: trim.mapValues {
-                    now - WindowBudget.keepSettledMilliseconds(windowMilliseconds: $0)
-                })
+                try rows.deleteSettledSpends(before: Dictionary(uniqueKeysWithValues: trim.map {
+                    ($0, now - WindowBudget.keepSettledMilliseconds(windowMilliseconds: limits[$0]!.longest))
+                }))
             }
             return grants
         }
+    }
+
+    /// What each pool holds in each of its windows at `now`, in one read.
+    private func heldWeights(_ rows: any LimiterRows, _ limits: [String: PoolWindows], pools: [String],
+                             now: Int64) throws -> [String: [Int]] {
+        let asked = pools.flatMap { pool in limits[pool]!.windows.map { (pool: pool, since: now - $0.milliseconds) } }
+        let sums = try rows.heldWeights(asked)
+        var held: [String: [Int]] = [:]
+        for (query, sum) in zip(asked, sums) { held[query.pool, default: []].append(sum) }
+        return held
     }
 
     /// One account's spend (see `spend(_:runner:now:)`).
@@ -65,31 +78,54 @@ extension PacerStore {
                                 configuredCount: configuredCount)], runner: runner, now: now)[0]
     }
 
-    /// Spends tokens for a call outside the queue (`pacer call`), owned by the registered runner `owner`.
+    /// Spends tokens for a call outside the queue (`pacer call`) from every pool in `pools`, owned by the
+    /// registered runner `owner`: all of them or none.
+    public func reserve(pools: [String: PoolWindows], weight: Int, owner: String,
+                        now clock: () -> Int64) throws -> Reservation {
+        let keys = pools.keys.sorted()
+        return try limiterTransaction(accounts: keys, runner: owner, access: .durableWrite) { rows in
+            let now = try rows.now(clock)
+            var wait: Int64?
+            for key in keys {
+                let limit = pools[key]!
+                let pacing = try rows.pacing(key, configured: limit.configured)
+                let log = try rows.spendLog(pool: key, since: now - limit.longest)
+                for (i, window) in limit.windows.enumerated() {
+                    let decision = i == 0
+                        ? pacing.admits(weight: weight, now: now, windowMilliseconds: window.milliseconds, log: log)
+                        : WindowBudget(capacity: window.count, windowMilliseconds: window.milliseconds)
+                            .decide(weight: weight, now: now, log: log)
+                    if case .wait(let until) = decision { wait = max(wait ?? until, until) }
+                }
+            }
+            if let wait { return .wait(until: wait) }
+            let ids = try keys.map {
+                try rows.insertSpend(NewSpend(pool: $0, call: nil, at: now, weight: weight, open: true, owner: owner,
+                                              sentAt: now))
+            }
+            return .spent(id: ids[0], also: Array(ids.dropFirst()))
+        }
+    }
+
+    /// `reserve(pools:...)` from an account's one pool.
     public func reserve(account: String, weight: Int, owner: String, now clock: () -> Int64, windowMilliseconds: Int64,
                         configuredCount: Int) throws -> Reservation {
-        try limiterTransaction(accounts: [account], runner: owner, access: .durableWrite) { rows in
-            let now = try rows.now(clock)
-            let pacing = try rows.pacing(account, configured: configuredCount)
-            let log = try rows.spendLog(account: account, since: now - windowMilliseconds)
-            switch pacing.admits(weight: weight, now: now, windowMilliseconds: windowMilliseconds, log: log) {
-            case .wait(let until): return .wait(until: until)
-            case .send:
-                return .spent(id: try rows.insertSpend(NewSpend(account: account, call: nil, at: now, weight: weight,
-                                                                open: true, owner: owner, sentAt: now)))
-            }
-        }
+        try reserve(pools: [account: PoolWindows([.init(count: configuredCount, milliseconds: windowMilliseconds)])],
+                    weight: weight, owner: owner, now: clock)
     }
 
     /// The answer to a reserved spend arrived at `answeredAt`: its tokens come back a window after that (on
     /// PostgreSQL's clock, "now": later than it arrived, which only holds the token longer).
-    public func settle(spend: Int64, answeredAt: Int64) throws {
+    public func settle(spends: [Int64], answeredAt: Int64) throws {
         try limiterTransaction(accounts: [], runner: nil, access: .write) { rows in
-            try rows.settleSpend(spend, at: try rows.now { answeredAt })
+            let at = try rows.now { answeredAt }
+            for spend in spends { try rows.settleSpend(spend, at: at) }
         }
     }
 
-    /// The account's limiter state, for the runner and `status`.
+    public func settle(spend: Int64, answeredAt: Int64) throws { try settle(spends: [spend], answeredAt: answeredAt) }
+
+    /// The account's limiter state (its default pool), for the runner and `status`.
     public func pacing(account: String, nowMilliseconds: Int64, windowMilliseconds: Int64,
                        configuredCount: Int) throws -> AccountPacing {
         try limiterTransaction(accounts: [], runner: nil, access: .read) { rows in
@@ -102,58 +138,88 @@ extension PacerStore {
         }
     }
 
-    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`: what the window held before that call is
-    /// evidence of the provider's real limit, weighed against what the provider accepted lately (`accepted`, the
-    /// runner's own view; every runner's settled answers are read here once a burst). See `Pacing`.
-    public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
-                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
-                                accepted: AcceptedPeak.Evidence? = nil) throws {
-        try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
+    /// Each pool's pacing and the weight it holds in each window at "now" (`status`, the dashboard), in one read.
+    public func poolStates(_ pools: [String: PoolWindows], nowMilliseconds: Int64) throws -> [String: PoolState] {
+        guard !pools.isEmpty else { return [:] }
+        return try limiterTransaction(accounts: [], runner: nil, access: .read) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacing(account, configured: configuredCount)
+            let keys = pools.keys.sorted()
+            let stored = try rows.pacings(keys)
+            let held = try heldWeights(rows, pools, pools: keys, now: now)
+            var states: [String: PoolState] = [:]
+            for key in keys {
+                states[key] = PoolState(pacing: stored[key].pacing(configured: pools[key]!.configured),
+                                        spent: held[key] ?? [], now: now)
+            }
+            return states
+        }
+    }
+
+    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`, charged to `pool` (a `PoolKey`; the account's
+    /// default pool when nil; `poolName` names it in the history): what the pool's window held before that call is
+    /// evidence of the provider's real limit, weighed against what the provider accepted lately (`accepted`, the
+    /// runner's own view; every runner's settled answers are read here once a burst). `windowMilliseconds` and
+    /// `configuredCount` are the pool's shortest window's. See `Pacing`.
+    public func recordRateLimit(account: String, pool: String? = nil, poolName: String = "", call: Int64,
+                                runner: String, sentAt: Int64, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
+                                windowMilliseconds: Int64, configuredCount: Int,
+                                accepted: AcceptedPeak.Evidence? = nil) throws {
+        let key = pool ?? account
+        try limiterTransaction(accounts: [key], runner: nil, access: .write) { rows in
+            let now = try rows.now { nowMilliseconds }
+            var pacing = try rows.pacing(key, configured: configuredCount)
             let coolingUntil = pacing.cooldownUntil
             // What the window held before the refused call left: "before" by spend order (ids grow as spends are
             // made), not by instant, which an answer moves forward; "in the window" by when each was sent.
-            let spend = try rows.latestSpend(call: call, owner: runner)
-            let fill = try rows.weightSent(account: account, after: sentAt - windowMilliseconds,
+            let spend = try rows.latestSpend(call: call, owner: runner, pool: key)
+            let fill = try rows.weightSent(pool: key, after: sentAt - windowMilliseconds,
                                            beforeSpend: spend?.id ?? Int64.max)
             // Read once a burst: a burst of hundreds of refusals must not read two windows of spends each time.
             let settled = pacing.sameBurst(sentAt: sentAt) ? nil : try rows.acceptedSpends(
-                account: account, after: sentAt - AcceptedPeak.lateWindows * windowMilliseconds, through: now)
+                pool: key, after: sentAt - AcceptedPeak.lateWindows * windowMilliseconds, through: now)
             pacing.refused(now: now, sentAt: sentAt, fill: fill, weight: spend?.weight ?? 1,
                            retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
                            accepted: accepted, settledAccepted: settled, call: call)
-            try rows.savePacings([account: pacing])
+            try rows.savePacings([key: pacing])
             if pacing.cooldownUntil > max(coolingUntil, now) {
-                try rows.noteCoolDown(account: account, from: now, until: pacing.cooldownUntil)
+                try rows.noteCoolDown(account: account, pool: poolName, from: now, until: pacing.cooldownUntil)
             }
         }
     }
 
-    /// The provider accepted `call`, sent as a cool-down's probe (`SpendGrant.probe`): the cool-down ends.
-    public func probeAccepted(account: String, call: Int64, nowMilliseconds: Int64, configuredCount: Int) throws {
-        try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
+    /// The provider accepted `call`, sent as the cool-down probe of one of `pools` (`SpendGrant.probe`; the
+    /// account's default pool when nil): the cool-down of each pool it was the probe of ends.
+    public func probeAccepted(account: String, pools: [(key: String, name: String)]? = nil, call: Int64,
+                              nowMilliseconds: Int64, configuredCount: Int) throws {
+        let pools = pools ?? [(account, "")]
+        try limiterTransaction(accounts: pools.map(\.key), runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacing(account, configured: configuredCount)
-            guard pacing.probeCall == call else { return }
-            pacing.probeAccepted(call: call, now: now)
-            try rows.savePacings([account: pacing])
-            try rows.endCoolDowns(account: account, at: now)
+            let stored = try rows.pacings(pools.map(\.key))
+            var ended: [String: Pacing] = [:]
+            for pool in pools {
+                var pacing = stored[pool.key].pacing(configured: configuredCount)
+                guard pacing.probeCall == call else { continue }
+                pacing.probeAccepted(call: call, now: now)
+                ended[pool.key] = pacing
+                try rows.endCoolDowns(account: account, pool: pool.name, at: now)
+            }
+            if !ended.isEmpty { try rows.savePacings(ended) }
         }
     }
 
-    /// The provider stated its limit and what is left of it (KuCoin's `gw-ratelimit-*` headers): see
-    /// `Pacing.quota`.
-    public func recordQuota(account: String, _ quota: ProviderQuota, nowMilliseconds: Int64, windowMilliseconds: Int64,
-                            configuredCount: Int) throws {
-        try limiterTransaction(accounts: [account], runner: nil, access: .write) { rows in
+    /// The provider stated the limit of `pool` (the default pool when nil) and what is left of it (KuCoin's
+    /// `gw-ratelimit-*` headers): see `Pacing.quota`.
+    public func recordQuota(account: String, pool: String? = nil, _ quota: ProviderQuota, nowMilliseconds: Int64,
+                            windowMilliseconds: Int64, configuredCount: Int) throws {
+        let key = pool ?? account
+        try limiterTransaction(accounts: [key], runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacing(account, configured: configuredCount)
-            let held = try rows.held(account, since: now - windowMilliseconds)
+            var pacing = try rows.pacing(key, configured: configuredCount)
+            let held = try rows.held(key, since: now - windowMilliseconds)
             let (changed, hold) = pacing.quota(quota, held: held, now: now, windowMilliseconds: windowMilliseconds)
-            if changed { try rows.savePacings([account: pacing]) }
+            if changed { try rows.savePacings([key: pacing]) }
             if let hold {
-                try rows.insertSpends([NewSpend(account: account, call: nil, at: hold.at, weight: hold.weight,
+                try rows.insertSpends([NewSpend(pool: key, call: nil, at: hold.at, weight: hold.weight,
                                                 open: false, owner: nil, sentAt: nil)])
             }
         }

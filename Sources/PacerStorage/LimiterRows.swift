@@ -10,16 +10,17 @@ public protocol LimiterRows {
     /// than they happen. `caller` is always called (runners note their own instant inside it).
     func now(_ caller: () -> Int64) throws -> Int64
 
-    /// Each account's stored pacing and clock offset (accounts without a row are absent).
+    /// Each pool's stored pacing, keyed by `PoolKey` (the default pool's row, keyed by the account's name, also
+    /// holds the account's clock offset); pools without a row are absent.
     func pacings(_ accounts: [String]) throws -> [String: StoredPacing]
     func savePacings(_ pacings: [String: Pacing]) throws
     func setClockOffset(account: String, milliseconds: Int64) throws
 
-    /// For each account, the weight of its spends still holding tokens: settled ones after `since[account]`, and
-    /// every open one.
-    func heldWeights(since: [String: Int64]) throws -> [String: Int]
-    /// The same spends of one account, each with its instant.
-    func spendLog(account: String, since: Int64) throws -> [WindowBudget.Spend]
+    /// For each (pool, since), in order, the weight of the pool's spends still holding tokens: settled ones after
+    /// `since`, and every open one. A pool may be asked several times (once per window).
+    func heldWeights(_ windows: [(pool: String, since: Int64)]) throws -> [Int]
+    /// The same spends of one pool, each with its instant.
+    func spendLog(pool: String, since: Int64) throws -> [WindowBudget.Spend]
     /// Marks the calls dispatched at `at` where they are still in flight under `runner`'s lease; returns those.
     func markDispatched(_ calls: [Int64], runner: String, at: Int64) throws -> Set<Int64>
     func insertSpends(_ spends: [NewSpend]) throws
@@ -27,32 +28,32 @@ public protocol LimiterRows {
     func insertSpend(_ spend: NewSpend) throws -> Int64
     /// Settles a spend: closed, its instant moved to `at` when later.
     func settleSpend(_ id: Int64, at: Int64) throws
-    /// Deletes each account's settled spends at or before `before[account]` (open spends are never deleted).
+    /// Deletes each pool's settled spends at or before `before[pool]` (open spends are never deleted).
     func deleteSettledSpends(before: [String: Int64]) throws
 
-    /// The latest spend `owner` made for `call`.
-    /// A cool-down of `account` runs from `from` until `until`: extends the one still running at `from`, or
-    /// starts a new one (the dashboard's history).
-    func noteCoolDown(account: String, from: Int64, until: Int64) throws
-    /// Cool-downs of `account` still running at `at` end then (a probe was accepted).
-    func endCoolDowns(account: String, at: Int64) throws
-    func latestSpend(call: Int64, owner: String) throws -> (id: Int64, weight: Int)?
-    /// The weight of the account's spends made before spend `spendID` (by id) whose instant and send are both
+    /// A cool-down of `account`'s `pool` (its name as a person gives it) runs from `from` until `until`: extends
+    /// the one still running at `from`, or starts a new one (the dashboard's history).
+    func noteCoolDown(account: String, pool: String, from: Int64, until: Int64) throws
+    /// Cool-downs of `account`'s `pool` still running at `at` end then (a probe was accepted).
+    func endCoolDowns(account: String, pool: String, at: Int64) throws
+    /// The latest spend `owner` made for `call` in `pool`.
+    func latestSpend(call: Int64, owner: String, pool: String) throws -> (id: Int64, weight: Int)?
+    /// The weight of the pool's spends made before spend `spendID` (by id) whose instant and send are both
     /// after `after`.
-    func weightSent(account: String, after: Int64, beforeSpend spendID: Int64) throws -> Int
-    /// The account's settled, accepted spends with `after < at <= through`, in order of `at`.
-    func acceptedSpends(account: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)]
+    func weightSent(pool: String, after: Int64, beforeSpend spendID: Int64) throws -> Int
+    /// The pool's settled, accepted spends with `after < at <= through`, in order of `at`.
+    func acceptedSpends(pool: String, after: Int64, through: Int64) throws -> [(at: Int64, weight: Int)]
 }
 
 extension LimiterRows {
-    /// The account's stored pacing with its configured count, or a fresh one.
-    func pacing(_ account: String, configured: Int) throws -> Pacing {
-        try pacings([account])[account].pacing(configured: configured)
+    /// The pool's stored pacing with its configured count, or a fresh one.
+    func pacing(_ pool: String, configured: Int) throws -> Pacing {
+        try pacings([pool])[pool].pacing(configured: configured)
     }
 
-    /// The weight of the account's spends still holding tokens (see `heldWeights`).
-    func held(_ account: String, since: Int64) throws -> Int {
-        try heldWeights(since: [account: since])[account] ?? 0
+    /// The weight of the pool's spends still holding tokens (see `heldWeights`).
+    func held(_ pool: String, since: Int64) throws -> Int {
+        try heldWeights([(pool, since)])[0]
     }
 }
 
@@ -81,7 +82,8 @@ public struct StoredPacing: Sendable, Equatable {
 /// A spend to record. `call` is nil for a spend outside the queue (`pacer call`) or a quota hold; `owner` nil for
 /// a hold (another client's use of the same quota).
 public struct NewSpend: Sendable, Equatable {
-    public var account: String
+    /// The pool it is spent from (`PoolKey`).
+    public var pool: String
     public var call: Int64?
     public var at: Int64
     public var weight: Int
@@ -89,8 +91,8 @@ public struct NewSpend: Sendable, Equatable {
     public var owner: String?
     public var sentAt: Int64?
 
-    public init(account: String, call: Int64?, at: Int64, weight: Int, open: Bool, owner: String?, sentAt: Int64?) {
-        self.account = account
+    public init(pool: String, call: Int64?, at: Int64, weight: Int, open: Bool, owner: String?, sentAt: Int64?) {
+        self.pool = pool
         self.call = call
         self.at = at
         self.weight = weight

@@ -26,6 +26,14 @@ public protocol PacerStore: Sendable {
     func accounts() throws(StoreError) -> [Account]
     func account(named name: String) throws(StoreError) -> Account?
 
+    // MARK: Shared pools
+    /// Adds (or with `replace`, changes) a shared pool.
+    func addSharedPool(_ pool: SharedPool, replace: Bool, nowMilliseconds: Int64) throws(StoreError)
+    /// Removes a shared pool; refused (`poolInUse`, naming them) while accounts name it.
+    func removeSharedPool(named name: String) throws(StoreError)
+    /// Every shared pool, by name, with the accounts that name it.
+    func sharedPools() throws(StoreError) -> [SharedPool]
+
     // MARK: Queue
     /// Inserts every run and all its calls in one transaction: if any run's call producer throws, nothing at all
     /// is written and the error is rethrown.

@@ -27,10 +27,17 @@ public struct RunnerRecord: Sendable, Equatable {
 
 /// The limiter's answer for one call outside the queue (`pacer call`).
 public enum Reservation: Sendable, Equatable {
-    /// Tokens spent; settle the spend with `settle(spend:answeredAt:)` when the answer arrives.
-    case spent(id: Int64)
+    /// Tokens spent (`id` in the first pool, `also` in the others); settle them with `settle(spends:answeredAt:)`
+    /// when the answer arrives.
+    case spent(id: Int64, also: [Int64] = [])
     /// Not before this instant.
     case wait(until: Int64)
+
+    /// The spends to settle (none while waiting).
+    public var spends: [Int64] {
+        if case .spent(let id, let also) = self { return [id] + also }
+        return []
+    }
 }
 
 /// A call leased to a runner, with what it needs to send and judge it.
@@ -57,11 +64,14 @@ public struct ClaimedCall: Sendable, Equatable {
     public var lookup: LookupReason?
     /// The latest earlier try that may have reached the provider (no answer, a 5xx, its runner died), if any.
     public var maybeDoneBy: Int?
+    /// The pools it asks to draw from (resolved against the account's pools when it is spent).
+    public var pools: PoolDemand
 
     public init(id: Int64, run: Int64, account: String, method: HTTPMethod, path: String, params: String,
                 body: String?, weight: Int, idempotent: Bool, attempts: Int, lastClass: String?, retry: RetryPolicy,
                 key: String? = nil, keyed: Bool = false, lookup: LookupReason? = nil, maybeDoneBy: Int? = nil,
-                overrides: [String: String]) {
+                pools: PoolDemand = .default, overrides: [String: String]) {
+        self.pools = pools
         self.maybeDoneBy = maybeDoneBy
         self.key = key
         self.keyed = keyed
@@ -109,18 +119,23 @@ public struct ClaimedBatch: Sendable {
     }
 }
 
-/// Tokens wanted for some of an account's claimed calls, in order.
+/// Tokens wanted for some of an account's claimed calls, in order: each call names the pools it draws from
+/// (`PoolKey`s), and `pools` gives every one of them its windows.
 public struct SpendRequest: Sendable {
     public var account: String
-    public var calls: [(id: Int64, weight: Int)]
-    public var windowMilliseconds: Int64
-    public var configuredCount: Int
+    public var calls: [PoolCall]
+    public var pools: [String: PoolWindows]
 
-    public init(account: String, calls: [(id: Int64, weight: Int)], windowMilliseconds: Int64, configuredCount: Int) {
+    public init(account: String, calls: [PoolCall], pools: [String: PoolWindows]) {
         self.account = account
         self.calls = calls
-        self.windowMilliseconds = windowMilliseconds
-        self.configuredCount = configuredCount
+        self.pools = pools
+    }
+
+    /// Calls of an account with one limit: each draws from its default pool alone.
+    public init(account: String, calls: [(id: Int64, weight: Int)], windowMilliseconds: Int64, configuredCount: Int) {
+        self.init(account: account, calls: calls.map { PoolCall(id: $0.id, weight: $0.weight, pools: [account]) },
+                  pools: [account: PoolWindows([.init(count: configuredCount, milliseconds: windowMilliseconds)])])
     }
 }
 
@@ -133,8 +148,8 @@ public struct SpendGrant: Sendable, Equatable {
     public var lost: [Int64]
     /// The instant the tokens were spent (read inside the transaction).
     public var at: Int64
-    /// The one granted call is the probe of a cool-down (`Pacing.takeProbe`): report its acceptance
-    /// (`probeAccepted`), which ends the cool-down; `retryAt` is the cool-down's end.
+    /// A granted call is the probe of a pool's cool-down (`Pacing.takeProbe`): report the acceptance of each
+    /// granted call (`probeAccepted`), which ends the cool-down of the pools it was the probe of.
     public var probe: Bool
 
     public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64, probe: Bool = false) {
@@ -235,6 +250,21 @@ public struct AccountPacing: Sendable, Equatable {
         self.pacing = pacing
         self.clockOffsetMilliseconds = clockOffsetMilliseconds
         self.spentInWindow = spentInWindow
+        self.now = now
+    }
+}
+
+/// A pool's limiter state, for `status` and the dashboard.
+public struct PoolState: Sendable, Equatable {
+    public var pacing: Pacing
+    /// The weight it holds in each window (`PoolWindows.windows`' order) at `now`.
+    public var spent: [Int]
+    /// "Now" on the store's clock, as read for this answer.
+    public var now: Int64
+
+    public init(pacing: Pacing, spent: [Int], now: Int64) {
+        self.pacing = pacing
+        self.spent = spent
         self.now = now
     }
 }

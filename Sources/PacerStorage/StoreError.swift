@@ -5,6 +5,9 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         case accountExists
         case unknownAccount
         case accountInUse
+        /// No shared pool of that name, or one that accounts still name (`pacer pool remove`).
+        case unknownPool
+        case poolInUse
         case database
         /// The runner is not registered any more: another runner found it dead (it was paused, or its heartbeat
         /// stopped) and gave its calls to others. It must not send anything and must register again.

@@ -96,17 +96,24 @@ public struct StoreMover {
         try target.transaction(deadline: false) { tx in
             // Instants in the old database are on this host's clock; PostgreSQL's are the server's.
             let shift = try tx.now(caller: now).shift
+            // Shared pools first: accounts name them.
+            for shared in try source.sharedPools() {
+                try tx.execute("""
+                    INSERT INTO shared_pools (name, limits, created_at) VALUES (\(shared.name), \(shared.limitsText), \(now + shift))
+                    ON CONFLICT (name) DO NOTHING
+                    """)
+            }
             for account in accounts {
                 let c = account.credentials
                 try tx.execute("""
                     INSERT INTO accounts (name, provider, base_url, limit_count, limit_window_ms, api_key, api_key_env,
                         secret_env, secret_file, passphrase_env, partner, broker_name, broker_key_env, paused_reason,
-                        paused_at, created_at)
+                        paused_at, created_at, limits, shared)
                     VALUES (\(account.name), \(account.provider.rawValue), \(account.baseURL),
                             \(Int64(account.limit.count)), \(account.limit.windowMilliseconds), \(c.key), \(c.keyEnv),
                             \(c.secretEnv), \(c.secretFile), \(c.passphraseEnv), \(c.partner), \(c.brokerName),
                             \(c.brokerKeyEnv), \(account.pausedReason), \(account.pausedReason == nil ? nil : now + shift),
-                            \(now + shift))
+                            \(now + shift), \(AccountColumns.limits(account)), \(AccountColumns.shared(account)))
                     """)
                 summary.accounts += 1
             }
@@ -121,7 +128,7 @@ public struct StoreMover {
                 summary.schedules += 1
             }
             try copyRuns(db, tx, shift: shift, into: &summary)
-            let longest = accounts.map(\.limit.windowMilliseconds).max() ?? 0
+            let longest = accounts.flatMap { $0.limits.pools.flatMap(\.windows) }.map(\.windowMilliseconds).max() ?? 0
             summary.spends = try copySpends(db, tx, now: now, shift: shift, longestWindow: longest)
             try tx.execute("NOTIFY pacer_work")
         }
@@ -186,14 +193,15 @@ public struct StoreMover {
                     try tx.execute("""
                         INSERT INTO calls (id, run_id, seq, account, method, path, params, body, weight, idempotent, state,
                                            attempts, next_attempt_at, last_class, call_key, keyed, lookup_pending,
-                                           maybe_done_by)
+                                           maybe_done_by, pools, priority)
                         VALUES (\(id), \(newRun), \(call["seq"] as Int64), \(call["account"] as String),
                                 \(call["method"] as String), \(call["path"] as String), \(call["params"] as String),
                                 \(call["body"] as String?), \(call["weight"] as Int64), \(call["idempotent"] as Bool),
                                 \(state), \(call["attempts"] as Int64),
                                 \(Self.moved(call["next_attempt_at"], shift)), \(call["last_class"] as String?),
                                 \(call["call_key"] as String?), \(call["keyed"] as Bool), \(call["lookup_pending"] as Int64),
-                                \(call["maybe_done_by"] as Int64?))
+                                \(call["maybe_done_by"] as Int64?), \(call["pools"] as String?),
+                                \(Int32(call["priority"] as Int64)))
                         """)
                     if let finished = call["r_finished"] as Int64? {
                         try tx.execute("""

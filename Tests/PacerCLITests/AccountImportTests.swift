@@ -74,7 +74,7 @@ import Testing
         ("\(header)\na,kucoin,http://127.0.0.1:9,10/1s,k,S\n", "x.csv:2: a kucoin account needs passphrase-env"),
         ("\(header)\na,kookeey,http://127.0.0.1:9,10/1s,k,S\na,kookeey,http://127.0.0.1:9,10/1s,k,S\n",
          "x.csv:3: name 'a': already given on line 2"),
-        ("\(header)\na,kookeey,http://127.0.0.1:9,10/1s;100/1m,k,S\n", "x.csv:2: limit '10/1s;100/1m': one COUNT/WINDOW"),
+        ("\(header)\na,kookeey,http://127.0.0.1:9,10/1s;spot=0/1m,k,S\n", "x.csv:2: limit 'spot=0/1m': expected COUNT/WINDOW"),
         ("\(header)\n\"a,kookeey,http://127.0.0.1:9,10/1s,k,S\n", "x.csv:2: a quoted field is not closed"),
         ("\(header)\na,kookeey,http://127.0.0.1:9,10/1s,k,sk-live-123\n", "x.csv:2: secret-env: expected the NAME"),
     ])

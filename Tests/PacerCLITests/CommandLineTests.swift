@@ -71,7 +71,7 @@ import PacerSQLite
                       _ edit: (inout CredentialReferences) -> Void = { _ in }) -> AccountInput {
         var credentials = CredentialReferences(key: "k", secretEnv: "S")
         edit(&credentials)
-        return AccountInput(name: "a", provider: .bitz, baseURL: baseURL, limit: limit, credentials: credentials)
+        return AccountInput(name: "a", provider: .bitz, baseURL: baseURL, limits: [limit], credentials: credentials)
     }
 
     @Test(arguments: [

@@ -7,7 +7,11 @@ import Testing
     let second: Int64 = 1_000
 
     func want(_ account: String, _ ids: [Int64], weight: Int = 1) -> SpendBatch.Want {
-        SpendBatch.Want(account: account, calls: ids.map { ($0, weight) }, windowMilliseconds: second)
+        SpendBatch.Want(account: account, calls: ids.map { PoolCall(id: $0, weight: weight, pools: [account]) })
+    }
+    /// Pools of 3 per second, one per account.
+    func limits(_ names: [String], count: Int = 3) -> [String: PoolWindows] {
+        Dictionary(uniqueKeysWithValues: names.map { ($0, PoolWindows([.init(count: count, milliseconds: second)])) })
     }
 
     /// Several accounts in one batch, each against its own pacing and held weight; a second want of the same
@@ -26,8 +30,8 @@ import Testing
                                 retryAts: [Int64?]) {
         var logReads = 0
         let decisions = SpendBatch.decide(
-            wants.map { want($0.0, $0.1) }, now: 10 * second,
-            pacings: ["a": Pacing(configured: 3), "b": Pacing(configured: 3)], held: held,
+            wants.map { want($0.0, $0.1) }, now: 10 * second, limits: limits(["a", "b"]),
+            pacings: ["a": Pacing(configured: 3), "b": Pacing(configured: 3)], held: held.mapValues { [$0] },
             readLog: { account, since in
                 logReads += 1
                 #expect(since == 9 * second)
@@ -43,15 +47,16 @@ import Testing
     /// the probe instead of taking a second one.
     @Test func aProbeIsTakenOncePerBatch() {
         let cooling = Pacing(configured: 3, cooldownUntil: 5 * second, probeAt: 2 * second)
-        let decisions = SpendBatch.decide([want("a", [1, 2]), want("a", [3])], now: 2 * second,
-                                          pacings: ["a": cooling], held: ["a": 0], readLog: { _, _ in [] })
+        let decisions = SpendBatch.decide([want("a", [1, 2]), want("a", [3])], now: 2 * second, limits: limits(["a"]),
+                                          pacings: ["a": cooling], held: ["a": [0]], readLog: { _, _ in [] })
         #expect(decisions[0].fitting.map(\.id) == [1])
-        #expect(decisions[0].probing?.probeCall == 1)
+        #expect(decisions[0].probing["a"]?.probeCall == 1)
+        // The rest of the pool waits for the probe's answer (which wakes the worker that sent it), or the end.
         #expect(decisions[0].retryAt == 5 * second)
         // Should the probe not go after all (its lease lost), nothing waits for it: a new one may go at once.
-        #expect(decisions[0].retryAtWithoutProbe == nil)
+        #expect(decisions[0].retryAtWithoutProbe == 2 * second)
         #expect(decisions[1].fitting.isEmpty)
-        #expect(decisions[1].probing == nil)
+        #expect(decisions[1].probing.isEmpty)
         // While the probe is out, look again a tenth of a window on.
         #expect(decisions[1].retryAt == 2 * second + 100)
     }

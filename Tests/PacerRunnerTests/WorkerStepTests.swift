@@ -18,7 +18,7 @@ import Testing
         if !calls.isEmpty || drained {
             q.claimed(ClaimedBatch(calls: calls.map(call), clockOffsetMilliseconds: 0, mayHaveMore: !drained), as: "r1")
         }
-        if let granted { q.spent(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: 10), news: 0, probesAnswered: 0) }
+        if let granted { q.spent(SpendGrant(granted: granted, retryAt: retryAt, lost: lost, at: 10), news: { _ in 0 }, probesAnswered: 0) }
         return q
     }
 
@@ -66,7 +66,7 @@ import Testing
 
     @Test func grantedCallsKeepTheirOrderAndPaceNews() {
         var q = Self.queue(claimed: [5, 6, 7, 8])
-        q.spent(SpendGrant(granted: [6, 5], retryAt: 900, lost: [8], at: 42, probe: true), news: 3, probesAnswered: 2)
+        q.spent(SpendGrant(granted: [6, 5], retryAt: 900, lost: [8], at: 42, probe: true), news: { _ in 3 }, probesAnswered: 2)
         #expect(q.ready.map(\.call.id) == [5, 6], "in the order claimed")
         #expect(q.ready.allSatisfy { $0.at == 42 && $0.news == 3 && $0.probe })
         #expect(q.pending.map(\.id) == [7])

@@ -58,7 +58,7 @@ import Testing
         let before = try SQLiteStore(path: path, clock: .host(host.clock))
         let lastSpend = try before.limiterTransaction(accounts: ["a"], runner: nil, access: .write) { rows in
             let at = try rows.now { 0 }
-            _ = try rows.insertSpend(NewSpend(account: "a", call: nil, at: at, weight: 1, open: false, owner: nil, sentAt: at))
+            _ = try rows.insertSpend(NewSpend(pool: "a", call: nil, at: at, weight: 1, open: false, owner: nil, sentAt: at))
             return at
         }
 

@@ -165,7 +165,7 @@ struct StoreConformance {
         let store = try makeStore()
         try store.addAccount(Self.account("acct"), replace: false, nowMilliseconds: 1)
         try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
-        guard case .spent(let id) = try store.reserve(account: "acct", weight: 3, owner: "r1", now: { 100 },
+        guard case .spent(let id, _) = try store.reserve(account: "acct", weight: 3, owner: "r1", now: { 100 },
                                                       windowMilliseconds: 1_000, configuredCount: 3) else {
             Issue.record("an empty bucket must grant a reservation"); return
         }
@@ -323,7 +323,7 @@ struct StoreConformance {
         let store = try storeWithCalls(1)
         var spends: [Int64] = []
         for t in 0..<Int64(5) {
-            guard case .spent(let id) = try store.reserve(account: "acct", weight: 1, owner: "r1", now: { t },
+            guard case .spent(let id, _) = try store.reserve(account: "acct", weight: 1, owner: "r1", now: { t },
                                                           windowMilliseconds: 1_000, configuredCount: 5) else {
                 Issue.record("reservation \(t) refused"); return
             }
@@ -582,7 +582,7 @@ struct StoreConformance {
     /// `pacer call`'s reservations follow the same rule: held until settled, then a window after the answer.
     func reservationsHoldUntilSettled() throws {
         let store = try storeWithCalls(0)
-        guard case .spent(let id) = try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 0 },
+        guard case .spent(let id, _) = try store.reserve(account: "acct", weight: 1, owner: "r1", now: { 0 },
                                                       windowMilliseconds: 1_000, configuredCount: 1) else {
             Issue.record("refused"); return
         }
