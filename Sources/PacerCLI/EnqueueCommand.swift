@@ -42,7 +42,9 @@ struct EnqueueCommand: ParsableCommand {
         if json {
             let list = runs.map { r -> JSONValue in
                 .object([.init("run", .number(String(r.run))), .init("job", .string(r.job)),
-                         .init("account", .string(r.account)), .init("calls", .number(String(r.calls)))])
+                         .init("account", .string(r.account)), .init("calls", .number(String(r.calls))),
+                         .init("pools", .array(r.pools.map { .object([.init("pool", .string($0)),
+                                                                      .init("weight", .number(String(r.weight)))]) }))])
             }
             var members: [JSONValue.Member] = [.init("runs", .array(list))]
             if !skipped.isEmpty {
@@ -52,7 +54,10 @@ struct EnqueueCommand: ParsableCommand {
             }
             print(JSONValue.object(members).compactText)
         } else {
-            for r in runs { print("run \(r.run): \(r.job) on \(r.account), \(r.calls) call\(r.calls == 1 ? "" : "s") queued") }
+            for r in runs {
+                let pools = r.pools.isEmpty ? "" : ", drawing \(r.weight) each from " + r.pools.joined(separator: " and ")
+                print("run \(r.run): \(r.job) on \(r.account), \(r.calls) call\(r.calls == 1 ? "" : "s") queued\(pools)")
+            }
             for r in skipped {
                 print("\(r.job): run \(r.run) was enqueued within \(uniqueFor ?? "the period"); nothing queued")
             }

@@ -55,9 +55,11 @@ struct PlanCommand: ParsableCommand {
                 .object([
                     .init("job", .string(run.job)), .init("account", .string(run.account)),
                     .init("calls", .number(String(run.calls))),
-                    .init("pools", .array([.object([.init("pool", .string("default")),
-                                                    .init("weight", .number(String(run.weight))),
-                                                    .init("limit", .string(run.limit.description))])])),
+                    .init("pools", .array(run.pools.map { pool in
+                        .object([.init("pool", .string(PoolKey.display(pool.name))),
+                                 .init("weight", .number(String(run.weight))),
+                                 .init("limit", .string(pool.windows.map(\.description).joined(separator: ";")))])
+                    })),
                     .init("already_queued", .number(String(run.alreadyQueued))),
                     .init("paused", run.paused.map(JSONValue.string) ?? .null),
                     .init("sample", .array(run.sample.map(sample))),
@@ -87,7 +89,8 @@ struct PlanCommand: ParsableCommand {
         var out = "plan: \(plan.runs.count) run(s), \(calls) call(s); nothing was queued\n"
         for run in plan.runs {
             out += "\n\(run.job) on \(run.account): \(run.calls) call(s), weight \(run.weight) each, "
-                + "from its limit \(run.limit)"
+                + "from " + run.pools.map { "\(PoolKey.display($0.name)) (\($0.windows.map(\.description).joined(separator: ", ")))" }
+                    .joined(separator: " and ")
             out += run.alreadyQueued > 0 ? " (\(run.alreadyQueued) call(s) already queued go first)\n" : "\n"
             for call in run.sample {
                 out += clipped("  \(call.method.rawValue) \(call.path) \(call.params)" + (call.body.map { " body \($0)" } ?? "")) + "\n"

@@ -16,12 +16,26 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let opened = try store.open()
         let report = try opened.status()
-        let buckets = try StatusView.buckets(opened, report, now: WallClock.nowMilliseconds())
+        let limiter = try StatusView.limiter(opened, report, now: WallClock.nowMilliseconds())
         // Schedules whose file was refused at their last tick (skipped, or running their last good version).
         let broken = try opened.schedules().filter { $0.lastError != nil }
-        print(json ? StatusView.json(report, buckets: buckets, brokenSchedules: broken).compactText
-                   : Self.table(report, buckets: buckets, limit: all ? nil : Self.shown) + Self.scheduleErrors(broken),
+        print(json ? StatusView.json(report, limiter: limiter, brokenSchedules: broken).compactText
+                   : Self.table(report, buckets: limiter.buckets, limit: all ? nil : Self.shown)
+                     + Self.pools(limiter.pools) + Self.scheduleErrors(broken),
               terminator: json ? "\n" : "")
+    }
+
+    /// The pools' fill, when some account has more than its one default pool (named pools, several windows, a
+    /// shared pool): `spot  acct  12/40 per 3s`.
+    static func pools(_ pools: [PoolView]) -> String {
+        guard pools.contains(where: { $0.account == nil || $0.pool != "default" || $0.windows.count > 1 }) else { return "" }
+        var table = TextTable(["POOL", "ACCOUNT", "SPENT/CAPACITY", "STATE"])
+        for p in pools {
+            let fill = p.windows.map { "\($0.spent)/\($0.capacity) per \(DurationText.format(milliseconds: $0.limit.windowMilliseconds))" }
+            table.add([p.pool, p.account ?? "(shared)", fill.joined(separator: ", "),
+                       p.cooldownUntil.map { "cooling down until \(Timestamps.iso8601($0))" } ?? "active"])
+        }
+        return "\n" + table.render()
     }
 
     static func scheduleErrors(_ broken: [ScheduleRecord]) -> String {

@@ -50,7 +50,7 @@ public final class Emulator: Sendable {
         state.track(provider, key: key, entering: true)
         defer { state.track(provider, key: key, entering: false) }
         var answer = await serve(request, api: api, provider: provider, key: key, now: now)
-        if let quota = state.quota(provider, key: key, now: now) {
+        if let quota = state.quota(provider, key: key, path: request.path, now: now) {
             let stated = api.quotaHeaders(limit: quota.limit, remaining: quota.remaining, resetMilliseconds: quota.reset)
             let names = Set(answer.headers.map { $0.0.lowercased() })
             answer.headers += stated.filter { !names.contains($0.0.lowercased()) }
@@ -64,7 +64,7 @@ public final class Emulator: Sendable {
     private func serve(_ request: EmulatorRequest, api: any EmulatedAPI, provider: Provider, key: String,
                        now: Int64) async -> EmulatorResponse {
         let logical = api.logicalCall(request) // computed once: the fault draw and the business logic both use it
-        switch state.admit(provider, key: key, logicalCall: logical, at: now) {
+        switch state.admit(provider, key: key, logicalCall: logical, method: request.method, path: request.path, at: now) {
         case .limited(let reset):
             return api.rateLimited(resetMilliseconds: reset, now: now)
         case .admitted(nil):

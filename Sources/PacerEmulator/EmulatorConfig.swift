@@ -6,16 +6,20 @@ import PacerCore
 public struct EmulatorConfig: Codable, Sendable {
     public var accounts: [AccountConfig]
     public var faults: FaultSettings
+    /// Pools several accounts share (an egress IP's limit, a provider-wide quota).
+    public var sharedPools: [PoolConfig]
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         accounts = try c.decode([AccountConfig].self, forKey: .accounts)
         faults = try c.decodeIfPresent(FaultSettings.self, forKey: .faults) ?? FaultSettings()
+        sharedPools = try c.decodeIfPresent([PoolConfig].self, forKey: .sharedPools) ?? []
     }
 
-    public init(accounts: [AccountConfig], faults: FaultSettings = .init()) {
+    public init(accounts: [AccountConfig], faults: FaultSettings = .init(), sharedPools: [PoolConfig] = []) {
         self.accounts = accounts
         self.faults = faults
+        self.sharedPools = sharedPools
     }
 
     public struct AccountConfig: Codable, Sendable {
@@ -37,10 +41,14 @@ public struct EmulatorConfig: Codable, Sendable {
         public var allowedAddresses: [String]?
         /// Faults for this account alone, drawn from a generator of its own (instead of the emulator's `faults`).
         public var faults: FaultSettings?
+        /// The account's pools beside `limit` (each request draws from every pool whose prefixes match it).
+        public var pools: [PoolConfig]?
 
         public init(provider: Provider, key: String, secret: String, passphrase: String? = nil,
                     partner: String? = nil, brokerKey: String? = nil, limit: String, latencyMilliseconds: Int? = nil,
-                    otherClientPerWindow: Int? = nil, allowedAddresses: [String]? = nil, faults: FaultSettings? = nil) {
+                    otherClientPerWindow: Int? = nil, allowedAddresses: [String]? = nil, faults: FaultSettings? = nil,
+                    pools: [PoolConfig]? = nil) {
+            self.pools = pools
             self.allowedAddresses = allowedAddresses
             self.faults = faults
             self.latencyMilliseconds = latencyMilliseconds

@@ -30,6 +30,8 @@ final class EmulatorState: Sendable {
         var nextOrderNumber = 1
         /// When the client sharing the quota (`otherClientPerWindow`) sends next.
         var otherClientNext: Int64?
+        /// Its pools beside `window` (`AccountConfig.pools`).
+        var pools: [PoolRuntime] = []
     }
 
     struct Inner {
@@ -43,6 +45,8 @@ final class EmulatorState: Sendable {
         var clockFaulted = Set<String>()
         /// Public requests (no account: KuCoin's server time) per provider.
         var publicRequests: [String: Int] = [:]
+        /// Pools several accounts share.
+        var shared: [PoolRuntime] = []
     }
 
     let now: @Sendable () -> Int64
@@ -59,8 +63,10 @@ final class EmulatorState: Sendable {
                 config: account,
                 window: SlidingWindowLog(limit: limit.count, windowMilliseconds: limit.windowMilliseconds),
                 sent: SlidingWindowLog(limit: .max, windowMilliseconds: limit.windowMilliseconds),
-                random: account.faults.map { SeededRandom(seed: $0.seed) })
+                random: account.faults.map { SeededRandom(seed: $0.seed) },
+                pools: try (account.pools ?? []).map(PoolRuntime.init))
         }
+        inner.shared = try config.sharedPools.map(PoolRuntime.init)
         self.inner = Mutex(inner)
     }
 
@@ -97,18 +103,46 @@ final class EmulatorState: Sendable {
 
     enum Fault { case rateLimit, clock, serverError, unavailable, drop, lostResponse, gatewayTimeout, slow(milliseconds: Int) }
 
-    /// Counts the request as sent, admits it into the strict window if there is room, and draws a fault.
-    func admit(_ provider: Provider, key: String, logicalCall: String, at now: Int64) -> Admission {
+    /// Counts the request as sent, admits it into the strict window and every pool it draws from if all have room
+    /// for its weight (all or nothing, as a provider's gateway does), and draws a fault.
+    func admit(_ provider: Provider, key: String, logicalCall: String, method: String = "GET", path: String = "/",
+               at now: Int64) -> Admission {
         inner.withLock { state in
             let id = Self.id(provider, key)
             guard var a = state.accounts[id] else { return .limited(resetMilliseconds: 0) }
             defer { state.accounts[id] = a }
-            a.maxSentInWindow = max(a.maxSentInWindow, a.sent.record(now: now))
-            Self.otherClientSends(&a, now: now)
-            guard a.window.admit(now: now) else {
-                a.rejected[Rejection.rateLimited.rawValue, default: 0] += 1
-                return .limited(resetMilliseconds: a.window.resetMilliseconds(now: now))
+            let own = a.pools.indices.filter { a.pools[$0].config.applies(path: path) }
+            let shared = state.shared.indices.filter { i in
+                let c = state.shared[i].config
+                return (c.provider ?? provider) == provider && (c.accounts?.contains(key) ?? true) && c.applies(path: path)
             }
+            let sharedPools = state.shared
+            let weight = own.compactMap { a.pools[$0].config.weight(method: method, path: path) }.first
+                ?? shared.compactMap { sharedPools[$0].config.weight(method: method, path: path) }.first ?? 1
+            a.maxSentInWindow = max(a.maxSentInWindow, a.sent.record(now: now, weight: weight))
+            for i in own { a.pools[i].recordSent(path: path, weight: weight, now: now) }
+            for i in shared { state.shared[i].recordSent(path: path, weight: weight, now: now) }
+            Self.otherClientSends(&a, now: now)
+            var wait: Int64? = a.window.fits(now: now, weight: weight) ? nil : a.window.resetsIn(now: now)
+            for i in own {
+                if let w = a.pools[i].wait(path: path, weight: weight, now: now) {
+                    a.pools[i].refused += 1
+                    wait = max(wait ?? 0, w)
+                }
+            }
+            for i in shared {
+                if let w = state.shared[i].wait(path: path, weight: weight, now: now) {
+                    state.shared[i].refused += 1
+                    wait = max(wait ?? 0, w)
+                }
+            }
+            if let wait {
+                a.rejected[Rejection.rateLimited.rawValue, default: 0] += 1
+                return .limited(resetMilliseconds: wait)
+            }
+            _ = a.window.admit(now: now, weight: weight)
+            for i in own { a.pools[i].admit(path: path, weight: weight, now: now) }
+            for i in shared { state.shared[i].admit(path: path, weight: weight, now: now) }
             a.maxAcceptedInWindow = max(a.maxAcceptedInWindow, a.window.count)
             // An account with faults of its own draws them from its own generator: how many it gets does not
             // depend on how its requests interleave with other accounts'.
@@ -147,13 +181,17 @@ final class EmulatorState: Sendable {
 
     /// The account's quota as KuCoin's `gw-ratelimit-*` headers state it: the limit, what is left in the window
     /// at `now`, and milliseconds until the oldest admission leaves it (a whole window when it is empty).
-    func quota(_ provider: Provider, key: String, now: Int64) -> (limit: Int, remaining: Int, reset: Int64)? {
+    /// With pools, the state of the first pool the path draws from (KuCoin's headers describe the endpoint's pool).
+    func quota(_ provider: Provider, key: String, path: String = "/", now: Int64) -> (limit: Int, remaining: Int, reset: Int64)? {
         inner.withLock { state in
-            guard var a = state.accounts[Self.id(provider, key)] else { return nil }
+            let id = Self.id(provider, key)
+            guard var a = state.accounts[id] else { return nil }
+            defer { state.accounts[id] = a }
+            if let i = a.pools.indices.first(where: { a.pools[$0].config.applies(path: path) }) {
+                return a.pools[i].quota(path: path, now: now)
+            }
             a.window.expire(now: now)
-            let reset = a.window.admitted.first.map { max(0, $0 + a.window.windowMilliseconds - now) }
-                ?? a.window.windowMilliseconds
-            return (a.window.limit, max(0, a.window.limit - a.window.count), reset)
+            return (a.window.limit, max(0, a.window.limit - a.window.count), a.window.resetsIn(now: now))
         }
     }
 
@@ -199,6 +237,14 @@ final class EmulatorState: Sendable {
             for id in state.accounts.keys {
                 state.accounts[id]?.maxAcceptedInWindow = 0
                 state.accounts[id]?.maxSentInWindow = 0
+                for i in state.accounts[id]!.pools.indices {
+                    state.accounts[id]!.pools[i].maxAccepted = state.accounts[id]!.pools[i].limits.map { _ in 0 }
+                    state.accounts[id]!.pools[i].maxSent = state.accounts[id]!.pools[i].limits.map { _ in 0 }
+                }
+            }
+            for i in state.shared.indices {
+                state.shared[i].maxAccepted = state.shared[i].limits.map { _ in 0 }
+                state.shared[i].maxSent = state.shared[i].limits.map { _ in 0 }
             }
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import PacerCore
+import PacerLimits
 import PacerStorage
 
 /// Each account's limiter as a token bucket: capacity (the limit, or less while paced down after rate-limit
@@ -13,27 +14,104 @@ public struct AccountBucket: Sendable, Equatable {
     public var rate: Double = 0
 }
 
+/// One pool's fill: each window's limit and the weight spent in it now, and a cool-down (on the caller's clock).
+public struct PoolView: Sendable, Equatable {
+    public struct Window: Sendable, Equatable {
+        public var limit: RateLimit
+        public var spent: Int
+        /// The count in force: the limit's, or less while the pool is paced down (its shortest window only).
+        public var capacity: Int
+    }
+    /// Its name as shown (`default` for an account's default pool).
+    public var pool: String
+    /// The account it belongs to; `nil` for a shared pool.
+    public var account: String?
+    public var windows: [Window]
+    public var cooldownUntil: Int64?
+}
+
+/// What `status` shows of the limiter: each account's primary pool as a bucket (the table's column), and every
+/// pool with each of its windows.
+public struct LimiterView: Sendable, Equatable {
+    public var buckets: [String: AccountBucket] = [:]
+    public var pools: [PoolView] = []
+}
+
 /// `status --json` and the dashboard's `GET /api/status`: the same shape from one place.
 public enum StatusView {
-    public static func buckets(_ store: any PacerStore, _ report: StatusReport, now: Int64) throws -> [String: AccountBucket] {
-        var out: [String: AccountBucket] = [:]
+    /// The limiter's state for the report's accounts and the shared pools they name, in one read of every pool.
+    public static func limiter(_ store: any PacerStore, _ report: StatusReport, now: Int64) throws -> LimiterView {
         let recent = try store.finishedSince(now - 60_000)
-        for a in report.accounts {
-            let window = a.limit.bucketWindowMilliseconds()
-            let p = try store.pacing(account: a.account, nowMilliseconds: now, windowMilliseconds: window,
-                                     configuredCount: a.limit.count)
-            // The pacing's instants are on the store's clock; the cool-down's end is shown on ours.
-            let cooling = p.pacing.cooldownUntil > p.now
-            out[a.account] = AccountBucket(capacity: p.pacing.capacity(now: p.now, windowMilliseconds: window),
-                                           spent: p.spentInWindow, windowMilliseconds: window,
-                                           cooldownUntil: cooling ? p.pacing.cooldownUntil - p.now + now : nil,
-                                           rate: Double(recent[a.account] ?? 0) / 60)
+        let known = Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0) })
+        let shared = try store.sharedPools()
+        var keys: [String: PoolWindows] = [:], order: [(key: String, pool: String, account: String?, limits: [RateLimit])] = []
+        func add(_ key: String, _ pool: String, _ account: String?, _ limits: [RateLimit]) {
+            guard keys[key] == nil else { return }
+            keys[key] = PoolWindows(limits.map { .init(count: $0.count, milliseconds: $0.bucketWindowMilliseconds()) })
+            order.append((key, pool, account, limits))
         }
-        return out
+        var named = Set<String>()
+        for a in report.accounts {
+            guard let account = known[a.account] else { continue }
+            for pool in account.limits.pools {
+                add(PoolKey.own(account: a.account, pool: pool.name), PoolKey.display(pool.name), a.account, pool.windows)
+            }
+            named.formUnion(account.limits.shared)
+        }
+        for pool in shared where named.contains(pool.name) { add(PoolKey.shared(pool.name), pool.name, nil, pool.windows) }
+        let states = try store.poolStates(keys, nowMilliseconds: now)
+        var view = LimiterView()
+        for entry in order {
+            guard let state = states[entry.key] else { continue }
+            // The pacing's instants are on the store's clock; the cool-down's end is shown on ours.
+            let cooling = state.pacing.cooldownUntil > state.now
+            let windows = keys[entry.key]!.windows
+            view.pools.append(PoolView(
+                pool: entry.pool, account: entry.account,
+                windows: entry.limits.indices.map { i in
+                    PoolView.Window(limit: entry.limits[i], spent: state.spent[i],
+                                    capacity: i == 0 ? state.pacing.capacity(now: state.now, windowMilliseconds: windows[0].milliseconds)
+                                                     : entry.limits[i].count)
+                },
+                cooldownUntil: cooling ? state.pacing.cooldownUntil - state.now + now : nil))
+        }
+        for a in report.accounts {
+            guard let account = known[a.account] else { continue }
+            let primary = account.limits.defaultPool ?? account.limits.pools[0]
+            guard let pool = view.pools.first(where: { $0.account == a.account && $0.pool == PoolKey.display(primary.name) })
+            else { continue }
+            view.buckets[a.account] = AccountBucket(capacity: pool.windows[0].capacity, spent: pool.windows[0].spent,
+                                                    windowMilliseconds: primary.windows[0].bucketWindowMilliseconds(),
+                                                    cooldownUntil: pool.cooldownUntil,
+                                                    rate: Double(recent[a.account] ?? 0) / 60)
+        }
+        return view
+    }
+
+    /// Each account's primary pool as a bucket (see `limiter`).
+    public static func buckets(_ store: any PacerStore, _ report: StatusReport, now: Int64) throws -> [String: AccountBucket] {
+        try limiter(store, report, now: now).buckets
     }
 
     public static func counts(_ counts: [CallState: Int]) -> JSONValue {
         .object(CallState.allCases.map { .init($0.rawValue, .number(String(counts[$0] ?? 0))) })
+    }
+
+    public static func json(_ report: StatusReport, limiter: LimiterView, brokenSchedules: [ScheduleRecord] = []) -> JSONValue {
+        guard case .object(var members) = json(report, buckets: limiter.buckets, brokenSchedules: brokenSchedules) else {
+            return .null
+        }
+        members.append(.init("pools", .array(limiter.pools.map { p in
+            .object([
+                .init("pool", .string(p.pool)), .init("account", p.account.map(JSONValue.string) ?? .null),
+                .init("windows", .array(p.windows.map { w in
+                    .object([.init("limit", .string(w.limit.description)), .init("spent", .number(String(w.spent))),
+                             .init("capacity", .number(String(w.capacity)))])
+                })),
+                .init("cooldown_until", p.cooldownUntil.map { .string(Timestamps.iso8601($0)) } ?? .null),
+            ])
+        })))
+        return .object(members)
     }
 
     public static func json(_ report: StatusReport, buckets: [String: AccountBucket] = [:],

@@ -32,15 +32,34 @@ public struct Enqueuer {
     ///     (see `unkeyedOrders`); without it such a job is queued and `warn` is told.
     public func enqueue(specs: [JobSpec], scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil,
                         strict: Bool = false, warn: (JobFileError) -> Void = { _ in }) throws -> [EnqueuedRun] {
-        try store.enqueue(prepared(specs: specs, scheduleTick: scheduleTick,
-                                   uniqueWithinMilliseconds: uniqueWithinMilliseconds, strict: strict, warn: warn))
+        var costs: [[String: JobCost]] = []
+        var enqueued = try store.enqueue(prepared(specs: specs, scheduleTick: scheduleTick,
+                                                  uniqueWithinMilliseconds: uniqueWithinMilliseconds, strict: strict,
+                                                  warn: warn, costs: &costs))
+        // What each run draws from, for `enqueue` to show.
+        let byJob = Dictionary(zip(specs.map(\.name), costs), uniquingKeysWith: { first, _ in first })
+        for i in enqueued.indices {
+            guard let cost = byJob[enqueued[i].job]?[enqueued[i].account] else { continue }
+            enqueued[i].pools = cost.draws.map { PoolKey.display($0.name) }
+            enqueued[i].weight = cost.weight
+        }
+        return enqueued
     }
 
     /// The runs `enqueue` would write, checked against the store, with their calls still to be produced (items are
     /// read as the calls are): what `enqueue` hands the store and `plan` counts.
     func prepared(specs: [JobSpec], scheduleTick: Int64? = nil, uniqueWithinMilliseconds: Int64? = nil,
                   strict: Bool = false, warn: (JobFileError) -> Void = { _ in }) throws -> [RunToEnqueue] {
-        let (targets, costs) = try checked(specs)
+        var costs: [[String: JobCost]] = []
+        return try prepared(specs: specs, scheduleTick: scheduleTick, uniqueWithinMilliseconds: uniqueWithinMilliseconds,
+                            strict: strict, warn: warn, costs: &costs)
+    }
+
+    /// `prepared`, telling what each job's calls cost on each of its accounts (`costs`, in the order of `specs`).
+    func prepared(specs: [JobSpec], scheduleTick: Int64?, uniqueWithinMilliseconds: Int64?, strict: Bool,
+                  warn: (JobFileError) -> Void, costs: inout [[String: JobCost]]) throws -> [RunToEnqueue] {
+        let targets: [[String]]
+        (targets, costs) = try checked(specs)
         for unkeyed in try unkeyedOrders(specs, targets: targets) {
             if strict { throw unkeyed }
             warn(unkeyed)

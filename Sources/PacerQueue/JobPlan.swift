@@ -13,6 +13,8 @@ public struct JobPlan: Sendable {
         public var calls: Int
         public var weight: Int
         public var limit: RateLimit
+        /// The pools each call draws from (docs/pools.md), each with its windows.
+        public var pools: [PoolDraw]
         /// Unfinished calls on the account before this plan's runs (counted as weight 1 each).
         public var alreadyQueued: Int
         /// Why the account is paused (nothing is sent until `pacer account resume`), or nil.
@@ -40,6 +42,7 @@ extension Enqueuer {
         planning.makeKey = { "{{key}}" } // what the sample shows; nothing is stored
         let prepared = try planning.prepared(specs: specs, strict: strict, warn: warn)
         let accounts = Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0) })
+        let shared = Dictionary(uniqueKeysWithValues: try store.sharedPools().map { ($0.name, $0.windows) })
         let queued = try store.snapshot(accounts: nil)
 
         // Runs that route items to their accounts become one planned run per account, in first-seen order.
@@ -52,8 +55,10 @@ extension Enqueuer {
                 if runs[id] == nil {
                     guard let registered = accounts[account] else { return } // checked already; never here
                     order.append(id)
+                    let draws = registered.limits.draws(account: account, demand: call.pools, sharedPools: shared).draws
                     runs[id] = JobPlan.Run(job: run.run.job, account: account, calls: 0, weight: call.weight,
-                                           limit: registered.limit, alreadyQueued: queued.unfinished[account] ?? 0,
+                                           limit: registered.limit, pools: draws,
+                                           alreadyQueued: queued.unfinished[account] ?? 0,
                                            paused: registered.pausedReason, sample: [], etaMilliseconds: 0)
                 }
                 runs[id]!.calls += 1
@@ -61,14 +66,30 @@ extension Enqueuer {
             }
         }
         var planned = order.map { runs[$0]! }
-        // Each account serves what is queued first, then this plan's runs in order.
-        for account in Set(planned.map(\.account)) {
-            let indices = planned.indices.filter { planned[$0].account == account }
-            let first = planned[indices[0]]
-            let work = [DrainEstimate.Work(calls: first.alreadyQueued, weight: 1)]
-                + indices.map { DrainEstimate.Work(calls: planned[$0].calls, weight: planned[$0].weight) }
-            let ends = DrainEstimate.finishTimes(work, limit: first.limit, marginMilliseconds: marginMilliseconds)
-            for (index, end) in zip(indices, ends.dropFirst()) { planned[index].etaMilliseconds = end }
+        // Each pool serves what is queued first (the account's unfinished calls, counted on its primary pool at
+        // weight 1), then this plan's runs that draw from it, in order; a run is done when every window of every
+        // pool it draws from has sent it (docs/planning.md).
+        var pools: [String: (windows: [RateLimit], runs: [Int], queued: Int)] = [:]
+        for (index, run) in planned.enumerated() {
+            let primary = accounts[run.account].map { PoolKey.own(account: run.account, pool: ($0.limits.defaultPool ?? $0.limits.pools[0]).name) }
+            for draw in run.pools {
+                var entry = pools[draw.key] ?? (draw.windows, [], 0)
+                if entry.runs.isEmpty && draw.key == primary {
+                    entry.queued += run.alreadyQueued
+                }
+                entry.runs.append(index)
+                pools[draw.key] = entry
+            }
+        }
+        for entry in pools.values {
+            let work = [DrainEstimate.Work(calls: entry.queued, weight: 1)]
+                + entry.runs.map { DrainEstimate.Work(calls: planned[$0].calls, weight: planned[$0].weight) }
+            for window in entry.windows {
+                let ends = DrainEstimate.finishTimes(work, limit: window, marginMilliseconds: marginMilliseconds)
+                for (index, end) in zip(entry.runs, ends.dropFirst()) {
+                    planned[index].etaMilliseconds = max(planned[index].etaMilliseconds, end)
+                }
+            }
         }
         return JobPlan(runs: planned)
     }

@@ -171,6 +171,9 @@ public struct EnqueuedRun: Sendable, Equatable {
     public var calls: Int
     /// Nothing was queued: the tick was already enqueued, or a run was created within `--unique-for`.
     public var skipped: Bool = false
+    /// The pools its calls draw from, as shown (`spot`, `default`), and the weight of each call in each.
+    public var pools: [String] = []
+    public var weight = 1
 
     public init(run: Int64, job: String, account: String, calls: Int, skipped: Bool = false) {
         self.run = run

@@ -192,7 +192,7 @@ public struct Dashboard: Sendable {
             report.accounts = Array(chosen.dropFirst(page.offset).prefix(page.limit))
         }
         let schedules = try store.schedules()
-        var json = StatusView.json(report, buckets: try StatusView.buckets(store, report, now: now),
+        var json = StatusView.json(report, limiter: try StatusView.limiter(store, report, now: now),
                                    brokenSchedules: schedules.filter { $0.lastError != nil })
         if case .object(var members) = json {
             members.append(.init("schedules", .array(schedules.map { s in
