@@ -948,3 +948,94 @@ struct StoreConformance {
         #expect(try store.callDetail(c[1].id)?.record.state == .succeeded)
     }
 }
+
+/// Pools (docs/pools.md): shared pools and accounts' pools as stored, a spend across a shared pool, settlement
+/// of every pool's spend, priority claims.
+extension StoreConformance {
+    func sharedPoolsAndAccountPools() throws {
+        let store = try makeStore()
+        let thirty = RateLimit(count: 30, windowMilliseconds: 1_000)
+        var account = Self.account("a")
+        account.limits = AccountLimits(pools: try AccountLimits(parsing: ["10/1s", "100/20s", "spot=40/3s"]).pools,
+                                       shared: ["ip"])
+        let unknown = #expect(throws: StoreError.self) { try store.addAccount(account, replace: false, nowMilliseconds: 1) }
+        #expect(unknown?.kind == .unknownPool, "an account cannot name a pool that does not exist")
+        try store.addSharedPool(SharedPool(name: "ip", windows: [thirty]), replace: false, nowMilliseconds: 1)
+        try store.addAccount(account, replace: false, nowMilliseconds: 1)
+        #expect(try store.account(named: "a") == account, "every pool and window, and the shared pool, read back")
+        #expect(try store.sharedPools() == [SharedPool(name: "ip", windows: [thirty], accounts: ["a"])])
+
+        let again = #expect(throws: StoreError.self) {
+            try store.addSharedPool(SharedPool(name: "ip", windows: [thirty]), replace: false, nowMilliseconds: 2)
+        }
+        #expect(again?.kind == .accountExists)
+        let lower = RateLimit(count: 20, windowMilliseconds: 1_000)
+        try store.addSharedPool(SharedPool(name: "ip", windows: [lower]), replace: true, nowMilliseconds: 2)
+        #expect(try store.sharedPools().first?.windows == [lower])
+
+        let inUse = #expect(throws: StoreError.self) { try store.removeSharedPool(named: "ip") }
+        #expect(inUse?.kind == .poolInUse && inUse?.message.contains("a") == true, "names the accounts")
+        account.limits = AccountLimits(pools: account.limits.pools)
+        try store.addAccount(account, replace: true, nowMilliseconds: 3)
+        try store.removeSharedPool(named: "ip")
+        #expect(try store.sharedPools().isEmpty)
+        let gone = #expect(throws: StoreError.self) { try store.removeSharedPool(named: "ip") }
+        #expect(gone?.kind == .unknownPool)
+    }
+
+    /// Two accounts of 10/1s each draw from a shared pool of 3: three calls go in all, every call's spend is
+    /// written in each of its pools, and an answer settles every one of them.
+    func aSharedPoolHoldsAcrossAccounts() throws {
+        let store = try makeStore()
+        try store.addSharedPool(SharedPool(name: "ip", windows: [RateLimit(count: 3, windowMilliseconds: 1_000)]),
+                                replace: false, nowMilliseconds: 0)
+        for name in ["a", "b"] {
+            var account = Self.account(name)
+            account.limits = AccountLimits(pools: [.init(name: "", windows: [RateLimit(count: 10, windowMilliseconds: 1_000)])],
+                                           shared: ["ip"])
+            try store.addAccount(account, replace: false, nowMilliseconds: 0)
+            _ = try store.enqueue([RunToEnqueue(run: Self.run("j-\(name)", name), produceCalls: Self.calls(2))])
+        }
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        let windows = PoolWindows([.init(count: 10, milliseconds: 1_000)]), ip = PoolWindows([.init(count: 3, milliseconds: 1_000)])
+        var claimed: [ClaimedCall] = []
+        let requests = try ["a", "b"].map { name -> SpendRequest in
+            let calls = try store.claim(account: name, runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+            claimed += calls
+            return SpendRequest(account: name, calls: calls.map { PoolCall(id: $0.id, weight: 1, pools: [name, "@ip"]) },
+                                pools: [name: windows, "@ip": ip])
+        }
+        let grants = try store.spend(requests, runner: "r1", now: { 100 })
+        #expect(grants.map(\.granted.count) == [2, 1])
+        let states = try store.poolStates(["a": windows, "b": windows, "@ip": ip], nowMilliseconds: 100)
+        #expect(states["a"]?.spent == [2] && states["b"]?.spent == [1] && states["@ip"]?.spent == [3])
+        // The answers settle the spends in both pools: a window after them, the pool has room again.
+        let granted = Set(grants.flatMap(\.granted))
+        try store.complete(claimed.filter { granted.contains($0.id) }.map {
+            Completion(call: $0.id, runner: "r1", startedAt: 100, latencyMilliseconds: 0, httpStatus: 200, code: "0",
+                       classification: "ok", message: nil, state: .succeeded, attempts: 1, nextAttemptAt: 0,
+                       data: nil, error: nil, finishedAt: 200)
+        })
+        #expect(try store.poolStates(["@ip": ip, "a": windows], nowMilliseconds: 1_250).mapValues(\.spent)
+                == ["@ip": [0], "a": [0]])
+    }
+
+    /// Calls of a run with a priority are claimed before those queued earlier without one (retries still first).
+    func priorityCallsAreClaimedFirst() throws {
+        let store = try makeStore()
+        try store.addAccount(Self.account("a"), replace: false, nowMilliseconds: 0)
+        _ = try store.enqueue([RunToEnqueue(run: Self.run("polls", "a"), produceCalls: Self.calls(5))])
+        let cancel = try store.enqueue([RunToEnqueue(run: Self.run("cancel", "a"), produceCalls: { emit in
+            try Self.calls(2)({ call in
+                var urgent = call
+                urgent.priority = 10
+                urgent.pools = PoolDemand(names: ["spot"])
+                try emit(urgent)
+            })
+        })])
+        try store.registerRunner(RunnerIdentity(id: "r1", host: "h", pid: 1), now: { 0 })
+        let claimed = try store.claim(account: "a", runner: "r1", nowMilliseconds: 10_000, leaseUntil: 40_000, max: 3)
+        #expect(claimed.map(\.pools) == [PoolDemand(names: ["spot"]), PoolDemand(names: ["spot"]), .default])
+        #expect(claimed.map(\.run) == [cancel[0].run, cancel[0].run, cancel[0].run - 1])
+    }
+}
