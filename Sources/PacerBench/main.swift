@@ -10,7 +10,8 @@ import PacerStorage
 // soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
 // postgres [--parts enqueue,utilization,pipeline,fleet,many] [--calls N] (PostgreSQL beside SQLite: enqueue,
 //   utilization, pipeline, many accounts on loopback and across a 1 ms hop; scripts/with-postgres.sh),
-// hostile (a wall-clock step, a PostgreSQL partition and a restart while pacer run sends).
+// hostile (a wall-clock step, a PostgreSQL partition and a restart while pacer run sends),
+// pools [--parts pools,shared,windows,weights,priority,fleet] (limits as the providers define them; docs/pools.md).
 
 let args = CommandLine.arguments.dropFirst()
 let suite = args.first { !$0.hasPrefix("--") } ?? "enqueue"
@@ -41,12 +42,16 @@ case "noise":
     try await NoiseBenchmark().run()
 case "hostile":
     try await HostileBenchmark().run()
+case "pools":
+    var pools = PoolsBenchmark()
+    if let parts { pools.parts = parts }
+    try await pools.run()
 case "soak":
     var soak = SoakBenchmark()
     if let i = args.firstIndex(of: "--kills"), args.index(after: i) < args.endIndex,
        let n = Int(args[args.index(after: i)]) { soak.kills = n }
     try await soak.run()
 default:
-    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak, postgres, hostile\n".utf8))
+    FileHandle.standardError.write(Data("pacer-bench: unknown suite '\(suite)'; known: enqueue, runner, guarantees, scale, noise, soak, postgres, hostile, pools\n".utf8))
     exit(2)
 }

@@ -10,7 +10,7 @@ public struct PoolConfig: Codable, Sendable, Equatable {
     public var limits: [String]
     /// Paths (after the provider's prefix) that draw from it, by prefix; `nil`: every path.
     public var prefixes: [String]?
-    /// `"METHOD /path"` -> weight (1 when not listed).
+    /// `"METHOD /path"` -> weight (1 when not listed); `{...}` in a path matches any one segment.
     public var weights: [String: Int]?
     /// Counted per path: each endpoint its own pool of these limits.
     public var perPath: Bool?
@@ -32,7 +32,19 @@ public struct PoolConfig: Codable, Sendable, Equatable {
 
     func applies(path: String) -> Bool { prefixes.map { $0.contains { path.hasPrefix($0) } } ?? true }
 
-    func weight(method: String, path: String) -> Int? { weights?["\(method) \(path)"] }
+    /// The weight of `METHOD /path`: a key's `{...}` segment matches any one segment.
+    func weight(method: String, path: String) -> Int? {
+        guard let weights else { return nil }
+        if let exact = weights["\(method) \(path)"] { return exact }
+        let segments = path.split(separator: "/")
+        return weights.first { key, _ in
+            let parts = key.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0] == method else { return false }
+            let pattern = parts[1].split(separator: "/")
+            return pattern.count == segments.count
+                && zip(pattern, segments).allSatisfy { $0.hasPrefix("{") && $0.hasSuffix("}") || $0 == $1 }
+        }?.value
+    }
 
     func windows() throws -> [RateLimit] {
         try limits.map { text in

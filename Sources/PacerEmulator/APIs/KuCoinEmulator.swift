@@ -119,6 +119,10 @@ struct KuCoinEmulator: EmulatedAPI {
                 return ok(#"{"orderId":\#(Answer.string(order))}"#)
             }
         }
+        if m == "GET", s == ["api", "v1", "accounts"] {
+            // Account management: the balances (none here), the management pool's endpoint.
+            return state.perform(.kucoin, key: key, logicalCall: nil) { _ in ok("[]") }
+        }
         state.reject(.kucoin, key: key, .notFound)
         return error(404, "404000", "Url Not Found")
     }
