@@ -145,7 +145,7 @@ struct PoolsBenchmark {
             try enqueue(s, "management", """
                 name: management
                 account: kc
-                request: {method: GET, path: /api/v1/accounts}
+                request: {method: GET, path: /api/v1/accounts, params: {type: "t{{item}}"}}
                 items: {range: 1..18}
                 """)
             _ = try bench.runProcesses(s, count: 1)
@@ -256,7 +256,7 @@ struct PoolsBenchmark {
                                 accounts: [("hf", .kucoin, "h1", ["spot=60/1s"], [])])
         try enqueue(s, "light", "name: light\naccount: hf\nrequest: {method: DELETE, path: \"/api/v1/hf/orders/{{item}}\"}\nitems: {range: 1..300}\n")
         try enqueue(s, "middle", "name: middle\naccount: hf\nrequest: {method: DELETE, path: /api/v1/hf/orders, params: {symbol: \"S{{item}}\"}}\nitems: {range: 1..100}\n")
-        try enqueue(s, "heavy", "name: heavy\naccount: hf\nrequest: {method: DELETE, path: /api/v1/hf/orders/cancelAll}\nitems: {range: 1..10}\n")
+        try enqueue(s, "heavy", "name: heavy\naccount: hf\nrequest: {method: DELETE, path: /api/v1/hf/orders/cancelAll, params: {tag: \"t{{item}}\"}}\nitems: {range: 1..10}\n")
         _ = try bench.runProcesses(s, count: 1)
         await s.running.stop()
         let sent = try sends(s)
