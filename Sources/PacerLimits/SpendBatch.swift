@@ -13,10 +13,13 @@ public struct SpendBatch {
     public struct Want: Sendable {
         public var account: String
         public var calls: [PoolCall]
+        /// At most this many calls are granted; nil: as many as fit.
+        public var maxGranted: Int?
 
-        public init(account: String, calls: [PoolCall]) {
+        public init(account: String, calls: [PoolCall], maxGranted: Int? = nil) {
             self.account = account
             self.calls = calls
+            self.maxGranted = maxGranted
         }
     }
 
@@ -24,8 +27,8 @@ public struct SpendBatch {
     public struct Decision: Sendable {
         /// The calls that may leave now, in order (to be marked dispatched and spent in each of their pools).
         public var fitting: [PoolCall]
-        /// When the first call that did not fit may be tried (`nil`: all fit); while a probe goes, when to look
-        /// again for its answer.
+        /// When the first call that did not fit may be tried (`nil`: all fit, or `maxGranted` were granted and the
+        /// rest were not looked at); while a probe goes, when to look again for its answer.
         public var retryAt: Int64?
         /// When to look again should the probe not go after all (its lease was lost before it was marked): a new
         /// probe may then be taken at once.
@@ -58,7 +61,9 @@ public struct SpendBatch {
         }
         for want in wants {
             var fitting: [PoolCall] = [], blocked: [String: Int64] = [:], probing: [String: Pacing] = [:]
+            var capped = false // stopped at `maxGranted`: the caller comes back for the rest as soon as it can
             for call in want.calls where !call.pools.contains(where: { blocked[$0] != nil }) {
+                if let most = want.maxGranted, fitting.count >= most { capped = true; break }
                 // Cooling pools: nothing leaves, unless this call may be the probe of each.
                 var waits: [String: Int64] = [:], probes: [String: Pacing] = [:]
                 for pool in call.pools {
@@ -103,7 +108,7 @@ public struct SpendBatch {
                 }
                 fitting.append(call)
             }
-            let retryAt = blocked.values.min()
+            let retryAt = capped ? nil : blocked.values.min()
             decisions.append(Decision(fitting: fitting, retryAt: retryAt,
                                       retryAtWithoutProbe: probing.isEmpty ? retryAt : now, probing: probing))
         }

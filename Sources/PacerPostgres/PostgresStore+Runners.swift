@@ -84,8 +84,11 @@ extension PostgresStore {
             try Self.requireRegistered(tx, runner)
             let (now, shift) = try tx.now(caller: nowMilliseconds)
             // An account asked for twice (never, from one runner's workers) gets the larger count, once.
-            var wanted: [String: Int64] = [:]
-            for request in requests { wanted[request.account] = max(wanted[request.account] ?? 0, Int64(request.max)) }
+            var wanted: [String: Int64] = [:], excluded: [String: String] = [:]
+            for request in requests {
+                wanted[request.account] = max(wanted[request.account] ?? 0, Int64(request.max))
+                excluded[request.account] = request.excluding.joined(separator: "\n")
+            }
             var accounts: [String] = [], offsets: [String: Int64] = [:] // accounts: the known ones not paused
             for row in try tx.rows("""
                 SELECT a.name, a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
@@ -98,7 +101,7 @@ extension PostgresStore {
             }
             var byAccount: [String: [ClaimedCall]] = [:]
             if !accounts.isEmpty {
-                let maxes = accounts.map { wanted[$0]! }
+                let maxes = accounts.map { wanted[$0]! }, skips = accounts.map { excluded[$0] ?? "" }
                 // SKIP LOCKED: a call another machine is claiming at this moment is simply not ours this turn.
                 // Due retries first (`calls_retrying`), then calls never tried, in the order they became due, up to
                 // what is left of each account's count: a call that failed keeps its place. (PostgreSQL refuses
@@ -107,23 +110,25 @@ extension PostgresStore {
                     WITH retried AS (
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
                             dispatched_at = NULL
-                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[], \(skips)::text[]) AS r(account, max, skip)
                                      CROSS JOIN LATERAL (
                                          SELECT id FROM calls
                                          WHERE account = r.account AND state = 'retrying' AND next_attempt_at <= \(now)
+                                           AND NOT COALESCE(pools, '-') = ANY(string_to_array(r.skip, E'\\n'))
                                          ORDER BY next_attempt_at, id LIMIT r.max
                                          FOR UPDATE SKIP LOCKED) c)
                         RETURNING *),
                     urgent AS (
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
                             dispatched_at = NULL
-                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[], \(skips)::text[]) AS r(account, max, skip)
                                      LEFT JOIN (SELECT account, COUNT(*) AS n FROM retried GROUP BY account) t
                                             ON t.account = r.account
                                      CROSS JOIN LATERAL (
                                          SELECT id FROM calls
                                          WHERE account = r.account AND state = 'queued' AND priority > 0
                                            AND next_attempt_at <= \(now)
+                                           AND NOT COALESCE(pools, '-') = ANY(string_to_array(r.skip, E'\\n'))
                                          ORDER BY priority DESC, next_attempt_at, id
                                          LIMIT GREATEST(0, r.max - COALESCE(t.n, 0))
                                          FOR UPDATE SKIP LOCKED) c)
@@ -131,7 +136,7 @@ extension PostgresStore {
                     fresh AS (
                         UPDATE calls SET state = 'in_flight', lease_owner = \(runner), lease_expires_at = \(leaseUntil.shifted(by: shift)),
                             dispatched_at = NULL
-                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[]) AS r(account, max)
+                        WHERE id IN (SELECT c.id FROM unnest(\(accounts)::text[], \(maxes)::bigint[], \(skips)::text[]) AS r(account, max, skip)
                                      LEFT JOIN (SELECT account, COUNT(*) AS n
                                                 FROM (SELECT account FROM retried UNION ALL SELECT account FROM urgent) x
                                                 GROUP BY account) t
@@ -140,6 +145,7 @@ extension PostgresStore {
                                          SELECT id FROM calls
                                          WHERE account = r.account AND state = 'queued' AND priority = 0
                                            AND next_attempt_at <= \(now)
+                                           AND NOT COALESCE(pools, '-') = ANY(string_to_array(r.skip, E'\\n'))
                                          ORDER BY next_attempt_at, id
                                          LIMIT GREATEST(0, r.max - COALESCE(t.n, 0))
                                          FOR UPDATE SKIP LOCKED) c)

@@ -67,7 +67,7 @@ struct AccountWorker: Sendable {
             while true {
                 let runnerID = runner.identity.id
                 let step = queue.next(runnerID: runnerID, stopping: runner.isStopping || settings.removed,
-                                      held: settings.held)
+                                      held: settings.held, pools: account.limits.pools.count > 1)
                 if step == .stop { break }
                 do {
                     switch step {
@@ -80,6 +80,8 @@ struct AccountWorker: Sendable {
                     case .claim:
                         await runner.slots.withdraw(account.name)
                         queue.claimed(try await claim(as: runnerID, clockOffset: clockOffset), as: runnerID)
+                    case .claimOthers(let excluding):
+                        queue.claimedOthers(try await claim(as: runnerID, clockOffset: clockOffset, excluding: excluding))
                     case .sendReady:
                         await sendReady(&queue, as: runnerID, sends: &sends, clockOffset: clockOffset)
                     case .waitForTokens(let at):
@@ -153,14 +155,15 @@ struct AccountWorker: Sendable {
         // A spent call is marked dispatched: if this process dies before it leaves, recovery must treat it as maybe
         // sent. Harmless for a call that may be sent again (idempotent) or looked up (keyed), but it would leave an
         // unkeyed order `uncertain` that never left: such a batch takes its slots first and leaves as it is spent.
-        let spendAhead = !queue.pending.prefix(share).contains { !$0.idempotent && !$0.keyed }
+        let spendAhead = !queue.pending.contains { !$0.idempotent && !$0.keyed }
         let held = spendAhead ? 0 : await runner.slots.acquire(account: name, upTo: share)
         if !spendAhead, runner.isStopping || runner.identity.id != runnerID {
             await runner.slots.release(account: name, held)
             return
         }
         let grant: SpendGrant
-        do { grant = try await spend(Array(queue.pending.prefix(spendAhead ? share : held)), as: runnerID) } catch {
+        // Every pending call is offered (one pool's may wait while another's go), at most a share granted.
+        do { grant = try await spend(queue.pending, upTo: spendAhead ? share : held, as: runnerID) } catch {
             if spendAhead { await runner.slots.withdraw(name) } else { await runner.slots.release(account: name, held) }
             throw error
         }
@@ -195,8 +198,9 @@ struct AccountWorker: Sendable {
 
     /// Leases the account's due calls (in a commit shared with other accounts' claims) and refreshes its clock
     /// offset.
-    private func claim(as runnerID: String, clockOffset: ClockOffset) async throws -> ClaimedBatch {
-        let claimed = try await runner.claims.submit(ClaimRequest(account: account.name, max: claimSize),
+    private func claim(as runnerID: String, clockOffset: ClockOffset, excluding: [String] = []) async throws -> ClaimedBatch {
+        let claimed = try await runner.claims.submit(ClaimRequest(account: account.name, max: claimSize,
+                                                                  excluding: excluding),
                                                      as: runnerID)
         // Stored as the provider's clock minus the store's, which every runner shares whatever its own clock says;
         // ours is that plus the store's clock minus ours.
@@ -204,7 +208,7 @@ struct AccountWorker: Sendable {
         return claimed
     }
 
-    private func spend(_ calls: [ClaimedCall], as runnerID: String) async throws -> SpendGrant {
+    private func spend(_ calls: [ClaimedCall], upTo most: Int, as runnerID: String) async throws -> SpendGrant {
         var pools: [String: PoolWindows] = [:], byDemand: [PoolDemand: [PoolDraw]] = [:]
         let wanted = calls.map { call -> PoolCall in
             let drawn = byDemand[call.pools] ?? draws(call.pools)
@@ -212,7 +216,8 @@ struct AccountWorker: Sendable {
             for draw in drawn where pools[draw.key] == nil { pools[draw.key] = windows(draw) }
             return PoolCall(id: call.id, weight: call.weight, pools: drawn.map(\.key))
         }
-        return try await runner.spends.submit(SpendRequest(account: account.name, calls: wanted, pools: pools),
+        return try await runner.spends.submit(SpendRequest(account: account.name, calls: wanted, pools: pools,
+                                                           maxGranted: most),
                                               as: runnerID)
     }
 

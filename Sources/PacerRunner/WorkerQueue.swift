@@ -12,6 +12,9 @@ struct WorkerQueue: Sendable {
         case waitForWork
         /// Lease the account's due calls.
         case claim
+        /// The pending calls wait for their pools: lease due calls of the account's other pools meanwhile (those not
+        /// asking for these demands, `ClaimRequest.excluding`), so one pool's backlog does not idle the others.
+        case claimOthers(excluding: [String])
         /// Send the spent calls as in-flight slots free up.
         case sendReady
         /// No tokens for the pending calls before this instant (on the store's clock).
@@ -39,18 +42,26 @@ struct WorkerQueue: Sendable {
     private(set) var probesAnsweredThen = 0
     /// The last claim took every due call: claiming again at once would be a write transaction finding nothing.
     private(set) var drained = false
+    /// Since the last spend, the other pools were looked in (`claimOthers`) and had nothing due.
+    private(set) var othersLooked = false
 
     var holdsCalls: Bool { !pending.isEmpty || !ready.isEmpty }
 
     /// `held`: the worker must not send for now (the provider refused the account's credentials and fresh ones
-    /// are not read yet): what it holds goes back, and it waits.
-    func next(runnerID: String, stopping: Bool, held: Bool = false) -> Step {
+    /// are not read yet): what it holds goes back, and it waits. `pools`: the account has more than one pool of its
+    /// own, so calls waiting for one pool may leave others idle.
+    func next(runnerID: String, stopping: Bool, held: Bool = false, pools: Bool = false) -> Step {
         if holdsCalls && owner != runnerID { return .forget }
         if stopping { return holdsCalls ? .giveBack : .stop }
         if held { return holdsCalls ? .giveBack : .waitForWork }
         if !ready.isEmpty { return .sendReady }
         if pending.isEmpty { return drained ? .waitForWork : .claim }
-        if let at = tokensBackAt { return .waitForTokens(until: at) }
+        if let at = tokensBackAt {
+            if pools && !othersLooked && !drained {
+                return .claimOthers(excluding: Array(Set(pending.map(\.pools.claimKey))).sorted())
+            }
+            return .waitForTokens(until: at)
+        }
         return .spend
     }
 
@@ -59,9 +70,18 @@ struct WorkerQueue: Sendable {
         owner = runnerID
         drained = !batch.mayHaveMore
         tokensBackAt = nil
+        othersLooked = false
     }
 
     mutating func woke() { drained = false }
+
+    /// What `claimOthers` leased: spent with the pending calls (theirs wait first in their own pools); nothing
+    /// leased, the worker waits for the pending calls' tokens.
+    mutating func claimedOthers(_ batch: ClaimedBatch) {
+        guard !batch.calls.isEmpty else { othersLooked = true; return }
+        pending += batch.calls
+        tokensBackAt = nil
+    }
 
     /// The spend's verdict on the front `pending` calls: the granted ones become `ready` (each spent under the
     /// pace news `news` counts for its pools); lost ones are dropped; the rest wait for `grant.retryAt`.
@@ -71,6 +91,7 @@ struct WorkerQueue: Sendable {
             SpentCall(call: $0, at: grant.at, news: news($0), probe: grant.probe)
         }
         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
+        othersLooked = false
         if !pending.isEmpty { (tokensBackAt, probesAnsweredThen) = (grant.retryAt, probesAnswered) }
     }
 

@@ -56,28 +56,18 @@ extension SQLiteStore {
                 SELECT a.paused_reason IS NULL, COALESCE(p.clock_offset_ms, 0)
                 FROM accounts a LEFT JOIN account_pacing p ON p.account = a.name WHERE a.name = ?
                 """)
-            // Leases up to a count of an account's due calls in `states` (each predicate as an index names it).
-            func lease(_ states: String) throws -> Statement {
-                try db.cachedStatement(sql: """
+            // Leases up to a count of an account's due calls in `states` (each predicate as an index names it), but
+            // for `excluded` demands (`ClaimRequest.excluding`), highest priority first where `byPriority`.
+            func lease(_ states: String, excluded: Int = 0, byPriority: Bool = false) throws -> Statement {
+                let skip = excluded == 0 ? "" : " AND COALESCE(pools, '-') NOT IN (\(placeholders(excluded)))"
+                return try db.cachedStatement(sql: """
                     UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
                     WHERE id IN (SELECT id FROM calls
-                                 WHERE account = ? AND \(states) AND next_attempt_at <= ?
-                                 ORDER BY next_attempt_at, id LIMIT ?)
+                                 WHERE account = ? AND \(states) AND next_attempt_at <= ?\(skip)
+                                 ORDER BY \(byPriority ? "priority DESC, " : "")next_attempt_at, id LIMIT ?)
                     RETURNING id
                     """)
             }
-            // Due retries first (`calls_retrying`, small), then the rest in the order they became due: a call that
-            // failed keeps its place instead of going behind every call queued after it.
-            let leaseRetries = try lease("state = 'retrying'")
-            // Then the runs with a priority, highest first (`calls_priority`, small), then the rest.
-            let leasePriority = try db.cachedStatement(sql: """
-                UPDATE calls SET state = 'in_flight', lease_owner = ?, lease_expires_at = ?, dispatched_at = NULL
-                WHERE id IN (SELECT id FROM calls
-                             WHERE account = ? AND state = 'queued' AND priority > 0 AND next_attempt_at <= ?
-                             ORDER BY priority DESC, next_attempt_at, id LIMIT ?)
-                RETURNING id
-                """)
-            let leaseAny = try lease("state IN ('queued', 'retrying')")
             let remaining = try db.cachedStatement(sql: """
                 SELECT EXISTS (SELECT 1 FROM calls
                                WHERE account = ? AND state IN ('queued', 'retrying') AND next_attempt_at <= ?)
@@ -88,14 +78,17 @@ extension SQLiteStore {
                 }
                 let offset: Int64 = row[1]
                 guard row[0] as Bool else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
-                var ids = try Int64.fetchAll(leaseRetries, arguments: [runner, leaseUntil, request.account, now, request.max])
-                if ids.count < request.max {
-                    ids += try Int64.fetchAll(leasePriority, arguments: [runner, leaseUntil, request.account, now,
-                                                                         request.max - ids.count])
-                }
-                if ids.count < request.max {
-                    ids += try Int64.fetchAll(leaseAny, arguments: [runner, leaseUntil, request.account, now,
-                                                                    request.max - ids.count])
+                // Due retries first (`calls_retrying`, small), then the runs with a priority, highest first
+                // (`calls_priority`, small), then the rest in the order they became due: a call that failed keeps its
+                // place instead of going behind every call queued after it.
+                let n = request.excluding.count
+                var ids: [Int64] = []
+                for (states, byPriority) in [("state = 'retrying'", false), ("state = 'queued' AND priority > 0", true),
+                                             ("state IN ('queued', 'retrying')", false)] where ids.count < request.max {
+                    let arguments: [any DatabaseValueConvertible] = [runner, leaseUntil, request.account, now]
+                        + request.excluding + [request.max - ids.count]
+                    ids += try Int64.fetchAll(lease(states, excluded: n, byPriority: byPriority),
+                                              arguments: StatementArguments(arguments))
                 }
                 guard !ids.isEmpty else { return ClaimedBatch(calls: [], clockOffsetMilliseconds: offset, mayHaveMore: false) }
                 // In the order claimed (retries first): the worker spends from the front.

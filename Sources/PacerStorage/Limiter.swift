@@ -24,7 +24,8 @@ extension PacerStore {
             for pool in pools { pacings[pool] = stored[pool].pacing(configured: limits[pool]!.configured) }
             let held = try heldWeights(rows, limits, pools: pools, now: now)
             let decisions = try SpendBatch.decide(
-                requests.map { SpendBatch.Want(account: $0.account, calls: $0.calls) }, now: now, limits: limits,
+                requests.map { SpendBatch.Want(account: $0.account, calls: $0.calls, maxGranted: $0.maxGranted) },
+                now: now, limits: limits,
                 pacings: pacings, held: held, readLog: { try rows.spendLog(pool: $0, since: $1) })
             // One statement marks every fitting call dispatched, one records the spends of those still ours: a
             // spend per pool each call draws from.

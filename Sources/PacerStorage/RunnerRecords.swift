@@ -96,11 +96,20 @@ public struct ClaimedCall: Sendable, Equatable {
 public struct ClaimRequest: Sendable, Equatable {
     public var account: String
     public var max: Int
+    /// Calls asking for these pools are not wanted (`PoolDemand.claimKey`): the worker holds calls of them that
+    /// wait for their pools, and looks for work in the account's other pools meanwhile (docs/pools.md).
+    public var excluding: [String]
 
-    public init(account: String, max: Int) {
+    public init(account: String, max: Int, excluding: [String] = []) {
         self.account = account
         self.max = max
+        self.excluding = excluding
     }
+}
+
+extension PoolDemand {
+    /// How a claim names calls of this demand: the stored text, `-` for the default (stored as NULL).
+    public var claimKey: String { text ?? "-" }
 }
 
 /// What one claim request got: its calls, and the account's stored clock offset.
@@ -125,11 +134,14 @@ public struct SpendRequest: Sendable {
     public var account: String
     public var calls: [PoolCall]
     public var pools: [String: PoolWindows]
+    /// At most this many calls are granted (the worker's free in-flight slots); nil: as many as fit.
+    public var maxGranted: Int?
 
-    public init(account: String, calls: [PoolCall], pools: [String: PoolWindows]) {
+    public init(account: String, calls: [PoolCall], pools: [String: PoolWindows], maxGranted: Int? = nil) {
         self.account = account
         self.calls = calls
         self.pools = pools
+        self.maxGranted = maxGranted
     }
 
     /// Calls of an account with one limit: each draws from its default pool alone.

@@ -64,6 +64,26 @@ import Testing
         #expect(t.queue.next(runnerID: t.runnerID, stopping: t.stopping, held: t.held) == t.step)
     }
 
+    /// An account with several pools: calls waiting for one pool's tokens do not idle the others. The worker
+    /// looks once for due calls of other demands, spends them with the waiting ones, and waits when none are due.
+    @Test func callsWaitingForOnePoolLetTheWorkerLookInOthers() {
+        var q = Self.queue(claimed: [1, 2])
+        q.spent(SpendGrant(granted: [], retryAt: 900, lost: [], at: 10), news: { _ in 0 }, probesAnswered: 0)
+        #expect(q.next(runnerID: "r1", stopping: false) == .waitForTokens(until: 900), "one pool: wait")
+        #expect(q.next(runnerID: "r1", stopping: false, pools: true) == .claimOthers(excluding: ["-"]))
+        var other = Self.call(3)
+        other.pools = PoolDemand(names: ["management"])
+        q.claimedOthers(ClaimedBatch(calls: [other], clockOffsetMilliseconds: 0, mayHaveMore: false))
+        #expect(q.pending.map(\.id) == [1, 2, 3])
+        #expect(q.next(runnerID: "r1", stopping: false, pools: true) == .spend)
+        q.spent(SpendGrant(granted: [3], retryAt: 900, lost: [], at: 20), news: { _ in 0 }, probesAnswered: 0)
+        q.took(1)
+        #expect(q.next(runnerID: "r1", stopping: false, pools: true) == .claimOthers(excluding: ["-"]),
+                "after each spend, one more look")
+        q.claimedOthers(ClaimedBatch(calls: [], clockOffsetMilliseconds: 0, mayHaveMore: false))
+        #expect(q.next(runnerID: "r1", stopping: false, pools: true) == .waitForTokens(until: 900), "none due: wait")
+    }
+
     @Test func grantedCallsKeepTheirOrderAndPaceNews() {
         var q = Self.queue(claimed: [5, 6, 7, 8])
         q.spent(SpendGrant(granted: [6, 5], retryAt: 900, lost: [8], at: 42, probe: true), news: { _ in 3 }, probesAnswered: 2)
