@@ -116,6 +116,21 @@ struct PoolsBenchmark {
         return best
     }
 
+    /// From the first send to the last when `calls` go as early as every window allows (`(count, ms)` each).
+    static func idealSpan(calls: Int, windows: [(Int, Int64)]) -> Int64 {
+        var times: [Int64] = []
+        for _ in 0..<calls {
+            var t = times.last ?? 0
+            // The earliest instant at which every window has room: move past the send that would leave each.
+            while let blocker = windows.compactMap({ count, width -> Int64? in
+                let inside = times.filter { t - $0 < width }
+                return inside.count >= count ? inside[inside.count - count] + width : nil
+            }).max() { t = blocker }
+            times.append(t)
+        }
+        return times.last ?? 0
+    }
+
     static func seconds(_ sends: [Int64]) -> Double {
         guard let first = sends.first, let last = sends.last else { return 0 }
         return Double(last - first) / 1000
@@ -202,7 +217,8 @@ struct PoolsBenchmark {
         _ = try bench.runProcesses(s, count: processes, limit: 180)
         if let lowering { loweredAt = try await lowering.value }
         await s.running.stop()
-        let all = try sends(s).values.flatMap { $0 }.sorted()
+        let byJob = try sends(s)
+        let all = byJob.values.flatMap { $0 }.sorted()
         let stats = s.emulator.stats()
         let office = stats.sharedPools[0]
         let label = database.isPostgres ? "PostgreSQL" : "SQLite"
@@ -217,10 +233,17 @@ struct PoolsBenchmark {
                          label, processes, office.violated ? 1 : 0, rateBefore, after, late))
         } else {
             let rate = Double(all.count - 30) / Self.seconds(all) / 30
-            print(String(format: "  shared: 5 accounts of 10/1s sharing 30/1s, %d process%@ on %@: %d calls at %.3f of 30/s "
-                         + "(target >= 0.95); most in a window %d/30, shared pool over: %@, accounts over: %d",
-                         processes, processes == 1 ? "" : "es", label, all.count, rate, office.maxSentInWindow[0],
-                         office.violated ? "yes" : "no", stats.accounts.filter { $0.violated(limit: 10) }.count))
+            // Sustained: while at least three accounts still have calls (three of 10/1s can fill 30/1s); at the
+            // end one account's own 10/1s binds, whatever the shared pool allows.
+            let finishes = byJob.values.compactMap(\.last).sorted()
+            let binding = all.filter { $0 <= finishes[finishes.count - 3] }
+            let sustained = Double(binding.count - 30) / Self.seconds(binding) / 30
+            print(String(format: "  shared: 5 accounts of 10/1s sharing 30/1s, %d process%@ on %@: %d calls, sustained %.3f "
+                         + "of 30/s while three accounts have work (target >= 0.95), %.3f over the whole run; most in a "
+                         + "window %d/30, shared pool over: %@, accounts over: %d",
+                         processes, processes == 1 ? "" : "es", label, all.count, sustained, rate,
+                         office.maxSentInWindow[0], office.violated ? "yes" : "no",
+                         stats.accounts.filter { $0.violated(limit: 10) }.count))
         }
     }
 
@@ -239,10 +262,12 @@ struct PoolsBenchmark {
         await s.running.stop()
         let sent = try sends(s)["windows"] ?? []
         let stats = s.emulator.stats().account("w1")!
-        // After the first 5 s window's 30, the rest can go no faster than 30 per 5 s.
-        let binding = Double(sent.count - 30) / Self.seconds(sent) / 6
-        print(String(format: "  windows: 10/1s and 30/5s, 150 calls: utilization of 30/5s %.3f (target >= 0.95); most in "
-                     + "1 s %d/10, in 5 s %d/30; refused %d", binding, Self.peak(sent, width: 1_000),
+        // Utilization of the window that binds: the ideal schedule's span (each call as early as both windows
+        // allow) over the run's.
+        let ideal = Self.idealSpan(calls: sent.count, windows: [(10, 1_000), (30, 5_000)])
+        print(String(format: "  windows: 10/1s and 30/5s, 150 calls: %.2f s of sending, ideal %.2f s: utilization of 30/5s "
+                     + "%.3f (target >= 0.95); most in 1 s %d/10, in 5 s %d/30; refused %d", Self.seconds(sent),
+                     Double(ideal) / 1000, Double(ideal) / 1000 / Self.seconds(sent), Self.peak(sent, width: 1_000),
                      Self.peak(sent, width: 5_000), stats.rejected["rate_limited"] ?? 0))
     }
 
