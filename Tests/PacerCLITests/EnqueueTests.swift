@@ -66,6 +66,47 @@ import PacerSQLite
         #expect(try queuedCalls() == 0)
     }
 
+    /// Pools at enqueue (docs/pools.md): the endpoint table's pool and weight, a job's `pool:`, `weight:` and
+    /// `priority:`, and the calls that could never be sent refused with file, line and field.
+    @Test func callsCarryTheirPoolsWeightAndPriority() throws {
+        var kucoin = try #require(try store.account(named: "kucoin-main"))
+        kucoin.limits = try AccountLimits(parsing: ["spot=40/1s", "management=20/1s"])
+        try store.addAccount(kucoin, replace: true, nowMilliseconds: 0)
+        let cancelAll = dir.write("cancel-all.yaml", "name: cancel-all\naccount: kucoin-main\npriority: 10\nrequest:\n"
+                                  + "  method: DELETE\n  path: /api/v1/hf/orders/cancelAll\n")
+        let reads = dir.write("reads.yaml", "name: reads\naccount: kucoin-main\npool: management\nweight: 4\nrequest:\n"
+                              + "  method: GET\n  path: /api/v1/orders\n")
+        let runs = try enqueuer.enqueue(files: [cancelAll, reads])
+        #expect(runs.map(\.pools) == [["spot"], ["management"]])
+        #expect(runs.map(\.weight) == [30, 4])
+        try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: { 0 })
+        let claimed = try store.claim(account: "kucoin-main", runner: "r", nowMilliseconds: 2_000, leaseUntil: 9_000, max: 5)
+        #expect(claimed.map(\.pools) == [PoolDemand(names: ["spot"]), PoolDemand(names: ["management"])])
+        #expect(claimed.map(\.weight) == [30, 4])
+    }
+
+    @Test(arguments: [
+        // Only named pools, and an endpoint that draws from the default pool.
+        ("name: x\naccount: kucoin-main\nrequest:\n  method: GET\n  path: /api/v1/timestamp\n", "4:3: request",
+         "no default pool (its pools: management, spot)"),
+        ("name: x\naccount: kucoin-main\npool: futures\nrequest:\n  method: GET\n  path: /p\n", "3:7: pool",
+         "has no pool 'futures' (its pools: management, spot)"),
+        ("name: x\naccount: kucoin-main\nweight: 41\nrequest:\n  method: GET\n  path: /api/v1/orders\n", "3:9: weight",
+         "weight 41 is more than pool 'spot'"),
+        ("name: x\naccount: kucoin-main\npriority: 1001\nrequest:\n  method: GET\n  path: /p\n", "3:11: priority",
+         "from 0 to 1000"),
+    ])
+    func poolsThatCannotServeAJobAreRefused(yaml: String, position: String, expected: String) throws {
+        var kucoin = try #require(try store.account(named: "kucoin-main"))
+        kucoin.limits = try AccountLimits(parsing: ["spot=40/1s", "management=20/1s"])
+        try store.addAccount(kucoin, replace: true, nowMilliseconds: 0)
+        let bad = dir.write("bad.yaml", yaml)
+        let error = try #require(throws: JobFileError.self) { try enqueuer.enqueue(files: [bad]) }
+        #expect(error.description.hasPrefix("\(bad):\(position): "), "got: \(error)")
+        #expect(error.message.contains(expected), "got: \(error)")
+        #expect(try queuedCalls() == 0)
+    }
+
     @Test func aBadLineDeepInAnItemsFileRollsBackEveryFile() throws {
         var lines = (1...5_000).map { "\($0)\n" }.joined()
         lines += "ok\n"
