@@ -117,14 +117,21 @@ public struct Dashboard: Sendable {
         let now = self.now(), since = now - Int64(minutes) * 60_000
         let history = try store.history(account: name, since: since)
         let pools = Dictionary(grouping: history.buckets, by: \.pool)
-        let names = (["default"] + pools.keys.filter { $0 != "default" }.sorted())
+        let shared = Dictionary(uniqueKeysWithValues: try store.sharedPools().map { ($0.name, $0.windows) })
+        /// A pool's shortest window: an own pool's (`NAME:ENDPOINT` is pool NAME kept per endpoint), a shared one's.
+        func window(_ pool: String) -> RateLimit {
+            let base = pool == "default" ? "" : String(pool.prefix { $0 != ":" })
+            return account.limits.pool(named: base)?.windows[0] ?? shared[pool]?.first ?? account.limit
+        }
+        let own = account.limits.pools.map { PoolKey.display($0.name) }
+        let names = own + pools.keys.filter { !own.contains($0) }.sorted()
         return .object([
             .init("account", .string(name)),
             .init("from", .string(Timestamps.iso8601(since))), .init("to", .string(Timestamps.iso8601(now))),
             .init("pools", .array(names.map { pool in
                 .object([
-                    .init("pool", .string(pool)), .init("limit", .string(account.limit.description)),
-                    .init("width_ms", .number(String(account.limit.windowMilliseconds))),
+                    .init("pool", .string(pool)), .init("limit", .string(window(pool).description)),
+                    .init("width_ms", .number(String(window(pool).windowMilliseconds))),
                     .init("buckets", .array((pools[pool] ?? []).map { b in
                         .object([.init("at", .string(Timestamps.iso8601(b.start))),
                                  .init("sent", .number(String(b.sent))), .init("refused", .number(String(b.refused)))])

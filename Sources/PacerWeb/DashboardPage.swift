@@ -129,16 +129,27 @@ async function overview() {
            `<button data-action="page" data-page="${accountPage + 1}" ${accountPage + 1 < pages ? "" : "disabled"}>→</button>` : "") +
           `</div>`;
   html += "<table id=\"accounts\"><tr><th>Account</th><th>Tokens</th><th>Rate</th><th>State</th><th>Calls</th><th></th></tr>";
+  // Each pool's fill where an account has more than one window (docs/pools.md).
+  const fill = p => p.windows.map(w => `${w.capacity - w.spent}/${w.capacity} free <span class="muted">per ${esc(w.limit.split("/")[1])}</span>`).join(", ") +
+                    (p.cooldown_until ? ` <span class="cool">cooling down until ${esc(p.cooldown_until)}</span>` : "");
   for (const a of s.accounts) {
-    const b = a.bucket;
-    const tokens = b ? `${b.capacity - b.spent}/${b.capacity} free <span class="muted">per ${b.window_ms} ms</span>` : "-";
+    const b = a.bucket, own = (s.pools || []).filter(p => p.account === a.account);
+    const tokens = own.length > 1 || (own[0] && own[0].windows.length > 1)
+      ? own.map(p => `<div class="pool"><b>${esc(p.pool)}</b> ${fill(p)}</div>`).join("")
+      : b ? `${b.capacity - b.spent}/${b.capacity} free <span class="muted">per ${b.window_ms} ms</span>` : "-";
     const state = a.paused ? `<span class="paused">paused: ${esc(a.reason)}</span>`
       : (b && b.cooldown_until ? `<span class="cool">cooling down until ${esc(b.cooldown_until)}</span>` : "active");
     const resume = a.paused ? `<button data-action="resume" data-account="${esc(a.account)}">Resume</button>` : "";
     html += `<tr class="account" data-account="${esc(a.account)}"><td><a href="#account=${encodeURIComponent(a.account)}">${esc(a.account)}</a></td><td>${tokens}</td>` +
             `<td>${b ? esc(b.rate_per_second) + "/s" : "-"}</td><td>${state}</td><td>${statesText(a.counts)}</td><td>${resume}</td></tr>`;
   }
-  html += "</table><h2>Runs</h2><table id=\"runs\"><tr><th>Run</th><th>Job</th><th>Account</th><th>Progress</th><th>States</th><th></th></tr>";
+  html += "</table>";
+  const shared = (s.pools || []).filter(p => p.account === null);
+  if (shared.length) {
+    html += "<h2>Shared pools</h2><table id=\"shared-pools\"><tr><th>Pool</th><th>Tokens</th></tr>" +
+            shared.map(p => `<tr><td>${esc(p.pool)}</td><td>${fill(p)}</td></tr>`).join("") + "</table>";
+  }
+  html += "<h2>Runs</h2><table id=\"runs\"><tr><th>Run</th><th>Job</th><th>Account</th><th>Progress</th><th>States</th><th></th></tr>";
   for (const r of s.runs.slice().reverse()) {
     const c = r.counts, running = (c.queued || 0) + (c.retrying || 0) + (c.in_flight || 0) > 0;
     const failed = (c.failed || 0) + (c.dead || 0);

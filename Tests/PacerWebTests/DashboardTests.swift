@@ -135,6 +135,29 @@ struct DashboardFixture {
         #expect(try f.store.account(named: "kk-spare")?.pausedReason == nil)
     }
 
+    /// Every pool's fill in `GET /api/status` (Contract 4's `pools`): an account's named pools with each window,
+    /// and the shared pools its accounts name.
+    @Test(arguments: TestDatabase.allCases)
+    func statusShowsEveryPool(_ database: TestDatabase) async throws {
+        let f = try DashboardFixture(database, in: dir)
+        try f.store.addSharedPool(SharedPool(name: "office-ip", windows: [RateLimit(count: 30, windowMilliseconds: 1_000)]),
+                                  replace: false, nowMilliseconds: 0)
+        var account = try #require(try f.store.account(named: "kc-main"))
+        account.limits = AccountLimits(pools: try AccountLimits(parsing: ["spot=40/3s", "spot=400/30s", "management=20/3s"]).pools,
+                                       shared: ["office-ip"])
+        try f.store.addAccount(account, replace: true, nowMilliseconds: 0)
+        let (port, stop) = try await Dashboard(store: f.store, token: nil, now: { Int64(Date().timeIntervalSince1970 * 1000) })
+            .start(host: "127.0.0.1", port: 0)
+        defer { Task { await stop() } }
+        let status = try await Self.request("http://127.0.0.1:\(port)/api/status")
+        guard case .array(let pools)? = status.json["pools"] else { Issue.record("no pools: \(status.json)"); return }
+        let mine = pools.filter { $0["account"] == .string("kc-main") }
+        #expect(mine.map { $0["pool"] } == [.string("management"), .string("spot")])
+        #expect(mine[1]["windows"]?[1]?["limit"] == .string("400/30s") && mine[1]["windows"]?[1]?["spent"] == .number("0"))
+        #expect(pools.contains { $0["pool"] == .string("office-ip") && $0["account"] == .null })
+        #expect(pools.contains { $0["account"] == .string("kk-spare") && $0["pool"] == .string("default") })
+    }
+
     @Test func aTokenGuardsEveryAPIRequest() async throws {
         let f = try DashboardFixture(.sqlite, in: dir)
         let (port, stop) = try await Dashboard(store: f.store, token: "s3cret-token", now: { 0 })
