@@ -308,6 +308,7 @@ struct AccountWorker: Sendable {
                 for draw in drawn {
                     runner.history.sent(account: account.name, pool: draw.name, weight: call.weight, at: spentAt,
                                         window: draw.windows[0].windowMilliseconds)
+                    runner.metrics.poolSent(account: account.name, pool: PoolKey.display(draw.name), weight: call.weight)
                 }
             }
             let reply = try sent.get()
@@ -422,6 +423,7 @@ struct AccountWorker: Sendable {
         let accepted = acceptedPeak.evidence(pool: pool.key, sentAt: sentAt, windowMilliseconds: window)
         paceNews.add(pool: pool.key)
         runner.history.refused(account: name, pool: pool.name, at: sentAt, window: pool.windows[0].windowMilliseconds)
+        runner.metrics.poolRefused(account: name, pool: PoolKey.display(pool.name))
         do {
             try await runner.io {
                 try $0.recordRateLimit(account: name, pool: pool.key, poolName: pool.name, call: call.id,

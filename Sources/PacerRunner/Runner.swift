@@ -433,6 +433,14 @@ public final class Runner: Sendable {
         let accounts = try await io({ try $0.accounts() })
         try await refreshSharedPools()
         state.accountsReadAt = clock.monotonic()
+        for account in accounts where options.accounts?.contains(account.name) ?? true {
+            for pool in account.limits.pools {
+                for window in pool.windows {
+                    metrics.poolLimit(account: account.name, pool: PoolKey.display(pool.name),
+                                      window: DurationText.format(milliseconds: window.windowMilliseconds), count: window.count)
+                }
+            }
+        }
         /// Ends an account's worker: it gives back what it holds; an idle one ends now, not at its backstop.
         func retire(_ name: String) async {
             state.workers.removeValue(forKey: name)?.remove()

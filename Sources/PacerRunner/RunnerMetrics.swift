@@ -30,6 +30,24 @@ public struct RunnerMetrics: Sendable {
             .recordMilliseconds(milliseconds)
     }
 
+    /// Weight sent from one of the account's pools (`pool` as shown: `default`, `spot`, a shared pool's name).
+    func poolSent(account: String, pool: String, weight: Int) {
+        Counter(label: "pacer_pool_sent_weight_total", dimensions: [("account", account), ("pool", pool)], factory: factory)
+            .increment(by: weight)
+    }
+
+    /// A pool's configured count per window (`window` as `1s`, `30s`), read with the accounts every second.
+    func poolLimit(account: String, pool: String, window: String, count: Int) {
+        Gauge(label: "pacer_pool_limit", dimensions: [("account", account), ("pool", pool), ("window", window)],
+              factory: factory).record(count)
+    }
+
+    /// A rate-limit refusal charged to a pool.
+    func poolRefused(account: String, pool: String) {
+        Counter(label: "pacer_pool_refusals_total", dimensions: [("account", account), ("pool", pool)], factory: factory)
+            .increment()
+    }
+
     func queueDepth(account: String, calls: Int) {
         Gauge(label: "pacer_queue_depth", dimensions: [("account", account)], factory: factory).record(calls)
     }

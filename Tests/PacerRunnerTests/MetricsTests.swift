@@ -32,6 +32,9 @@ import Testing
         #expect((value(#"pacer_limiter_waits_total{account="kookeey"}"#) ?? 0) >= 1)
         #expect(value(#"pacer_queue_depth{account="kookeey"}"#) == 0)
         #expect(value(#"pacer_attempt_latency_seconds_count{account="kookeey"}"#) == 8)
+        // Each pool's weight sent and configured count.
+        #expect(value(#"pacer_pool_sent_weight_total{account="kookeey",pool="default"}"#) == 8)
+        #expect(value(#"pacer_pool_limit{account="kookeey",pool="default",window="1s"}"#) == 5)
     }
 }
 
