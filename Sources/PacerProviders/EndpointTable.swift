@@ -44,6 +44,28 @@ public struct EndpointTable: Sendable {
         return cost.expanded(path: String(path.prefix { $0 != "?" }))
     }
 
+    /// Whether the cost of `method path` can change with what a variable segment (`variable`, a job's `{{item}}`)
+    /// becomes: some rule has a literal segment where the path has a variable one, and could match otherwise. A
+    /// job whose path is such must be costed call by call, from the rendered path.
+    public func dependsOnVariableSegments(method: HTTPMethod, path: String, baseURL: String,
+                                          variable: (Substring) -> Bool) -> Bool {
+        let segments = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/") } ?? []
+        guard segments.contains(where: variable) else { return false }
+        let host = Self.host(of: baseURL)
+        return rules.contains { rule in
+            if let m = rule.method, m != method { return false }
+            if let h = rule.host, h != host?.lowercased() { return false }
+            let pattern = rule.path.split(separator: "/")
+            guard pattern.count == segments.count else { return false }
+            var literalAtVariable = false
+            for (p, s) in zip(pattern, segments) {
+                let wildcard = p.hasPrefix("{") && p.hasSuffix("}")
+                if variable(s) { literalAtVariable = literalAtVariable || !wildcard } else if !wildcard && p != s { return false }
+            }
+            return literalAtVariable
+        }
+    }
+
     static func host(of url: String) -> String? {
         guard let start = url.range(of: "://") else { return nil }
         let rest = url[start.upperBound...]

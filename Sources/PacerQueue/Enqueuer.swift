@@ -72,8 +72,8 @@ public struct Enqueuer {
             /// Settles what the account's provider decides about a call: whether it is idempotent (`idempotent`),
             /// whether it is keyed (its key sits in the provider's dedupe field for its endpoint), and what it costs
             /// in which pools (`JobCost`).
-            func keyed(_ call: NewCall, account: String) -> NewCall {
-                var call = cost[account]?.applied(to: call, priority: spec.priority) ?? call
+            func keyed(_ call: NewCall, account: String) throws -> NewCall {
+                var call = try cost[account]?.applied(to: call, priority: spec.priority) ?? call
                 let provider = providers[account]
                 call.idempotent = Self.idempotent(spec, provider: provider, method: call.method, path: call.path)
                 guard call.key != nil, let provider,
@@ -89,14 +89,14 @@ public struct Enqueuer {
             if case .perItem = spec.target {
                 runs.append(RunToEnqueue(run: run(spec.account), routed: true) { emit in
                     var planner = try CallPlanner(spec, makeKey: makeKey)
-                    while let call = try planner.next() { try emit(keyed(call, account: call.account ?? "")) }
+                    while let call = try planner.next() { try emit(try keyed(call, account: call.account ?? "")) }
                 })
                 continue
             }
             for account in accounts {
                 runs.append(RunToEnqueue(run: run(account)) { emit in
                     var planner = try CallPlanner(spec, account: account, makeKey: makeKey)
-                    while let call = try planner.next() { try emit(keyed(call, account: account)) }
+                    while let call = try planner.next() { try emit(try keyed(call, account: account)) }
                 })
             }
         }

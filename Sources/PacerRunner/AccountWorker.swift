@@ -150,6 +150,22 @@ struct AccountWorker: Sendable {
     private func spendNext(_ queue: inout WorkerQueue, as runnerID: String, sends: inout DiscardingTaskGroup,
                            clockOffset: ClockOffset) async throws {
         let name = account.name
+        // A call heavier than a window of a pool it draws from can never go (the pool was lowered after it was
+        // queued): it fails now, instead of holding back its pool's later calls for ever.
+        let impossible = queue.pending.compactMap { call -> (ClaimedCall, String)? in
+            for draw in draws(call.pools) {
+                if let window = draw.windows.first(where: { $0.count < call.weight }) {
+                    return (call, "weight \(call.weight) is more than pool '\(PoolKey.display(draw.name))' may send in a "
+                            + "whole window (\(window)); it can never be sent")
+                }
+            }
+            return nil
+        }
+        if !impossible.isEmpty {
+            for (call, why) in impossible { await fail(call, as: runnerID, why: why) }
+            queue.dropped(Set(impossible.map(\.0.id)))
+            if queue.pending.isEmpty { return }
+        }
         // Counted among the accounts using slots while it spends (see `InFlightSlots.announce`).
         let share = min(queue.pending.count, await runner.slots.announce(name))
         // A spent call is marked dispatched: if this process dies before it leaves, recovery must treat it as maybe
@@ -382,6 +398,17 @@ struct AccountWorker: Sendable {
             break
         }
         return false
+    }
+
+    /// A claimed call that can never be sent ends `failed`, unsent, with the reason.
+    func fail(_ call: ClaimedCall, as runnerID: String, why: String) async {
+        let now = clock.now()
+        await runner.record(Completion(
+            call: call.id, runner: runnerID, startedAt: now, latencyMilliseconds: 0, httpStatus: nil, code: nil,
+            classification: RetryDecision.Kind.permanent.name, message: "not sent: " + why, state: .failed,
+            attempts: call.attempts, nextAttemptAt: now, data: nil, error: why, finishedAt: now, lookup: nil,
+            dispatchedAt: nil))
+        runner.noteFinished(account: account.name, state: .failed)
     }
 
     /// A call whose tokens were spent but which was not sent: it goes back to the queue untried (no attempt used).

@@ -88,12 +88,15 @@ struct WorkerQueue: Sendable {
     mutating func spent(_ grant: SpendGrant, news: (ClaimedCall) -> Int, probesAnswered: Int) {
         let granted = Set(grant.granted), lost = Set(grant.lost)
         ready = pending.filter { granted.contains($0.id) }.map {
-            SpentCall(call: $0, at: grant.at, news: news($0), probe: grant.probe)
+            SpentCall(call: $0, at: grant.at, news: news($0), probe: grant.probes.contains($0.id))
         }
         pending.removeAll { granted.contains($0.id) || lost.contains($0.id) }
         othersLooked = false
         if !pending.isEmpty { (tokensBackAt, probesAnsweredThen) = (grant.retryAt, probesAnswered) }
     }
+
+    /// These pending calls were ended without being sent (they can never fit their pools).
+    mutating func dropped(_ ids: Set<Int64>) { pending.removeAll { ids.contains($0.id) } }
 
     /// The first `count` ready calls left (or went back untried).
     mutating func took(_ count: Int) { ready.removeFirst(min(count, ready.count)) }

@@ -48,7 +48,7 @@ extension PacerStore {
                 }.count
                 return SpendGrant(granted: granted, retryAt: probeLost ? decision.retryAtWithoutProbe : decision.retryAt,
                                   lost: decision.fitting.map(\.id).filter { !marked.contains($0) }, at: now,
-                                  probe: !probed.isEmpty)
+                                  probes: Set(probed.map(\.id)))
             }
             if !probes.isEmpty { try rows.savePacings(probes) }
             // Settled spends long out of the window no longer matter: trim them now and then (open ones never).

@@ -160,16 +160,22 @@ public struct SpendGrant: Sendable, Equatable {
     public var lost: [Int64]
     /// The instant the tokens were spent (read inside the transaction).
     public var at: Int64
-    /// A granted call is the probe of a pool's cool-down (`Pacing.takeProbe`): report the acceptance of each
-    /// granted call (`probeAccepted`), which ends the cool-down of the pools it was the probe of.
-    public var probe: Bool
+    /// The granted calls that are the probe of a pool's cool-down (`Pacing.takeProbe`): report the acceptance of
+    /// each (`probeAccepted`), which ends the cool-down of the pools it was the probe of.
+    public var probes: Set<Int64>
+    public var probe: Bool { !probes.isEmpty }
 
-    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64, probe: Bool = false) {
+    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64, probes: Set<Int64> = []) {
         self.granted = granted
         self.retryAt = retryAt
         self.lost = lost
         self.at = at
-        self.probe = probe
+        self.probes = probes
+    }
+
+    /// A grant whose one granted call is a probe (`probe`), or none.
+    public init(granted: [Int64], retryAt: Int64?, lost: [Int64], at: Int64, probe: Bool) {
+        self.init(granted: granted, retryAt: retryAt, lost: lost, at: at, probes: probe ? Set(granted) : [])
     }
 }
 

@@ -85,6 +85,29 @@ import PacerSQLite
         #expect(claimed.map(\.weight) == [30, 4])
     }
 
+    /// A path whose template sits where the endpoint table tells endpoints apart is costed call by call; a job's
+    /// `pool:` replaces the endpoint's own pool and keeps the table's others (Bit-Z's overall minute).
+    @Test func templatedPathsAreCostedCallByCall() throws {
+        var kucoin = try #require(try store.account(named: "kucoin-main"))
+        kucoin.limits = try AccountLimits(parsing: ["4000/30s", "management=2000/30s"])
+        try store.addAccount(kucoin, replace: true, nowMilliseconds: 0)
+        let kinds = dir.write("kinds.yaml", "name: kinds\naccount: kucoin-main\nrequest:\n  method: GET\n"
+                              + "  path: /api/v1/{{item}}\nitems:\n  list: [fills, accounts, symbols]\n")
+        let bitz = dir.write("bitz.yaml", "name: bz\naccount: bitz-main\npool: burst\nrequest:\n  method: POST\n"
+                             + "  path: /Trade/cancelEntrustSheet\n")
+        var bz = try #require(try store.account(named: "bitz-main"))
+        bz.limits = try AccountLimits(parsing: ["5000/1m", "burst=30/1s"])
+        try store.addAccount(bz, replace: true, nowMilliseconds: 0)
+        _ = try enqueuer.enqueue(files: [kinds, bitz])
+        try store.registerRunner(RunnerIdentity(id: "r", host: "h", pid: 1), now: { 0 })
+        let claimed = try store.claim(account: "kucoin-main", runner: "r", nowMilliseconds: 2_000, leaseUntil: 9_000, max: 5)
+        #expect(claimed.map(\.weight) == [10, 5, 4])
+        #expect(claimed.map(\.pools) == [PoolDemand(names: ["spot"]), PoolDemand(names: ["management"]),
+                                         PoolDemand(names: ["public"], ipOnly: true)])
+        let other = try store.claim(account: "bitz-main", runner: "r", nowMilliseconds: 2_000, leaseUntil: 9_000, max: 5)
+        #expect(other.map(\.pools) == [PoolDemand(names: ["burst", ""])])
+    }
+
     @Test(arguments: [
         // Only named pools, and an endpoint that draws from the default pool.
         ("name: x\naccount: kucoin-main\nrequest:\n  method: GET\n  path: /api/v1/timestamp\n", "4:3: request",
