@@ -117,7 +117,7 @@ let package = Package(
             ],
             swiftSettings: strict),
         // What operators see and do: the JSON views (status, calls, one call) the commands and the dashboard share.
-        .target(name: "PacerOperations", dependencies: ["PacerCore", "PacerLimits", "PacerStorage"], swiftSettings: strict),
+        .target(name: "PacerOperations", dependencies: ["PacerCore", "PacerLimits", "PacerProviders", "PacerStorage"], swiftSettings: strict),
         // `pacer web`: the dashboard (Hummingbird, one embedded page) and its JSON API.
         .target(
             name: "PacerWeb",

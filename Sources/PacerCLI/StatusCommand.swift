@@ -32,7 +32,9 @@ struct StatusCommand: ParsableCommand {
         var table = TextTable(["POOL", "ACCOUNT", "SPENT/CAPACITY", "STATE"])
         for p in pools {
             let fill = p.windows.map { "\($0.spent)/\($0.capacity) per \(DurationText.format(milliseconds: $0.limit.windowMilliseconds))" }
-            table.add([p.pool, p.account ?? "(shared)", fill.joined(separator: ", "),
+            table.add([p.pool, p.account ?? "(shared)",
+                       p.perEndpoint ? p.windows.map { "\($0.limit) per endpoint" }.joined(separator: ", ")
+                                     : fill.joined(separator: ", "),
                        p.cooldownUntil.map { "cooling down until \(Timestamps.iso8601($0))" } ?? "active"])
         }
         return "\n" + table.render()

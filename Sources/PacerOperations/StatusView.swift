@@ -1,6 +1,7 @@
 import Foundation
 import PacerCore
 import PacerLimits
+import PacerProviders
 import PacerStorage
 
 /// Each account's limiter as a token bucket: capacity (the limit, or less while paced down after rate-limit
@@ -28,6 +29,9 @@ public struct PoolView: Sendable, Equatable {
     public var account: String?
     public var windows: [Window]
     public var cooldownUntil: Int64?
+    /// Kept once per endpoint (Bit-Z's `interface`): each endpoint has these windows; `spent` is not summed
+    /// over them (0 here), and the history shows each endpoint.
+    public var perEndpoint = false
 }
 
 /// What `status` shows of the limiter: each account's primary pool as a bucket (the table's column), and every
@@ -44,17 +48,20 @@ public enum StatusView {
         let recent = try store.finishedSince(now - 60_000)
         let known = Dictionary(uniqueKeysWithValues: try store.accounts().map { ($0.name, $0) })
         let shared = try store.sharedPools()
-        var keys: [String: PoolWindows] = [:], order: [(key: String, pool: String, account: String?, limits: [RateLimit])] = []
-        func add(_ key: String, _ pool: String, _ account: String?, _ limits: [RateLimit]) {
+        var keys: [String: PoolWindows] = [:]
+        var order: [(key: String, pool: String, account: String?, limits: [RateLimit], perEndpoint: Bool)] = []
+        func add(_ key: String, _ pool: String, _ account: String?, _ limits: [RateLimit], perEndpoint: Bool = false) {
             guard keys[key] == nil else { return }
             keys[key] = PoolWindows(limits.map { .init(count: $0.count, milliseconds: $0.bucketWindowMilliseconds()) })
-            order.append((key, pool, account, limits))
+            order.append((key, pool, account, limits, perEndpoint))
         }
         var named = Set<String>()
         for a in report.accounts {
             guard let account = known[a.account] else { continue }
+            let perEndpoint = account.provider.api.endpoints.perEndpointPools
             for pool in account.limits.pools {
-                add(PoolKey.own(account: a.account, pool: pool.name), PoolKey.display(pool.name), a.account, pool.windows)
+                add(PoolKey.own(account: a.account, pool: pool.name), PoolKey.display(pool.name), a.account, pool.windows,
+                    perEndpoint: perEndpoint.contains(pool.name))
             }
             named.formUnion(account.limits.shared)
         }
@@ -73,7 +80,7 @@ public enum StatusView {
                                     capacity: i == 0 ? state.pacing.capacity(now: state.now, windowMilliseconds: windows[0].milliseconds)
                                                      : entry.limits[i].count)
                 },
-                cooldownUntil: cooling ? state.pacing.cooldownUntil - state.now + now : nil))
+                cooldownUntil: cooling ? state.pacing.cooldownUntil - state.now + now : nil, perEndpoint: entry.perEndpoint))
         }
         for a in report.accounts {
             guard let account = known[a.account] else { continue }
@@ -109,6 +116,7 @@ public enum StatusView {
                              .init("capacity", .number(String(w.capacity)))])
                 })),
                 .init("cooldown_until", p.cooldownUntil.map { .string(Timestamps.iso8601($0)) } ?? .null),
+                .init("per_endpoint", .bool(p.perEndpoint)),
             ])
         })))
         return .object(members)

@@ -36,6 +36,9 @@ public struct EndpointTable: Sendable {
         self.fallback = fallback
     }
 
+    /// The pools this table keeps once per endpoint (Bit-Z's `interface`, Bitunix's `endpoint`).
+    public var perEndpointPools: Set<String> { Set(rules.flatMap(\.cost.perEndpoint) + fallback.perEndpoint) }
+
     /// The cost of `method path` on the account at `baseURL` (its host picks host-bound rules).
     public func cost(method: HTTPMethod, path: String, baseURL: String) -> EndpointCost {
         let segments = path.split(separator: "?", maxSplits: 1).first.map { $0.split(separator: "/") } ?? []

@@ -42,6 +42,14 @@ struct AccountWorker: Sendable {
     /// The provider's window plus the safety margin: how long a spent token stays spent (the primary limit's).
     var window: Int64 { account.limit.bucketWindowMilliseconds(margin: runner.options.marginMilliseconds) }
 
+    /// Calls of this account may wait for different pools (several own pools, pools kept per endpoint, shared
+    /// pools): while some wait, others may go (`WorkerQueue.Step.claimOthers`).
+    var hasSeveralPools: Bool {
+        let limits = account.limits
+        return limits.pools.count > 1 || !limits.shared.isEmpty
+            || limits.pools.contains { api.endpoints.perEndpointPools.contains($0.name) }
+    }
+
     /// The pools a call draws from, with the account's and the shared pools as they are now (docs/pools.md);
     /// the first is the one a refusal or a stated quota concerns.
     func draws(_ demand: PoolDemand) -> [PoolDraw] {
@@ -67,7 +75,7 @@ struct AccountWorker: Sendable {
             while true {
                 let runnerID = runner.identity.id
                 let step = queue.next(runnerID: runnerID, stopping: runner.isStopping || settings.removed,
-                                      held: settings.held, pools: account.limits.pools.count > 1)
+                                      held: settings.held, pools: hasSeveralPools)
                 if step == .stop { break }
                 do {
                     switch step {
@@ -438,28 +446,37 @@ struct AccountWorker: Sendable {
                                   canLookUp: tried.canLookUp)
     }
 
-    /// Lowers the pace of the pool a rate-limited answer concerns, when the answer is evidence (see `Pacing`):
-    /// the first pool the call draws from (its endpoint's own pool; the shared pool of an IP-only endpoint), so
-    /// a refusal in one pool leaves the others' pace alone (docs/pools.md).
+    /// Lowers the pace of the pool a rate-limited answer concerns, when the answer is evidence (see `Pacing`): the
+    /// store charges the pool that was fullest when the call left, and any it was the probe of
+    /// (`recordRateLimit(account:pools:...)`), so a refusal in one pool leaves the others' pace alone.
     private func recordRateLimit(call: ClaimedCall, runner runnerID: String, outcome: Outcome?, sentAt: Int64,
                                  now: Int64) async {
         let name = account.name
-        guard let pool = draws(call.pools).first else { return }
-        let window = windows(pool).windows[0].milliseconds, limit = pool.windows[0].count
+        let drawn = draws(call.pools)
+        guard !drawn.isEmpty else { return }
+        let pools = drawn.map {
+            RefusedPool(key: $0.key, name: $0.name, windowMilliseconds: windows($0).windows[0].milliseconds,
+                        configuredCount: $0.windows[0].count)
+        }
+        let peak = acceptedPeak
+        let accepted = Dictionary(uniqueKeysWithValues: pools.compactMap { pool in
+            peak.evidence(pool: pool.key, sentAt: sentAt, windowMilliseconds: pool.windowMilliseconds).map { (pool.key, $0) }
+        })
         let retryAfter = outcome?.retryAfterMilliseconds
-        let accepted = acceptedPeak.evidence(pool: pool.key, sentAt: sentAt, windowMilliseconds: window)
-        paceNews.add(pool: pool.key)
-        runner.history.refused(account: name, pool: pool.name, at: sentAt, window: pool.windows[0].windowMilliseconds)
-        runner.metrics.poolRefused(account: name, pool: PoolKey.display(pool.name))
+        var charged = [pools[0]]
         do {
-            try await runner.io {
-                try $0.recordRateLimit(account: name, pool: pool.key, poolName: pool.name, call: call.id,
-                                       runner: runnerID, sentAt: sentAt, nowMilliseconds: now,
-                                       retryAfterMilliseconds: retryAfter, windowMilliseconds: window,
-                                       configuredCount: limit, accepted: accepted)
+            charged = try await runner.io {
+                try $0.recordRateLimit(account: name, pools: pools, call: call.id, runner: runnerID, sentAt: sentAt,
+                                       nowMilliseconds: now, retryAfterMilliseconds: retryAfter, accepted: accepted)
             }
         } catch {
             runner.logger.error("cannot record a rate limit", metadata: ["account": "\(name)", "error": "\(error)"])
+        }
+        for pool in charged {
+            paceNews.add(pool: pool.key)
+            let shortest = drawn.first { $0.key == pool.key }?.windows[0].windowMilliseconds ?? pool.windowMilliseconds
+            runner.history.refused(account: name, pool: pool.name, at: sentAt, window: shortest)
+            runner.metrics.poolRefused(account: name, pool: PoolKey.display(pool.name))
         }
         runner.noteRateLimit(account: account.name)
     }

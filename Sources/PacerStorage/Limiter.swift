@@ -156,35 +156,62 @@ extension PacerStore {
         }
     }
 
-    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`, charged to `pool` (a `PoolKey`; the account's
-    /// default pool when nil; `poolName` names it in the history): what the pool's window held before that call is
-    /// evidence of the provider's real limit, weighed against what the provider accepted lately (`accepted`, the
-    /// runner's own view; every runner's settled answers are read here once a burst). `windowMilliseconds` and
-    /// `configuredCount` are the pool's shortest window's. See `Pacing`.
-    public func recordRateLimit(account: String, pool: String? = nil, poolName: String = "", call: Int64,
-                                runner: String, sentAt: Int64, nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
-                                windowMilliseconds: Int64, configuredCount: Int,
+    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`, on the account's default pool (one window of
+    /// `windowMilliseconds`, `configuredCount`): see `recordRateLimit(account:pools:...)`.
+    public func recordRateLimit(account: String, call: Int64, runner: String, sentAt: Int64, nowMilliseconds: Int64,
+                                retryAfterMilliseconds: Int64?, windowMilliseconds: Int64, configuredCount: Int,
                                 accepted: AcceptedPeak.Evidence? = nil) throws {
-        let key = pool ?? account
-        try limiterTransaction(accounts: [key], runner: nil, access: .write) { rows in
+        _ = try recordRateLimit(account: account,
+                                pools: [RefusedPool(key: account, name: "", windowMilliseconds: windowMilliseconds,
+                                                    configuredCount: configuredCount)],
+                                call: call, runner: runner, sentAt: sentAt, nowMilliseconds: nowMilliseconds,
+                                retryAfterMilliseconds: retryAfterMilliseconds, accepted: accepted.map { [account: $0] } ?? [:])
+    }
+
+    /// A rate-limit answer to `call`, sent by `runner` at `sentAt`, drawing from `pools`. The provider's code does
+    /// not say which pool refused: the refusal is charged to the pool whose window was fullest for its capacity
+    /// when the call left (the first on a tie: the endpoint's own pool), and to any pool the call was the probe
+    /// of (docs/pools.md). What that window held before the call is evidence of the provider's real limit, weighed
+    /// against what the provider accepted lately (`accepted`, the runner's own view per pool; every runner's
+    /// settled answers are read here once a burst). See `Pacing`. Returns the pools charged.
+    public func recordRateLimit(account: String, pools: [RefusedPool], call: Int64, runner: String, sentAt: Int64,
+                                nowMilliseconds: Int64, retryAfterMilliseconds: Int64?,
+                                accepted: [String: AcceptedPeak.Evidence] = [:]) throws -> [RefusedPool] {
+        guard !pools.isEmpty else { return [] }
+        return try limiterTransaction(accounts: pools.map(\.key), runner: nil, access: .write) { rows in
             let now = try rows.now { nowMilliseconds }
-            var pacing = try rows.pacing(key, configured: configuredCount)
-            let coolingUntil = pacing.cooldownUntil
-            // What the window held before the refused call left: "before" by spend order (ids grow as spends are
+            let stored = try rows.pacings(pools.map(\.key))
+            // What each window held before the refused call left: "before" by spend order (ids grow as spends are
             // made), not by instant, which an answer moves forward; "in the window" by when each was sent.
-            let spend = try rows.latestSpend(call: call, owner: runner, pool: key)
-            let fill = try rows.weightSent(pool: key, after: sentAt - windowMilliseconds,
-                                           beforeSpend: spend?.id ?? Int64.max)
-            // Read once a burst: a burst of hundreds of refusals must not read two windows of spends each time.
-            let settled = pacing.sameBurst(sentAt: sentAt) ? nil : try rows.acceptedSpends(
-                pool: key, after: sentAt - AcceptedPeak.lateWindows * windowMilliseconds, through: now)
-            pacing.refused(now: now, sentAt: sentAt, fill: fill, weight: spend?.weight ?? 1,
-                           retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: windowMilliseconds,
-                           accepted: accepted, settledAccepted: settled, call: call)
-            try rows.savePacings([key: pacing])
-            if pacing.cooldownUntil > max(coolingUntil, now) {
-                try rows.noteCoolDown(account: account, pool: poolName, from: now, until: pacing.cooldownUntil)
+            var weighed: [(pool: RefusedPool, pacing: Pacing, fill: Int, weight: Int, load: Double)] = []
+            for pool in pools {
+                let pacing = stored[pool.key].pacing(configured: pool.configuredCount)
+                let spend = try rows.latestSpend(call: call, owner: runner, pool: pool.key)
+                let fill = try rows.weightSent(pool: pool.key, after: sentAt - pool.windowMilliseconds,
+                                               beforeSpend: spend?.id ?? Int64.max)
+                let weight = spend?.weight ?? 1
+                let capacity = max(1, pacing.capacity(now: now, windowMilliseconds: pool.windowMilliseconds))
+                weighed.append((pool, pacing, fill, weight, Double(fill + weight) / Double(capacity)))
             }
+            let fullest = weighed.indices.max { weighed[$0].load < weighed[$1].load || (weighed[$0].load == weighed[$1].load && $0 > $1) }!
+            var charged: [RefusedPool] = []
+            for (index, entry) in weighed.enumerated() where index == fullest || entry.pacing.probeCall == call {
+                var pacing = entry.pacing
+                let window = entry.pool.windowMilliseconds
+                let coolingUntil = pacing.cooldownUntil
+                // Read once a burst: a burst of hundreds of refusals must not read two windows of spends each time.
+                let settled = pacing.sameBurst(sentAt: sentAt) ? nil : try rows.acceptedSpends(
+                    pool: entry.pool.key, after: sentAt - AcceptedPeak.lateWindows * window, through: now)
+                pacing.refused(now: now, sentAt: sentAt, fill: entry.fill, weight: entry.weight,
+                               retryAfterMilliseconds: retryAfterMilliseconds, windowMilliseconds: window,
+                               accepted: accepted[entry.pool.key], settledAccepted: settled, call: call)
+                try rows.savePacings([entry.pool.key: pacing])
+                if pacing.cooldownUntil > max(coolingUntil, now) {
+                    try rows.noteCoolDown(account: account, pool: entry.pool.name, from: now, until: pacing.cooldownUntil)
+                }
+                charged.append(entry.pool)
+            }
+            return charged
         }
     }
 

@@ -272,6 +272,22 @@ public struct AccountPacing: Sendable, Equatable {
     }
 }
 
+/// One of the pools a refused call drew from: its key (`PoolKey`), its name as shown in the history, and its
+/// shortest window (plus the margin) and that window's configured count.
+public struct RefusedPool: Sendable, Equatable {
+    public var key: String
+    public var name: String
+    public var windowMilliseconds: Int64
+    public var configuredCount: Int
+
+    public init(key: String, name: String, windowMilliseconds: Int64, configuredCount: Int) {
+        self.key = key
+        self.name = name
+        self.windowMilliseconds = windowMilliseconds
+        self.configuredCount = configuredCount
+    }
+}
+
 /// A pool's limiter state, for `status` and the dashboard.
 public struct PoolState: Sendable, Equatable {
     public var pacing: Pacing

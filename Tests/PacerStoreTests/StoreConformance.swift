@@ -1020,6 +1020,24 @@ extension StoreConformance {
                 == ["@ip": [0], "a": [0]])
     }
 
+    /// A refusal of a call drawing from two pools cools the one that was fullest for its capacity, not the other.
+    func aRefusalIsChargedToTheFullestPool() throws {
+        let store = try storeWithCalls(2)
+        let spot = PoolWindows([.init(count: 2, milliseconds: 1_000)]), ip = PoolWindows([.init(count: 10, milliseconds: 1_000)])
+        let calls = try store.claim(account: "acct", runner: "r1", nowMilliseconds: 0, leaseUntil: 30_000, max: 2)
+        let grant = try store.spend([SpendRequest(account: "acct", calls: calls.map { PoolCall(id: $0.id, weight: 1, pools: ["acct/spot", "@ip"]) },
+                                                  pools: ["acct/spot": spot, "@ip": ip])], runner: "r1", now: { 100 })[0]
+        #expect(grant.granted.count == 2)
+        let pools = [RefusedPool(key: "acct/spot", name: "spot", windowMilliseconds: 1_000, configuredCount: 2),
+                     RefusedPool(key: "@ip", name: "ip", windowMilliseconds: 1_000, configuredCount: 10)]
+        let charged = try store.recordRateLimit(account: "acct", pools: pools, call: calls[1].id, runner: "r1", sentAt: 100,
+                                                nowMilliseconds: 150, retryAfterMilliseconds: nil)
+        #expect(charged.map(\.key) == ["acct/spot"])
+        let states = try store.poolStates(["acct/spot": spot, "@ip": ip], nowMilliseconds: 160)
+        #expect(states["acct/spot"]!.pacing.refusedAt == 150, "spot weighed the refusal")
+        #expect(states["@ip"]!.pacing == Pacing(configured: 10), "the shared pool untouched")
+    }
+
     /// Calls of a run with a priority are claimed before those queued earlier without one (retries still first).
     func priorityCallsAreClaimedFirst() throws {
         let store = try makeStore()

@@ -27,6 +27,7 @@ import Testing
     @Test(arguments: kinds) func sharedPoolsAndAccountPools(_ kind: TestDatabase) throws { try kind.conformance(dir).sharedPoolsAndAccountPools() }
     @Test(arguments: kinds) func aSharedPoolHoldsAcrossAccounts(_ kind: TestDatabase) throws { try kind.conformance(dir).aSharedPoolHoldsAcrossAccounts() }
     @Test(arguments: kinds) func priorityCallsAreClaimedFirst(_ kind: TestDatabase) throws { try kind.conformance(dir).priorityCallsAreClaimedFirst() }
+    @Test(arguments: kinds) func aRefusalIsChargedToTheFullestPool(_ kind: TestDatabase) throws { try kind.conformance(dir).aRefusalIsChargedToTheFullestPool() }
     @Test(arguments: kinds) func rateLimitsCoolTheAccountDown(_ kind: TestDatabase) throws { try kind.conformance(dir).rateLimitsCoolTheAccountDown() }
     @Test(arguments: kinds) func aCoolDownsProbeEndsIt(_ kind: TestDatabase) throws { try kind.conformance(dir).aCoolDownsProbeEndsIt() }
     @Test(arguments: kinds) func settledAnswersShowARefusalWasNoise(_ kind: TestDatabase) throws { try kind.conformance(dir).settledAnswersShowARefusalWasNoise() }
