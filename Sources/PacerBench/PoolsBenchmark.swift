@@ -36,6 +36,7 @@ struct PoolsBenchmark {
             try await sharedPool(processes: 3, database: .sqlite, lowerAfter: 6)
             if let server = ProcessInfo.processInfo.environment["PACER_TEST_POSTGRES"] {
                 try await sharedPool(processes: 3, database: .postgres(server: server), lowerAfter: 6)
+                try await spotAndManagement(processes: 3, database: .postgres(server: server), enforced: [24])
             } else {
                 print("  fleet on PostgreSQL: skipped (PACER_TEST_POSTGRES is not set; see scripts/with-postgres.sh)")
             }
@@ -141,8 +142,9 @@ struct PoolsBenchmark {
     /// A KuCoin account with a spot pool of 30/1s (cancels weigh 3: 10 a second) and a management pool of 10/1s
     /// (account reads weigh 5: 2 a second), 100 cancels and 18 reads at once. Then the same with the spot pool
     /// enforced at 24/1s: the provider refuses spot calls, and the management calls keep their pace.
-    func spotAndManagement() async throws {
-        for enforced in [30, 24] {
+    func spotAndManagement(processes: Int = 1, database: RunnerBenchmark.Database = .sqlite,
+                           enforced cases: [Int] = [30, 24]) async throws {
+        for enforced in cases {
             let pools = [
                 PoolConfig(name: "spot", limits: ["\(enforced)/1s"], prefixes: ["/api/v1/orders", "/api/v1/hf"],
                            weights: ["DELETE /api/v1/orders/{id}": 3]),
@@ -150,7 +152,8 @@ struct PoolsBenchmark {
                            weights: ["GET /api/v1/accounts": 5]),
             ]
             let s = try await setup(EmulatorConfig(accounts: [emulated(.kucoin, key: "k1", limit: "100000/1s", pools: pools)]),
-                                    accounts: [("kc", .kucoin, "k1", ["spot=30/1s", "management=10/1s"], [])])
+                                    accounts: [("kc", .kucoin, "k1", ["spot=30/1s", "management=10/1s"], [])],
+                                    database: database)
             try enqueue(s, "spot", """
                 name: spot
                 account: kc
@@ -163,10 +166,12 @@ struct PoolsBenchmark {
                 request: {method: GET, path: /api/v1/accounts, params: {type: "t{{item}}"}}
                 items: {range: 1..18}
                 """)
-            _ = try bench.runProcesses(s, count: 1)
+            _ = try bench.runProcesses(s, count: processes)
             await s.running.stop()
             let sent = try sends(s)
             let stats = s.emulator.stats().account("k1")!
+            let on = processes == 1 && !database.isPostgres ? "" : String(format: " (%d processes, %@)", processes,
+                                                                          database.isPostgres ? "PostgreSQL" : "SQLite")
             let spotPool = stats.pools.first { $0.name == "spot" }!, management = stats.pools.first { $0.name == "management" }!
             // Ideal: a first window's worth at once, then the pool's pace: spot 10/s, management 2/s.
             let spotIdeal = Double(100 - 10) / 10, managementIdeal = Double(18 - 2) / 2
@@ -181,9 +186,11 @@ struct PoolsBenchmark {
                              [spotPool, management].filter(\.violated).count))
             } else {
                 let pace = Self.seconds(sent["management"] ?? [])
-                print(String(format: "  pools: spot enforced at 24/1s, told 30/1s: %d spot refusals; management's calls "
-                             + "%.2f s of sending / ideal %.1f s = %.3f (target: as without refusals), %d refused",
-                             spotPool.refused, pace, managementIdeal, pace / managementIdeal, management.refused))
+                print(String(format: "  pools%@: spot enforced at 24/1s, told 30/1s: %d spot refusals; management's calls "
+                             + "%.2f s of sending / ideal %.1f s = %.3f (target: as without refusals), %d refused, "
+                             + "most in a window %d/10",
+                             on, spotPool.refused, pace, managementIdeal, pace / managementIdeal, management.refused,
+                             management.maxSentInWindow[0]))
             }
         }
     }
