@@ -82,7 +82,8 @@ extension SQLiteStore {
     public func removeSharedPool(named name: String) throws(StoreError) {
         try storeCall {
             try writeImmediate { db in
-                let users = try Self.accountsNaming(name, in: try Row.fetchAll(db, sql: "SELECT name, shared FROM accounts WHERE shared IS NOT NULL"))
+                let naming = try Row.fetchAll(db, sql: "SELECT name, shared FROM accounts WHERE shared IS NOT NULL")
+                let users = Self.accountsNaming(name, in: naming)
                 guard users.isEmpty else {
                     throw StoreError(.poolInUse, "shared pool '\(name)' is named by account(s) \(users.joined(separator: ", ")); "
                                      + "change them first (account add --replace without --shared \(name))")
