@@ -17,6 +17,12 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 fi
 
+# PgBouncer, for the tests behind a pooler (scripts/pgbouncer.sh).
+if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" -eq 0 ]; then
+  echo "with-postgres: installing Debian's pgbouncer" >&2
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null
+fi
+
 cluster="$(dirname "$0")/pg-cluster.sh"
 dir=$(mktemp -d /tmp/pacer-pg.XXXXXX)
 cleanup() {

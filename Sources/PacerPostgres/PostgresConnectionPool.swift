@@ -115,11 +115,19 @@ final class PostgresConnectionPool: Sendable {
     /// machine. A lock wait fails after 2 s and is retried by its caller, well inside the 5 s of stillness it
     /// takes to declare a runner dead, so a spend queued behind a stalled machine never holds up its own runner's
     /// heartbeat that long. Migrations and enqueues lift these limits for their own transactions.
-    static let sessionSettings = """
-        SELECT set_config('idle_in_transaction_session_timeout', '5s', false),
-               set_config('lock_timeout', '2s', false),
-               set_config('statement_timeout', '60s', false)
+    static let sessionSettings = settings(local: false)
+
+    /// The same limits for one transaction only: behind a pooler in transaction mode (`pooler=transaction`) a
+    /// connection's next transaction may run in another server session, so each sets its own.
+    static let transactionSettings = settings(local: true)
+
+    private static func settings(local: Bool) -> String {
         """
+        SELECT set_config('idle_in_transaction_session_timeout', '5s', \(local)),
+               set_config('lock_timeout', '2s', \(local)),
+               set_config('statement_timeout', '60s', \(local))
+        """
+    }
 
     private func connect() throws(StoreError) -> PostgresConnection {
         let configuration = try location.configuration()
@@ -128,6 +136,7 @@ final class PostgresConnectionPool: Sendable {
             let connection = try PostgresConnection.connect(on: MultiThreadedEventLoopGroup.singleton.any(),
                                                             configuration: configuration, id: id, logger: Self.logger).wait()
             do {
+                guard !location.transactionPooler else { return connection }
                 let settings = connection.query(PostgresQuery(unsafeSQL: Self.sessionSettings), logger: Self.logger)
                 _ = try PostgresReply.wait(for: settings, on: connection, deadlineSeconds: PostgresStore.replyDeadlineSeconds,
                                            server: location.display)

@@ -22,6 +22,10 @@ public struct PostgresLocation: Sendable, Equatable {
     public var applicationName = "pacer"
     /// Seconds to wait for the server to accept a connection (libpq's `connect_timeout`; 10 by default).
     public var connectTimeoutSeconds = 10
+    /// `pooler=transaction`: the URL reaches PostgreSQL through a pooler in transaction mode (PgBouncer), where
+    /// consecutive transactions of one connection may run on different server sessions: nothing is kept in a
+    /// session (each transaction sets its own limits; no `LISTEN`). See docs/postgres.md.
+    public var transactionPooler = false
 
     /// The URL without anything secret, for messages.
     public var display: String { "postgres://\(user)@\(host):\(port)/\(database)" }
@@ -53,9 +57,15 @@ public struct PostgresLocation: Sendable, Equatable {
                     throw StoreError(.database, "connect_timeout '\(item.value ?? "")': expected a whole number of seconds")
                 }
                 connectTimeoutSeconds = seconds
+            case "pooler":
+                guard let value = item.value, ["transaction", "session", "none"].contains(value) else {
+                    throw StoreError(.database, "pooler '\(item.value ?? "")': expected transaction (PgBouncer's "
+                                     + "transaction mode), session or none")
+                }
+                transactionPooler = value == "transaction"
             default:
                 throw StoreError(.database, "unknown PostgreSQL URL option '\(item.name)' "
-                                 + "(known: sslmode, sslrootcert, application_name, connect_timeout)")
+                                 + "(known: sslmode, sslrootcert, application_name, connect_timeout, pooler)")
             }
         }
         guard ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"].contains(mode) else {
@@ -133,6 +143,7 @@ extension PostgresLocation {
             text += "&application_name=" + (applicationName.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "pacer")
         }
         if connectTimeoutSeconds != 10 { text += "&connect_timeout=\(connectTimeoutSeconds)" }
+        if transactionPooler { text += "&pooler=transaction" }
         return text
     }
 }

@@ -143,7 +143,7 @@ extension PostgresStore {
                                             ON t.account = r.account
                                      CROSS JOIN LATERAL (
                                          SELECT id FROM calls
-                                         WHERE account = r.account AND state = 'queued' AND priority = 0
+                                         WHERE account = r.account AND state = 'queued' AND priority <= 0
                                            AND next_attempt_at <= \(now)
                                            AND NOT COALESCE(pools, '-') = ANY(string_to_array(r.skip, E'\\n'))
                                          ORDER BY next_attempt_at, id

@@ -85,6 +85,7 @@ public final class PostgresStore: PacerStore {
             do {
                 try faults.refuseTransaction()
                 try tx.execute("BEGIN")
+                if location.transactionPooler { try tx.execute(PostgresQuery(unsafeSQL: PostgresConnectionPool.transactionSettings)) }
                 let result = try body(tx)
                 try tx.execute("COMMIT")
                 try faults.loseCommitReply()

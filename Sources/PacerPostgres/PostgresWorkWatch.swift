@@ -24,6 +24,9 @@ extension PostgresStore: WorkNotifying {
     }
 
     static let workChannel = "pacer_work"
+
+    /// Behind a pooler in transaction mode a `LISTEN` outlives nothing: runners poll instead.
+    public var canWatchForWork: Bool { !location.transactionPooler }
 }
 
 final class PostgresWorkWatch: WorkWatch {

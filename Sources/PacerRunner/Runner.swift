@@ -681,7 +681,7 @@ public final class Runner: Sendable {
     /// The store's work signal, opened (or opened again after its connection was lost) at most every 10 s.
     /// Connecting and closing block: they run off the cooperative pool, as store calls do.
     private func renewedWatch(_ watch: (any WorkWatch)?, now: Int64, lastTry: inout Int64?) async -> (any WorkWatch)? {
-        guard let notifying = store as? any WorkNotifying else { return nil }
+        guard let notifying = store as? any WorkNotifying, notifying.canWatchForWork else { return nil }
         if let watch, watch.isWatching { return watch }
         if let last = lastTry, now - last < 10_000 { return watch }
         lastTry = now

@@ -6,6 +6,13 @@ public protocol WorkNotifying: Sendable {
     /// Calls `onWork` (on any thread) whenever any process signals work, until the returned watch is stopped or
     /// its connection is lost (`isWatching` turns false; the runner then falls back to polling and watches anew).
     func watchForWork(_ onWork: @escaping @Sendable () -> Void) throws -> any WorkWatch
+    /// Whether watching can work here (not behind a pooler in transaction mode, where a `LISTEN` is lost with its
+    /// server session): when not, runners poll.
+    var canWatchForWork: Bool { get }
+}
+
+extension WorkNotifying {
+    public var canWatchForWork: Bool { true }
 }
 
 public protocol WorkWatch: Sendable {

@@ -237,6 +237,10 @@ import Testing
         #expect(named.applicationName == "cron-host-3" && named.connectTimeoutSeconds == 4)
         #expect(try PostgresLocation(url: named.url) == named)
         #expect(throws: StoreError.self) { _ = try PostgresLocation(url: "postgres://ops@db/pacer?connect_timeout=soon") }
+        let pooled = try PostgresLocation(url: "postgres://ops@pgbouncer:6432/pacer?pooler=transaction")
+        #expect(pooled.transactionPooler && !named.transactionPooler)
+        #expect(try PostgresLocation(url: pooled.url) == pooled)
+        #expect(throws: StoreError.self) { _ = try PostgresLocation(url: "postgres://ops@db/pacer?pooler=statement") }
         let short = try PostgresLocation(url: "postgresql://ops@db.internal/pacer")
         #expect(short.port == 5432 && short.sslMode == "prefer")
         #expect(try PostgresLocation(url: short.url) == short)
