@@ -45,7 +45,8 @@ import Testing
                       _ body: (Emulator, RunningEmulator, HTTPTransport) async throws -> Void) async throws {
         let emulator = try Emulator(config: config, now: { [time] in time.now() })
         let running = try await emulator.start()
-        let transport = HTTPTransport(timeoutSeconds: 5)
+        // Generous: these tests are about answers, and the full suite loads both cores.
+        let transport = HTTPTransport(timeoutSeconds: 30)
         do { try await body(emulator, running, transport) } catch {
             try await transport.shutdown(); await running.stop(); throw error
         }

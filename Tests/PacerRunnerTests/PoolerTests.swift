@@ -14,8 +14,12 @@ import Testing
 @Suite(.serialized) struct PoolerTests {
     @Test func runnersWorkBehindPgBouncerInTransactionMode() async throws {
         let server = try TestPostgres.server()
-        let direct = try TestPostgres.freshDatabase()
-        let bouncer = try PgBouncer(inFrontOf: server)
+        // Starting PgBouncer waits on a script: off the cooperative pool, which other suites share.
+        let (direct, bouncer) = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { (try TestPostgres.freshDatabase(), try PgBouncer(inFrontOf: server)) })
+            }
+        }
         var location = try bouncer.location(direct.database)
         location.transactionPooler = true
         #expect(try PostgresLocation(url: location.url).transactionPooler, "pooler=transaction is in the URL")
