@@ -48,7 +48,14 @@ import Testing
         }
 
         for name in ["kucoin-ok", "bitz-ok"] {
-            let ok = try await test(name)
+            var ok = try await test(name)
+            // KuCoin refuses a signature older than 5 s when it arrives: a request this process signed and then
+            // could not send for 5 s (the full suite starving both cores) is refused for the clock although the
+            // clock is right (the offset measured is small). Such a stall is not what this test is about: once more.
+            if ok.report?["code"] == .string("400002"),
+               case .number(let offset)? = ok.report?["clock_offset_ms"], abs(Double(offset) ?? 0) < 1_000 {
+                ok = try await test(name)
+            }
             #expect(ok.status == 0, "\(name): \(ok.stdout)")
             #expect(ok.report?["accepted"] == .bool(true))
             #expect(ok.report?["parts"]?["secret"] == .string("accepted"))
