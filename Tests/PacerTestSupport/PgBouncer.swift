@@ -26,17 +26,7 @@ public final class PgBouncer: @unchecked Sendable {
         return location
     }
 
-    /// Runs the script with `system(3)` (as `PrivatePostgres` does: the daemon it leaves behind keeps no pipe
-    /// of ours open).
     private static func run(_ arguments: String, _ dir: TempDir) throws -> String {
-        let output = dir.url.appendingPathComponent("pgbouncer.out").path
-        let script = repositoryRoot.appendingPathComponent("scripts/pgbouncer.sh").path
-        let status = system("bash '\(script)' \(arguments) >'\(output)' 2>&1 </dev/null")
-        let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
-        guard status == 0 else {
-            struct Failed: Error, CustomStringConvertible { let description: String }
-            throw Failed(description: "pgbouncer.sh \(arguments): \(printed)")
-        }
-        return printed
+        try Script.run("pgbouncer.sh", arguments, in: dir)
     }
 }
