@@ -43,7 +43,8 @@ import Testing
         #expect(runners.allSatisfy { $0.process.terminationStatus == 0 }, "\(runners.map { $0.process.terminationStatus }) \(stderr)")
 
         #expect(enqueue.status == 0 && enqueue.stdout.contains("100000 calls queued"), "\(enqueue.stdout) \(enqueue.stderr)")
-        #expect(statuses.count > 10 && statuses.allSatisfy { $0.status == 0 }, "\(statuses.map(\.stderr).filter { !$0.isEmpty })")
+        // Several looks while the enqueue holds the write lock (how many depends on how loaded the machine is).
+        #expect(statuses.count > 3 && statuses.allSatisfy { $0.status == 0 }, "\(statuses.map(\.stderr).filter { !$0.isEmpty })")
         let everything = stderr + statuses.map(\.stderr) + [enqueue.stderr]
         #expect(!everything.contains { $0.localizedCaseInsensitiveContains("locked") || $0.contains("SQLITE_BUSY") },
                 "\(everything.filter { $0.localizedCaseInsensitiveContains("locked") })")

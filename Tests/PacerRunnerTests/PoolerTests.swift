@@ -40,7 +40,7 @@ import Testing
                                  replace: false, nowMilliseconds: 0)
             _ = try store.enqueue([RunToEnqueue(run: NewRun(job: "job-\(key)", account: key, jobFile: "-", retry: .default,
                                                             createdAtMilliseconds: 0)) { emit in
-                for i in 0..<30 {
+                for i in 0..<20 {
                     try emit(NewCall(index: i, method: .get, path: "/stock", params: #"{"g":"\#(key)\#(i)"}"#, body: nil,
                                      weight: 1, idempotent: true))
                 }
@@ -64,7 +64,7 @@ import Testing
         await running.stop()
         var states: [CallState: Int] = [:]
         try store.results(run: nil) { states[$0.state, default: 0] += 1 }
-        #expect(states == [.succeeded: 60])
+        #expect(states == [.succeeded: 40])
         #expect(bouncer.log.contains("login attempt: db=\(direct.database)"), "the calls went through PgBouncer: \(bouncer.log.suffix(400))")
         let stats = emulator.stats()
         #expect(stats.duplicatedCalls.isEmpty)

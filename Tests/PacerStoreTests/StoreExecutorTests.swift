@@ -15,7 +15,8 @@ import Testing
         let took = Date().timeIntervalSince(started)
         release.signal()
         // Round-robin, a call behind the stuck one waited its full minute; here other tests' store calls share
-        // the queues too (the suite runs in one process), so the bound is generous.
-        #expect(took < 30, "40 quick calls took \(took) s beside a stuck one")
+        // the queues too (the suite runs in one process, loading both cores), so the bound is generous: anything
+        // under the stuck call's minute shows none waited behind it.
+        #expect(took < 50, "40 quick calls took \(took) s beside a stuck one")
     }
 }
