@@ -1,19 +1,23 @@
 import Foundation
 import GRDB
 import PacerCore
+import PacerEmulator
 import PacerPostgres
 import PacerStorage
 import PacerTestSupport
 
-/// Many accounts on each store, side by side in one run (`pacer-bench postgres --parts fleet,many`): 1,000 Kookeey
+/// Many accounts on each store, side by side in one run (`pacer-bench postgres --parts fleet,latency,many`): 1,000 Kookeey
 /// accounts x 20 calls at 10/1s, drained by `pacer run --drain` processes, on SQLite (1 runner) and on PostgreSQL
 /// (1 and 3 runners) on loopback and through a proxy that adds `hopMilliseconds` each way. For each: makespan,
 /// calls per second, CPU of the runners and of the PostgreSQL server, requests the runners sent to the server per
-/// call (as the proxy counts them), and windows over the limit.
+/// call (as the proxy counts them), and windows over the limit. The `latency` part answers every request after
+/// `latencyMilliseconds`, as a provider across the internet does: one runner is then bound by its requests in
+/// flight, not by this machine's cores, which is where more runners add capacity.
 struct FleetBenchmark {
     let server: String
     let runner = RunnerBenchmark()
     var hopMilliseconds = 1.0
+    var latencyMilliseconds = 50
 
     struct Figures {
         var wall: Double
@@ -44,6 +48,24 @@ struct FleetBenchmark {
                 report(c.label, f, base: sqlite, one: c.runners == 1 ? nil : single[c.hop])
             }
         }
+        if parts.contains("latency") {
+            print("  1,000 Kookeey accounts x 20 calls at 10/1s, every answer after \(latencyMilliseconds) ms, "
+                  + "`pacer run --drain --concurrency 64` (limits alone: 1.0 s; 64 in flight: "
+                  + String(format: "%.1f s a runner)", 20_000.0 * Double(latencyMilliseconds) / 1_000 / 64))
+            var slow = FaultSettings()
+            slow.slow = 1
+            slow.slowMilliseconds = latencyMilliseconds
+            let sqlite = try await measure(accounts: 1_000, perAccount: 20, database: .sqlite, runners: 1, faults: slow)
+            report("SQLite, 1 runner", sqlite, base: sqlite)
+            let sqlite3 = try await measure(accounts: 1_000, perAccount: 20, database: .sqlite, runners: 3, faults: slow)
+            report("SQLite, 3 runners", sqlite3, base: sqlite, one: sqlite)
+            let one = try await measure(accounts: 1_000, perAccount: 20, database: .postgres(server: server), runners: 1,
+                                        faults: slow)
+            report("PostgreSQL loopback, 1 runner", one, base: sqlite)
+            let three = try await measure(accounts: 1_000, perAccount: 20, database: .postgres(server: server), runners: 3,
+                                          faults: slow)
+            report("PostgreSQL loopback, 3 runners", three, base: sqlite, one: one)
+        }
         if parts.contains("many") {
             let f = try await measure(accounts: 10_000, perAccount: 5, database: .postgres(server: server), runners: 1)
             report("10,000 accounts x 5 calls, PostgreSQL loopback, 1 runner", f, base: nil)
@@ -64,9 +86,9 @@ struct FleetBenchmark {
     }
 
     func measure(accounts: Int, perAccount: Int, database: RunnerBenchmark.Database, runners: Int,
-                 hop: Bool = false) async throws -> Figures {
+                 hop: Bool = false, faults: FaultSettings = .init()) async throws -> Figures {
         let n = 10
-        let s = try await runner.setup(accounts: accounts, limit: "\(n)/1s", providerOf: { _ in .kookeey },
+        let s = try await runner.setup(accounts: accounts, limit: "\(n)/1s", faults: faults, providerOf: { _ in .kookeey },
                                        database: database)
         for i in 0..<accounts { try runner.enqueue(s, account: i, count: perAccount, provider: .kookeey) }
         var setup = s

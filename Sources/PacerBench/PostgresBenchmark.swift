@@ -10,10 +10,10 @@ import PacerStorage
 /// - utilization and violations with 1 and 3 `pacer run` processes on PostgreSQL;
 /// - pipeline throughput (one unlimited account) on each store, next to the bare client;
 /// - many accounts on each store, on loopback and across a network hop (`FleetBenchmark`).
-/// `parts` picks among enqueue, utilization, pipeline, fleet and many.
+/// `parts` picks among enqueue, utilization, pipeline, fleet, latency and many.
 struct PostgresBenchmark {
     let calls: Int
-    var parts: Set<String> = ["enqueue", "utilization", "pipeline", "fleet", "many"]
+    var parts: Set<String> = ["enqueue", "utilization", "pipeline", "fleet", "latency", "many"]
     let runner = RunnerBenchmark()
 
     func run() async throws {

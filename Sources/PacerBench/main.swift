@@ -8,8 +8,8 @@ import PacerStorage
 // scale [--parts memory,accounts,many,idle,dashboard] [--calls N] (N calls for the memory part; default 1,000,000),
 // noise (pacing under a realistic fault mix, and limits lower than configured, with and without KuCoin's headers),
 // soak [--kills N] (faults, 3 runners, one SIGKILLed N times; scripts/soak.sh),
-// postgres [--parts enqueue,utilization,pipeline,fleet,many] [--calls N] (PostgreSQL beside SQLite: enqueue,
-//   utilization, pipeline, many accounts on loopback and across a 1 ms hop; scripts/with-postgres.sh),
+// postgres [--parts enqueue,utilization,pipeline,fleet,latency,many] [--calls N] (PostgreSQL beside SQLite: enqueue,
+//   utilization, pipeline, many accounts on loopback, across a 1 ms hop and with 50 ms answers; scripts/with-postgres.sh),
 // hostile (a wall-clock step, a PostgreSQL partition and a restart while pacer run sends),
 // pools [--parts pools,shared,windows,weights,priority,fleet] (limits as the providers define them; docs/pools.md).
 
