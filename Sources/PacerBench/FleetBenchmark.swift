@@ -11,13 +11,12 @@ import PacerTestSupport
 /// (1 and 3 runners) on loopback and through a proxy that adds `hopMilliseconds` each way. For each: makespan,
 /// calls per second, CPU of the runners and of the PostgreSQL server, requests the runners sent to the server per
 /// call (as the proxy counts them), and windows over the limit. The `latency` part answers every request after
-/// `latencyMilliseconds`, as a provider across the internet does: one runner is then bound by its requests in
+/// 50 ms or 200 ms, as a provider across the internet does: one runner is then bound by its requests in
 /// flight, not by this machine's cores, which is where more runners add capacity.
 struct FleetBenchmark {
     let server: String
     let runner = RunnerBenchmark()
     var hopMilliseconds = 1.0
-    var latencyMilliseconds = 50
 
     struct Figures {
         var wall: Double
@@ -26,6 +25,8 @@ struct FleetBenchmark {
         var violations: Int
         var runnerCPU: Double
         var serverCPU: Double
+        /// This process's: the emulator's (and the benchmark's own bookkeeping).
+        var emulatorCPU: Double
         var serverRequests: Int?
         var callsPerSecond: Double { Double(done) / wall }
     }
@@ -49,22 +50,9 @@ struct FleetBenchmark {
             }
         }
         if parts.contains("latency") {
-            print("  1,000 Kookeey accounts x 20 calls at 10/1s, every answer after \(latencyMilliseconds) ms, "
-                  + "`pacer run --drain --concurrency 64` (limits alone: 1.0 s; 64 in flight: "
-                  + String(format: "%.1f s a runner)", 20_000.0 * Double(latencyMilliseconds) / 1_000 / 64))
-            var slow = FaultSettings()
-            slow.slow = 1
-            slow.slowMilliseconds = latencyMilliseconds
-            let sqlite = try await measure(accounts: 1_000, perAccount: 20, database: .sqlite, runners: 1, faults: slow)
-            report("SQLite, 1 runner", sqlite, base: sqlite)
-            let sqlite3 = try await measure(accounts: 1_000, perAccount: 20, database: .sqlite, runners: 3, faults: slow)
-            report("SQLite, 3 runners", sqlite3, base: sqlite, one: sqlite)
-            let one = try await measure(accounts: 1_000, perAccount: 20, database: .postgres(server: server), runners: 1,
-                                        faults: slow)
-            report("PostgreSQL loopback, 1 runner", one, base: sqlite)
-            let three = try await measure(accounts: 1_000, perAccount: 20, database: .postgres(server: server), runners: 3,
-                                          faults: slow)
-            report("PostgreSQL loopback, 3 runners", three, base: sqlite, one: one)
+            // 50 ms: three runners reach this machine's cores; 200 ms (a provider far away): they do not.
+            try await latency(milliseconds: 50, perAccount: 20, sqlite: true)
+            try await latency(milliseconds: 200, perAccount: 10, sqlite: false)
         }
         if parts.contains("many") {
             let f = try await measure(accounts: 10_000, perAccount: 5, database: .postgres(server: server), runners: 1)
@@ -72,13 +60,41 @@ struct FleetBenchmark {
         }
     }
 
+    /// 1,000 accounts x `perAccount` calls answered after `milliseconds`: 1 and 3 runners on PostgreSQL (and on
+    /// SQLite), `--concurrency 64` each.
+    func latency(milliseconds: Int, perAccount: Int, sqlite withSQLite: Bool) async throws {
+        let calls = 1_000 * perAccount
+        print("  1,000 Kookeey accounts x \(perAccount) calls at 10/1s, every answer after \(milliseconds) ms, "
+              + "`pacer run --drain --concurrency 64` (limits alone: \(perAccount / 10 - 1).0 s; 64 in flight: "
+              + String(format: "%.1f s a runner)", Double(calls * milliseconds) / 1_000 / 64))
+        var slow = FaultSettings()
+        slow.slow = 1
+        slow.slowMilliseconds = milliseconds
+        var base: Figures?
+        if withSQLite {
+            let one = try await measure(accounts: 1_000, perAccount: perAccount, database: .sqlite, runners: 1, faults: slow)
+            report("SQLite, 1 runner", one, base: one)
+            let three = try await measure(accounts: 1_000, perAccount: perAccount, database: .sqlite, runners: 3, faults: slow)
+            report("SQLite, 3 runners", three, base: one, one: one)
+            base = one
+        }
+        let one = try await measure(accounts: 1_000, perAccount: perAccount, database: .postgres(server: server), runners: 1,
+                                    faults: slow)
+        report("PostgreSQL loopback, 1 runner", one, base: base)
+        let three = try await measure(accounts: 1_000, perAccount: perAccount, database: .postgres(server: server),
+                                      runners: 3, faults: slow)
+        report("PostgreSQL loopback, 3 runners", three, base: base, one: one)
+    }
+
     func report(_ label: String, _ f: Figures, base: Figures?, one: Figures? = nil) {
         var line = String(format: "    %@: %d/%d done in %.2f s = %.0f calls/s", label, f.done, f.calls, f.wall,
                           f.callsPerSecond)
         if let base, base.wall != f.wall { line += String(format: "; makespan / SQLite's %.2f", f.wall / base.wall) }
         if let one { line += String(format: "; calls/s / 1 runner's %.2f", f.callsPerSecond / one.callsPerSecond) }
-        line += String(format: "; violations %d; CPU: runners %.1f s, PostgreSQL %.1f s", f.violations, f.runnerCPU,
-                       f.serverCPU)
+        let busy = (f.runnerCPU + f.serverCPU + f.emulatorCPU) / f.wall
+        line += String(format: "; violations %d; CPU: runners %.1f s, PostgreSQL %.1f s, emulator and proxy %.1f s (%.1f of %d cores busy)",
+                       f.violations, f.runnerCPU, f.serverCPU, f.emulatorCPU, busy,
+                       ProcessInfo.processInfo.activeProcessorCount)
         if let requests = f.serverRequests {
             line += String(format: "; %.2f requests to the server a call", Double(requests) / Double(max(1, f.calls)))
         }
@@ -103,16 +119,18 @@ struct FleetBenchmark {
             proxy = through
         }
         defer { proxy?.stop() }
-        let (childrenBefore, serverBefore) = (ScaleBenchmark.usage(RUSAGE_CHILDREN), Self.postgresCPU())
+        let (childrenBefore, serverBefore, selfBefore) = (ScaleBenchmark.usage(RUSAGE_CHILDREN), Self.postgresCPU(),
+                                                          ScaleBenchmark.usage(RUSAGE_SELF))
         let wall = try runner.runProcesses(setup, count: runners, extra: ["--concurrency", "64"], limit: 600)
         let runnerCPU = ScaleBenchmark.usage(RUSAGE_CHILDREN) - childrenBefore
         let serverCPU = Self.postgresCPU() - serverBefore
+        let emulatorCPU = ScaleBenchmark.usage(RUSAGE_SELF) - selfBefore
         let requests = proxy?.chunksFromClients
         await s.running.stop()
         let violations = s.emulator.stats().accounts.filter { $0.violated(limit: n) }.count
         let done = try succeeded(s)
         return Figures(wall: wall, calls: accounts * perAccount, done: done, violations: violations,
-                       runnerCPU: runnerCPU, serverCPU: serverCPU, serverRequests: requests)
+                       runnerCPU: runnerCPU, serverCPU: serverCPU, emulatorCPU: emulatorCPU, serverRequests: requests)
     }
 
     func succeeded(_ s: RunnerBenchmark.Setup) throws -> Int {

@@ -72,7 +72,12 @@ struct AccountWorker: Sendable {
         await withDiscardingTaskGroup { sends in
             var queue = WorkerQueue()
             var failedGiveBacks = 0
+            // What this worker holds, as last added to the runner's count (`ClaimBudget`).
+            var counted = 0
+            defer { runner.claimBudget.add(-counted) }
             while true {
+                runner.claimBudget.add(queue.held - counted)
+                counted = queue.held
                 let runnerID = runner.identity.id
                 let step = queue.next(runnerID: runnerID, stopping: runner.isStopping || settings.removed,
                                       held: settings.held, pools: hasSeveralPools)

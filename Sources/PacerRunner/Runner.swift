@@ -23,8 +23,9 @@ public final class Runner: Sendable {
     let wakeups: WakeBoard
     /// The limit each account's provider last reported (KuCoin's headers), so only a change is written.
     let quotaMemory = QuotaMemory()
-    /// Claims of every account, committed together.
+    /// Claims of every account, committed together, each commit trimmed to what the runner can send soon.
     let claims: GroupCommit<ClaimRequest, ClaimedBatch>
+    let claimBudget: ClaimBudget
     /// Spends of every account, committed together.
     let spends: GroupCommit<SpendRequest, SpendGrant>
     /// The shared pools as last read (with the accounts, every second).
@@ -81,10 +82,13 @@ public final class Runner: Sendable {
         completions = CompletionWriter { batch in try await calls.run { try store.complete(batch) } }
         progress = RunProgress()
         let lease = options.leaseMilliseconds
+        let budget = ClaimBudget(concurrency: options.concurrency)
+        claimBudget = budget
         claims = GroupCommit { requests, runnerID in
-            try await calls.run {
+            let trimmed = budget.trim(requests)
+            return try await calls.run {
                 let now = clock.now()
-                return try store.claim(requests, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
+                return try store.claim(trimmed, runner: runnerID, nowMilliseconds: now, leaseUntil: now + lease)
             }
         }
         spends = GroupCommit { requests, runnerID in
@@ -707,6 +711,7 @@ public final class Runner: Sendable {
         if state.isTerminal { metrics.finished(account: account, outcome: state.rawValue) }
     }
     func noteSent(account: String, latencyMilliseconds: Int64) {
+        claimBudget.noteAnswer(milliseconds: latencyMilliseconds)
         metrics.sent(account: account)
         metrics.latency(account: account, milliseconds: latencyMilliseconds)
     }

@@ -46,6 +46,8 @@ struct WorkerQueue: Sendable {
     private(set) var othersLooked = false
 
     var holdsCalls: Bool { !pending.isEmpty || !ready.isEmpty }
+    /// Calls leased and not sent yet.
+    var held: Int { pending.count + ready.count }
 
     /// `held`: the worker must not send for now (the provider refused the account's credentials and fresh ones
     /// are not read yet): what it holds goes back, and it waits. `pools`: the account has more than one pool of its
