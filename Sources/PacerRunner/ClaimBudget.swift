@@ -1,7 +1,7 @@
 import PacerStorage
 import Synchronization
 
-/// Bounds the calls a runner holds claimed and not yet sent to about what it can send in `horizonMilliseconds`.
+/// Bounds the calls a runner holds claimed and not yet sent to about what it can send in `horizonMilliseconds` (5 s).
 ///
 /// Claimed calls are leased to this runner: no other runner may send them. A runner whose answers are slow (a
 /// provider 200 ms away, 64 requests in flight: 320 calls a second) that claims a few calls for each of a thousand
@@ -9,7 +9,7 @@ import Synchronization
 /// share, finds nothing left to claim. So each claim commit is trimmed to the room left under the limit (every
 /// request keeps at least one call: no account waits on another's backlog), and the limit follows the runner's
 /// pace: `concurrency` requests in flight, each taking the recent answer time (Little's law). Fast answers give a
-/// limit far above any claim, which then goes untrimmed. See docs/postgres.md ("Several runners").
+/// limit far above any claim, which then goes untrimmed. See docs/postgres.md ("Many accounts, several runners").
 final class ClaimBudget: Sendable {
     let concurrency: Int
     let horizonMilliseconds: Int64
@@ -21,7 +21,7 @@ final class ClaimBudget: Sendable {
     /// do not take seconds of work before the runner knows its pace.
     static let assumedLatencyMilliseconds = 200.0
 
-    init(concurrency: Int, horizonMilliseconds: Int64 = 2_000) {
+    init(concurrency: Int, horizonMilliseconds: Int64 = 5_000) {
         self.concurrency = max(1, concurrency)
         self.horizonMilliseconds = horizonMilliseconds
     }

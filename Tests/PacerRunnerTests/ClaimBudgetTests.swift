@@ -27,19 +27,19 @@ import Testing
 
     @Test(arguments: [
         // concurrency, answer time, limit
-        (64, 200.0, 640),    // a provider far away: 320 calls a second, two seconds of them
-        (64, 50.0, 2_560),
-        (64, 5.0, 25_600),   // fast answers: no claim is trimmed in practice
-        (16, 0.0, 32_000),   // an answer time below a millisecond counts as one
+        (64, 200.0, 1_600),  // a provider far away: 320 calls a second, five seconds of them
+        (64, 50.0, 6_400),
+        (64, 5.0, 64_000),   // fast answers: no claim is trimmed in practice
+        (16, 0.0, 80_000),   // an answer time below a millisecond counts as one
     ])
-    func theLimitIsTwoSecondsOfSends(concurrency: Int, latency: Double, limit: Int) {
-        #expect(ClaimBudget.limit(concurrency: concurrency, horizonMilliseconds: 2_000, latencyMilliseconds: latency) == limit)
+    func theLimitIsFiveSecondsOfSends(concurrency: Int, latency: Double, limit: Int) {
+        #expect(ClaimBudget.limit(concurrency: concurrency, horizonMilliseconds: 5_000, latencyMilliseconds: latency) == limit)
     }
 
     /// The limit follows the answers: before the first, a provider far away is assumed; then the recent answer
     /// time counts, and the calls the workers hold come off the room.
     @Test func theLimitFollowsTheAnswersAndTheCallsHeld() {
-        let budget = ClaimBudget(concurrency: 64)
+        let budget = ClaimBudget(concurrency: 64, horizonMilliseconds: 2_000)
         #expect(budget.limit == 640)
         budget.noteAnswer(milliseconds: 10)
         #expect(budget.limit == 12_800)
