@@ -13,7 +13,9 @@ import Synchronization
 final class ClaimBudget: Sendable {
     let concurrency: Int
     let horizonMilliseconds: Int64
-    /// Claimed and not yet sent (or given back), over every worker of this runner.
+    /// Claimed and about to be sent, over every worker of this runner (`WorkerQueue.held`: calls waiting for
+    /// tokens do not count). Each worker adds its own at the top of its loop, so a commit that follows another at
+    /// once may not see the calls just claimed: the bound is soft, about one commit over.
     private let held = Atomic<Int>(0)
     /// Recent answer time (an exponential average), in milliseconds; nil before the first answer.
     private let latency = Mutex<Double?>(nil)

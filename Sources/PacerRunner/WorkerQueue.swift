@@ -46,8 +46,10 @@ struct WorkerQueue: Sendable {
     private(set) var othersLooked = false
 
     var holdsCalls: Bool { !pending.isEmpty || !ready.isEmpty }
-    /// Calls leased and not sent yet.
-    var held: Int { pending.count + ready.count }
+    /// Calls leased and about to be sent, for the runner's claim budget (`ClaimBudget`): calls waiting for their
+    /// tokens (a cool-down, an hour's window spent) are not counted, or a few rate-limited accounts would shrink
+    /// every other account's claims to one call for as long as they wait.
+    var held: Int { ready.count + (tokensBackAt == nil ? pending.count : 0) }
 
     /// `held`: the worker must not send for now (the provider refused the account's credentials and fresh ones
     /// are not read yet): what it holds goes back, and it waits. `pools`: the account has more than one pool of its

@@ -95,6 +95,22 @@ import Testing
         #expect(!q.holdsCalls && q.tokensBackAt == nil)
     }
 
+    /// What the runner's claim budget counts: calls claimed or spent and about to leave, not those waiting for
+    /// tokens (a long cool-down must not shrink every other account's claims).
+    @Test func callsWaitingForTokensAreNotCountedAsHeld() {
+        var q = Self.queue(claimed: [1, 2, 3])
+        #expect(q.held == 3)
+        q.spent(SpendGrant(granted: [1], retryAt: 900, lost: [], at: 10), news: { _ in 0 }, probesAnswered: 0)
+        #expect(q.ready.count == 1 && q.pending.count == 2)
+        #expect(q.held == 1, "the two left wait for tokens")
+        q.waited()
+        #expect(q.held == 3)
+        q.took(1)
+        #expect(q.held == 2)
+        q.emptied()
+        #expect(q.held == 0)
+    }
+
     struct StepCase: Sendable, CustomTestStringConvertible {
         var name: String
         var verdict: NextStep
