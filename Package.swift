@@ -184,7 +184,8 @@ let package = Package(
         .testTarget(name: "PacerJobsTests", dependencies: ["PacerJobs", "PacerTestSupport"], swiftSettings: strict),
         .testTarget(
             name: "PacerStoreTests",
-            dependencies: ["PacerStorage", "PacerSQLite", "PacerPostgres", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PacerStorage", "PacerSQLite", "PacerPostgres", "PacerTestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                           .product(name: "PostgresNIO", package: "postgres-nio")],
             swiftSettings: strict),
         .testTarget(
             name: "PacerCLITests",

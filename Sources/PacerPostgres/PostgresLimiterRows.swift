@@ -110,12 +110,17 @@ struct PostgresLimiterRows: LimiterRows {
     /// by their ids. With `=`, the planner, whose statistics were gathered when few calls were in flight, walks
     /// `calls_leased` through every call this runner holds (thousands, with many accounts) for each batch.
     func markDispatched(_ calls: [Int64], runner: String, at: Int64) throws -> Set<Int64> {
-        Set(try tx.rows("""
-            UPDATE calls SET dispatched_at = \(at)
-            WHERE id = ANY(\(calls)::bigint[]) AND lease_owner IS NOT DISTINCT FROM \(runner)
-              AND state IS NOT DISTINCT FROM 'in_flight'
-            RETURNING id
-            """).map { try $0.get("id", as: Int64.self) })
+        Set(try tx.rows(Self.markDispatchedQuery(calls, runner: runner, at: at)).map { try $0.get("id", as: Int64.self) })
+    }
+
+    /// The statement of `markDispatched` (its plan is tested: `PostgresStoreTests`).
+    static func markDispatchedQuery(_ calls: [Int64], runner: String, at: Int64) -> PostgresQuery {
+        """
+        UPDATE calls SET dispatched_at = \(at)
+        WHERE id = ANY(\(calls)::bigint[]) AND lease_owner IS NOT DISTINCT FROM \(runner)
+          AND state IS NOT DISTINCT FROM 'in_flight'
+        RETURNING id
+        """
     }
 
     func insertSpends(_ spends: [NewSpend]) throws {
