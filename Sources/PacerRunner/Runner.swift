@@ -367,6 +367,9 @@ public final class Runner: Sendable {
         var watch: (any WorkWatch)?
         var watchTriedAt: Int64?
         var nextDueLook = Int64.min
+        /// Accounts with calls due at the last look: when one of their workers is idle (a busy one done, or a
+        /// woken one whose claim found the calls taken by another runner), look again.
+        var dueAtLastLook = Set<String>()
     }
 
     /// How the main loop ended.
@@ -479,25 +482,24 @@ public final class Runner: Sendable {
 
     /// Wakes the idle workers whose accounts have calls due (one read for every account). With a store that
     /// signals new work, the read is made only when signalled, when a due instant it already knows of has come,
-    /// or at a backstop; otherwise every turn.
+    /// when a worker whose account had calls due at the last read is idle, or at a backstop; otherwise every turn.
+    /// (It used to read every turn while any account with calls due had a busy worker: in a busy runner, always.)
     private func wakeIdleWorkers(_ state: inout LoopState) async throws {
         let idle = await wakeups.idleAccounts
         guard !idle.isEmpty else { return }
         let now = storeNow()
         state.watch = await renewedWatch(state.watch, now: now, lastTry: &state.watchTriedAt)
         let signalled = workSignalled.exchange(false, ordering: .relaxed)
-        guard state.watch?.isWatching != true || signalled || now >= state.nextDueLook else { return }
+        guard state.watch?.isWatching != true || signalled || now >= state.nextDueLook
+                || !idle.isDisjoint(with: state.dueAtLastLook) else { return }
         let due = try await io({ try $0.nextDue() })
-        var busyWithDue = false // due, but its worker is still sending: look again next turn
-        for (account, at) in due where at <= now {
-            if idle.contains(account) {
-                await wakeups.wake(account)
-            } else if state.workers[account] != nil {
-                busyWithDue = true
-            }
+        state.dueAtLastLook = []
+        for (account, at) in due where at <= now && state.workers[account] != nil {
+            state.dueAtLastLook.insert(account)
+            if idle.contains(account) { await wakeups.wake(account) }
         }
-        state.nextDueLook = busyWithDue ? now : min(now + options.notifiedBackstopMilliseconds,
-                                                    due.values.filter { $0 > now }.min() ?? Int64.max)
+        state.nextDueLook = min(now + options.notifiedBackstopMilliseconds,
+                                due.values.filter { $0 > now }.min() ?? Int64.max)
     }
 
     /// A busy database passes; one that keeps failing (read-only, corrupt) ends the run rather than leave a
