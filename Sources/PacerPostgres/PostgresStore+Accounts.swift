@@ -153,6 +153,8 @@ extension PostgresStore {
             guard try tx.execute("UPDATE accounts SET paused_reason = NULL, paused_at = NULL WHERE name = \(name)") == 1 else {
                 throw StoreError(.unknownAccount, "no account named '\(name)'")
             }
+            // Its queued calls are runnable again: idle runners look for due calls now, not at their backstop.
+            try tx.execute("NOTIFY pacer_work")
         }
     }
 
