@@ -195,7 +195,7 @@ struct PostgresCallRows: CallRows {
             """).map { try $0.get("id", as: String.self) }.sorted()
     }
 
-    func announceWork() throws { try tx.execute("NOTIFY pacer_work") }
+    func announceWork() throws { try tx.announceWork() }
 
     func lockRun(_ run: Int64) throws -> Bool {
         try tx.row("SELECT 1 FROM runs WHERE id = \(run) FOR UPDATE") != nil

@@ -154,7 +154,7 @@ extension PostgresStore {
                 throw StoreError(.unknownAccount, "no account named '\(name)'")
             }
             // Its queued calls are runnable again: idle runners look for due calls now, not at their backstop.
-            try tx.execute("NOTIFY pacer_work")
+            try tx.announceWork()
         }
     }
 

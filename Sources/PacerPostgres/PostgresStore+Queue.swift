@@ -119,7 +119,7 @@ extension PostgresStore {
                 }
             ).enqueue(runs)
             // Runners on every machine LISTEN here: new work wakes them without polling.
-            try tx.execute("NOTIFY pacer_work")
+            try tx.announceWork()
             return enqueued
         }
     }

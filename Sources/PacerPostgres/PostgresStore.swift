@@ -191,6 +191,11 @@ package struct PostgresTransaction {
         return try row.makeRandomAccess()[0].decode(T.self)
     }
 
+    /// Tells every listening runner there is work (delivered at commit; `PostgresWorkWatch`).
+    package func announceWork() throws {
+        try execute(PostgresQuery(unsafeSQL: "NOTIFY \(PostgresStore.workChannel)"))
+    }
+
     /// Rolls back after a failure; false when the connection itself is unusable (a closed one is not tried).
     func rollBack() -> Bool {
         !connection.isClosed && (try? execute("ROLLBACK")) != nil

@@ -130,7 +130,7 @@ public struct StoreMover {
             try copyRuns(db, tx, shift: shift, into: &summary)
             let longest = accounts.flatMap { $0.limits.pools.flatMap(\.windows) }.map(\.windowMilliseconds).max() ?? 0
             summary.spends = try copySpends(db, tx, now: now, shift: shift, longestWindow: longest)
-            try tx.execute("NOTIFY pacer_work")
+            try tx.announceWork()
         }
         return summary
     }
