@@ -13,6 +13,15 @@ struct AccountWorker: Sendable {
     /// The account's settings, kept current by the runner's loop (`AccountSettings`).
     let settings: AccountSettings
     let runner: Runner
+    /// The provider's pools kept once per endpoint, read once: a worker keeps its provider (another provider
+    /// means another worker).
+    let perEndpointPools: Set<String>
+
+    init(settings: AccountSettings, runner: Runner) {
+        self.settings = settings
+        self.runner = runner
+        perEndpointPools = settings.account.provider.api.endpoints.perEndpointPools
+    }
     /// Counts what this worker's answers taught about each pool's pace (a refusal, a quota the provider stated
     /// anew). A call spent before such news of one of its pools and not sent yet goes back untried instead of
     /// leaving; calls of other pools go on.
@@ -47,7 +56,7 @@ struct AccountWorker: Sendable {
     var hasSeveralPools: Bool {
         let limits = account.limits
         return limits.pools.count > 1 || !limits.shared.isEmpty
-            || limits.pools.contains { api.endpoints.perEndpointPools.contains($0.name) }
+            || limits.pools.contains { perEndpointPools.contains($0.name) }
     }
 
     /// The pools a call draws from, with the account's and the shared pools as they are now (docs/pools.md);
