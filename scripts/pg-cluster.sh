@@ -3,18 +3,13 @@
 #   bash scripts/pg-cluster.sh start DIR     # creates it on first use; prints its URL
 #   bash scripts/pg-cluster.sh restart DIR   # as `pg_ctl restart` does to a server in production
 #   bash scripts/pg-cluster.sh stop DIR
-# PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` user (created if missing).
+# PostgreSQL refuses to run as root: as root, the cluster runs as the `postgres` user (scripts/as-postgres.sh).
 set -euo pipefail
 cmd=${1:?start, restart or stop}
 dir=${2:?the cluster\'s folder}
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -x "$bindir/pg_ctl" ] || { echo "pg-cluster: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 1; }
-as_owner=()
-if [ "$(id -u)" -eq 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
-  chown postgres "$dir"
-  as_owner=(runuser -u postgres --)
-fi
+source "$(dirname "$0")/as-postgres.sh" "$dir"
 ctl() { "${as_owner[@]}" "$bindir/pg_ctl" -D "$dir/data" "$@"; }
 
 case "$cmd" in

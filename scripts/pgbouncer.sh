@@ -3,18 +3,13 @@
 # run Pacer behind a pooler (docs/postgres.md):
 #   bash scripts/pgbouncer.sh start DIR postgres://USER@127.0.0.1:PORT/DB   # prints the pooler's URL
 #   bash scripts/pgbouncer.sh stop DIR
-# PgBouncer refuses to run as root: as root, it runs as the `postgres` user (created if missing).
+# PgBouncer refuses to run as root: as root, it runs as the `postgres` user (scripts/as-postgres.sh).
 set -euo pipefail
 cmd=${1:?start or stop}
 dir=${2:?the pooler\'s folder}
 bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
 [ -x "$bin" ] || { echo "pgbouncer.sh: PgBouncer is not installed (apt-get install pgbouncer)" >&2; exit 1; }
-as_owner=()
-if [ "$(id -u)" -eq 0 ]; then
-  id postgres >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin postgres
-  chown postgres "$dir"
-  as_owner=(runuser -u postgres --)
-fi
+source "$(dirname "$0")/as-postgres.sh" "$dir"
 case "$cmd" in
   start)
     server=${3:?the server\'s URL}
